@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything wideserve needs to build and test on Debian 12 (run as root). Idempotent.
+set -euo pipefail
+APT_PKGS=(cmake ninja-build g++ pkg-config python3 python3-pip curl
+  libopenblas-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev libxxhash-dev libsimdjson-dev)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Python test oracles (HF tokenizers / transformers without torch; jinja2 for templates).
+PY=${PYTHON:-python3}
+PIP_PKGS=(tokenizers "transformers==5.17.0" jinja2 numpy safetensors)
+if ! "$PY" -c "import tokenizers, transformers, jinja2, numpy, safetensors" >/dev/null 2>&1; then
+  "$PY" -m pip install -q "${PIP_PKGS[@]}" || "$PY" -m pip install -q --break-system-packages "${PIP_PKGS[@]}"
+fi
