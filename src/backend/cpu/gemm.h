@@ -13,7 +13,4 @@ void linear(const float* x, const float* w, float* y, int64_t m, int64_t n, int6
 void gemm(bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// Sets how many threads BLAS uses (0 = its default).
-void set_blas_threads(int n);
-
 }  // namespace wideserve::cpu
