@@ -3,7 +3,7 @@
 set -euo pipefail
 APT_PKGS=(cmake ninja-build g++ pkg-config python3 python3-pip curl
   libopenblas-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev libxxhash-dev libsimdjson-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev libicu-dev libxxhash-dev libsimdjson-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

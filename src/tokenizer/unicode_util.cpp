@@ -1,0 +1,195 @@
+#include "tokenizer/unicode_util.h"
+
+#include <unicode/locid.h>
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+#include <unicode/ustring.h>
+
+#include "common/check.h"
+
+namespace wideserve::tokenizer {
+
+void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out.push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  }
+}
+
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or the negated length of its longest valid
+// prefix (at least 1) when the sequence is broken: the unit U+FFFD replaces.
+int scan_utf8(std::string_view s, size_t i) {
+  auto at = [&](size_t k) -> int {
+    return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : -1;
+  };
+  int b = at(0);
+  if (b < 0x80) return 1;
+  int need;
+  int lo = 0x80, hi = 0xBF;
+  if (b >= 0xC2 && b <= 0xDF) {
+    need = 1;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    need = 2;
+    if (b == 0xE0) lo = 0xA0;
+    if (b == 0xED) hi = 0x9F;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    need = 3;
+    if (b == 0xF0) lo = 0x90;
+    if (b == 0xF4) hi = 0x8F;
+  } else {
+    return -1;
+  }
+  for (int k = 1; k <= need; ++k) {
+    int c = at(k);
+    int l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
+    if (c < l || c > h) return -k;
+  }
+  return need + 1;
+}
+
+}  // namespace
+
+size_t find_invalid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    int n = scan_utf8(s, i);
+    if (n < 0) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
+std::string utf8_lossy(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  size_t i = 0;
+  while (i < bytes.size()) {
+    if (static_cast<unsigned char>(bytes[i]) < 0x80) {
+      out.push_back(bytes[i++]);
+      continue;
+    }
+    int n = scan_utf8(bytes, i);
+    if (n > 0) {
+      out.append(bytes.substr(i, n));
+      i += n;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      i += -n;
+    }
+  }
+  return out;
+}
+
+bool is_whitespace(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0D);
+  switch (c) {
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+      return true;
+    default:
+      return c >= 0x2000 && c <= 0x200A;
+  }
+}
+
+bool is_numeric(char32_t c) {
+  if (c < 0x80) return c >= '0' && c <= '9';
+  int t = u_charType(static_cast<UChar32>(c));
+  return t == U_DECIMAL_DIGIT_NUMBER || t == U_LETTER_NUMBER || t == U_OTHER_NUMBER;
+}
+
+bool is_alphanumeric(char32_t c) {
+  if (c < 0x80) return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+  return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_ALPHABETIC) || is_numeric(c);
+}
+
+bool is_punctuation(char32_t c) {
+  if (c < 0x80)
+    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
+           (c >= 0x7B && c <= 0x7E);
+  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_P_MASK) != 0;
+}
+
+bool is_word_char(char32_t c) {
+  if (c == '_') return true;
+  if (is_alphanumeric(c)) return true;
+  uint32_t m = U_GET_GC_MASK(static_cast<UChar32>(c));
+  return (m & (U_GC_M_MASK | U_GC_PC_MASK | U_GC_ND_MASK)) != 0 ||
+         u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_JOIN_CONTROL);
+}
+
+bool is_nonspacing_mark(char32_t c) {
+  return c >= 0x80 && u_charType(static_cast<UChar32>(c)) == U_NON_SPACING_MARK;
+}
+
+std::string normalize_unicode(std::string_view text, NormForm form) {
+  bool ascii = true;
+  for (char ch : text) ascii &= static_cast<unsigned char>(ch) < 0x80;
+  if (ascii) return std::string(text);  // every form leaves ASCII unchanged
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* norm = nullptr;
+  switch (form) {
+    case NormForm::kNfc:
+      norm = icu::Normalizer2::getNFCInstance(status);
+      break;
+    case NormForm::kNfd:
+      norm = icu::Normalizer2::getNFDInstance(status);
+      break;
+    case NormForm::kNfkc:
+      norm = icu::Normalizer2::getNFKCInstance(status);
+      break;
+    case NormForm::kNfkd:
+      norm = icu::Normalizer2::getNFKDInstance(status);
+      break;
+  }
+  WS_CHECK(U_SUCCESS(status) && norm, "ICU normalizer unavailable: {}", u_errorName(status));
+  icu::UnicodeString src = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  icu::UnicodeString dst = norm->normalize(src, status);
+  WS_CHECK(U_SUCCESS(status), "ICU normalize failed: {}", u_errorName(status));
+  std::string out;
+  dst.toUTF8String(out);
+  return out;
+}
+
+std::string to_lower(std::string_view text) {
+  bool ascii = true;
+  for (char ch : text) ascii &= static_cast<unsigned char>(ch) < 0x80;
+  std::string out(text);
+  if (ascii) {
+    for (char& ch : out)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+    return out;
+  }
+  icu::UnicodeString s = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  s.toLower(icu::Locale::getRoot());
+  out.clear();
+  s.toUTF8String(out);
+  return out;
+}
+
+}  // namespace wideserve::tokenizer
