@@ -1,6 +1,7 @@
 // Stop strings applied to a streamed, detokenized text.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,9 +37,11 @@ class StopMatcher {
   const std::vector<std::string>& stop_strings() const { return stops_; }
 
  private:
-  size_t partial_match_length(std::string_view text) const;
+  size_t advance(size_t i, size_t state, char c) const;
 
   std::vector<std::string> stops_;
+  std::vector<std::vector<uint32_t>> failure_;  // KMP failure function per stop string
+  std::vector<size_t> states_;       // per stop string: longest suffix of the text that is a prefix
   std::vector<int> original_index_;  // stops_[i] came from the caller's list at this index
   bool include_stop_;
   std::string held_;

@@ -158,6 +158,23 @@ TEST(StopMatcher, UnicodeHeldAtCharacterBoundaries) {
   EXPECT_EQ(r.text, "中文Y");
 }
 
+// Long, self-overlapping stop strings stay linear: byte-at-a-time pushes of a long text.
+TEST(StopMatcher, LongStopStringsAreFast) {
+  std::string stop(2000, 'a');
+  stop += 'b';
+  StopMatcher m({stop, std::string(1500, 'a') + "c"}, false);
+  std::string text(200000, 'a');
+  size_t released = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (char c : text) released += m.push(std::string_view(&c, 1)).text.size();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(released, text.size() - 2000);
+  StopResult r = m.push("b tail");
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.text, "");
+  EXPECT_EQ(r.stop_index, 0);
+}
+
 TEST(StopMatcher, RandomChunkingFuzz) {
   std::mt19937 rng(7);
   const std::string alphabet[] = {"a", "b", "c", "\n", "é", "中", "👍"};
