@@ -2,13 +2,16 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <map>
+#include <chrono>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "common/check.h"
+#include "tokenizer/reasoning_parser.h"
+#include "tokenizer/stop_matcher.h"
+#include "tokenizer/tool_call_parser.h"
 
 namespace wideserve::tokenizer {
 namespace {
@@ -287,6 +290,129 @@ TEST(Detokenizer, RandomSequencesConcatenateToFullDecode) {
       }
     }
   }
+}
+
+// ---- The real DeepSeek-V3 tokenizer (byte-level BPE) ----
+
+const Tokenizer& deepseek() {
+  static std::unique_ptr<Tokenizer> tok =
+      Tokenizer::from_dir(std::string(WIDESERVE_DATA_DIR) + "/tokenizers/deepseek-v3");
+  return *tok;
+}
+
+const char* const kTexts[] = {
+    "Hello, world! The quick brown fox jumps over the lazy dog.",
+    "  leading spaces and\ttabs\r\nand CRLF\n\n\n",
+    "中文分词测试，日本語のテキスト、한국어 텍스트.",
+    "Emoji: 🧑🏽‍🚀 👩‍👩‍👧‍👦 🏳️‍🌈 🇫🇷 ❤️‍🔥",
+    "Rare CJK 𠜎𠜱𠝹𠱓 and math 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ∑∫√",
+    "العربية नमस्ते दुनिया ελληνικά русский",
+    "def f(x):\n    return {'a': [1, 2, 3]}  # code\n",
+    "Numbers 1234567890 3.14159 -0.5e10",
+    "<think>\nreasoning</think>\n\nanswer<｜end▁of▁sentence｜>",
+    "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>f\n```json\n{}\n```"
+    "<｜tool▁call▁end｜><｜tool▁calls▁end｜>",
+    "",
+};
+
+TEST(DetokenizerDeepSeek, TextsStreamToFullDecode) {
+  const Tokenizer& tok = deepseek();
+  int held_steps = 0;
+  for (const char* text : kTexts) {
+    std::vector<int32_t> ids = tok.encode(text, false);
+    for (bool skip : {true, false}) {
+      std::string full = tok.decode(ids, skip);
+      StreamOut out = stream(tok, ids, skip);
+      ASSERT_EQ(out.all(), full) << text;
+      EXPECT_EQ(out.finish, "") << text;  // valid UTF-8 input leaves nothing pending
+      for (const auto& c : out.chunks) {
+        ASSERT_EQ(lossy_utf8(c), c);
+        ASSERT_EQ(c.find("\xEF\xBF\xBD"), std::string::npos) << text;
+        held_steps += c.empty();
+      }
+    }
+    EXPECT_EQ(tok.decode(ids, false), text);
+  }
+  EXPECT_GT(held_steps, 0);  // some characters span several byte tokens
+}
+
+TEST(DetokenizerDeepSeek, SpecialTokens) {
+  const Tokenizer& tok = deepseek();
+  std::vector<int32_t> ids = {*tok.token_to_id("<｜begin▁of▁sentence｜>")};
+  for (int32_t id : tok.encode("Hi there", false)) ids.push_back(id);
+  ids.push_back(*tok.token_to_id("<｜end▁of▁sentence｜>"));
+  EXPECT_EQ(stream(tok, ids, true).all(), "Hi there");
+  EXPECT_EQ(stream(tok, ids, false).all(), "<｜begin▁of▁sentence｜>Hi there<｜end▁of▁sentence｜>");
+}
+
+// Random ids, biased to single-byte tokens so that sequences often break UTF-8 halfway.
+TEST(DetokenizerDeepSeek, RandomIdsConcatenateToFullDecode) {
+  const Tokenizer& tok = deepseek();
+  std::mt19937 rng(99);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  int iters = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ++iters;
+    std::vector<int32_t> ids(rng() % 30);
+    for (auto& id : ids) {
+      id = static_cast<int32_t>(rng() % 3 ? rng() % 300 : rng() % tok.vocab_size());
+    }
+    bool skip = rng() % 2;
+    std::mt19937 batch_rng(iters);
+    StreamOut out = stream(tok, ids, skip, rng() % 2 ? &batch_rng : nullptr);
+    std::string full = tok.decode(ids, skip);
+    ASSERT_EQ(out.all(), full);
+    bool full_clean = full.find("\xEF\xBF\xBD") == std::string::npos;
+    for (const auto& c : out.chunks) {
+      ASSERT_EQ(lossy_utf8(c), c);
+      if (full_clean) {
+        ASSERT_EQ(c.find("\xEF\xBF\xBD"), std::string::npos);
+      }
+    }
+  }
+  EXPECT_GT(iters, 100);
+}
+
+// The frontend's per-request chain on real tokens: detokenize -> stop strings -> reasoning ->
+// tool calls, one id at a time.
+TEST(DetokenizerDeepSeek, StreamingPipeline) {
+  const Tokenizer& tok = deepseek();
+  const std::string reasoning = "The user wants the weather in 巴黎 🌧️.\nCall the tool.\n";
+  const std::string args = "{\"city\": \"巴黎\", \"unit\": \"°C\"}";
+  const std::string output = reasoning + "</think>\n\nLet me check.\n\n<｜tool▁calls▁begin｜>" +
+                             "<｜tool▁call▁begin｜>function<｜tool▁sep｜>get_weather\n```json\n" +
+                             args + "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>";
+  std::vector<int32_t> ids = tok.encode(output, false);
+  ids.push_back(*tok.token_to_id("<｜end▁of▁sentence｜>"));
+  ids.push_back(tok.encode("ignored after stop", false).front());
+
+  IncrementalDetokenizer detok(tok, /*skip_special_tokens=*/false);
+  StopMatcher stops({"<｜end▁of▁sentence｜>"}, false);
+  ReasoningParser reasoner(reasoning_options_for("deepseek_r1"));
+  ToolCallParser tools(ToolParserOptions{1});
+  std::string got_reasoning;
+  ToolParseResult got;
+  auto feed_content = [&](const ReasoningDelta& d) {
+    got_reasoning += d.reasoning_content;
+    accumulate(got, tools.push(d.content));
+  };
+  bool stopped = false;
+  for (int32_t id : ids) {
+    StopResult s = stops.push(detok.step(id));
+    feed_content(reasoner.push(s.text));
+    if (s.stopped) {
+      stopped = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(stopped);
+  feed_content(reasoner.finish());
+  accumulate(got, tools.finish());
+  EXPECT_EQ(got_reasoning, reasoning);
+  EXPECT_EQ(got.content, "Let me check.\n\n");
+  ASSERT_EQ(got.tool_calls.size(), 1u);
+  EXPECT_EQ(got.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(got.tool_calls[0].arguments, args);
 }
 
 }  // namespace
