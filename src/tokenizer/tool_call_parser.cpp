@@ -232,6 +232,12 @@ void ToolCallParser::consume_text(std::string_view text, ToolParseDelta& out) {
         break;
       }
       case State::kArgs:
+        for (size_t i = text.size(); i > 0; --i) {
+          if (!is_space(text[i - 1]) && text[i - 1] != '`') {
+            solid_end_ = region_.size() + i;
+            break;
+          }
+        }
         region_.append(text);
         return;
     }
@@ -290,13 +296,26 @@ void ToolCallParser::begin_call(std::string name, ToolParseDelta& out) {
   ++next_index_;
   region_.clear();
   args_emitted_ = 0;
+  args_begin_ = std::string::npos;
+  solid_end_ = 0;
   state_ = State::kArgs;
 }
 
 // Emits the decided part of the current call's arguments (all of it when final).
 void ToolCallParser::emit_args(ToolParseDelta& out, bool final) {
   size_t begin = 0, end = 0;
-  if (!args_span(region_, final, begin, end)) return;
+  if (final) {
+    args_span(region_, true, begin, end);
+  } else {
+    // The front, once decided, stays; the back is the last char that can't belong to a fence,
+    // tracked as text arrives, so long arguments cost linear time.
+    if (args_begin_ == std::string::npos) {
+      if (!args_span(region_, false, begin, end)) return;
+      args_begin_ = begin;
+    }
+    begin = args_begin_;
+    end = std::max(begin, solid_end_);
+  }
   size_t len = end - begin;
   if (final && len == 0 && args_emitted_ == 0) {
     delta_for(out, next_index_ - 1).arguments.append("{}");

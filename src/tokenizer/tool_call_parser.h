@@ -87,6 +87,8 @@ class ToolCallParser {
   std::string name_;           // V3/R1 name line
   std::string region_;         // raw arguments text (may carry a ``` fence)
   size_t args_emitted_ = 0;
+  size_t args_begin_ = std::string::npos;  // where arguments start in region_, once decided
+  size_t solid_end_ = 0;  // end of the last region_ char that is not whitespace or a backtick
   int next_index_ = 0;
 };
 

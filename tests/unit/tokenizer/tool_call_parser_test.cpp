@@ -211,6 +211,20 @@ TEST(ToolCallParser, IdsAreUniqueAndSeeded) {
   EXPECT_EQ(r3.tool_calls.size(), 2u);
 }
 
+// Long arguments with long whitespace runs, one byte per push, stay fast and exact.
+TEST(ToolCallParser, LongArgumentsStreamLinearly) {
+  std::string args = "{\"text\": \"";
+  for (int i = 0; i < 2000; ++i) args += "word" + std::string(50, ' ') + "```";
+  args += "\"}";
+  std::string text = kCallsBegin + v3_call("echo", args) + kCallsEnd;
+  std::vector<std::string_view> bytes;
+  for (size_t i = 0; i < text.size(); ++i) bytes.push_back(std::string_view(text).substr(i, 1));
+  auto start = std::chrono::steady_clock::now();
+  ToolParseResult r = run(bytes);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(strip_ids(r), (Parsed{"", {{"echo", args}}}));
+}
+
 std::vector<std::string_view> random_chunks(std::string_view text, std::mt19937& rng) {
   std::vector<std::string_view> chunks;
   for (size_t i = 0; i < text.size();) {
