@@ -148,20 +148,19 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
   return out;
 }
 
+static void append_all(std::string& out, const std::u32string& cps) {
+  for (char32_t c : cps) utf8_append(out, c);
+}
+
 std::string py_upper_str(std::string_view s) {
   std::string out;
-  for (char32_t c : utf8_decode(s)) {
-    if (c == 0xDF)
-      out += "SS";
-    else
-      utf8_append(out, py_upper(c));
-  }
+  for (char32_t c : utf8_decode(s)) append_all(out, full_upper(c));
   return out;
 }
 
 std::string py_lower_str(std::string_view s) {
   std::string out;
-  for (char32_t c : utf8_decode(s)) utf8_append(out, py_lower(c));
+  for (char32_t c : utf8_decode(s)) append_all(out, full_lower(c));
   return out;
 }
 
@@ -169,25 +168,22 @@ std::string py_capitalize(std::string_view s) {
   std::u32string cps = utf8_decode(s);
   std::string out;
   for (size_t i = 0; i < cps.size(); ++i)
-    utf8_append(out, i == 0 ? py_upper(cps[i]) : py_lower(cps[i]));
+    append_all(out, i == 0 ? full_title(cps[i]) : full_lower(cps[i]));
   return out;
-}
-
-static bool is_cased(char32_t c) {
-  return py_upper(c) != c || py_lower(c) != c;
 }
 
 std::string py_title(std::string_view s) {
   std::string out;
   bool prev_cased = false;
   for (char32_t c : utf8_decode(s)) {
-    utf8_append(out, prev_cased ? py_lower(c) : py_upper(c));
-    prev_cased = is_cased(c);
+    append_all(out, prev_cased ? full_lower(c) : full_title(c));
+    prev_cased = py_is_cased(c);
   }
   return out;
 }
 
 std::string jinja_title(std::string_view s) {
+  // Jinja: item[0].upper() + item[1:].lower() for pieces split at [-\s({[<]+ runs.
   std::string out;
   bool word_start = true;
   for (char32_t c : utf8_decode(s)) {
@@ -196,7 +192,7 @@ std::string jinja_title(std::string_view s) {
       utf8_append(out, c);
       word_start = true;
     } else {
-      utf8_append(out, word_start ? py_upper(c) : py_lower(c));
+      append_all(out, word_start ? full_upper(c) : full_lower(c));
       word_start = false;
     }
   }

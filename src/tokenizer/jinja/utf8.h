@@ -24,6 +24,12 @@ bool py_isspace(char32_t cp);
 char32_t py_upper(char32_t cp);
 char32_t py_lower(char32_t cp);
 bool py_isalpha(char32_t cp);
+// Full case mappings (ß -> "SS", İ -> "i̇", ligatures), as Python's str.upper/lower/title.
+std::u32string full_upper(char32_t cp);
+std::u32string full_lower(char32_t cp);
+std::u32string full_title(char32_t cp);
+// Letters with case (Python: cased characters).
+bool py_is_cased(char32_t cp);
 bool py_isdigit(char32_t cp);
 // Python str.isprintable() approximation used by repr().
 bool py_isprintable(char32_t cp);
