@@ -166,7 +166,7 @@ def gen_request(rng, style):
 
 # (name, template file or None for the tokenizer's own, generator style, count)
 SUITES = [
-    ("deepseek-v3", None, "deepseek", 500),
+    ("deepseek-v3", None, "deepseek", 700),
     ("deepseek-r1", "deepseek_r1.jinja", "deepseek", 300),
     ("llama3.1", "llama3_1.jinja", "llama", 300),
     ("qwen2.5", "qwen2_5.jinja", "qwen", 300),
