@@ -84,6 +84,17 @@ void ReasoningParser::process(ReasoningDelta& out, bool final) {
       }
       case State::kReasoning: {
         size_t pos = buf.find(end_tag);
+        // A model may start calling tools without closing its reasoning: the calls (marker
+        // included) are content for the tool parser.
+        std::string_view tools_tag = options_.tool_calls_start;
+        size_t tools = tools_tag.empty() ? std::string_view::npos : buf.find(tools_tag);
+        if (tools != std::string_view::npos && (pos == std::string_view::npos || tools < pos)) {
+          out.reasoning_content.append(buf.substr(0, tools));
+          buffer_.erase(0, tools);
+          reasoning_ended_ = true;
+          state_ = State::kContent;
+          continue;
+        }
         if (pos != std::string_view::npos) {
           out.reasoning_content.append(buf.substr(0, pos));
           buffer_.erase(0, pos + end_tag.size());
@@ -92,7 +103,11 @@ void ReasoningParser::process(ReasoningDelta& out, bool final) {
               options_.strip_content_leading_whitespace ? State::kContentStart : State::kContent;
           continue;
         }
-        size_t keep = final ? 0 : partial_suffix(buf, end_tag);
+        size_t keep = 0;
+        if (!final) {
+          keep = partial_suffix(buf, end_tag);
+          if (!tools_tag.empty()) keep = std::max(keep, partial_suffix(buf, tools_tag));
+        }
         out.reasoning_content.append(buf.substr(0, buf.size() - keep));
         buffer_.erase(0, buf.size() - keep);
         return;

@@ -24,6 +24,9 @@ struct ReasoningOptions {
   // Drop the whitespace between end_tag and the first content character ("</think>\n\n" is how
   // R1 ends its reasoning).
   bool strip_content_leading_whitespace = true;
+  // Seen inside reasoning, this also ends it and starts the content (it is kept there for the
+  // tool-call parser); empty disables.
+  std::string tool_calls_start = "<｜tool▁calls▁begin｜>";
 };
 
 // Options for a named parser: "deepseek_r1" (forced reasoning) or "deepseek_v3" (explicit tag);

@@ -128,6 +128,18 @@ TEST(ReasoningParser, UnknownParserName) {
   EXPECT_THROW(ReasoningParser p(bad), Error);
 }
 
+const std::string kTools = "<｜tool▁calls▁begin｜>";
+
+TEST(ReasoningParser, ToolCallsEndUnclosedReasoning) {
+  check_all_splits("let me call a tool" + kTools + "x</think>y", r1(),
+                   {"let me call a tool", kTools + "x</think>y"});
+  check_all_splits("think</think>\n" + kTools + "x", r1(), {"think", kTools + "x"});
+  ReasoningOptions off = r1();
+  off.tool_calls_start = "";
+  check_all_splits("a" + kTools + "b", off, {"a" + kTools + "b", ""});
+  check_all_splits(kTools, v3(), {"", kTools});
+}
+
 // Reference for strip=false: reasoning and content are the input minus the tags.
 ReasoningDelta reference(std::string_view text, bool force) {
   ReasoningDelta want;
@@ -141,7 +153,11 @@ ReasoningDelta reference(std::string_view text, bool force) {
     return want;
   }
   size_t end = text.find("</think>");
-  if (end == std::string_view::npos) {
+  size_t tools = text.find(kTools);
+  if (tools != std::string_view::npos && tools < end) {
+    want.reasoning_content = text.substr(0, tools);
+    want.content = text.substr(tools);
+  } else if (end == std::string_view::npos) {
     want.reasoning_content = text;
   } else {
     want.reasoning_content = text.substr(0, end);
@@ -152,8 +168,9 @@ ReasoningDelta reference(std::string_view text, bool force) {
 
 TEST(ReasoningParser, RandomChunkingFuzz) {
   std::mt19937 rng(11);
-  const std::string pieces[] = {"<think>", "</think>", "<", "</", "<th", "think", ">",
-                                "\n",      " ",        "a", "中", "😀",   "</thi", "nk>"};
+  const std::string pieces[] = {"<think>", "</think>", "<",    "</",     "<th", "think",
+                                ">",       "\n",       " ",    "a",      "中",  "😀",
+                                "</thi",   "nk>",      kTools, "<｜tool"};
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   int iters = 0;
   while (std::chrono::steady_clock::now() < deadline) {
