@@ -63,7 +63,7 @@ Dims preset_dims(const MakeModelOptions& o) {
                        {"beta_slow", 1}, {"mscale", 1.0}, {"mscale_all_dim", 1.0}};
   if (o.preset == "tiny") {
     // The reference fixtures' shape with the real DeepSeek-V3 vocabulary, so the tokenizer works.
-    d = Dims{129280, 256, 512, 128, 4, 1, 16, 1, 4, 4, 2, 96, 64, 32, 16, 32, 4, 4096, 2.5, yarn};
+    d = Dims{129280, 256, 512, 128, 4, 1, 16, 1, 4, 4, 2, 96, 64, 32, 16, 32, 4, 2048, 2.5, yarn};
   } else if (o.preset == "v3") {
     yarn = {{"factor", 40.0}, {"original_max_position_embeddings", 4096}, {"beta_fast", 32},
             {"beta_slow", 1}, {"mscale", 1.0}, {"mscale_all_dim", 1.0}};

@@ -19,8 +19,23 @@ void init_blas_once() {
   std::call_once(once, [] { openblas_set_num_threads(1); });
 }
 
+// Below this many rows, GEMM's packing of B costs more than the product: use one GEMV per row
+// (decode steps are m = 1 per sequence and stream the weights exactly once).
+constexpr int64_t kGemvMaxRows = 4;
+
 void sgemm1(bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= kGemvMaxRows) {
+    // c[i, :] = alpha * op(b) applied to a[i, :]: op(b) is [n, k] (trans_b) or b^T of [k, n].
+    // beta == 0 must not read c (BLAS may compute 0 * NaN on stale memory).
+    if (beta == 0.0f)
+      for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+    for (int64_t i = 0; i < m; ++i)
+      cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans,
+                  static_cast<blasint>(trans_b ? n : k), static_cast<blasint>(trans_b ? k : n), alpha, b,
+                  static_cast<blasint>(ldb), a + i * lda, 1, beta, c + i * ldc, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
