@@ -38,6 +38,11 @@ struct ChatTemplate::Impl {
       return interp.render(body, std::move(vars));
     } catch (const jinja::JinjaError& e) {
       rethrow(e, "render");
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      // Allocation failures and the like must not escape as foreign exception types.
+      WS_THROW(kInvalidArgument, "chat template render error: {}", e.what());
     }
   }
 };
@@ -51,6 +56,8 @@ ChatTemplate::ChatTemplate(std::string_view source, jinja::RenderLimits limits)
     impl_->body = jinja::parse_template(jinja::tokenize(impl_->source, opts));
   } catch (const jinja::JinjaError& e) {
     impl_->rethrow(e, "syntax");
+  } catch (const std::exception& e) {
+    WS_THROW(kInvalidArgument, "chat template syntax error: {}", e.what());
   }
 }
 

@@ -48,8 +48,9 @@ Value attr_path(Interpreter& in, const Value& item, const std::string& path) {
     size_t dot = path.find('.', start);
     std::string part =
         path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    bool digits = !part.empty() && std::all_of(part.begin(), part.end(),
-                                               [](char c) { return c >= '0' && c <= '9'; });
+    bool digits =
+        !part.empty() && part.size() < 18 &&
+        std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
     cur = digits ? in.getitem(cur, Value(static_cast<int64_t>(std::stoll(part))))
                  : in.getitem(cur, Value(part));
     if (dot == std::string::npos) break;
@@ -79,6 +80,7 @@ Value json_filter(const Value& x, const CallArgs& a) {
 }
 
 Value to_int(const Value& v, const Value& def, int64_t base) {
+  if (base != 0 && (base < 2 || base > 36)) fail("int() base must be >= 2 and <= 36, or 0");
   if (v.is_int() || v.is_bool()) return Value(v.as_int());
   if (v.is_float()) {
     double d = v.as_float();
@@ -573,6 +575,7 @@ Value call_filter(Interpreter& in, const std::string& n, const Value& v, CallArg
   if (n == "attr") return in.getattr(v, to_str(arg(a, 0, "name")));
   if (n == "center") {
     int64_t width = need_int(arg(a, 0, "width", Value(int64_t{80})), "width");
+    if (width > (int64_t{1} << 24)) fail("center: width too large");
     std::string s = to_str(v);
     int64_t len = static_cast<int64_t>(utf8_length(s));
     if (width <= len) return Value(s);

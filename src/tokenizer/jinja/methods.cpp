@@ -21,7 +21,7 @@ std::optional<std::string> opt_str_arg(const Value& v) {
   return v.str();
 }
 
-const std::string& str_arg(const Value& v) {
+std::string str_arg(const Value& v) {
   if (!v.is_string()) fail("expected str argument, got " + type_name(v));
   return v.str();
 }
@@ -62,6 +62,7 @@ bool affix(const std::string& s, const Value& what, bool start) {
 }
 
 std::string pad(const std::string& s, int64_t width, const std::string& fill, int where) {
+  if (width > (int64_t{1} << 24)) fail("width too large");
   int64_t len = static_cast<int64_t>(utf8_length(s));
   if (width <= len) return s;
   int64_t total = width - len;
@@ -92,7 +93,7 @@ Value str_method(Interpreter& in, const std::string& s, const std::string& m, Ca
     return Value(py_replace(s, str_arg(arg_at(a, 0, "old")), str_arg(arg_at(a, 1, "new")),
                             int_arg(arg_at(a, 2, "count"), -1)));
   if (m == "find" || m == "rfind" || m == "index" || m == "rindex" || m == "count") {
-    const std::string& sub = str_arg(arg_at(a, 0, "sub"));
+    const std::string sub = str_arg(arg_at(a, 0, "sub"));
     if (a.args.size() > 1) fail("unsupported: start/end arguments of str." + m + "()");
     if (m == "count") {
       if (sub.empty()) return Value(static_cast<int64_t>(utf8_length(s) + 1));
@@ -136,12 +137,13 @@ Value str_method(Interpreter& in, const std::string& s, const std::string& m, Ca
     return Value(cased);
   }
   if (m == "removeprefix" || m == "removesuffix") {
-    const std::string& x = str_arg(arg_at(a, 0, "affix"));
+    const std::string x = str_arg(arg_at(a, 0, "affix"));
     if (m == "removeprefix") return Value(affix(s, Value(x), true) ? s.substr(x.size()) : s);
     return Value(affix(s, Value(x), false) ? s.substr(0, s.size() - x.size()) : s);
   }
   if (m == "zfill") {
     int64_t w = int_arg(arg_at(a, 0, "width"), 0);
+    if (w > (int64_t{1} << 24)) fail("zfill: width too large");
     int64_t len = static_cast<int64_t>(utf8_length(s));
     if (w <= len) return Value(s);
     size_t sign = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
@@ -157,7 +159,7 @@ Value str_method(Interpreter& in, const std::string& s, const std::string& m, Ca
                                     : 0));
   }
   if (m == "partition" || m == "rpartition") {
-    const std::string& sep = str_arg(arg_at(a, 0, "sep"));
+    const std::string sep = str_arg(arg_at(a, 0, "sep"));
     if (sep.empty()) fail("empty separator");
     size_t p = m == "partition" ? s.find(sep) : s.rfind(sep);
     if (p == std::string::npos)
