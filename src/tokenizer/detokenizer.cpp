@@ -21,6 +21,11 @@ std::string IncrementalDetokenizer::step(int32_t id) {
 
 std::string IncrementalDetokenizer::step(std::span<const int32_t> ids) {
   WS_CHECK_ARG(!finished_, "detokenizer step after finish()");
+  // Checked before appending, so a rejected id leaves the stream usable.
+  for (int32_t id : ids) {
+    WS_CHECK_ARG(id >= 0 && id < tokenizer_.vocab_size(), "token id {} out of range [0, {})", id,
+                 tokenizer_.vocab_size());
+  }
   ids_.insert(ids_.end(), ids.begin(), ids.end());
   return advance(/*final=*/false);
 }

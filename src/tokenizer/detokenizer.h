@@ -22,7 +22,8 @@ class IncrementalDetokenizer {
  public:
   IncrementalDetokenizer(const Tokenizer& tokenizer, bool skip_special_tokens);
 
-  // Appends one id; returns the newly completed text (often empty). Bad ids throw like decode().
+  // Appends one id; returns the newly completed text (often empty). An id outside the vocabulary
+  // throws kInvalidArgument and is not added.
   std::string step(int32_t id);
   // Appends several ids at once (speculative/multi-token steps); same contract.
   std::string step(std::span<const int32_t> ids);

@@ -54,6 +54,8 @@ struct ToolParserOptions {
 // outside calls is content; marker text never is. A malformed call (no separator, empty name,
 // cut off before its name is known) comes out as content without its markers. A call cut off in
 // its arguments is still reported with the arguments so far; empty arguments become "{}".
+// Arguments are passed on as the model wrote them (not validated or re-serialized); whitespace
+// between calls is dropped.
 // The concatenation of a call's argument pieces equals its final arguments, and the result does
 // not depend on how the text was chunked.
 class ToolCallParser {

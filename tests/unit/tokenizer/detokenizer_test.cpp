@@ -260,7 +260,11 @@ TEST(Detokenizer, StepAfterFinishThrows) {
 TEST(Detokenizer, BadIdThrows) {
   FakeTokenizer tok(false);
   IncrementalDetokenizer detok(tok, true);
+  EXPECT_EQ(detok.step(0), "Hello");
   EXPECT_THROW(detok.step(1000), Error);
+  EXPECT_THROW(detok.step(-1), Error);
+  EXPECT_EQ(detok.step(1), " world");  // the rejected ids were not added
+  EXPECT_EQ(detok.finish(), "");
 }
 
 // Property: for random id sequences (many ending or passing through invalid UTF-8), the chunks
