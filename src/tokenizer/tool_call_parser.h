@@ -51,9 +51,9 @@ struct ToolParserOptions {
 //   V3/R1:  <｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>
 //   V3.1:   <｜tool▁call▁begin｜>NAME<｜tool▁sep｜>ARGS<｜tool▁call▁end｜>
 // inside <｜tool▁calls▁begin｜> ... <｜tool▁calls▁end｜> (the outer markers may be missing). Text
-// outside calls is content; marker text never is. A malformed call (no separator, empty name,
-// cut off before its name is known) comes out as content without its markers. A call cut off in
-// its arguments is still reported with the arguments so far; empty arguments become "{}".
+// outside calls is content; the markers themselves never are. A malformed call (no separator, empty
+// name, cut off before its name is known) comes out as content without its markers. A call cut off
+// in its arguments is still reported with the arguments so far; empty arguments become "{}".
 // Arguments are passed on as the model wrote them (not validated or re-serialized); whitespace
 // between calls is dropped.
 // The concatenation of a call's argument pieces equals its final arguments, and the result does
