@@ -122,6 +122,8 @@ Value round_filter(const Value& v, const CallArgs& a) {
   int64_t prec = need_int(arg(a, 0, "precision", Value(int64_t{0})), "precision");
   std::string method = to_str(arg(a, 1, "method", Value("common")));
   if (!v.is_number()) fail("round: expected a number, got '" + type_name(v) + "'");
+  if (!v.is_float() && method == "common" && prec >= 0)
+    return Value(v.as_int());  // round(int) is int
   double x = v.as_float();
   if (method == "ceil" || method == "floor") {
     double m = std::pow(10.0, static_cast<double>(prec));
@@ -250,6 +252,8 @@ bool contains(const Value& c, const Value& item) {
         if (equals(x, item)) return true;
       return false;
     case Kind::kDict:
+      if (item.is_list() || item.is_dict() || item.is_namespace())
+        fail("unhashable type: '" + type_name(item) + "'");
       return c.dict_obj().find(item) != nullptr;
     default:
       fail("argument of type '" + type_name(c) + "' is not iterable");
@@ -267,6 +271,10 @@ Value slice_value(const Value& obj, const Value& start, const Value& stop, const
   int64_t st = s.value_or(1);
   if (st == 0) fail("slice step cannot be zero");
   bool is_str = obj.is_string();
+  // Jinja slices with Python's [] directly: dicts and scalars raise.
+  if (obj.is_dict()) fail("unhashable type: 'slice'");
+  if (!is_str && !obj.is_sequence() && !obj.is_undefined())
+    fail("'" + type_name(obj) + "' object is not subscriptable");
   if (!is_str && !obj.is_sequence())
     return Value::undefined("'" + type_name(obj) + "' object is not subscriptable");
   std::u32string cps;
@@ -344,7 +352,13 @@ bool call_test(Interpreter& in, const std::string& n, const Value& v, CallArgs& 
   if (n == "lower") return v.is_string() && py_lower_str(v.str()) == v.str();
   if (n == "upper") return v.is_string() && py_upper_str(v.str()) == v.str();
   if (n == "odd" || n == "even") {
-    if (!v.is_int() && !v.is_bool()) fail("test '" + n + "' needs an integer");
+    // Jinja: value % 2 == 1 / == 0 with Python's modulo.
+    if (v.is_float()) {
+      double m = std::fmod(v.as_float(), 2.0);
+      if (m < 0) m += 2.0;
+      return n == "odd" ? m == 1.0 : m == 0.0;
+    }
+    if (!v.is_int() && !v.is_bool()) fail("test '" + n + "' needs a number");
     int64_t m = v.as_int() % 2;
     return n == "odd" ? m != 0 : m == 0;
   }
@@ -388,6 +402,7 @@ static std::vector<Value> select_items(Interpreter& in, const Value& seq, CallAr
     if (!is_known_test(test)) fail("unknown or unsupported test '" + test + "'");
     targs.args.assign(a.args.begin() + first_test_arg + 1, a.args.end());
   }
+  if (!truthy(seq)) return out;  // Jinja: `if value:` before iterating
   for (const auto& item : iterate(seq)) {
     in.charge();
     Value v = by_attr ? attr_path(in, item, attr) : item;
@@ -452,6 +467,7 @@ Value call_filter(Interpreter& in, const std::string& n, const Value& v, CallArg
   }
   if (n == "map") {
     std::vector<Value> out;
+    if (!truthy(v)) return Value::list();  // Jinja: `if value:` before iterating
     Value attribute = arg(a, 99, "attribute");
     if (!attribute.is_undefined()) {
       Value def = arg(a, 99, "default");
@@ -509,6 +525,8 @@ Value call_filter(Interpreter& in, const std::string& n, const Value& v, CallArg
       std::vector<Value> out, seen;
       for (const auto& x : items) {
         Value k = key(x);
+        if (k.is_list() || k.is_dict() || k.is_namespace())
+          fail("unhashable type: '" + type_name(k) + "'");
         if (!cs && k.is_string()) k = Value(py_lower_str(k.str()));
         bool dup = false;
         for (const auto& s : seen) dup = dup || equals(s, k);
@@ -561,7 +579,11 @@ Value call_filter(Interpreter& in, const std::string& n, const Value& v, CallArg
     }
     return total;
   }
-  if (n == "indent") return Value(indent_filter(to_str(v), a));
+  if (n == "indent") {
+    if (!v.is_string())
+      fail("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
+    return Value(indent_filter(v.str(), a));
+  }
   if (n == "wordcount") {
     int64_t count = 0;
     bool in_word = false;

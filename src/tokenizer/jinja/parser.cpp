@@ -555,21 +555,33 @@ class Parser {
 
   ExprPtr parse_subscript(ExprPtr target, size_t pos) {
     DepthGuard g(*this);
+    std::vector<ExprPtr> keys;  // several comma-separated keys form a tuple key
     ExprPtr parts[3];
     bool slice = false;
     int idx = 0;
     while (!is_op("]")) {
+      if (is_op(",")) {
+        if (slice || !parts[0]) error("invalid subscript");
+        advance();
+        keys.push_back(std::move(parts[0]));
+        continue;
+      }
       if (is_op(":")) {
         advance();
         slice = true;
-        if (++idx > 2) error("invalid slice");
+        if (!keys.empty() || ++idx > 2) error("invalid slice");
         continue;
       }
       if (parts[idx]) error("expected ']' or ':' in subscript, got " + describe(cur()));
       parts[idx] = parse_expression(true);
-      if (is_op(",")) error("unsupported: tuple subscripts");
     }
     advance();
+    if (!keys.empty()) {
+      auto t = make(ExprKind::kTuple, pos);
+      t->args = std::move(keys);
+      if (parts[0]) t->args.push_back(std::move(parts[0]));
+      parts[0] = std::move(t);
+    }
     if (!slice) {
       if (!parts[0]) error_at("empty subscript", pos);
       auto n = make(ExprKind::kGetItem, pos);

@@ -219,6 +219,9 @@ static void repr_into(const Value& v, std::string& out) {
       out += "}";
       return;
     }
+    case Kind::kUndefined:
+      out += "Undefined";
+      return;
     default:
       out += to_str(v);
   }
