@@ -1,0 +1,93 @@
+// The step loop of one engine (one rank): continuous batching of prefill chunks and decode tokens
+// over a paged KV pool, with a prefix cache, retraction under memory pressure and abort.
+// Single-threaded: the caller (Engine's loop thread, or a test) calls add_request/abort/step.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/engine_config.h"
+#include "engine/model_runner.h"
+#include "engine/request.h"
+#include "engine/sampler.h"
+#include "kvcache/page_pool.h"
+#include "kvcache/radix_cache.h"
+
+namespace wideserve::engine {
+
+// A request as the engine receives it.
+struct NewRequest {
+  uint64_t id = 0;
+  std::vector<int32_t> prompt;
+  SamplingParams params;
+};
+
+// Load and memory figures (data only).
+struct EngineStats {
+  int64_t running = 0;
+  int64_t waiting = 0;
+  int64_t pages_total = 0;
+  int64_t pages_free = 0;
+  int64_t pages_cached = 0;       // held by the prefix cache (evictable when unlocked)
+  int64_t prefix_hit_tokens = 0;  // cumulative prompt tokens served from the cache
+  int64_t generated_tokens = 0;   // cumulative
+  int64_t retractions = 0;        // cumulative
+  int64_t steps = 0;
+};
+
+class EngineCore {
+ public:
+  EngineCore(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner);
+  ~EngineCore();
+
+  // Validates (params, token ids, lengths) and queues; throws Error(kInvalidArgument) on bad input.
+  // n > 1 becomes n sequences reported with index 0..n-1, sharing the prompt's KV pages.
+  void add_request(NewRequest r);
+  // Finishes the request now (pages freed immediately); its final output comes with the next step.
+  // Unknown or finished ids are ignored.
+  void abort(uint64_t id);
+  // Runs one step; returns the outputs of every request that produced a token or finished.
+  std::vector<RequestOutput> step();
+
+  bool has_work() const { return !running_.empty() || !waiting_.empty() || !pending_outputs_.empty(); }
+  EngineStats stats() const;
+  const EngineConfig& config() const { return cfg_; }
+  int64_t vocab_size() const { return runner_->vocab_size(); }
+
+ private:
+  struct Seq;
+  struct BatchItem {
+    Seq* seq;
+    int64_t n;  // tokens computed this step
+  };
+
+  bool ensure_pages(Seq* s, int64_t tokens_after, Seq* requester);
+  void retract(Seq* s);
+  void release_kv(Seq* s, bool cache);
+  void cache_prompt(Seq* s);
+  void finish(Seq* s, FinishReason r, std::vector<RequestOutput>* out);
+  RequestOutput& output_for(Seq* s, std::vector<RequestOutput>* out);
+  void log_step(int64_t decode_rows, int64_t prefill_rows, double seconds);
+
+  EngineConfig cfg_;
+  std::unique_ptr<ModelRunner> runner_;
+  kvcache::PagePool pool_;
+  std::unique_ptr<kvcache::RadixCache> radix_;
+  std::vector<int32_t> eos_;
+  int64_t context_length_;
+  std::unordered_map<uint64_t, std::vector<std::unique_ptr<Seq>>> requests_;
+  std::deque<Seq*> waiting_;
+  std::vector<Seq*> running_;  // in admission order
+  std::vector<RequestOutput> pending_outputs_;  // from aborts between steps
+  uint64_t admit_counter_ = 0;
+  EngineStats stats_;
+  int64_t decode_steps_since_log_ = 0;
+  int64_t tokens_since_log_ = 0;
+  double seconds_since_log_ = 0;
+};
+
+}  // namespace wideserve::engine

@@ -1,0 +1,32 @@
+// What the engine needs from a model: one forward step over sequences whose KV lives in pages the
+// engine allocates. The CPU runner wraps DeepseekModel; the GPU runner comes with the GPU issue.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/forward_batch.h"
+
+namespace wideserve::engine {
+
+// A model bound to its KV storage of num_pages() pages of page_size() tokens.
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t num_pages() const = 0;
+  virtual int64_t page_size() const = 0;
+  virtual int64_t max_context() const = 0;
+  virtual std::vector<int32_t> eos_token_ids() const = 0;
+  // Logits [sum over seqs of (all_logits ? n : 1), vocab] for the step.
+  virtual void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) = 0;
+};
+
+// DeepseekModel on the CPU backend with a float32 latent KV pool of max_total_tokens tokens.
+std::unique_ptr<ModelRunner> make_cpu_model_runner(const std::string& model_path,
+                                                   int64_t max_total_tokens, int64_t page_size);
+
+}  // namespace wideserve::engine
