@@ -52,7 +52,9 @@ int run_chat_template(const ChatTemplateArgs& args) {
       WS_CHECK_ARG(req.is_object(), "each line must be a JSON object");
       auto tools = req.find("tools");
       bool has_tools = tools != req.end() && !tools->is_null();
-      std::string source = tokenizer::select_chat_template(src, has_tools);
+      // An explicit --template is used as is, even when empty.
+      std::string source =
+          args.template_file.empty() ? tokenizer::select_chat_template(src, has_tools) : src.source;
       auto& tmpl = compiled[source];
       if (!tmpl) tmpl = std::make_unique<tokenizer::ChatTemplate>(source);
       result = tmpl->render(tokenizer::hf_chat_context(req, src.special_tokens, norm));
