@@ -1,5 +1,6 @@
 #include "tokenizer/added_tokens.h"
 
+#include "common/check.h"
 #include "tokenizer/unicode_util.h"
 
 namespace wideserve::tokenizer {
@@ -53,10 +54,12 @@ void AddedVocabulary::add(AddedToken token) {
     by_id_[token.id] = tokens_.size();
     tokens_.push_back(std::move(token));
   }
-  rebuild();
+  // Rebuild lazily: loading adds hundreds of tokens, so a rebuild per add would be quadratic.
+  dirty_ = true;
 }
 
-void AddedVocabulary::rebuild() {
+void AddedVocabulary::finalize() {
+  dirty_ = false;
   raw_trie_ = Trie();
   normalized_trie_ = Trie();
   raw_trie_.add_node();
@@ -79,6 +82,7 @@ const AddedToken* AddedVocabulary::by_id(int32_t id) const {
 }
 
 void AddedVocabulary::split(const Piece& piece, bool normalized, std::vector<Piece>& out) const {
+  WS_CHECK(!dirty_, "AddedVocabulary::finalize() not called after add()");
   const Trie& trie = normalized ? normalized_trie_ : raw_trie_;
   std::string_view text = piece.text;
   size_t emitted = 0;  // end of the last emitted part

@@ -29,6 +29,8 @@ class AddedVocabulary {
  public:
   // Adds a token; a later token with the same content replaces the earlier one.
   void add(AddedToken token);
+  // Builds the matchers; call after the last add() and before split().
+  void finalize();
   // Splits `piece` around the tokens whose `normalized` flag equals `normalized`.
   void split(const Piece& piece, bool normalized, std::vector<Piece>& out) const;
 
@@ -48,12 +50,12 @@ class AddedVocabulary {
     // Longest token starting at text[pos]: (index into tokens_, length) or (-1, 0).
     std::pair<int32_t, size_t> longest_at(std::string_view text, size_t pos) const;
   };
-  void rebuild();
 
   std::vector<AddedToken> tokens_;
   std::unordered_map<std::string, size_t> by_content_;
   std::unordered_map<int32_t, size_t> by_id_;
   Trie raw_trie_, normalized_trie_;
+  bool dirty_ = false;
 };
 
 }  // namespace wideserve::tokenizer

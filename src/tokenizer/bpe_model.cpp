@@ -51,7 +51,12 @@ class BpeModel::MergeMap {
   static uint64_t key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
-  size_t slot(uint64_t k) const { return (k * 0x9E3779B97F4A7C15ull) >> 20 & mask_; }
+  size_t slot(uint64_t k) const {
+    k ^= k >> 33;
+    k *= 0xFF51AFD7ED558CCDull;
+    k ^= k >> 33;
+    return k & mask_;
+  }
   std::vector<uint64_t> keys_;
   std::vector<Merge> vals_;
   size_t mask_;
@@ -60,6 +65,7 @@ class BpeModel::MergeMap {
 // Word -> ids, sharded by hash; bounded (stops inserting when full, like HF's cache).
 class BpeModel::WordCache {
  public:
+  static constexpr size_t kMinWordBytes = 12;
   static constexpr size_t kMaxWordBytes = 256;
   static constexpr size_t kShards = 64;
   static constexpr size_t kMaxPerShard = 4096;
@@ -314,7 +320,9 @@ void BpeModel::merge_large(std::vector<int32_t>& syms) const {
 void BpeModel::tokenize(const Piece& word, std::vector<int32_t>& out) const {
   if (word.text.empty()) return;
   thread_local std::string key;
-  bool cacheable = word.text.size() <= WordCache::kMaxWordBytes;
+  // Short words merge faster than a locked cache lookup; long ones are rare and uncacheable.
+  bool cacheable =
+      word.text.size() >= WordCache::kMinWordBytes && word.text.size() <= WordCache::kMaxWordBytes;
   if (cacheable) {
     key.assign(1, word.byte_level ? '\x01' : '\x00');
     key.append(word.text);
@@ -330,7 +338,7 @@ void BpeModel::tokenize(const Piece& word, std::vector<int32_t>& out) const {
   thread_local std::vector<int32_t> syms;
   syms.clear();
   initial_symbols(word, syms);
-  if (syms.size() <= 64) {
+  if (syms.size() <= 24) {
     merge_small(syms);
   } else {
     merge_large(syms);

@@ -47,11 +47,14 @@ HfTokenizer::HfTokenizer(const json& tok, const json& config) {
     WS_CHECK_CODE(kDataLoss, a->is_array(), "tokenizer.json: 'added_tokens' must be an array");
     for (const json& e : *a) {
       AddedToken t = parse_added(e);
+      // HF matches (and names) a normalized added token by its normalized content.
+      if (t.normalized && normalizer_) t.content = normalizer_->normalize(t.content);
       max_id = std::max(max_id, t.id);
       (t.normalized ? has_normalized_added_ : has_raw_added_) = true;
       added_.add(std::move(t));
     }
   }
+  added_.finalize();
   vocab_size_ = max_id + 1;
   special_.assign(vocab_size_, 0);
   for (const AddedToken& t : added_.tokens())

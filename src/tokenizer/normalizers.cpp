@@ -121,7 +121,7 @@ class StripAccentsNormalizer : public Normalizer {
     while (pos < text.size()) {
       size_t b = pos;
       char32_t c = utf8_next(text, pos);
-      if (!is_nonspacing_mark(c)) out.append(text.substr(b, pos - b));
+      if (!is_combining_mark(c)) out.append(text.substr(b, pos - b));
     }
     return out;
   }

@@ -34,19 +34,66 @@ MatchState& match_state() {
 
 }  // namespace
 
+namespace {
+
+// Class body for one Oniguruma escape: PCRE2's property plus the code points newer Unicode added.
+std::string property_body(std::string_view prop) {
+  return "\\p{" + std::string(prop) + "}" + std::string(pcre2_property_delta(prop));
+}
+
+std::string word_body() {
+  return property_body("L") + property_body("M") + property_body("N") + property_body("Pc");
+}
+
+}  // namespace
+
 std::string onig_to_pcre2(std::string_view p) {
-  // Oniguruma's \s is Unicode White_Space, which includes U+0085; PCRE2's does not.
+  // Oniguruma's \s is Unicode White_Space (PCRE2's lacks U+0085); its \w also covers marks and
+  // connector punctuation; its Unicode tables are newer than the system PCRE2's.
   std::string out;
   out.reserve(p.size() + 16);
   int class_depth = 0;
+  auto emit = [&](const std::string& body, bool negate) {
+    if (class_depth > 0) {
+      out += body;
+    } else {
+      out += negate ? "[^" : "[";
+      out += body;
+      out += "]";
+    }
+  };
   for (size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
     if (c == '\\' && i + 1 < p.size()) {
       char n = p[i + 1];
-      if (n == 's') {
-        out += class_depth ? "\\s\\x{85}" : "[\\s\\x{85}]";
-      } else if (n == 'S' && class_depth == 0) {
-        out += "[^\\s\\x{85}]";
+      bool in_class = class_depth > 0;
+      if (n == 's' || (n == 'S' && !in_class)) {
+        emit("\\s\\x{85}", n == 'S');
+      } else if (n == 'w' || (n == 'W' && !in_class)) {
+        emit(word_body(), n == 'W');
+      } else if (n == 'd' || (n == 'D' && !in_class)) {
+        emit(property_body("Nd"), n == 'D');
+      } else if ((n == 'p' || (n == 'P' && !in_class)) && i + 2 < p.size() && p[i + 2] == '{') {
+        size_t close = p.find('}', i + 3);
+        if (close == std::string_view::npos) {
+          out.push_back(c);
+          out.push_back(n);
+          ++i;
+          continue;
+        }
+        std::string_view prop = p.substr(i + 3, close - i - 3);
+        bool negate = n == 'P';
+        if (!prop.empty() && prop[0] == '^') {
+          negate = !negate;
+          prop.remove_prefix(1);
+        }
+        if (pcre2_property_delta(prop).empty() || (negate && in_class)) {
+          out.append(p.substr(i, close + 1 - i));
+        } else {
+          emit(property_body(prop), negate);
+        }
+        i = close;
+        continue;
       } else {
         out.push_back(c);
         out.push_back(n);

@@ -34,6 +34,10 @@ class Regex {
 // Rewrites Oniguruma-only syntax to PCRE2 (\s and \S also cover U+0085 as Oniguruma's do).
 std::string onig_to_pcre2(std::string_view pattern);
 
+// Class ranges (PCRE2 syntax) of code points in general category `property` that HF's regex
+// engine knows and the system PCRE2 does not (empty when none or unknown property).
+std::string_view pcre2_property_delta(std::string_view property);
+
 // Escapes a literal string for use as a pattern.
 std::string regex_escape(std::string_view literal);
 

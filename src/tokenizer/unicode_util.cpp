@@ -141,8 +141,8 @@ bool is_word_char(char32_t c) {
          u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_JOIN_CONTROL);
 }
 
-bool is_nonspacing_mark(char32_t c) {
-  return c >= 0x80 && u_charType(static_cast<UChar32>(c)) == U_NON_SPACING_MARK;
+bool is_combining_mark(char32_t c) {
+  return c >= 0x80 && (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_M_MASK) != 0;
 }
 
 std::string normalize_unicode(std::string_view text, NormForm form) {
@@ -176,19 +176,33 @@ std::string normalize_unicode(std::string_view text, NormForm form) {
 }
 
 std::string to_lower(std::string_view text) {
-  bool ascii = true;
-  for (char ch : text) ascii &= static_cast<unsigned char>(ch) < 0x80;
-  std::string out(text);
-  if (ascii) {
-    for (char& ch : out)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
-    return out;
+  std::string out;
+  out.reserve(text.size());
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t b = pos;
+    char32_t c = utf8_next(text, pos);
+    if (c < 0x80) {
+      out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : static_cast<char>(c));
+      continue;
+    }
+    // Full per-character mapping without context (no final-sigma rule), as HF's Lowercase.
+    UChar src[2];
+    int32_t n = 0;
+    U16_APPEND_UNSAFE(src, n, static_cast<UChar32>(c));
+    UChar dst[8];
+    UErrorCode status = U_ZERO_ERROR;
+    int32_t m = u_strToLower(dst, 8, src, n, "", &status);
+    if (U_FAILURE(status)) {
+      out.append(text.substr(b, pos - b));
+      continue;
+    }
+    for (int32_t i = 0; i < m;) {
+      UChar32 d;
+      U16_NEXT_UNSAFE(dst, i, d);
+      append_utf8(out, static_cast<char32_t>(d));
+    }
   }
-  icu::UnicodeString s = icu::UnicodeString::fromUTF8(
-      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
-  s.toLower(icu::Locale::getRoot());
-  out.clear();
-  s.toUTF8String(out);
   return out;
 }
 

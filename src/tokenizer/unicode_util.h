@@ -59,8 +59,8 @@ bool is_numeric(char32_t c);
 bool is_punctuation(char32_t c);
 // Whether c is a "word" character for single_word added tokens (alphanumeric, mark, connector).
 bool is_word_char(char32_t c);
-// General category Mn (nonspacing mark).
-bool is_nonspacing_mark(char32_t c);
+// General category M* (any combining mark).
+bool is_combining_mark(char32_t c);
 
 // Unicode normalization forms of UTF-8 text.
 enum class NormForm { kNfc, kNfd, kNfkc, kNfkd };
