@@ -34,6 +34,7 @@ int run_chat_template(const ChatTemplateArgs& args) {
   tokenizer::HfMessageNormalization norm;
   norm.drop_none_keys = norm.alias_reasoning_fields = args.hf_normalize;
   std::map<std::string, std::unique_ptr<tokenizer::ChatTemplate>> compiled;
+  std::ios::sync_with_stdio(false);  // large prompts: stdio-synced getline is slow
   std::string line;
   int64_t lineno = 0;
   int failures = 0;
