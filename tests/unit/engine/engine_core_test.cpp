@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <tuple>
 #include <random>
 
 #include "engine/engine_core.h"
@@ -265,17 +266,19 @@ TEST(EngineCoreModel, GreedyTokensEqualRunningAlone) {
   auto model = model::DeepseekModel::load(dir);
   std::mt19937 g(6);
   std::vector<NewRequest> reqs;
-  for (int i = 0; i < 10; ++i) reqs.push_back(greedy_req(i + 1, random_prompt(g, 1024, 1 + g() % 70), 1 + g() % 12));
+  for (int i = 0; i < 10; ++i) reqs.push_back(greedy_req(i + 1, random_prompt(g, 1024, 1 + g() % 40), 1 + g() % 12));
   // Alone: the model's own greedy loop, with each step's logits to judge near-ties.
   std::map<uint64_t, std::vector<std::vector<float>>> steps;
   std::map<uint64_t, std::vector<int32_t>> alone;
   for (const auto& r : reqs)
     alone[r.id] = model::greedy_generate(*model, r.prompt, r.params.max_new_tokens, false, &steps[r.id]);
-  for (auto [chunk, page] : std::vector<std::pair<int64_t, int64_t>>{{5, 1}, {32, 16}, {8192, 4}}) {
-    EngineConfig cfg{.chunked_prefill_size = chunk, .max_total_tokens = 2048, .page_size = page};
-    EngineCore e(cfg, make_cpu_model_runner(dir, 2048, page));
+  // The last setting has a pool too small for all requests at once: retraction must kick in.
+  for (auto [chunk, page, pool] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {5, 1, 2048}, {32, 16, 2048}, {8192, 4, 2048}, {8192, 4, 64}}) {
+    EngineConfig cfg{.chunked_prefill_size = chunk, .max_total_tokens = pool, .page_size = page};
+    EngineCore e(cfg, make_cpu_model_runner(dir, pool, page));
     std::map<int, std::vector<NewRequest>> arrivals;
-    for (const auto& r : reqs) arrivals[g() % 8].push_back(r);
+    for (const auto& r : reqs) arrivals[pool < 100 ? 0 : g() % 8].push_back(r);
     auto got = run_all(e, arrivals);
     for (const auto& r : reqs) {
       const auto& mine = got[r.id * 1000].tokens;
@@ -289,6 +292,7 @@ TEST(EngineCoreModel, GreedyTokensEqualRunningAlone) {
         break;
       }
     }
+    if (pool < 100) EXPECT_GT(e.stats().retractions, 0);
     expect_pool_clean(e);
   }
 }

@@ -1,0 +1,103 @@
+#include "engine/engine.h"
+
+#include "common/check.h"
+#include "common/logging.h"
+
+namespace wideserve::engine {
+
+Engine::Engine(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner)
+    : core_(cfg, std::move(runner)), thread_([this] { loop(); }) {}
+
+Engine::~Engine() { shutdown(); }
+
+void Engine::shutdown() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Engine::add_request(NewRequest r, OutputCallback on_output) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    inbox_.emplace_back(std::move(r), std::move(on_output));
+  }
+  cv_.notify_all();
+}
+
+void Engine::abort(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    aborts_.push_back(id);
+  }
+  cv_.notify_all();
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return stats_;
+}
+
+void Engine::loop() {
+  auto deliver = [this](const std::vector<RequestOutput>& outs) {
+    for (const auto& o : outs) {
+      auto it = callbacks_.find(o.id);
+      if (it == callbacks_.end()) continue;
+      it->second(o);
+    }
+  };
+  for (;;) {
+    std::vector<std::pair<NewRequest, OutputCallback>> adds;
+    std::vector<uint64_t> aborts;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !inbox_.empty() || !aborts_.empty() || core_.has_work(); });
+      if (stop_) break;
+      adds.swap(inbox_);
+      aborts.swap(aborts_);
+    }
+    for (auto& [r, cb] : adds) {
+      const uint64_t id = r.id;
+      try {
+        core_.add_request(std::move(r));
+        callbacks_[id] = std::move(cb);
+      } catch (const Error& e) {
+        // The boundary: bad input becomes this request's error; serving goes on.
+        RequestOutput o;
+        o.id = id;
+        o.finish = FinishReason::kError;
+        o.error = e.what();
+        cb(o);
+      }
+    }
+    for (uint64_t id : aborts) core_.abort(id);
+    std::vector<RequestOutput> outs;
+    try {
+      outs = core_.step();
+    } catch (const std::exception& e) {
+      WS_LOG_ERROR("engine step failed: {}", e.what());
+    }
+    deliver(outs);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stats_ = core_.stats();
+    }
+    // Forget callbacks of requests the core no longer knows.
+    for (auto it = callbacks_.begin(); it != callbacks_.end();) {
+      bool finished = false;
+      for (const auto& o : outs)
+        if (o.id == it->first && o.finish != FinishReason::kNone) finished = true;
+      if (finished && !core_.has_request(it->first)) it = callbacks_.erase(it);
+      else ++it;
+    }
+  }
+  // Shutting down: abort what is left so that every caller hears an end.
+  for (auto& [id, cb] : callbacks_) core_.abort(id);
+  deliver(core_.step());
+  callbacks_.clear();
+}
+
+}  // namespace wideserve::engine
