@@ -83,6 +83,12 @@ TEST(Sampler, GreedyIsFirstArgmax) {
   std::vector<float> big = random_row(129280, 7);
   int32_t expected = static_cast<int32_t>(std::max_element(big.begin(), big.end()) - big.begin());
   EXPECT_EQ(sample(big, p, st).token, expected);
+  for (std::vector<int> at : {std::vector<int>{7, 5, 998}, {999, 1000}, {1000}, {0, 3}}) {
+    std::vector<float> ties = random_row(1001, 8, 1.0f);
+    ties[2] = std::nanf("");
+    for (int i : at) ties[i] = 9.0f;
+    EXPECT_EQ(sample(ties, p, st).token, *std::min_element(at.begin(), at.end()));
+  }
   p.temperature = 1e-7f;  // too small to divide by: greedy
   std::vector<float> row2 = {0.5f, 3.0f, 2.9f};
   EXPECT_EQ(sample(row2, p, st).token, 1);
