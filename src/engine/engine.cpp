@@ -95,6 +95,18 @@ void Engine::loop() {
     }
   }
   // Shutting down: abort what is left so that every caller hears an end.
+  std::vector<std::pair<NewRequest, OutputCallback>> never_started;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    never_started.swap(inbox_);
+  }
+  for (auto& [r, cb] : never_started) {
+    RequestOutput o;
+    o.id = r.id;
+    o.finish = FinishReason::kAbort;
+    o.prompt_tokens = static_cast<int64_t>(r.prompt.size());
+    cb(o);
+  }
   for (auto& [id, cb] : callbacks_) core_.abort(id);
   deliver(core_.step());
   callbacks_.clear();
