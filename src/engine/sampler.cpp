@@ -140,9 +140,19 @@ float row_max(std::span<const float> x) {
   return m;
 }
 
-// Log-sum-exp of the raw row and its top-k tokens (k may be 0); sanitises +inf in place.
-double raw_log_softmax(std::span<float> logits, int32_t k, std::vector<TokenLogprob>& top,
-                       Scratch& s) {
+// Raw log_softmax: logprob(t) = (logit(t) - max) - log_z, kept in two parts so that huge logits
+// (+inf clamped to FLT_MAX) do not lose the small term.
+struct LogSoftmax {
+  float max = 0.0f;
+  double log_z = 0.0;
+  float of(float logit) const {
+    return static_cast<float>(static_cast<double>(std::min(logit, FLT_MAX) - max) - log_z);
+  }
+};
+
+// Log-softmax of the raw row and its top-k tokens (k may be 0); sanitises +inf in place.
+LogSoftmax raw_log_softmax(std::span<float> logits, int32_t k, std::vector<TokenLogprob>& top,
+                           Scratch& s) {
   std::vector<Candidate> best;  // at most k <= 20 entries, sorted by `before`
   best.reserve(static_cast<size_t>(k) + 1);
   float m = row_max(logits);
@@ -164,13 +174,10 @@ double raw_log_softmax(std::span<float> logits, int32_t k, std::vector<TokenLogp
   std::vector<float>& w = s.probs;
   w.resize(logits.size());
   const double sum = exp_weights(logits.data(), w.data(), w.size(), m, 1.0f, 0.0f, s.block_sums);
-  double lse = static_cast<double>(m) + std::log(sum);
+  const LogSoftmax ls{m, std::log(sum)};
   top.clear();
-  for (const Candidate& c : best) {
-    float v = std::min(c.key, FLT_MAX);
-    top.push_back({c.token, static_cast<float>(v - lse)});
-  }
-  return lse;
+  for (const Candidate& c : best) top.push_back({c.token, ls.of(c.key)});
+  return ls;
 }
 
 void check_token(int32_t t, size_t vocab, const char* what) {
@@ -437,9 +444,9 @@ SampleResult sample(std::span<float> logits, const SamplingParams& p, SamplerSta
   WS_CHECK_ARG(!logits.empty(), "sampler: empty logits row");
   Scratch& s = scratch();
   SampleResult result;
-  double lse = 0.0;
+  LogSoftmax ls;
   const bool want_logprobs = p.top_logprobs >= 0;
-  if (want_logprobs) lse = raw_log_softmax(logits, p.top_logprobs, result.top, s);
+  if (want_logprobs) ls = raw_log_softmax(logits, p.top_logprobs, result.top, s);
 
   apply_bans_and_penalties(logits, p, st, banned_tokens, s.originals);
 
@@ -466,7 +473,7 @@ SampleResult sample(std::span<float> logits, const SamplingParams& p, SamplerSta
         break;
       }
     }
-    result.logprob = static_cast<float>(static_cast<double>(std::min(raw, FLT_MAX)) - lse);
+    result.logprob = ls.of(raw);
   }
   return result;
 }

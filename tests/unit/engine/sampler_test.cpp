@@ -420,6 +420,28 @@ TEST(Sampler, NeverPicksMinusInfOrNan) {
   }
 }
 
+TEST(Sampler, PlusInfinityLogitsShareTheMass) {
+  const std::vector<float> row = {1.0f, kInf, 2.0f, kInf, std::nanf("")};
+  for (float t : {0.0f, 1.0f}) {
+    SamplingParams p = seeded(20, t);
+    p.top_logprobs = 2;
+    SamplerState st(p, {}, 0);
+    std::set<int32_t> drawn;
+    for (int i = 0; i < 200; ++i) {
+      std::vector<float> logits = row;
+      SampleResult r = sample(logits, p, st);
+      st.append(r.token);
+      drawn.insert(r.token);
+      EXPECT_NEAR(r.logprob, -std::log(2.0f), 1e-6);
+      ASSERT_EQ(r.top.size(), 2u);
+      EXPECT_EQ(r.top[0].token, 1);
+      EXPECT_EQ(r.top[1].token, 3);
+    }
+    const std::set<int32_t> expected = t == 0.0f ? std::set<int32_t>{1} : std::set<int32_t>{1, 3};
+    EXPECT_EQ(drawn, expected);
+  }
+}
+
 TEST(Sampler, EverythingBannedIsAnError) {
   const std::vector<float> row = {1.0f, 2.0f};
   for (float t : {0.0f, 1.0f}) {
