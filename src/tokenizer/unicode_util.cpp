@@ -7,8 +7,44 @@
 #include <unicode/ustring.h>
 
 #include "common/check.h"
+#include "tokenizer/unicode_hf_tables.h"
 
 namespace wideserve::tokenizer {
+
+namespace {
+
+bool in_ranges(std::span<const hf_tables::CharRange> r, char32_t c) {
+  size_t lo = 0, hi = r.size();
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (r[mid].hi < c) {
+      lo = mid + 1;
+    } else if (r[mid].lo > c) {
+      hi = mid;
+    } else {
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* find_exception(int form, char32_t c) {
+  auto e = hf_tables::exceptions(form);
+  size_t lo = 0, hi = e.size();
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (e[mid].cp < c) {
+      lo = mid + 1;
+    } else if (e[mid].cp > c) {
+      hi = mid;
+    } else {
+      return e[mid].replacement;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 void append_utf8(std::string& out, char32_t c) {
   if (c < 0x80) {
@@ -117,8 +153,7 @@ bool is_whitespace(char32_t c) {
 
 bool is_numeric(char32_t c) {
   if (c < 0x80) return c >= '0' && c <= '9';
-  int t = u_charType(static_cast<UChar32>(c));
-  return t == U_DECIMAL_DIGIT_NUMBER || t == U_LETTER_NUMBER || t == U_OTHER_NUMBER;
+  return in_ranges(hf_tables::numeric(), c);
 }
 
 bool is_alphanumeric(char32_t c) {
@@ -127,10 +162,7 @@ bool is_alphanumeric(char32_t c) {
 }
 
 bool is_punctuation(char32_t c) {
-  if (c < 0x80)
-    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
-           (c >= 0x7B && c <= 0x7E);
-  return (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_P_MASK) != 0;
+  return in_ranges(hf_tables::punctuation(), c);
 }
 
 bool is_word_char(char32_t c) {
@@ -142,13 +174,12 @@ bool is_word_char(char32_t c) {
 }
 
 bool is_combining_mark(char32_t c) {
-  return c >= 0x80 && (U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_M_MASK) != 0;
+  return c >= 0x80 && in_ranges(hf_tables::stripped_accents(), c);
 }
 
-std::string normalize_unicode(std::string_view text, NormForm form) {
-  bool ascii = true;
-  for (char ch : text) ascii &= static_cast<unsigned char>(ch) < 0x80;
-  if (ascii) return std::string(text);  // every form leaves ASCII unchanged
+namespace {
+
+std::string icu_normalize(std::string_view text, NormForm form) {
   UErrorCode status = U_ZERO_ERROR;
   const icu::Normalizer2* norm = nullptr;
   switch (form) {
@@ -175,6 +206,32 @@ std::string normalize_unicode(std::string_view text, NormForm form) {
   return out;
 }
 
+}  // namespace
+
+std::string normalize_unicode(std::string_view text, NormForm form) {
+  bool ascii = true;
+  for (char ch : text) ascii &= static_cast<unsigned char>(ch) < 0x80;
+  if (ascii) return std::string(text);  // every form leaves ASCII unchanged
+  // Characters HF's (older) tables treat differently are emitted as HF does; the text between
+  // them goes through ICU. Such characters are starters in HF, so cutting there is exact.
+  int f = static_cast<int>(form);
+  std::string out;
+  size_t seg = 0, pos = 0;
+  while (pos < text.size()) {
+    size_t b = pos;
+    char32_t c = utf8_next(text, pos);
+    if (c < 0x80) continue;
+    if (const char* rep = find_exception(f, c)) {
+      out += icu_normalize(text.substr(seg, b - seg), form);
+      out += rep;
+      seg = pos;
+    }
+  }
+  if (seg == 0) return icu_normalize(text, form);
+  out += icu_normalize(text.substr(seg), form);
+  return out;
+}
+
 std::string to_lower(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -184,6 +241,10 @@ std::string to_lower(std::string_view text) {
     char32_t c = utf8_next(text, pos);
     if (c < 0x80) {
       out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : static_cast<char>(c));
+      continue;
+    }
+    if (const char* rep = find_exception(4, c)) {
+      out += rep;
       continue;
     }
     // Full per-character mapping without context (no final-sigma rule), as HF's Lowercase.
