@@ -480,10 +480,9 @@ void Interpreter::exec_for(const Stmt& s, Frame& f, std::string& out) {
     }
     items = std::move(kept);
   }
-  if (items.empty()) {
-    exec_body(s.else_body, f, out);
-    return;
-  }
+  // As Jinja compiles it: the else block runs unless some iteration reached the end of its
+  // body (so an empty loop, or one whose iterations all `continue`d or `break`ed, runs it).
+  bool completed = false;
   const int64_t n = static_cast<int64_t>(items.size());
   for (int64_t i = 0; i < n; ++i) {
     charge();
@@ -513,7 +512,9 @@ void Interpreter::exec_for(const Stmt& s, Frame& f, std::string& out) {
     it.vars["loop"] = std::move(loop);
     Flow fl = exec_body(s.body, it, out);
     if (fl == Flow::kBreak) break;
+    if (fl == Flow::kNormal) completed = true;
   }
+  if (!completed) exec_body(s.else_body, f, out);
 }
 
 Value Interpreter::make_macro(const Stmt& s) {
@@ -586,7 +587,10 @@ Interpreter::Flow Interpreter::exec(const Stmt& s, Frame& f, std::string& out) {
         return Flow::kNormal;
       case StmtKind::kSetBlock: {
         std::string captured;
-        exec_body(s.body, f, captured);
+        Frame inner;  // assignments inside a block set stay local to it, as in Jinja
+        inner.parent = &f;
+        // break/continue inside the block leave it unassigned, as Jinja's generated code does.
+        if (Flow fl = exec_body(s.body, inner, captured); fl != Flow::kNormal) return fl;
         f.vars[s.targets[0]] = Value(std::move(captured));
         return Flow::kNormal;
       }

@@ -138,7 +138,7 @@ class Parser {
     const std::string& k = kw.text;
     if (k == "if") {
       s->kind = StmtKind::kIf;
-      ExprPtr c = parse_tuple(true);
+      ExprPtr c = parse_tuple(false);  // Jinja: no inline if here
       expect_block_end();
       Body b = parse_body({"elif", "else", "endif"});
       s->branches.emplace_back(std::move(c), std::move(b));
@@ -147,7 +147,7 @@ class Parser {
         std::string which = cur().text;
         advance();
         if (which == "elif") {
-          ExprPtr c2 = parse_tuple(true);
+          ExprPtr c2 = parse_tuple(false);
           expect_block_end();
           Body b2 = parse_body({"elif", "else", "endif"});
           s->branches.emplace_back(std::move(c2), std::move(b2));
@@ -171,7 +171,9 @@ class Parser {
       if (skip_name("if")) s->cond = parse_tuple(true);
       if (is_name("recursive")) error("unsupported: recursive for loops");
       expect_block_end();
+      ++loop_depth_;
       s->body = parse_body({"endfor", "else"});
+      --loop_depth_;
       advance();
       std::string which = cur().text;
       advance();
@@ -224,12 +226,16 @@ class Parser {
         s->params.emplace_back(std::move(pname), std::move(def));
       }
       expect_block_end();
+      int saved_loops = loop_depth_;  // a macro body is not inside the enclosing loop
+      loop_depth_ = 0;
       s->body = parse_body({"endmacro"});
+      loop_depth_ = saved_loops;
       advance();
       advance();
       if (cur().type == TokenType::kName) advance();  // {% endmacro name %}
       expect_block_end();
     } else if (k == "break" || k == "continue") {
+      if (loop_depth_ == 0) error_at("'" + k + "' outside loop", kw.pos);
       s->kind = k == "break" ? StmtKind::kBreak : StmtKind::kContinue;
       expect_block_end();
     } else if (k == "generation") {
@@ -670,6 +676,7 @@ class Parser {
   const std::vector<Token>& toks_;
   size_t i_ = 0;
   int depth_ = 0;
+  int loop_depth_ = 0;
 };
 
 }  // namespace

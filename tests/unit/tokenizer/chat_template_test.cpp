@@ -264,6 +264,23 @@ const Case kCases[] = {
      "{\"messages\": [{\"role\": \"user\", \"content\": \" hi \"}, {\"role\": \"assistant\", "
      "\"content\": \"yo\"}], \"add_generation_prompt\": true}",
      "<user>hi<assistant>yo<assistant>"},
+    {"for_else_after_continue",
+     "{% for i in range(2) %}{% continue %}{% else %}E{% endfor %}|{% for i in range(2) %}{{ i "
+     "}}{% if i %}{% break %}{% endif %}{% else %}E{% endfor %}|{% for i in range(2) %}{{ i }}{% "
+     "else %}E{% endfor %}",
+     "{}", "E|01|01"},
+    {"block_set_scope",
+     "{% set a = 'A' %}{% set b %}{% set a = 'B' %}{{ a }}{% endset %}{{ a }}{{ b }}", "{}", "AB"},
+    {"round_int", "{{ 3 | round }} {{ 2.5 | round }} {{ 7 | round(1) }}", "{}", "3 2.0 7"},
+    {"lazy_filters_on_falsy",
+     "{{ none | select | list }} {{ 0 | map('string') | list }} {{ false | selectattr('x') | list "
+     "}}",
+     "{}", "[] [] []"},
+    {"undefined_repr", "{{ [u, 1] }} {{ l | map(attribute='zz') | list }}", "{\"l\": [{\"a\": 1}]}",
+     "[Undefined, 1] [Undefined]"},
+    {"float_odd_even", "{{ 1.5 is odd }} {{ 3.0 is odd }} {{ 4.0 is even }}", "{}",
+     "False True True"},
+
 };
 
 TEST(ChatTemplateTest, MatchesJinja2) {
@@ -292,19 +309,25 @@ TEST(ChatTemplateTest, ErrorsNameConstructAndPosition) {
   EXPECT_NE(error_of("{% for x in y %}\nno end").find("expected 'else' or 'endfor'"),
             std::string::npos);
   EXPECT_NE(error_of("{% endif %}").find("unexpected 'endif'"), std::string::npos);
+  EXPECT_NE(error_of("{% if true %}{% break %}{% endif %}").find("'break' outside loop"),
+            std::string::npos);
+  EXPECT_NE(error_of("{% if 1 if 2 else 3 %}{% endif %}").find("expected end of statement"),
+            std::string::npos);
   EXPECT_NE(error_of("{{ 1 + }}").find("line 1, column 8"), std::string::npos)
       << error_of("{{ 1 + }}");
   EXPECT_NE(error_of("{{ (1 }}").find("unexpected '}'"), std::string::npos) << error_of("{{ (1 }}");
   EXPECT_NE(error_of("{{ 'abc }}").find("unterminated string"), std::string::npos);
   EXPECT_NE(error_of("{# never closed").find("missing end of comment"), std::string::npos);
-  EXPECT_NE(error_of("{{ x }").find("(line 1, column 6): unexpected '}'"), std::string::npos) << error_of("{{ x }");
+  EXPECT_NE(error_of("{{ x }").find("(line 1, column 6): unexpected '}'"), std::string::npos)
+      << error_of("{{ x }");
   EXPECT_NE(error_of("{{ 'a'.format(1) }}").find("unsupported method str.format()"),
             std::string::npos);
   EXPECT_NE(error_of("{{ [1].append(2) }}").find("list.append"), std::string::npos);
 }
 
 TEST(ChatTemplateTest, RuntimeErrorsAsJinja) {
-  EXPECT_NE(error_of("\n\n  {{ u.x }}").find("(line 3, column 7): 'u' is undefined"), std::string::npos)
+  EXPECT_NE(error_of("\n\n  {{ u.x }}").find("(line 3, column 7): 'u' is undefined"),
+            std::string::npos)
       << error_of("\n\n  {{ u.x }}");
   EXPECT_NE(error_of("{{ 'a' + d.c }}", {{"d", ordered_json::object()}})
                 .find("'dict object' has no attribute 'c'"),
