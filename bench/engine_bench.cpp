@@ -20,10 +20,13 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batches)->delimiter(',');
   app.add_option("--prompt-len", prompt_len)->check(CLI::Range(1, 1 << 16));
   app.add_option("--output-len", output_len)->check(CLI::Range(1, 1 << 16));
-  app.add_option("--waves", requests_per_batch, "requests = waves x batch")->check(CLI::Range(1, 100));
+  app.add_option("--waves", requests_per_batch, "requests = waves x batch")
+      ->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
   try {
-    std::printf("| max running (batch) | requests | prompt | output | wall s | output tok/s | total tok/s |\n");
+    std::printf(
+        "| max running (batch) | requests | prompt | output | wall s | output tok/s | total tok/s "
+        "|\n");
     std::printf("|---|---|---|---|---|---|---|\n");
     for (int B : batches) {
       engine::EngineConfig cfg;
@@ -37,7 +40,8 @@ int main(int argc, char** argv) {
       for (int i = 0; i < n; ++i) {
         engine::NewRequest r;
         r.id = i + 1;
-        for (int t = 0; t < prompt_len; ++t) r.prompt.push_back((i * 7919 + t * 104729 + 11) % e.vocab_size());
+        for (int t = 0; t < prompt_len; ++t)
+          r.prompt.push_back((i * 7919 + t * 104729 + 11) % e.vocab_size());
         r.params.temperature = 0.0f;
         r.params.max_new_tokens = output_len;
         r.params.ignore_eos = true;

@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
   try {
     auto m = model::DeepseekModel::load(model_path);
     const auto& c = m->config();
-    std::printf("| batch | prompt len | prefill tok/s | decode steps | decode tok/s | decode ms/step |\n");
+    std::printf(
+        "| batch | prompt len | prefill tok/s | decode steps | decode tok/s | decode ms/step |\n");
     std::printf("|---|---|---|---|---|---|\n");
     for (int B : batches) {
       const int64_t page = 64, per_seq = kvcache::pages_for(prompt_len + steps, page);
@@ -38,7 +39,8 @@ int main(int argc, char** argv) {
         for (int b = 0; b < B; ++b) {
           for (int i = 0; i < prompt_len; ++i)
             prompts[b].push_back(static_cast<int32_t>((b * 7919 + i * 104729) % c.vocab_size));
-          for (int64_t p = 0; p < per_seq; ++p) pages[b].push_back(static_cast<int32_t>(b * per_seq + p));
+          for (int64_t p = 0; p < per_seq; ++p)
+            pages[b].push_back(static_cast<int32_t>(b * per_seq + p));
         }
         std::vector<model::SequenceInput> in;
         for (int b = 0; b < B; ++b) in.push_back({prompts[b], 0, pages[b], false});
@@ -50,7 +52,8 @@ int main(int argc, char** argv) {
         for (int s = 0; s < steps; ++s) {
           in.clear();
           for (int b = 0; b < B; ++b) {
-            next[b] = model::argmax({logits.data() + b * c.vocab_size, static_cast<size_t>(c.vocab_size)});
+            next[b] = model::argmax(
+                {logits.data() + b * c.vocab_size, static_cast<size_t>(c.vocab_size)});
             in.push_back({{&next[b], 1}, prompt_len + s, pages[b], false});
           }
           m->forward(in, kv, &logits);
@@ -61,8 +64,8 @@ int main(int argc, char** argv) {
         best_pre = std::max(best_pre, B * prompt_len / pre);
         best_dec = std::max(best_dec, B * steps / dec);
       }
-      std::printf("| %d | %d | %.0f | %d | %.1f | %.2f |\n", B, prompt_len, best_pre, steps, best_dec,
-                  1000.0 * B / best_dec);
+      std::printf("| %d | %d | %.0f | %d | %.1f | %.2f |\n", B, prompt_len, best_pre, steps,
+                  best_dec, 1000.0 * B / best_dec);
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -14,36 +14,38 @@ struct LogitsArgs {
   std::string model_path, token_ids, out, attention = "auto";
 };
 
-WS_REGISTER_COMMAND("logits", "Compute full-sequence logits of token ids (float32 file)", [](CLI::App& app) {
-  auto a = std::make_shared<LogitsArgs>();
-  app.add_option("--model-path", a->model_path, "Checkpoint directory")->required();
-  app.add_option("--token-ids", a->token_ids, "Comma-separated prompt token ids")->required();
-  app.add_option("--out", a->out, "Output file: little-endian float32 [ids, vocab]")->required();
-  app.add_option("--attention", a->attention, "auto|expanded|absorbed")
-      ->check(CLI::IsMember({"auto", "expanded", "absorbed"}));
-  return [a] {
-    auto ids = parse_token_ids(a->token_ids, "--token-ids");
-    auto m = model::DeepseekModel::load(a->model_path);
-    const auto& c = m->config();
-    const int64_t page = 64;
-    kvcache::MlaKvStorage kv(c.num_hidden_layers, kvcache::pages_for(ids.size(), page), page,
-                             c.kv_cache_dim());
-    std::vector<int32_t> pages;
-    for (int32_t p = 0; p < kv.num_pages(); ++p) pages.push_back(p);
-    model::SequenceInput s{ids, 0, pages, true};
-    model::ForwardOptions opts;
-    if (a->attention == "expanded") opts.attention = model::AttentionMode::kExpanded;
-    if (a->attention == "absorbed") opts.attention = model::AttentionMode::kAbsorbed;
-    std::vector<float> logits;
-    m->forward({&s, 1}, kv, &logits, opts);
-    FILE* f = std::fopen(a->out.c_str(), "wb");
-    WS_CHECK_ARG(f, "--out: cannot write {}", a->out);
-    bool ok = std::fwrite(logits.data(), sizeof(float), logits.size(), f) == logits.size();
-    ok = std::fclose(f) == 0 && ok;
-    WS_CHECK_CODE(kResourceExhausted, ok, "writing {} failed", a->out);
-    return 0;
-  };
-});
+WS_REGISTER_COMMAND(
+    "logits", "Compute full-sequence logits of token ids (float32 file)", [](CLI::App& app) {
+      auto a = std::make_shared<LogitsArgs>();
+      app.add_option("--model-path", a->model_path, "Checkpoint directory")->required();
+      app.add_option("--token-ids", a->token_ids, "Comma-separated prompt token ids")->required();
+      app.add_option("--out", a->out, "Output file: little-endian float32 [ids, vocab]")
+          ->required();
+      app.add_option("--attention", a->attention, "auto|expanded|absorbed")
+          ->check(CLI::IsMember({"auto", "expanded", "absorbed"}));
+      return [a] {
+        auto ids = parse_token_ids(a->token_ids, "--token-ids");
+        auto m = model::DeepseekModel::load(a->model_path);
+        const auto& c = m->config();
+        const int64_t page = 64;
+        kvcache::MlaKvStorage kv(c.num_hidden_layers, kvcache::pages_for(ids.size(), page), page,
+                                 c.kv_cache_dim());
+        std::vector<int32_t> pages;
+        for (int32_t p = 0; p < kv.num_pages(); ++p) pages.push_back(p);
+        model::SequenceInput s{ids, 0, pages, true};
+        model::ForwardOptions opts;
+        if (a->attention == "expanded") opts.attention = model::AttentionMode::kExpanded;
+        if (a->attention == "absorbed") opts.attention = model::AttentionMode::kAbsorbed;
+        std::vector<float> logits;
+        m->forward({&s, 1}, kv, &logits, opts);
+        FILE* f = std::fopen(a->out.c_str(), "wb");
+        WS_CHECK_ARG(f, "--out: cannot write {}", a->out);
+        bool ok = std::fwrite(logits.data(), sizeof(float), logits.size(), f) == logits.size();
+        ok = std::fclose(f) == 0 && ok;
+        WS_CHECK_CODE(kResourceExhausted, ok, "writing {} failed", a->out);
+        return 0;
+      };
+    });
 
 }  // namespace
 }  // namespace wideserve::cli

@@ -34,5 +34,6 @@ struct CommandRegistrar {
 #define WS_CLI_CONCAT2(a, b) a##b
 #define WS_CLI_CONCAT(a, b) WS_CLI_CONCAT2(a, b)
 // WS_REGISTER_COMMAND("name", "help", [](CLI::App& app) { ...; return [=] { return 0; }; });
-#define WS_REGISTER_COMMAND(name, help, ...) \
-  static ::wideserve::cli::CommandRegistrar WS_CLI_CONCAT(ws_cmd_registrar_, __LINE__)(name, help, __VA_ARGS__)
+#define WS_REGISTER_COMMAND(name, help, ...)                                            \
+  static ::wideserve::cli::CommandRegistrar WS_CLI_CONCAT(ws_cmd_registrar_, __LINE__)( \
+      name, help, __VA_ARGS__)

@@ -12,13 +12,13 @@ namespace wideserve {
 
 // What kind of failure: lets boundaries map errors (e.g. to HTTP status) without parsing text.
 enum class ErrorCode {
-  kInternal,          // a bug: an invariant did not hold
-  kInvalidArgument,   // the caller's input (flag, request, token id) is wrong
-  kNotFound,          // a file, tensor or key that must exist does not
-  kDataLoss,          // a file exists but is corrupt or truncated
-  kResourceExhausted, // out of memory, KV pages, queue space
-  kUnavailable,       // a peer or service is gone or not ready
-  kUnimplemented,     // valid request for a feature we do not (yet) have
+  kInternal,           // a bug: an invariant did not hold
+  kInvalidArgument,    // the caller's input (flag, request, token id) is wrong
+  kNotFound,           // a file, tensor or key that must exist does not
+  kDataLoss,           // a file exists but is corrupt or truncated
+  kResourceExhausted,  // out of memory, KV pages, queue space
+  kUnavailable,        // a peer or service is gone or not ready
+  kUnimplemented,      // valid request for a feature we do not (yet) have
 };
 
 // Name of an error code, for messages.
@@ -37,7 +37,9 @@ class Error : public std::runtime_error {
 namespace detail {
 [[noreturn]] void throw_error(ErrorCode code, const char* file, int line, std::string_view expr,
                               std::string_view msg);
-inline std::string check_msg() { return {}; }
+inline std::string check_msg() {
+  return {};
+}
 template <typename... Args>
 std::string check_msg(fmt::format_string<Args...> f, Args&&... args) {
   return fmt::format(f, std::forward<Args>(args)...);
@@ -47,26 +49,26 @@ std::string check_msg(fmt::format_string<Args...> f, Args&&... args) {
 }  // namespace wideserve
 
 // WS_CHECK(cond, "fmt", args...): internal invariant.
-#define WS_CHECK(cond, ...)                                                              \
-  do {                                                                                   \
-    if (!(cond)) [[unlikely]]                                                            \
-      ::wideserve::detail::throw_error(::wideserve::ErrorCode::kInternal, __FILE__,      \
-                                       __LINE__, #cond,                                  \
-                                       ::wideserve::detail::check_msg(__VA_ARGS__));     \
+#define WS_CHECK(cond, ...)                                                                   \
+  do {                                                                                        \
+    if (!(cond)) [[unlikely]]                                                                 \
+      ::wideserve::detail::throw_error(::wideserve::ErrorCode::kInternal, __FILE__, __LINE__, \
+                                       #cond, ::wideserve::detail::check_msg(__VA_ARGS__));   \
   } while (0)
 
-// WS_CHECK_CODE(code, cond, "fmt", args...): failure of the given kind (bad input, corrupt file...).
-#define WS_CHECK_CODE(code, cond, ...)                                                   \
-  do {                                                                                   \
-    if (!(cond)) [[unlikely]]                                                            \
-      ::wideserve::detail::throw_error(::wideserve::ErrorCode::code, __FILE__, __LINE__, \
-                                       #cond, ::wideserve::detail::check_msg(__VA_ARGS__)); \
+// WS_CHECK_CODE(code, cond, "fmt", args...): failure of the given kind (bad input, corrupt
+// file...).
+#define WS_CHECK_CODE(code, cond, ...)                                                          \
+  do {                                                                                          \
+    if (!(cond)) [[unlikely]]                                                                   \
+      ::wideserve::detail::throw_error(::wideserve::ErrorCode::code, __FILE__, __LINE__, #cond, \
+                                       ::wideserve::detail::check_msg(__VA_ARGS__));            \
   } while (0)
 
 // WS_CHECK_ARG(cond, ...): the caller's input is invalid.
 #define WS_CHECK_ARG(cond, ...) WS_CHECK_CODE(kInvalidArgument, cond, __VA_ARGS__)
 
 // WS_THROW(code, "fmt", args...): unconditional failure.
-#define WS_THROW(code, ...)                                                             \
+#define WS_THROW(code, ...)                                                              \
   ::wideserve::detail::throw_error(::wideserve::ErrorCode::code, __FILE__, __LINE__, "", \
                                    ::wideserve::detail::check_msg(__VA_ARGS__))

@@ -1,4 +1,5 @@
-// Where the project's data files (tokenizers) are: $WIDESERVE_DATA_DIR, else the source tree's data/.
+// Where the project's data files (tokenizers) are: $WIDESERVE_DATA_DIR, else the source tree's
+// data/.
 #pragma once
 
 #include <string>

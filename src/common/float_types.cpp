@@ -27,14 +27,19 @@ uint8_t float_to_fp8_e4m3(float f) {
   int lo = 0, hi = 126;
   while (hi - lo > 1) {
     int mid = (lo + hi) / 2;
-    if (v[mid] <= a) lo = mid;
-    else hi = mid;
+    if (v[mid] <= a)
+      lo = mid;
+    else
+      hi = mid;
   }
   float dlo = a - v[lo], dhi = v[hi] - a;
   int code;
-  if (dlo < dhi) code = lo;
-  else if (dhi < dlo) code = hi;
-  else code = (lo % 2 == 0) ? lo : hi;
+  if (dlo < dhi)
+    code = lo;
+  else if (dhi < dlo)
+    code = hi;
+  else
+    code = (lo % 2 == 0) ? lo : hi;
   return sign | static_cast<uint8_t>(code);
 }
 

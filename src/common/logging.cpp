@@ -12,13 +12,21 @@ void set_log_level(std::string_view level) {
   std::string l(level);
   if (l == "warn") l = "warning";
   spdlog::level::level_enum lv;
-  if (l == "trace") lv = spdlog::level::trace;
-  else if (l == "debug") lv = spdlog::level::debug;
-  else if (l == "info") lv = spdlog::level::info;
-  else if (l == "warning") lv = spdlog::level::warn;
-  else if (l == "error") lv = spdlog::level::err;
-  else if (l == "critical") lv = spdlog::level::critical;
-  else WS_THROW(kInvalidArgument, "unknown log level '{}' (trace, debug, info, warning, error, critical)", level);
+  if (l == "trace")
+    lv = spdlog::level::trace;
+  else if (l == "debug")
+    lv = spdlog::level::debug;
+  else if (l == "info")
+    lv = spdlog::level::info;
+  else if (l == "warning")
+    lv = spdlog::level::warn;
+  else if (l == "error")
+    lv = spdlog::level::err;
+  else if (l == "critical")
+    lv = spdlog::level::critical;
+  else
+    WS_THROW(kInvalidArgument,
+             "unknown log level '{}' (trace, debug, info, warning, error, critical)", level);
   spdlog::set_level(lv);
 }
 

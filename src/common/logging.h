@@ -7,7 +7,8 @@
 
 namespace wideserve {
 
-// Sets the global level from a name (debug, info, warning, error, critical); throws on unknown names.
+// Sets the global level from a name (debug, info, warning, error, critical); throws on unknown
+// names.
 void set_log_level(std::string_view level);
 
 // Sets the process tag printed on each line (e.g. "frontend", "worker-0").

@@ -45,7 +45,8 @@ class ThreadPool {
 ThreadPool& global_thread_pool();
 
 // Shorthand for global_thread_pool().parallel_for.
-inline void parallel_for(size_t n, size_t min_chunk, const std::function<void(size_t, size_t)>& fn) {
+inline void parallel_for(size_t n, size_t min_chunk,
+                         const std::function<void(size_t, size_t)>& fn) {
   global_thread_pool().parallel_for(n, min_chunk, fn);
 }
 

@@ -12,7 +12,8 @@ namespace {
 
 class CpuModelRunner : public ModelRunner {
  public:
-  CpuModelRunner(std::unique_ptr<model::DeepseekModel> m, int64_t max_total_tokens, int64_t page_size)
+  CpuModelRunner(std::unique_ptr<model::DeepseekModel> m, int64_t max_total_tokens,
+                 int64_t page_size)
       : model_(std::move(m)),
         kv_(model_->config().num_hidden_layers, kvcache::pages_for(max_total_tokens, page_size),
             page_size, model_->config().kv_cache_dim()) {}

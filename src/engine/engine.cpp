@@ -8,7 +8,9 @@ namespace wideserve::engine {
 Engine::Engine(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner)
     : core_(cfg, std::move(runner)), thread_([this] { loop(); }) {}
 
-Engine::~Engine() { shutdown(); }
+Engine::~Engine() {
+  shutdown();
+}
 
 void Engine::shutdown() {
   {
@@ -54,7 +56,8 @@ void Engine::loop() {
     std::vector<uint64_t> aborts;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || !inbox_.empty() || !aborts_.empty() || core_.has_work(); });
+      cv_.wait(lk,
+               [&] { return stop_ || !inbox_.empty() || !aborts_.empty() || core_.has_work(); });
       if (stop_) break;
       adds.swap(inbox_);
       aborts.swap(aborts_);
@@ -90,8 +93,10 @@ void Engine::loop() {
       bool finished = false;
       for (const auto& o : outs)
         if (o.id == it->first && o.finish != FinishReason::kNone) finished = true;
-      if (finished && !core_.has_request(it->first)) it = callbacks_.erase(it);
-      else ++it;
+      if (finished && !core_.has_request(it->first))
+        it = callbacks_.erase(it);
+      else
+        ++it;
     }
   }
   // Shutting down: abort what is left so that every caller hears an end.

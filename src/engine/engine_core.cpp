@@ -16,16 +16,16 @@ struct EngineCore::Seq {
   SamplingParams params;
   std::vector<int32_t> tokens;  // prompt then generated tokens
   int64_t prompt_len = 0;
-  int64_t num_computed = 0;     // leading tokens whose KV is in `pages`
-  std::vector<int32_t> pages;   // page table; the first tree_pages belong to the prefix cache
+  int64_t num_computed = 0;    // leading tokens whose KV is in `pages`
+  std::vector<int32_t> pages;  // page table; the first tree_pages belong to the prefix cache
   int64_t tree_pages = 0;
   kvcache::LockHandle lock;  // on the tree pages, when any
   RequestState state = RequestState::kWaiting;
   std::optional<SamplerState> sampler;
   int64_t cached_tokens = 0;
   uint64_t admit_order = 0;
-  bool prompt_cached = false;   // prompt pages handed to the prefix cache after prefill
-  Seq* leader = nullptr;        // n > 1: sample 0, whose cached prompt the others reuse
+  bool prompt_cached = false;  // prompt pages handed to the prefix cache after prefill
+  Seq* leader = nullptr;       // n > 1: sample 0, whose cached prompt the others reuse
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - prompt_len; }
 };
 
@@ -130,7 +130,8 @@ void EngineCore::finish(Seq* s, FinishReason r, std::vector<RequestOutput>* out)
   o.completion_tokens = s->generated();
   // Once every sample of the request is finished, forget it (its id may be reused).
   auto& seqs = requests_[s->id];
-  if (std::all_of(seqs.begin(), seqs.end(), [](const auto& q) { return q->state == RequestState::kFinished; }))
+  if (std::all_of(seqs.begin(), seqs.end(),
+                  [](const auto& q) { return q->state == RequestState::kFinished; }))
     requests_.erase(s->id);
 }
 
@@ -146,7 +147,8 @@ void EngineCore::retract(Seq* s) {
 }
 
 bool EngineCore::ensure_pages(Seq* s, int64_t tokens_after, Seq* requester) {
-  const int64_t need = kvcache::pages_for(tokens_after, cfg_.page_size) - static_cast<int64_t>(s->pages.size());
+  const int64_t need =
+      kvcache::pages_for(tokens_after, cfg_.page_size) - static_cast<int64_t>(s->pages.size());
   if (need <= 0) return true;
   for (;;) {
     if (pool_.num_free() >= need) {
@@ -198,9 +200,11 @@ std::vector<RequestOutput> EngineCore::step() {
     batch.push_back({s, n});
   }
   // 2. Admit waiting sequences in arrival order while slots, budget and memory allow.
-  while (!waiting_.empty() && budget > 0 && static_cast<int64_t>(running_.size()) < cfg_.max_running_requests) {
+  while (!waiting_.empty() && budget > 0 &&
+         static_cast<int64_t>(running_.size()) < cfg_.max_running_requests) {
     Seq* s = waiting_.front();
-    if (s->leader && s->leader->state != RequestState::kFinished && !s->leader->prompt_cached) break;
+    if (s->leader && s->leader->state != RequestState::kFinished && !s->leader->prompt_cached)
+      break;
     if (radix_) {
       auto m = radix_->match_prefix(s->tokens);
       s->pages = m.pages;
@@ -210,7 +214,8 @@ std::vector<RequestOutput> EngineCore::step() {
     }
     const int64_t remaining = static_cast<int64_t>(s->tokens.size()) - s->num_computed;
     const int64_t n = std::min(remaining, budget);
-    const int64_t need_now = kvcache::pages_for(s->num_computed + n, cfg_.page_size) - s->tree_pages;
+    const int64_t need_now =
+        kvcache::pages_for(s->num_computed + n, cfg_.page_size) - s->tree_pages;
     const int64_t need_all = kvcache::pages_for(s->tokens.size(), cfg_.page_size) - s->tree_pages;
     const int64_t avail = pool_.num_free() + (radix_ ? radix_->evictable_pages() : 0);
     if (need_all <= avail && need_now > pool_.num_free())
@@ -292,9 +297,10 @@ std::vector<RequestOutput> EngineCore::step() {
     o.new_tokens.push_back(r.token);
     if (s->params.top_logprobs >= 0) o.logprobs.push_back(std::move(r));
     const int32_t t = s->tokens.back();
-    const bool is_eos = !s->params.ignore_eos && std::find(eos_.begin(), eos_.end(), t) != eos_.end();
-    const bool is_stop = std::find(s->params.stop_token_ids.begin(), s->params.stop_token_ids.end(), t) !=
-                         s->params.stop_token_ids.end();
+    const bool is_eos =
+        !s->params.ignore_eos && std::find(eos_.begin(), eos_.end(), t) != eos_.end();
+    const bool is_stop = std::find(s->params.stop_token_ids.begin(), s->params.stop_token_ids.end(),
+                                   t) != s->params.stop_token_ids.end();
     if (is_eos || is_stop) {
       o.matched_stop_token = t;
       finish(s, FinishReason::kStop, &out);
@@ -307,15 +313,18 @@ std::vector<RequestOutput> EngineCore::step() {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   tokens_since_log_ += new_tokens;
   seconds_since_log_ += secs;
-  if (prefill_rows == 0 && ++decode_steps_since_log_ >= cfg_.decode_log_interval) log_step(decode_rows, prefill_rows, secs);
+  if (prefill_rows == 0 && ++decode_steps_since_log_ >= cfg_.decode_log_interval)
+    log_step(decode_rows, prefill_rows, secs);
   return out;
 }
 
 void EngineCore::log_step(int64_t decode_rows, int64_t prefill_rows, double seconds) {
   const int64_t used = pool_.num_pages() - pool_.num_free();
-  WS_LOG_INFO("Decode batch: #running-req: {}, #token: {}, token usage: {:.2f}, gen throughput (token/s): {:.2f}, #queue-req: {}",
-              running_.size(), used * cfg_.page_size, static_cast<double>(used) / pool_.num_pages(),
-              seconds_since_log_ > 0 ? tokens_since_log_ / seconds_since_log_ : 0.0, waiting_.size());
+  WS_LOG_INFO(
+      "Decode batch: #running-req: {}, #token: {}, token usage: {:.2f}, gen throughput (token/s): "
+      "{:.2f}, #queue-req: {}",
+      running_.size(), used * cfg_.page_size, static_cast<double>(used) / pool_.num_pages(),
+      seconds_since_log_ > 0 ? tokens_since_log_ / seconds_since_log_ : 0.0, waiting_.size());
   decode_steps_since_log_ = 0;
   tokens_since_log_ = 0;
   seconds_since_log_ = 0;

@@ -53,7 +53,11 @@ class EngineCore {
   // Runs one step; returns the outputs of every request that produced a token or finished.
   std::vector<RequestOutput> step();
 
-  bool has_work() const { return !running_.empty() || !waiting_.empty() || !pending_outputs_.empty(); }
+  // Whether a request (any of its samples) is still queued or running.
+  bool has_request(uint64_t id) const { return requests_.count(id) > 0; }
+  bool has_work() const {
+    return !running_.empty() || !waiting_.empty() || !pending_outputs_.empty();
+  }
   EngineStats stats() const;
   const EngineConfig& config() const { return cfg_; }
   int64_t vocab_size() const { return runner_->vocab_size(); }
@@ -81,7 +85,7 @@ class EngineCore {
   int64_t context_length_;
   std::unordered_map<uint64_t, std::vector<std::unique_ptr<Seq>>> requests_;
   std::deque<Seq*> waiting_;
-  std::vector<Seq*> running_;  // in admission order
+  std::vector<Seq*> running_;                   // in admission order
   std::vector<RequestOutput> pending_outputs_;  // from aborts between steps
   uint64_t admit_counter_ = 0;
   EngineStats stats_;

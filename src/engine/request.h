@@ -35,11 +35,11 @@ struct RequestOutput {
   std::vector<int32_t> new_tokens;
   std::vector<SampleResult> logprobs;  // one per new token when top_logprobs >= 0
   FinishReason finish = FinishReason::kNone;
-  int32_t matched_stop_token = -1;     // the EOS / stop token id that ended it, if any
+  int32_t matched_stop_token = -1;  // the EOS / stop token id that ended it, if any
   int64_t prompt_tokens = 0;
-  int64_t cached_tokens = 0;           // prompt tokens served from the prefix cache
+  int64_t cached_tokens = 0;  // prompt tokens served from the prefix cache
   int64_t completion_tokens = 0;
-  std::string error;                   // set when finish == kError
+  std::string error;  // set when finish == kError
 };
 
 }  // namespace wideserve::engine

@@ -25,8 +25,8 @@ void SamplingParams::validate(int64_t vocab_size) const {
                top_logprobs);
   WS_CHECK_ARG(n >= 1 && n <= 128, "n must be in [1, 128], got {}", n);
   for (int32_t t : stop_token_ids)
-    WS_CHECK_ARG(t >= 0 && t < vocab_size, "stop_token_ids: {} is outside the vocabulary [0, {})", t,
-                 vocab_size);
+    WS_CHECK_ARG(t >= 0 && t < vocab_size, "stop_token_ids: {} is outside the vocabulary [0, {})",
+                 t, vocab_size);
 }
 
 }  // namespace wideserve::engine

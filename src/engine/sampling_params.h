@@ -18,11 +18,11 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;  // (0, 2], on prompt and generated tokens (HF/CTRL rule)
   std::optional<uint64_t> seed;     // same seed + prompt -> same tokens, whatever the batch
   int32_t max_new_tokens = 16;
-  int32_t min_new_tokens = 0;       // EOS and stop_token_ids are banned before this many tokens
+  int32_t min_new_tokens = 0;  // EOS and stop_token_ids are banned before this many tokens
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
-  int32_t top_logprobs = -1;        // -1: no logprobs; 0: chosen token only; k: also the top k
-  int32_t n = 1;                    // parallel samples sharing the prompt's KV
+  int32_t top_logprobs = -1;  // -1: no logprobs; 0: chosen token only; k: also the top k
+  int32_t n = 1;              // parallel samples sharing the prompt's KV
 
   // Throws Error(kInvalidArgument) naming the field when a value is out of range.
   void validate(int64_t vocab_size) const;

@@ -22,7 +22,9 @@ class MlaKvStorage {
   int64_t slot(std::span<const int32_t> pages, int64_t pos) const {
     return static_cast<int64_t>(pages[pos / page_size_]) * page_size_ + pos % page_size_;
   }
-  float* row(int64_t layer, int64_t slot) { return data_.data() + (layer * slots_ + slot) * row_dim_; }
+  float* row(int64_t layer, int64_t slot) {
+    return data_.data() + (layer * slots_ + slot) * row_dim_;
+  }
   const float* row(int64_t layer, int64_t slot) const {
     return data_.data() + (layer * slots_ + slot) * row_dim_;
   }

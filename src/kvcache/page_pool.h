@@ -1,4 +1,5 @@
-// Page allocator for the paged KV cache: a free list of fixed-size pages, all-or-nothing allocation.
+// Page allocator for the paged KV cache: a free list of fixed-size pages, all-or-nothing
+// allocation.
 #pragma once
 
 #include <cstdint>

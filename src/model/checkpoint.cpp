@@ -20,7 +20,9 @@ std::string shape_str(const std::vector<int64_t>& s) {
   for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
   return r + "]";
 }
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
 }  // namespace
 
 Checkpoint::Checkpoint(const std::string& dir, int64_t fp8_block_rows, int64_t fp8_block_cols)
@@ -48,7 +50,8 @@ Checkpoint::Checkpoint(const std::string& dir, int64_t fp8_block_rows, int64_t f
       WS_CHECK_CODE(kDataLoss, it.value().is_string(), "{}: weight_map['{}'] is not a file name",
                     index_path.string(), it.key());
       std::string fn = it.value().get<std::string>();
-      WS_CHECK_CODE(kDataLoss, fn.find('/') == std::string::npos && fn.find("..") == std::string::npos,
+      WS_CHECK_CODE(kDataLoss,
+                    fn.find('/') == std::string::npos && fn.find("..") == std::string::npos,
                     "{}: weight_map['{}'] names a file outside the directory: {}",
                     index_path.string(), it.key(), fn);
       weight_map[it.key()] = fn;
@@ -59,7 +62,8 @@ Checkpoint::Checkpoint(const std::string& dir, int64_t fp8_block_rows, int64_t f
     for (const auto& e : fs::directory_iterator(dir))
       if (e.path().extension() == ".safetensors") files.push_back(e.path().filename().string());
     std::sort(files.begin(), files.end());
-    WS_CHECK_CODE(kNotFound, !files.empty(), "{}: no *.safetensors files and no model.safetensors.index.json", dir);
+    WS_CHECK_CODE(kNotFound, !files.empty(),
+                  "{}: no *.safetensors files and no model.safetensors.index.json", dir);
   }
   for (const auto& fn : files) {
     files_.push_back(std::make_unique<SafetensorsFile>((fs::path(dir) / fn).string()));
@@ -87,7 +91,8 @@ const TensorView& Checkpoint::view(const std::string& name) const {
 
 std::string Checkpoint::scale_name_for(const std::string& name) const {
   const std::string suffix = ".weight";
-  if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+  if (name.size() > suffix.size() &&
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
     std::string s = name + "_scale_inv";  // NAME.weight_scale_inv, as DeepSeek stores it
     if (has(s)) return s;
   }
@@ -117,16 +122,19 @@ void Checkpoint::load_f32(const std::string& name, const std::vector<int64_t>& s
     case DType::kF8E4M3: {
       // Weights are [rows, cols] or [experts, rows, cols]; scales per block of the last two dims.
       WS_CHECK_CODE(kDataLoss, shape.size() == 2 || shape.size() == 3,
-                    "{}: FP8 tensor '{}' must be 2-D or 3-D, has shape {}", tv.file, name, shape_str(shape));
+                    "{}: FP8 tensor '{}' must be 2-D or 3-D, has shape {}", tv.file, name,
+                    shape_str(shape));
       std::string sname = scale_name_for(name);
       const TensorView& sv = view(sname);
       const int64_t batch = shape.size() == 3 ? shape[0] : 1;
       const int64_t rows = shape[shape.size() - 2], cols = shape.back();
       const int64_t sr = ceil_div(rows, block_rows_), sc = ceil_div(cols, block_cols_);
-      std::vector<int64_t> want = shape.size() == 3 ? std::vector<int64_t>{batch, sr, sc} : std::vector<int64_t>{sr, sc};
+      std::vector<int64_t> want =
+          shape.size() == 3 ? std::vector<int64_t>{batch, sr, sc} : std::vector<int64_t>{sr, sc};
       std::vector<float> scales(batch * sr * sc);
       WS_CHECK_CODE(kDataLoss, sv.dtype == DType::kF32 || sv.dtype == DType::kBF16,
-                    "{}: scale tensor '{}' has dtype {}, expected F32 or BF16", sv.file, sname, dtype_name(sv.dtype));
+                    "{}: scale tensor '{}' has dtype {}, expected F32 or BF16", sv.file, sname,
+                    dtype_name(sv.dtype));
       load_f32(sname, want, scales.data());
       const auto* src = reinterpret_cast<const uint8_t*>(tv.data);
       float lut[256];
@@ -143,12 +151,13 @@ void Checkpoint::load_f32(const std::string& name, const std::vector<int64_t>& s
       return;
     }
     default:
-      WS_THROW(kDataLoss, "{}: tensor '{}' has dtype {}, expected F32, BF16, F16 or F8_E4M3", tv.file,
-               name, dtype_name(tv.dtype));
+      WS_THROW(kDataLoss, "{}: tensor '{}' has dtype {}, expected F32, BF16, F16 or F8_E4M3",
+               tv.file, name, dtype_name(tv.dtype));
   }
 }
 
-std::vector<float> Checkpoint::load_f32(const std::string& name, const std::vector<int64_t>& shape) {
+std::vector<float> Checkpoint::load_f32(const std::string& name,
+                                        const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   std::vector<float> v(n);

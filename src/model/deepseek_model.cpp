@@ -59,8 +59,10 @@ void DeepseekModel::forward(std::span<const SequenceInput> seqs, kvcache::MlaKvS
                   opts.attention);
     cpu::add_inplace(h.data(), tmp.data(), rows * H);
     cpu::rms_norm(h.data(), L.post_attention_norm.data(), eps, xn.data(), rows, H, H, H);
-    if (L.is_moe) moe_forward(cfg_, L.moe, xn.data(), tmp.data(), rows);
-    else mlp_forward(L.mlp, xn.data(), tmp.data(), rows);
+    if (L.is_moe)
+      moe_forward(cfg_, L.moe, xn.data(), tmp.data(), rows);
+    else
+      mlp_forward(L.mlp, xn.data(), tmp.data(), rows);
     cpu::add_inplace(h.data(), tmp.data(), rows * H);
   }
   // Only the rows whose logits are wanted go through the final norm and LM head.

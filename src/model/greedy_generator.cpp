@@ -33,7 +33,8 @@ std::vector<int32_t> greedy_generate(const DeepseekModel& model, std::span<const
     int32_t t = argmax(logits);
     if (step_logits) step_logits->push_back(logits);
     out.push_back(t);
-    if (stop_at_eos && std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), t) != c.eos_token_ids.end())
+    if (stop_at_eos &&
+        std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), t) != c.eos_token_ids.end())
       break;
     if (static_cast<int64_t>(out.size()) == max_new_tokens) break;
     SequenceInput d{std::span<const int32_t>(&out.back(), 1), pos, pages, false};

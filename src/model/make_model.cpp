@@ -3,9 +3,9 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <fstream>
 
 #include "common/check.h"
 #include "common/data_dir.h"
@@ -51,7 +51,8 @@ void fill_normal(uint64_t key, float* out, int64_t n) {
 }
 
 struct Dims {
-  int64_t vocab, hidden, inter, moe_inter, layers, dense, experts, shared, topk, n_group, topk_group;
+  int64_t vocab, hidden, inter, moe_inter, layers, dense, experts, shared, topk, n_group,
+      topk_group;
   int64_t q_lora, kv_lora, nope, rope, v, heads, max_pos;
   double scaling;
   ordered_json rope_yarn;  // factor, original_max_position_embeddings, beta_fast, ...
@@ -59,15 +60,18 @@ struct Dims {
 
 Dims preset_dims(const MakeModelOptions& o) {
   Dims d{};
-  ordered_json yarn = {{"factor", 4.0}, {"original_max_position_embeddings", 512}, {"beta_fast", 32},
-                       {"beta_slow", 1}, {"mscale", 1.0}, {"mscale_all_dim", 1.0}};
+  ordered_json yarn = {{"factor", 4.0},   {"original_max_position_embeddings", 512},
+                       {"beta_fast", 32}, {"beta_slow", 1},
+                       {"mscale", 1.0},   {"mscale_all_dim", 1.0}};
   if (o.preset == "tiny") {
     // The reference fixtures' shape with the real DeepSeek-V3 vocabulary, so the tokenizer works.
     d = Dims{129280, 256, 512, 128, 4, 1, 16, 1, 4, 4, 2, 96, 64, 32, 16, 32, 4, 2048, 2.5, yarn};
   } else if (o.preset == "v3") {
-    yarn = {{"factor", 40.0}, {"original_max_position_embeddings", 4096}, {"beta_fast", 32},
-            {"beta_slow", 1}, {"mscale", 1.0}, {"mscale_all_dim", 1.0}};
-    d = Dims{129280, 7168, 18432, 2048, 61, 3, 256, 1, 8, 8, 4, 1536, 512, 128, 64, 128, 128, 163840, 2.5, yarn};
+    yarn = {{"factor", 40.0},  {"original_max_position_embeddings", 4096},
+            {"beta_fast", 32}, {"beta_slow", 1},
+            {"mscale", 1.0},   {"mscale_all_dim", 1.0}};
+    d = Dims{129280, 7168, 18432, 2048, 61, 3,   256, 1,      8,   8,
+             4,      1536, 512,   128,  64, 128, 128, 163840, 2.5, yarn};
   } else {
     WS_THROW(kInvalidArgument, "--preset: unknown preset '{}' (tiny, v3)", o.preset);
   }
@@ -126,8 +130,10 @@ ordered_json make_config(const Dims& d, const MakeModelOptions& o) {
     c["rope_theta"] = 10000.0;
   }
   if (o.fp8)
-    c["quantization_config"] = {{"activation_scheme", "dynamic"}, {"fmt", "e4m3"},
-                                {"quant_method", "fp8"}, {"weight_block_size", {128, 128}}};
+    c["quantization_config"] = {{"activation_scheme", "dynamic"},
+                                {"fmt", "e4m3"},
+                                {"quant_method", "fp8"},
+                                {"weight_block_size", {128, 128}}};
   return c;
 }
 
@@ -138,7 +144,7 @@ struct Spec {
   std::string name;
   std::vector<int64_t> shape;  // 1-D or 2-D
   Init init;
-  bool quantize;  // FP8 + block scales
+  bool quantize;               // FP8 + block scales
   bool fused_experts = false;  // name is a layer prefix: write its routed experts fused (hf layout)
 };
 
@@ -156,7 +162,8 @@ void fill_values(const std::string& name, uint64_t seed, Init init, DType dt, in
                  int64_t cols, std::byte* dst) {
   const uint64_t key = hash_name(name, seed);
   const float sigma = init == Init::kMatrix ? 1.0f / std::sqrt(static_cast<float>(cols))
-                      : init == Init::kNorm ? 0.1f : 0.05f;
+                      : init == Init::kNorm ? 0.1f
+                                            : 0.05f;
   const float mean = init == Init::kNorm ? 1.0f : 0.0f;
   const int64_t n = rows * cols;
   std::vector<float> v(n);
@@ -173,7 +180,8 @@ void fill_values(const std::string& name, uint64_t seed, Init init, DType dt, in
     // FP8 codes: 4 sigma reaches the e4m3 maximum.
     auto* o = reinterpret_cast<uint8_t*>(dst);
     parallel_for(n, 1 << 16, [&](size_t b, size_t e) {
-      for (size_t i = b; i < e; ++i) o[i] = float_to_fp8_e4m3(std::clamp(v[i] * 112.0f, -448.0f, 448.0f));
+      for (size_t i = b; i < e; ++i)
+        o[i] = float_to_fp8_e4m3(std::clamp(v[i] * 112.0f, -448.0f, 448.0f));
     });
   }
 }
@@ -190,11 +198,12 @@ void add_tensors(const Spec& s, uint64_t seed, std::vector<TensorToWrite>* out) 
   const int64_t cols = s.shape.back();
   const int64_t rows = s.shape.size() >= 2 ? s.shape[0] : 1;
   const DType dt = s.quantize ? DType::kF8E4M3 : s.init == Init::kBias ? DType::kF32 : DType::kBF16;
-  out->push_back({s.name, dt, s.shape, [=](std::byte* dst) {
-                    fill_values(s.name, seed, s.init, dt, rows, cols, dst);
-                  }});
+  out->push_back({s.name, dt, s.shape,
+                  [=](std::byte* dst) { fill_values(s.name, seed, s.init, dt, rows, cols, dst); }});
   if (s.quantize)
-    out->push_back({s.name + "_scale_inv", DType::kF32, {(rows + 127) / 128, (cols + 127) / 128},
+    out->push_back({s.name + "_scale_inv",
+                    DType::kF32,
+                    {(rows + 127) / 128, (cols + 127) / 128},
                     [=](std::byte* dst) {
                       fill_scales(s.name, seed, rows, cols, reinterpret_cast<float*>(dst));
                     }});
@@ -205,35 +214,46 @@ void add_tensors(const Spec& s, uint64_t seed, std::vector<TensorToWrite>* out) 
 void add_fused_experts(const std::string& p, const Dims& d, bool fp8, uint64_t seed,
                        std::vector<TensorToWrite>* out) {
   const int64_t E = d.experts, I = d.moe_inter, H = d.hidden;
-  WS_CHECK_ARG(!fp8 || I % 128 == 0, "--fp8 with --layout hf needs moe_intermediate_size % 128 == 0");
+  WS_CHECK_ARG(!fp8 || I % 128 == 0,
+               "--fp8 with --layout hf needs moe_intermediate_size % 128 == 0");
   const DType dt = fp8 ? DType::kF8E4M3 : DType::kBF16;
   const size_t es = dtype_size(dt);
-  auto ename = [p](int64_t e, const char* w) { return p + ".mlp.experts." + std::to_string(e) + "." + w + ".weight"; };
+  auto ename = [p](int64_t e, const char* w) {
+    return p + ".mlp.experts." + std::to_string(e) + "." + w + ".weight";
+  };
   out->push_back({p + ".mlp.experts.gate_up_proj", dt, {E, 2 * I, H}, [=](std::byte* dst) {
                     for (int64_t e = 0; e < E; ++e) {
                       std::byte* base = dst + e * 2 * I * H * es;
                       fill_values(ename(e, "gate_proj"), seed, Init::kMatrix, dt, I, H, base);
-                      fill_values(ename(e, "up_proj"), seed, Init::kMatrix, dt, I, H, base + I * H * es);
+                      fill_values(ename(e, "up_proj"), seed, Init::kMatrix, dt, I, H,
+                                  base + I * H * es);
                     }
                   }});
   out->push_back({p + ".mlp.experts.down_proj", dt, {E, H, I}, [=](std::byte* dst) {
                     for (int64_t e = 0; e < E; ++e)
-                      fill_values(ename(e, "down_proj"), seed, Init::kMatrix, dt, H, I, dst + e * H * I * es);
+                      fill_values(ename(e, "down_proj"), seed, Init::kMatrix, dt, H, I,
+                                  dst + e * H * I * es);
                   }});
   if (!fp8) return;
   const int64_t hb = (H + 127) / 128, ib = I / 128;
-  out->push_back({p + ".mlp.experts.gate_up_proj_scale_inv", DType::kF32, {E, 2 * ib, hb}, [=](std::byte* dst) {
+  out->push_back({p + ".mlp.experts.gate_up_proj_scale_inv",
+                  DType::kF32,
+                  {E, 2 * ib, hb},
+                  [=](std::byte* dst) {
                     auto* o = reinterpret_cast<float*>(dst);
                     for (int64_t e = 0; e < E; ++e) {
                       fill_scales(ename(e, "gate_proj"), seed, I, H, o + e * 2 * ib * hb);
                       fill_scales(ename(e, "up_proj"), seed, I, H, o + e * 2 * ib * hb + ib * hb);
                     }
                   }});
-  out->push_back({p + ".mlp.experts.down_proj_scale_inv", DType::kF32, {E, (H + 127) / 128, (I + 127) / 128},
+  out->push_back({p + ".mlp.experts.down_proj_scale_inv",
+                  DType::kF32,
+                  {E, (H + 127) / 128, (I + 127) / 128},
                   [=](std::byte* dst) {
                     auto* o = reinterpret_cast<float*>(dst);
                     const int64_t n = ((H + 127) / 128) * ((I + 127) / 128);
-                    for (int64_t e = 0; e < E; ++e) fill_scales(ename(e, "down_proj"), seed, H, I, o + e * n);
+                    for (int64_t e = 0; e < E; ++e)
+                      fill_scales(ename(e, "down_proj"), seed, H, I, o + e * n);
                   }});
 }
 
@@ -301,14 +321,17 @@ void copy_tokenizer(const std::string& out_dir) {
 }  // namespace
 
 void make_model(const MakeModelOptions& o) {
-  WS_CHECK_ARG(o.layout == "hf" || o.layout == "deepseek", "--layout: '{}' (hf, deepseek)", o.layout);
+  WS_CHECK_ARG(o.layout == "hf" || o.layout == "deepseek", "--layout: '{}' (hf, deepseek)",
+               o.layout);
   WS_CHECK_ARG(!o.out_dir.empty(), "--out: empty path");
   Dims d = preset_dims(o);
   fs::create_directories(o.out_dir);
   std::vector<TensorToWrite> tensors;
   for (const auto& spec : model_specs(d, o)) {
-    if (spec.fused_experts) add_fused_experts(spec.name, d, o.fp8, o.seed, &tensors);
-    else add_tensors(spec, o.seed, &tensors);
+    if (spec.fused_experts)
+      add_fused_experts(spec.name, d, o.fp8, o.seed, &tensors);
+    else
+      add_tensors(spec, o.seed, &tensors);
   }
   // DeepSeek layout: shards of at most ~4 GiB (at least two, as real checkpoints are sharded).
   std::vector<std::vector<TensorToWrite>> shards;

@@ -33,12 +33,13 @@ void causal_softmax(float* s, int64_t n, int64_t len, int64_t p0) {
 void attend_expanded(const ModelConfig& c, const AttentionWeights& w, const float* q, int64_t n,
                      int64_t p0, const float* cache, int64_t len, float* out) {
   const int64_t nh = c.num_attention_heads, nope = c.qk_nope_head_dim, rd = c.qk_rope_head_dim,
-                vd = c.v_head_dim, qk = c.qk_head_dim(), lat = c.kv_lora_rank, row = c.kv_cache_dim();
+                vd = c.v_head_dim, qk = c.qk_head_dim(), lat = c.kv_lora_rank,
+                row = c.kv_cache_dim();
   const float scale = static_cast<float>(c.attention_scale());
   std::vector<float> kv(len * nh * (nope + vd));
   // kv = latent @ kv_b^T, reading the latent part of each cache row (stride row).
-  cpu::gemm(true, len, nh * (nope + vd), lat, 1.0f, cache, row, w.kv_b.w.data(), lat, 0.0f, kv.data(),
-            nh * (nope + vd));
+  cpu::gemm(true, len, nh * (nope + vd), lat, 1.0f, cache, row, w.kv_b.w.data(), lat, 0.0f,
+            kv.data(), nh * (nope + vd));
   parallel_for(nh, 1, [&](size_t hb, size_t he) {
     std::vector<float> k(len * qk), s(n * len);
     for (size_t h = hb; h < he; ++h) {
@@ -59,22 +60,26 @@ void attend_expanded(const ModelConfig& c, const AttentionWeights& w, const floa
 void attend_absorbed(const ModelConfig& c, const AttentionWeights& w, const float* q, int64_t n,
                      int64_t p0, const float* cache, int64_t len, float* out) {
   const int64_t nh = c.num_attention_heads, nope = c.qk_nope_head_dim, rd = c.qk_rope_head_dim,
-                vd = c.v_head_dim, qk = c.qk_head_dim(), lat = c.kv_lora_rank, row = c.kv_cache_dim();
+                vd = c.v_head_dim, qk = c.qk_head_dim(), lat = c.kv_lora_rank,
+                row = c.kv_cache_dim();
   const float scale = static_cast<float>(c.attention_scale());
   // Rows ordered head-major: [h][i] so that each head's queries are one GEMM operand.
   std::vector<float> qc(nh * n * row), s(nh * n * len), olat(nh * n * lat);
   for (int64_t h = 0; h < nh; ++h) {
     const float* w_uk = w.kv_b.w.data() + h * (nope + vd) * lat;  // [nope, lat]
-    cpu::gemm(false, n, lat, nope, 1.0f, q + h * qk, nh * qk, w_uk, lat, 0.0f, &qc[h * n * row], row);
+    cpu::gemm(false, n, lat, nope, 1.0f, q + h * qk, nh * qk, w_uk, lat, 0.0f, &qc[h * n * row],
+              row);
     for (int64_t i = 0; i < n; ++i)
-      std::memcpy(&qc[(h * n + i) * row + lat], q + i * nh * qk + h * qk + nope, rd * sizeof(float));
+      std::memcpy(&qc[(h * n + i) * row + lat], q + i * nh * qk + h * qk + nope,
+                  rd * sizeof(float));
   }
   cpu::gemm(true, nh * n, len, row, scale, qc.data(), row, cache, row, 0.0f, s.data(), len);
   for (int64_t h = 0; h < nh; ++h) causal_softmax(&s[h * n * len], n, len, p0);
   cpu::gemm(false, nh * n, lat, len, 1.0f, s.data(), len, cache, row, 0.0f, olat.data(), lat);
   for (int64_t h = 0; h < nh; ++h) {
     const float* w_uv = w.kv_b.w.data() + (h * (nope + vd) + nope) * lat;  // [vd, lat]
-    cpu::gemm(true, n, vd, lat, 1.0f, &olat[h * n * lat], lat, w_uv, lat, 0.0f, out + h * vd, nh * vd);
+    cpu::gemm(true, n, vd, lat, 1.0f, &olat[h * n * lat], lat, w_uv, lat, 0.0f, out + h * vd,
+              nh * vd);
   }
 }
 
@@ -86,7 +91,7 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const AttentionWeight
                    kvcache::MlaKvStorage& kv, AttentionMode mode) {
   const int64_t rows = seq_rows.back();
   const int64_t nh = c.num_attention_heads, qk = c.qk_head_dim(), nope = c.qk_nope_head_dim,
-                lat = c.kv_lora_rank, row = c.kv_cache_dim(), H = c.hidden_size;
+                lat = c.kv_lora_rank, row = c.kv_cache_dim();
   // Queries [rows, nh * qk].
   std::vector<float> q(rows * nh * qk);
   if (c.q_lora_rank > 0) {
@@ -101,8 +106,8 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const AttentionWeight
   // Latent rows [rows, lat + rope]: normalize the latent, rotate the key part, write the cache.
   std::vector<float> ckv(rows * row);
   linear(w.kv_a, x, ckv.data(), rows);
-  cpu::rms_norm(ckv.data(), w.kv_a_norm.data(), static_cast<float>(c.rms_norm_eps), ckv.data(), rows,
-                lat, row, row);
+  cpu::rms_norm(ckv.data(), w.kv_a_norm.data(), static_cast<float>(c.rms_norm_eps), ckv.data(),
+                rows, lat, row, row);
   parallel_for(rows, 16, [&](size_t b, size_t e) {
     for (size_t r = b; r < e; ++r) {
       rope.apply(&ckv[r * row + lat], positions[r]);
@@ -127,12 +132,13 @@ void mla_attention(const ModelConfig& c, const Rope& rope, const AttentionWeight
       const float* qs = &q[seq_rows[s] * nh * qk];
       float* os = &attn[seq_rows[s] * nh * c.v_head_dim];
       bool absorbed = mode == AttentionMode::kAbsorbed || (mode == AttentionMode::kAuto && n == 1);
-      if (absorbed) attend_absorbed(c, w, qs, n, p0, cache.data(), len, os);
-      else attend_expanded(c, w, qs, n, p0, cache.data(), len, os);
+      if (absorbed)
+        attend_absorbed(c, w, qs, n, p0, cache.data(), len, os);
+      else
+        attend_expanded(c, w, qs, n, p0, cache.data(), len, os);
     }
   });
   linear(w.o, attn.data(), out, rows);
-  (void)H;
 }
 
 }  // namespace wideserve::model

@@ -42,14 +42,16 @@ bool opt_bool(const json& j, const char* key, bool def, const std::string& src) 
   return j[key].get<bool>();
 }
 
-std::string opt_str(const json& j, const char* key, const std::string& def, const std::string& src) {
+std::string opt_str(const json& j, const char* key, const std::string& def,
+                    const std::string& src) {
   if (!j.contains(key) || j[key].is_null()) return def;
   WS_CHECK_CODE(kInvalidArgument, j[key].is_string(), "{}: '{}' must be a string, got {}", src, key,
                 j[key].dump());
   return j[key].get<std::string>();
 }
 
-// Both spellings: transformers 5's `rope_parameters` (theta inside) or `rope_scaling` + `rope_theta`.
+// Both spellings: transformers 5's `rope_parameters` (theta inside) or `rope_scaling` +
+// `rope_theta`.
 RopeConfig parse_rope(const json& j, const std::string& src) {
   RopeConfig r;
   json params = json::object();
@@ -63,8 +65,9 @@ RopeConfig parse_rope(const json& j, const std::string& src) {
   if (type == "yarn") {
     r.yarn = true;
     r.factor = opt_num(params, "factor", 0.0, src);
-    r.original_max_position_embeddings = opt_int(
-        params, "original_max_position_embeddings", opt_int(j, "max_position_embeddings", 0, src), src);
+    r.original_max_position_embeddings =
+        opt_int(params, "original_max_position_embeddings",
+                opt_int(j, "max_position_embeddings", 0, src), src);
     if (r.factor == 0.0) {
       WS_CHECK_CODE(kInvalidArgument, r.original_max_position_embeddings > 0,
                     "{}: yarn rope needs 'factor' or 'original_max_position_embeddings'", src);
@@ -144,60 +147,80 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
   c.norm_topk_prob = opt_bool(j, "norm_topk_prob", v3, src);
   c.routed_scaling_factor = opt_num(j, "routed_scaling_factor", v3 ? 2.5 : 1.0, src);
   std::string scoring = opt_str(j, "scoring_func", v3 ? "sigmoid" : "softmax", src);
-  if (scoring == "sigmoid") c.scoring_func = ScoringFunc::kSigmoid;
-  else if (scoring == "softmax") c.scoring_func = ScoringFunc::kSoftmax;
-  else WS_THROW(kInvalidArgument, "{}: scoring_func '{}' not supported (sigmoid, softmax)", src, scoring);
+  if (scoring == "sigmoid")
+    c.scoring_func = ScoringFunc::kSigmoid;
+  else if (scoring == "softmax")
+    c.scoring_func = ScoringFunc::kSoftmax;
+  else
+    WS_THROW(kInvalidArgument, "{}: scoring_func '{}' not supported (sigmoid, softmax)", src,
+             scoring);
   std::string topk = opt_str(j, "topk_method", v3 ? "noaux_tc" : "greedy", src);
-  if (topk == "noaux_tc") c.topk_method = TopkMethod::kNoauxTc;
-  else if (topk == "group_limited_greedy") c.topk_method = TopkMethod::kGroupLimitedGreedy;
-  else if (topk == "greedy") c.topk_method = TopkMethod::kGreedy;
-  else WS_THROW(kInvalidArgument, "{}: topk_method '{}' not supported (noaux_tc, group_limited_greedy, greedy)", src, topk);
+  if (topk == "noaux_tc")
+    c.topk_method = TopkMethod::kNoauxTc;
+  else if (topk == "group_limited_greedy")
+    c.topk_method = TopkMethod::kGroupLimitedGreedy;
+  else if (topk == "greedy")
+    c.topk_method = TopkMethod::kGreedy;
+  else
+    WS_THROW(kInvalidArgument,
+             "{}: topk_method '{}' not supported (noaux_tc, group_limited_greedy, greedy)", src,
+             topk);
   c.rms_norm_eps = opt_num(j, "rms_norm_eps", 1e-6, src);
   c.max_position_embeddings = opt_int(j, "max_position_embeddings", 4096, src);
   c.attention_bias = opt_bool(j, "attention_bias", false, src);
   c.tie_word_embeddings = opt_bool(j, "tie_word_embeddings", false, src);
   c.num_nextn_predict_layers = opt_int(j, "num_nextn_predict_layers", 0, src);
   std::string act = opt_str(j, "hidden_act", "silu", src);
-  WS_CHECK_CODE(kInvalidArgument, act == "silu", "{}: hidden_act '{}' not supported (silu)", src, act);
+  WS_CHECK_CODE(kInvalidArgument, act == "silu", "{}: hidden_act '{}' not supported (silu)", src,
+                act);
   c.rope = parse_rope(j, src);
   if (j.contains("eos_token_id")) {
     const auto& e = j["eos_token_id"];
-    if (e.is_number_integer()) c.eos_token_ids.push_back(e.get<int32_t>());
+    if (e.is_number_integer())
+      c.eos_token_ids.push_back(e.get<int32_t>());
     else if (e.is_array())
       for (const auto& x : e)
         if (x.is_number_integer()) c.eos_token_ids.push_back(x.get<int32_t>());
   }
-  c.bos_token_id = static_cast<int32_t>(
-      j.contains("bos_token_id") && j["bos_token_id"].is_number_integer() ? j["bos_token_id"].get<int64_t>() : -1);
+  c.bos_token_id =
+      static_cast<int32_t>(j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()
+                               ? j["bos_token_id"].get<int64_t>()
+                               : -1);
   if (j.contains("quantization_config") && j["quantization_config"].is_object()) {
     const auto& q = j["quantization_config"];
     std::string method = opt_str(q, "quant_method", "", src);
     WS_CHECK_CODE(kInvalidArgument, method == "fp8",
                   "{}: quantization_config.quant_method '{}' not supported (fp8)", src, method);
     std::string fmt = opt_str(q, "fmt", "e4m3", src);
-    WS_CHECK_CODE(kInvalidArgument, fmt == "e4m3", "{}: fp8 fmt '{}' not supported (e4m3)", src, fmt);
+    WS_CHECK_CODE(kInvalidArgument, fmt == "e4m3", "{}: fp8 fmt '{}' not supported (e4m3)", src,
+                  fmt);
     c.fp8_block_rows = c.fp8_block_cols = 128;
     if (q.contains("weight_block_size")) {
       const auto& b = q["weight_block_size"];
-      WS_CHECK_CODE(kInvalidArgument, b.is_array() && b.size() == 2 && b[0].is_number_integer() &&
-                                          b[1].is_number_integer() && b[0].get<int64_t>() > 0 &&
-                                          b[1].get<int64_t>() > 0,
+      WS_CHECK_CODE(kInvalidArgument,
+                    b.is_array() && b.size() == 2 && b[0].is_number_integer() &&
+                        b[1].is_number_integer() && b[0].get<int64_t>() > 0 &&
+                        b[1].get<int64_t>() > 0,
                     "{}: quantization_config.weight_block_size must be [rows, cols]", src);
       c.fp8_block_rows = b[0].get<int64_t>();
       c.fp8_block_cols = b[1].get<int64_t>();
     }
   }
   // Cross-field validation: every later shape computation relies on these.
-  WS_CHECK_CODE(kInvalidArgument, c.vocab_size > 0 && c.hidden_size > 0 && c.num_attention_heads > 0,
+  WS_CHECK_CODE(kInvalidArgument,
+                c.vocab_size > 0 && c.hidden_size > 0 && c.num_attention_heads > 0,
                 "{}: vocab_size, hidden_size and num_attention_heads must be > 0", src);
-  WS_CHECK_CODE(kInvalidArgument, c.qk_rope_head_dim % 2 == 0, "{}: qk_rope_head_dim must be even", src);
+  WS_CHECK_CODE(kInvalidArgument, c.qk_rope_head_dim % 2 == 0, "{}: qk_rope_head_dim must be even",
+                src);
   if (c.n_routed_experts > 0) {
-    WS_CHECK_CODE(kInvalidArgument, c.num_experts_per_tok > 0 && c.num_experts_per_tok <= c.n_routed_experts,
+    WS_CHECK_CODE(kInvalidArgument,
+                  c.num_experts_per_tok > 0 && c.num_experts_per_tok <= c.n_routed_experts,
                   "{}: num_experts_per_tok {} must be in [1, n_routed_experts={}]", src,
                   c.num_experts_per_tok, c.n_routed_experts);
     if (c.topk_method != TopkMethod::kGreedy) {
       WS_CHECK_CODE(kInvalidArgument, c.n_group > 0 && c.n_routed_experts % c.n_group == 0,
-                    "{}: n_routed_experts {} must be divisible by n_group {}", src, c.n_routed_experts, c.n_group);
+                    "{}: n_routed_experts {} must be divisible by n_group {}", src,
+                    c.n_routed_experts, c.n_group);
       WS_CHECK_CODE(kInvalidArgument, c.topk_group > 0 && c.topk_group <= c.n_group,
                     "{}: topk_group {} must be in [1, n_group={}]", src, c.topk_group, c.n_group);
       WS_CHECK_CODE(kInvalidArgument,

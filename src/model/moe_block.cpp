@@ -18,7 +18,8 @@ void mlp_forward(const MlpWeights& w, const float* x, float* out, int64_t rows) 
   cpu::linear(act.data(), w.down.w.data(), out, rows, w.down.out, inter);
 }
 
-void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, float* out, int64_t rows) {
+void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, float* out,
+                 int64_t rows) {
   const int64_t H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
                 I = c.moe_intermediate_size;
   std::vector<float> logits(rows * E);

@@ -13,6 +13,7 @@ namespace wideserve::model {
 void mlp_forward(const MlpWeights& w, const float* x, float* out, int64_t rows);
 
 // out[rows, H] = routed experts (weighted) + shared experts, for normalized input x[rows, H].
-void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* x, float* out, int64_t rows);
+void moe_forward(const ModelConfig& cfg, const MoeWeights& w, const float* x, float* out,
+                 int64_t rows);
 
 }  // namespace wideserve::model

@@ -20,7 +20,8 @@ Rope::Rope(const ModelConfig& cfg) : dim_(cfg.qk_rope_head_dim), interleave_(cfg
   std::vector<float> pos_freqs(half);
   for (int64_t i = 0; i < half; ++i) {
     float expo = static_cast<float>(2 * i) / static_cast<float>(dim_);
-    pos_freqs[i] = static_cast<float>(std::pow(static_cast<double>(static_cast<float>(r.theta)), static_cast<double>(expo)));
+    pos_freqs[i] = static_cast<float>(
+        std::pow(static_cast<double>(static_cast<float>(r.theta)), static_cast<double>(expo)));
   }
   if (!r.yarn) {
     for (int64_t i = 0; i < half; ++i) inv_freq_[i] = 1.0f / pos_freqs[i];
@@ -30,13 +31,15 @@ Rope::Rope(const ModelConfig& cfg) : dim_(cfg.qk_rope_head_dim), interleave_(cfg
   if (r.attention_factor > 0) {
     attention_factor_ = static_cast<float>(r.attention_factor);
   } else if (r.mscale != 0 && r.mscale_all_dim != 0) {
-    attention_factor_ = static_cast<float>(yarn_mscale(factor, r.mscale) / yarn_mscale(factor, r.mscale_all_dim));
+    attention_factor_ =
+        static_cast<float>(yarn_mscale(factor, r.mscale) / yarn_mscale(factor, r.mscale_all_dim));
   } else {
     attention_factor_ = static_cast<float>(yarn_mscale(factor, 1.0));
   }
   auto correction_dim = [&](double rotations) {
     return (static_cast<double>(dim_) *
-            std::log(static_cast<double>(r.original_max_position_embeddings) / (rotations * 2 * M_PI))) /
+            std::log(static_cast<double>(r.original_max_position_embeddings) /
+                     (rotations * 2 * M_PI))) /
            (2 * std::log(r.theta));
   };
   double low = correction_dim(r.beta_fast), high = correction_dim(r.beta_slow);

@@ -23,9 +23,9 @@ struct DTypeInfo {
   size_t size;
 };
 constexpr DTypeInfo kDTypes[] = {
-    {DType::kF32, "F32", 4},        {DType::kF16, "F16", 2},   {DType::kBF16, "BF16", 2},
-    {DType::kF8E4M3, "F8_E4M3", 1}, {DType::kI64, "I64", 8},   {DType::kI32, "I32", 4},
-    {DType::kI16, "I16", 2},        {DType::kI8, "I8", 1},     {DType::kU8, "U8", 1},
+    {DType::kF32, "F32", 4},        {DType::kF16, "F16", 2}, {DType::kBF16, "BF16", 2},
+    {DType::kF8E4M3, "F8_E4M3", 1}, {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4},
+    {DType::kI16, "I16", 2},        {DType::kI8, "I8", 1},   {DType::kU8, "U8", 1},
     {DType::kBool, "BOOL", 1},      {DType::kF64, "F64", 8},
 };
 }  // namespace
@@ -60,7 +60,8 @@ int64_t TensorView::numel() const {
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  WS_CHECK_CODE(kNotFound, fd >= 0, "cannot open checkpoint file {}: {}", path, std::strerror(errno));
+  WS_CHECK_CODE(kNotFound, fd >= 0, "cannot open checkpoint file {}: {}", path,
+                std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
@@ -121,7 +122,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
                     path, name, ds);
       uint64_t numel = 1;
       for (const auto& d : v["shape"]) {
-        WS_CHECK_CODE(kDataLoss, d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0),
+        WS_CHECK_CODE(kDataLoss,
+                      d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0),
                       "{}: tensor '{}': bad shape {}", path, name, v["shape"].dump());
         uint64_t dim = d.get<uint64_t>();
         WS_CHECK_CODE(kDataLoss, dim < (1ull << 40) && (dim == 0 || numel <= (1ull << 50) / dim),
@@ -164,8 +166,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   for (const auto& t : tensors) {
     uint64_t n = dtype_size(t.dtype);
     for (int64_t d : t.shape) n *= static_cast<uint64_t>(d);
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape},
-                      {"data_offsets", {offset, offset + n}}};
+    header[t.name] = {
+        {"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + n}}};
     offset += n;
   }
   std::string hs = header.dump();
@@ -174,7 +176,8 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   FILE* f = std::fopen(tmp.c_str(), "wb");
   WS_CHECK_CODE(kInvalidArgument, f, "cannot write {}: {}", tmp, std::strerror(errno));
   uint64_t hlen = hs.size();
-  bool ok = std::fwrite(&hlen, 8, 1, f) == 1 && std::fwrite(hs.data(), 1, hs.size(), f) == hs.size();
+  bool ok =
+      std::fwrite(&hlen, 8, 1, f) == 1 && std::fwrite(hs.data(), 1, hs.size(), f) == hs.size();
   std::vector<std::byte> buf;
   for (const auto& t : tensors) {
     if (!ok) break;

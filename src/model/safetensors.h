@@ -62,7 +62,8 @@ struct TensorToWrite {
   std::function<void(std::byte* out)> fill;
 };
 
-// Writes a safetensors file (header first, then each tensor's bytes in order, 8-byte aligned header).
+// Writes a safetensors file (header first, then each tensor's bytes in order, 8-byte aligned
+// header).
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata);
 

@@ -1,6 +1,5 @@
 #include "model/weights.h"
 
-#include <cstdlib>
 #include <regex>
 
 #include "common/check.h"
@@ -20,7 +19,8 @@ LinearWeight load_linear(Checkpoint& ck, const std::string& name, int64_t out, i
 }
 
 // gate and up [I, H] each -> gate_up [2I, H].
-LinearWeight load_gate_up(Checkpoint& ck, const std::string& prefix, int64_t inter, int64_t hidden) {
+LinearWeight load_gate_up(Checkpoint& ck, const std::string& prefix, int64_t inter,
+                          int64_t hidden) {
   LinearWeight l;
   l.out = 2 * inter;
   l.in = hidden;
@@ -104,7 +104,8 @@ ModelWeights load_weights(Checkpoint& ck, const ModelConfig& c) {
     }
     L.moe.router = ck.load_f32(p + ".mlp.gate.weight", {c.n_routed_experts, H});
     if (ck.has(p + ".mlp.gate.e_score_correction_bias"))
-      L.moe.router_bias = ck.load_f32(p + ".mlp.gate.e_score_correction_bias", {c.n_routed_experts});
+      L.moe.router_bias =
+          ck.load_f32(p + ".mlp.gate.e_score_correction_bias", {c.n_routed_experts});
     else
       WS_CHECK_CODE(kNotFound, c.topk_method != TopkMethod::kNoauxTc,
                     "checkpoint {}: missing tensor '{}' (topk_method noaux_tc needs it)", ck.dir(),
@@ -112,7 +113,8 @@ ModelWeights load_weights(Checkpoint& ck, const ModelConfig& c) {
     load_experts(ck, p + ".mlp.experts", c, &L.moe);
     if (c.n_shared_experts > 0) {
       L.moe.has_shared = true;
-      L.moe.shared = load_mlp(ck, p + ".mlp.shared_experts", c.moe_intermediate_size * c.n_shared_experts, H);
+      L.moe.shared =
+          load_mlp(ck, p + ".mlp.shared_experts", c.moe_intermediate_size * c.n_shared_experts, H);
     }
   }
   w.final_norm = ck.load_f32("model.norm.weight", {H});

@@ -21,7 +21,7 @@ struct LinearWeight {
 struct AttentionWeights {
   LinearWeight q_a, q_b;  // with q_lora_rank
   std::vector<float> q_a_norm;
-  LinearWeight q;  // without q_lora_rank
+  LinearWeight q;     // without q_lora_rank
   LinearWeight kv_a;  // -> kv_lora_rank + qk_rope_head_dim
   std::vector<float> kv_a_norm;
   LinearWeight kv_b;  // kv_lora_rank -> heads * (qk_nope + v)
@@ -35,10 +35,10 @@ struct MlpWeights {
 
 // Routed experts + router + shared experts of one MoE layer.
 struct MoeWeights {
-  std::vector<float> router;  // [E, H]
+  std::vector<float> router;       // [E, H]
   std::vector<float> router_bias;  // e_score_correction_bias [E], empty if absent
-  std::vector<float> gate_up;  // [E, 2I, H]
-  std::vector<float> down;     // [E, H, I]
+  std::vector<float> gate_up;      // [E, 2I, H]
+  std::vector<float> down;         // [E, H, I]
   bool has_shared = false;
   MlpWeights shared;  // intermediate = I * n_shared_experts
 };

@@ -40,7 +40,12 @@ void route_tokens(const RouterParams& p, const float* logits, const float* bias,
             // Sum of the group's two best experts (one if the group has a single expert).
             float a = -INFINITY, b = -INFINITY;
             for (int32_t i = 0; i < per_group; ++i) {
-              if (c[i] > a) { b = a; a = c[i]; } else if (c[i] > b) { b = c[i]; }
+              if (c[i] > a) {
+                b = a;
+                a = c[i];
+              } else if (c[i] > b) {
+                b = c[i];
+              }
             }
             gscore[g] = per_group >= 2 ? a + b : a;
           } else {
@@ -49,7 +54,9 @@ void route_tokens(const RouterParams& p, const float* logits, const float* bias,
         }
         std::iota(gorder.begin(), gorder.end(), 0);
         std::partial_sort(gorder.begin(), gorder.begin() + p.topk_group, gorder.end(),
-                          [&](int32_t a, int32_t b) { return gscore[a] > gscore[b] || (gscore[a] == gscore[b] && a < b); });
+                          [&](int32_t a, int32_t b) {
+                            return gscore[a] > gscore[b] || (gscore[a] == gscore[b] && a < b);
+                          });
         std::vector<char> keep(p.n_group, 0);
         for (int32_t i = 0; i < p.topk_group; ++i) keep[gorder[i]] = 1;
         // Experts outside the chosen groups can never be selected.
@@ -58,8 +65,9 @@ void route_tokens(const RouterParams& p, const float* logits, const float* bias,
           if (!keep[e / per_group]) choice[e] = masked;
       }
       std::iota(order.begin(), order.end(), 0);
-      std::partial_sort(order.begin(), order.begin() + K, order.end(),
-                        [&](int32_t a, int32_t b) { return choice[a] > choice[b] || (choice[a] == choice[b] && a < b); });
+      std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](int32_t a, int32_t b) {
+        return choice[a] > choice[b] || (choice[a] == choice[b] && a < b);
+      });
       int32_t* ids = topk_ids + t * K;
       float* w = topk_weights + t * K;
       float sum = 0.f;

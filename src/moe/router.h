@@ -25,7 +25,8 @@ struct RouterParams {
 
 // For each of n tokens: logits [n, E] (+ e_score_correction_bias [E] for selection only, may be
 // null) -> topk_ids [n, K] and topk_weights [n, K]. Selection: group-limited where the method says
-// so; weights: scores of the chosen experts, normalised if norm_topk_prob, times the scaling factor.
+// so; weights: scores of the chosen experts, normalised if norm_topk_prob, times the scaling
+// factor.
 void route_tokens(const RouterParams& p, const float* logits, const float* bias, int64_t n,
                   int32_t* topk_ids, float* topk_weights);
 

@@ -32,8 +32,8 @@ void sgemm1(bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const fl
       for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
     for (int64_t i = 0; i < m; ++i)
       cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans,
-                  static_cast<blasint>(trans_b ? n : k), static_cast<blasint>(trans_b ? k : n), alpha, b,
-                  static_cast<blasint>(ldb), a + i * lda, 1, beta, c + i * ldc, 1);
+                  static_cast<blasint>(trans_b ? n : k), static_cast<blasint>(trans_b ? k : n),
+                  alpha, b, static_cast<blasint>(ldb), a + i * lda, 1, beta, c + i * ldc, 1);
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
@@ -58,7 +58,8 @@ void gemm(bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const floa
   }
   // Split the larger output dimension; slices stay multiples of 16 for the BLAS kernels.
   if (n >= m) {
-    int64_t chunk = std::max<int64_t>(16, (kMinWorkPerTask / std::max<int64_t>(1, m * k) + 15) / 16 * 16);
+    int64_t chunk =
+        std::max<int64_t>(16, (kMinWorkPerTask / std::max<int64_t>(1, m * k) + 15) / 16 * 16);
     int64_t tasks = (n + chunk - 1) / chunk;
     parallel_for(tasks, 1, [&](size_t tb, size_t te) {
       for (size_t t = tb; t < te; ++t) {

@@ -21,10 +21,12 @@ TEST(FloatTypes, Fp8RoundTripOfEveryCode) {
     if ((c & 0x7f) == 0x7f) continue;  // NaN
     float f = fp8_e4m3_to_float(static_cast<uint8_t>(c));
     uint8_t back = float_to_fp8_e4m3(f);
-    if (f == 0.0f) EXPECT_EQ(fp8_e4m3_to_float(back), 0.0f);
-    else EXPECT_EQ(back, c) << c;
+    if (f == 0.0f)
+      EXPECT_EQ(fp8_e4m3_to_float(back), 0.0f);
+    else
+      EXPECT_EQ(back, c) << c;
   }
-  EXPECT_EQ(float_to_fp8_e4m3(1000.0f), 0x7e);  // saturates
+  EXPECT_EQ(float_to_fp8_e4m3(1000.0f), 0x7e);                      // saturates
   EXPECT_EQ(fp8_e4m3_to_float(float_to_fp8_e4m3(1.0625f)), 1.0f);   // tie to even mantissa
   EXPECT_EQ(fp8_e4m3_to_float(float_to_fp8_e4m3(1.1875f)), 1.25f);  // tie to even mantissa
 }

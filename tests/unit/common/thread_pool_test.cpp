@@ -26,7 +26,8 @@ TEST(ThreadPool, NestedCallsRunInline) {
   std::atomic<int> total{0};
   pool.parallel_for(8, 1, [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i)
-      global_thread_pool().parallel_for(10, 1, [&](size_t b2, size_t e2) { total += int(e2 - b2); });
+      global_thread_pool().parallel_for(10, 1,
+                                        [&](size_t b2, size_t e2) { total += int(e2 - b2); });
   });
   EXPECT_EQ(total.load(), 80);
 }
@@ -50,7 +51,8 @@ TEST(Check, MessagesCarryFileAndLine) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("value 7 is bad (thread_pool_test.cpp:"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("value 7 is bad (thread_pool_test.cpp:"),
+              std::string::npos);
   }
 }
 

@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <tuple>
 #include <random>
+#include <tuple>
 
 #include "engine/engine_core.h"
 #include "fake_runner.h"
@@ -73,7 +73,8 @@ void expect_pool_clean(EngineCore& e) {
 TEST(EngineCoreFake, BatchInvarianceAcrossChunkAndPageSizes) {
   std::mt19937 g(1);
   std::vector<NewRequest> reqs;
-  for (int i = 0; i < 40; ++i) reqs.push_back(greedy_req(i + 1, random_prompt(g, 50, 1 + g() % 90), 1 + g() % 20));
+  for (int i = 0; i < 40; ++i)
+    reqs.push_back(greedy_req(i + 1, random_prompt(g, 50, 1 + g() % 90), 1 + g() % 20));
   std::map<uint64_t, Result> alone;
   for (const auto& r : reqs) {
     EngineCore e(EngineConfig{.page_size = 4}, std::make_unique<FakeRunner>(50, 256, 4));
@@ -82,7 +83,8 @@ TEST(EngineCoreFake, BatchInvarianceAcrossChunkAndPageSizes) {
   for (int64_t page : {1, 4, 16})
     for (int64_t chunk : {3, 17, 8192})
       for (bool radix : {false, true}) {
-        EngineConfig cfg{.chunked_prefill_size = chunk, .page_size = page, .disable_radix_cache = !radix};
+        EngineConfig cfg{
+            .chunked_prefill_size = chunk, .page_size = page, .disable_radix_cache = !radix};
         EngineCore e(cfg, std::make_unique<FakeRunner>(50, 4096 / page, page));
         std::map<int, std::vector<NewRequest>> arrivals;
         for (const auto& r : reqs) arrivals[g() % 30].push_back(r);
@@ -106,7 +108,8 @@ TEST(EngineCoreFake, PrefixCacheHitEqualsMissAndIsReported) {
   auto r2 = run_all(e, {{0, {greedy_req(2, b, 5)}}});
   EXPECT_EQ(r1[1000].cached, 0);
   EXPECT_EQ(r2[2000].cached, 40);  // five full pages of the shared prefix
-  EngineCore cold(EngineConfig{.page_size = 8, .disable_radix_cache = true}, std::make_unique<FakeRunner>(50, 64, 8));
+  EngineCore cold(EngineConfig{.page_size = 8, .disable_radix_cache = true},
+                  std::make_unique<FakeRunner>(50, 64, 8));
   EXPECT_EQ(run_all(cold, {{0, {greedy_req(2, b, 5)}}})[2000].tokens, r2[2000].tokens);
   EXPECT_GT(e.stats().prefix_hit_tokens, 0);
   expect_pool_clean(e);
@@ -115,7 +118,8 @@ TEST(EngineCoreFake, PrefixCacheHitEqualsMissAndIsReported) {
 TEST(EngineCoreFake, RetractionUnderMemoryPressureCompletesEverything) {
   std::mt19937 g(3);
   std::vector<NewRequest> reqs;
-  for (int i = 0; i < 24; ++i) reqs.push_back(greedy_req(i + 1, random_prompt(g, 50, 8 + g() % 30), 40));
+  for (int i = 0; i < 24; ++i)
+    reqs.push_back(greedy_req(i + 1, random_prompt(g, 50, 8 + g() % 30), 40));
   std::map<uint64_t, Result> alone;
   for (const auto& r : reqs) {
     EngineCore e(EngineConfig{.page_size = 4}, std::make_unique<FakeRunner>(50, 256, 4));
@@ -123,7 +127,8 @@ TEST(EngineCoreFake, RetractionUnderMemoryPressureCompletesEverything) {
   }
   for (bool radix : {false, true}) {
     // 24 pages of 4 tokens: far less than 24 requests x ~60 tokens.
-    EngineCore e(EngineConfig{.page_size = 4, .disable_radix_cache = !radix}, std::make_unique<FakeRunner>(50, 24, 4));
+    EngineCore e(EngineConfig{.page_size = 4, .disable_radix_cache = !radix},
+                 std::make_unique<FakeRunner>(50, 24, 4));
     auto got = run_all(e, {{0, reqs}});
     EXPECT_GT(e.stats().retractions, 0);
     for (const auto& r : reqs) {
@@ -137,7 +142,9 @@ TEST(EngineCoreFake, RetractionUnderMemoryPressureCompletesEverything) {
 TEST(EngineCoreFake, ThousandsOfRandomRequestsWithAbortsLeakNothing) {
   std::mt19937 g(4);
   for (bool radix : {false, true}) {
-    EngineCore e(EngineConfig{.max_running_requests = 64, .chunked_prefill_size = 64, .page_size = 4,
+    EngineCore e(EngineConfig{.max_running_requests = 64,
+                              .chunked_prefill_size = 64,
+                              .page_size = 4,
                               .disable_radix_cache = !radix},
                  std::make_unique<FakeRunner>(50, 200, 4));
     std::map<int, std::vector<NewRequest>> arrivals;
@@ -169,7 +176,8 @@ TEST(EngineCoreFake, ThousandsOfRandomRequestsWithAbortsLeakNothing) {
 }
 
 TEST(EngineCoreFake, AbortFreesPagesImmediately) {
-  EngineCore e(EngineConfig{.page_size = 4, .disable_radix_cache = true}, std::make_unique<FakeRunner>(50, 64, 4));
+  EngineCore e(EngineConfig{.page_size = 4, .disable_radix_cache = true},
+               std::make_unique<FakeRunner>(50, 64, 4));
   e.add_request(greedy_req(1, std::vector<int32_t>(30, 7), 100));
   e.step();
   EXPECT_LT(e.stats().pages_free, 64);
@@ -203,7 +211,8 @@ TEST(EngineCoreFake, SeededSamplingIsReproducibleWhateverTheBatch) {
   r.params.seed = 1234;
   EngineCore a(EngineConfig{.page_size = 4}, std::make_unique<FakeRunner>(50, 128, 4));
   auto alone = run_all(a, {{0, {r}}})[5000].tokens;
-  EngineCore b(EngineConfig{.chunked_prefill_size = 3, .page_size = 2}, std::make_unique<FakeRunner>(50, 256, 2));
+  EngineCore b(EngineConfig{.chunked_prefill_size = 3, .page_size = 2},
+               std::make_unique<FakeRunner>(50, 256, 2));
   std::mt19937 g(5);
   std::vector<NewRequest> others;
   for (int i = 0; i < 10; ++i) {
@@ -231,11 +240,13 @@ TEST(EngineCoreFake, StopsAtEosStopTokensAndMinTokens) {
   m.params.min_new_tokens = 6;  // the stop token is banned for the first 6 tokens
   auto late = run_all(e, {{0, {m}}})[3000];
   EXPECT_GE(late.tokens.size(), 6u);
-  for (size_t i = 0; i + 1 < std::min<size_t>(late.tokens.size(), 6); ++i) EXPECT_NE(late.tokens[i], free_run[4]);
+  for (size_t i = 0; i + 1 < std::min<size_t>(late.tokens.size(), 6); ++i)
+    EXPECT_NE(late.tokens[i], free_run[4]);
 }
 
 TEST(EngineCoreFake, RejectsBadRequestsClearly) {
-  EngineCore e(EngineConfig{.context_length = 64, .page_size = 4}, std::make_unique<FakeRunner>(50, 32, 4));
+  EngineCore e(EngineConfig{.context_length = 64, .page_size = 4},
+               std::make_unique<FakeRunner>(50, 32, 4));
   auto msg = [&](NewRequest r) {
     try {
       e.add_request(r);
@@ -244,7 +255,8 @@ TEST(EngineCoreFake, RejectsBadRequestsClearly) {
     }
     return std::string();
   };
-  EXPECT_NE(msg(greedy_req(1, std::vector<int32_t>(80, 1), 4)).find("--context-length"), std::string::npos);
+  EXPECT_NE(msg(greedy_req(1, std::vector<int32_t>(80, 1), 4)).find("--context-length"),
+            std::string::npos);
   EXPECT_NE(msg(greedy_req(2, {1, 99}, 4)).find("outside the vocabulary"), std::string::npos);
   EngineCore small(EngineConfig{.page_size = 4}, std::make_unique<FakeRunner>(50, 32, 4));
   try {
@@ -266,12 +278,14 @@ TEST(EngineCoreModel, GreedyTokensEqualRunningAlone) {
   auto model = model::DeepseekModel::load(dir);
   std::mt19937 g(6);
   std::vector<NewRequest> reqs;
-  for (int i = 0; i < 10; ++i) reqs.push_back(greedy_req(i + 1, random_prompt(g, 1024, 1 + g() % 40), 1 + g() % 12));
+  for (int i = 0; i < 10; ++i)
+    reqs.push_back(greedy_req(i + 1, random_prompt(g, 1024, 1 + g() % 40), 1 + g() % 12));
   // Alone: the model's own greedy loop, with each step's logits to judge near-ties.
   std::map<uint64_t, std::vector<std::vector<float>>> steps;
   std::map<uint64_t, std::vector<int32_t>> alone;
   for (const auto& r : reqs)
-    alone[r.id] = model::greedy_generate(*model, r.prompt, r.params.max_new_tokens, false, &steps[r.id]);
+    alone[r.id] =
+        model::greedy_generate(*model, r.prompt, r.params.max_new_tokens, false, &steps[r.id]);
   // The last setting has a pool too small for all requests at once: retraction must kick in.
   for (auto [chunk, page, pool] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
            {5, 1, 2048}, {32, 16, 2048}, {8192, 4, 2048}, {8192, 4, 64}}) {

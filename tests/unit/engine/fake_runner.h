@@ -14,7 +14,10 @@ namespace wideserve::engine::testing {
 class FakeRunner : public ModelRunner {
  public:
   FakeRunner(int64_t vocab, int64_t num_pages, int64_t page_size)
-      : vocab_(vocab), pages_(num_pages), page_size_(page_size), slots_(num_pages * page_size, -1) {}
+      : vocab_(vocab),
+        pages_(num_pages),
+        page_size_(page_size),
+        slots_(num_pages * page_size, -1) {}
   int64_t vocab_size() const override { return vocab_; }
   int64_t num_pages() const override { return pages_; }
   int64_t page_size() const override { return page_size_; }
@@ -24,7 +27,8 @@ class FakeRunner : public ModelRunner {
     logits->assign(seqs.size() * vocab_, 0.0f);
     for (size_t s = 0; s < seqs.size(); ++s) {
       const auto& q = seqs[s];
-      for (size_t i = 0; i < q.tokens.size(); ++i) slots_.at(slot(q, q.start_pos + i)) = q.tokens[i];
+      for (size_t i = 0; i < q.tokens.size(); ++i)
+        slots_.at(slot(q, q.start_pos + i)) = q.tokens[i];
       const int64_t last = q.start_pos + static_cast<int64_t>(q.tokens.size()) - 1;
       uint64_t h = 1469598103934665603ull;
       for (int64_t p = 0; p <= last; ++p) {
@@ -47,7 +51,8 @@ class FakeRunner : public ModelRunner {
 
  private:
   int64_t slot(const model::SequenceInput& q, int64_t pos) const {
-    WS_CHECK(pos / page_size_ < static_cast<int64_t>(q.pages.size()), "position {} past the page table", pos);
+    WS_CHECK(pos / page_size_ < static_cast<int64_t>(q.pages.size()),
+             "position {} past the page table", pos);
     return static_cast<int64_t>(q.pages[pos / page_size_]) * page_size_ + pos % page_size_;
   }
   int64_t vocab_, pages_, page_size_;

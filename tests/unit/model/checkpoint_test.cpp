@@ -18,8 +18,9 @@ using nlohmann::json;
 class BrokenCheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ws_ckpt_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("ws_ckpt_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::copy(fs::path(WS_TEST_FIXTURES) / "tiny-bf16-b-small", dir_);
     for (auto& e : fs::directory_iterator(dir_))
@@ -61,7 +62,9 @@ class BrokenCheckpointTest : public ::testing::Test {
 
 #define EXPECT_CONTAINS(s, sub) EXPECT_NE((s).find(sub), std::string::npos) << "message: " << (s)
 
-TEST_F(BrokenCheckpointTest, IntactLoads) { EXPECT_EQ(load_error(), ""); }
+TEST_F(BrokenCheckpointTest, IntactLoads) {
+  EXPECT_EQ(load_error(), "");
+}
 
 TEST_F(BrokenCheckpointTest, MissingTensorIsNamed) {
   header_.erase("model.layers.1.self_attn.kv_b_proj.weight");
@@ -71,7 +74,8 @@ TEST_F(BrokenCheckpointTest, MissingTensorIsNamed) {
 }
 
 TEST_F(BrokenCheckpointTest, ExtraTensorIsNamedWithItsFile) {
-  header_["model.layers.0.mystery.weight"] = {{"dtype", "BF16"}, {"shape", {1}}, {"data_offsets", {0, 2}}};
+  header_["model.layers.0.mystery.weight"] = {
+      {"dtype", "BF16"}, {"shape", {1}}, {"data_offsets", {0, 2}}};
   write();
   auto e = load_error();
   EXPECT_CONTAINS(e, "unexpected tensor 'model.layers.0.mystery.weight'");
@@ -80,7 +84,8 @@ TEST_F(BrokenCheckpointTest, ExtraTensorIsNamedWithItsFile) {
 
 TEST_F(BrokenCheckpointTest, MtpLayerTensorsAreSkipped) {
   // Layer index == num_hidden_layers is the MTP module: present in real checkpoints, not used.
-  header_["model.layers.3.eh_proj.weight"] = {{"dtype", "BF16"}, {"shape", {1}}, {"data_offsets", {0, 2}}};
+  header_["model.layers.3.eh_proj.weight"] = {
+      {"dtype", "BF16"}, {"shape", {1}}, {"data_offsets", {0, 2}}};
   write();
   EXPECT_EQ(load_error(), "");
 }

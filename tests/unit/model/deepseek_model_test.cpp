@@ -21,7 +21,8 @@ using wideserve::testing::load_reference;
 std::vector<float> full_logits(const DeepseekModel& m, std::span<const int32_t> ids,
                                AttentionMode mode = AttentionMode::kAuto) {
   const auto& c = m.config();
-  kvcache::MlaKvStorage kv(c.num_hidden_layers, kvcache::pages_for(ids.size(), 16), 16, c.kv_cache_dim());
+  kvcache::MlaKvStorage kv(c.num_hidden_layers, kvcache::pages_for(ids.size(), 16), 16,
+                           c.kv_cache_dim());
   std::vector<int32_t> pages;
   for (int32_t p = 0; p < kv.num_pages(); ++p) pages.push_back(p);
   SequenceInput s{ids, 0, pages, true};
@@ -52,7 +53,8 @@ TEST_P(FixtureTest, LogitsMatchReference) {
     double e = rel_err(out, cases[i].logits);
     std::printf("  %s case %zu: %zu tokens, max |diff| / max |ref| = %.2e\n", GetParam().c_str(), i,
                 cases[i].prompt.size(), e);
-    EXPECT_LT(e, 1e-3) << GetParam() << " case " << i << " (" << cases[i].prompt.size() << " tokens)";
+    EXPECT_LT(e, 1e-3) << GetParam() << " case " << i << " (" << cases[i].prompt.size()
+                       << " tokens)";
   }
 }
 
@@ -64,7 +66,8 @@ TEST_P(FixtureTest, GreedyTokensMatchReferenceWhereMarginIsClear) {
     for (size_t k = 0; k < got.size(); ++k) {
       if (got[k] == c.greedy[k]) continue;
       // A near-tie may flip under another summation order; after that the sequences diverge.
-      EXPECT_LT(c.margins[k], 1e-2) << "token " << k << ": got " << got[k] << " want " << c.greedy[k];
+      EXPECT_LT(c.margins[k], 1e-2)
+          << "token " << k << ": got " << got[k] << " want " << c.greedy[k];
       break;
     }
   }
@@ -79,7 +82,8 @@ TEST_P(FixtureTest, DecodeFromCacheEqualsRecompute) {
   std::vector<int32_t> seq = c.prompt;
   for (size_t k = 0; k < got.size(); ++k) {
     auto all = full_logits(*m, seq, AttentionMode::kExpanded);
-    std::span<const float> last(all.data() + (seq.size() - 1) * m->config().vocab_size, m->config().vocab_size);
+    std::span<const float> last(all.data() + (seq.size() - 1) * m->config().vocab_size,
+                                m->config().vocab_size);
     EXPECT_LT(rel_err(steps[k], last), 1e-4) << "decode step " << k;
     seq.push_back(got[k]);
   }
@@ -121,7 +125,8 @@ TEST_P(FixtureTest, BatchedSequencesEqualSeparateRuns) {
   std::vector<float> lg;
   for (size_t s = 0; s < big.prompt.size(); s += 7) {
     size_t n = std::min<size_t>(7, big.prompt.size() - s);
-    SequenceInput chunk{std::span<const int32_t>(big.prompt).subspan(s, n), static_cast<int64_t>(s), pg, true};
+    SequenceInput chunk{std::span<const int32_t>(big.prompt).subspan(s, n), static_cast<int64_t>(s),
+                        pg, true};
     m->forward({&chunk, 1}, kv, &lg);
     std::span<const float> ref(big.logits.data() + s * big.vocab, n * big.vocab);
     EXPECT_LT(rel_err(lg, ref), 1e-3) << "chunk at " << s;

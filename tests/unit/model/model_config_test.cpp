@@ -48,8 +48,8 @@ TEST(ModelConfig, BothRopeSpellingsGiveTheSameRope) {
 
 TEST(ModelConfig, YarnFrequenciesMatchTransformers) {
   // transformers' _compute_yarn_parameters for tiny-bf16-a (dim 16, factor 4, original 512).
-  const float want[] = {1.0f, 0.25693506f, 0.0625f, 0.0138349654f, 0.00249999994f, 0.000790569466f,
-                        0.000250000012f, 7.90569466e-05f};
+  const float want[] = {1.0f,           0.25693506f,     0.0625f,         0.0138349654f,
+                        0.00249999994f, 0.000790569466f, 0.000250000012f, 7.90569466e-05f};
   Rope r(parse_model_config(fixture_config("tiny-bf16-a"), "a"));
   ASSERT_EQ(r.inv_freq().size(), 8u);
   for (int i = 0; i < 8; ++i) EXPECT_NEAR(r.inv_freq()[i], want[i], 1e-6 * want[i]) << i;
