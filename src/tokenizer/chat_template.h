@@ -28,7 +28,8 @@ class ChatTemplate {
   ChatTemplate(ChatTemplate&&) noexcept;
   ChatTemplate& operator=(ChatTemplate&&) noexcept;
 
-  // Renders with every key of the `context` object as a template variable.
+  // Renders with every key of the `context` object as a template variable. Prefer ordered_json:
+  // nlohmann::json sorts object keys, which changes `tojson` output (HF keeps insertion order).
   std::string render(const nlohmann::ordered_json& context) const;
   std::string render(const nlohmann::json& context) const;
 
