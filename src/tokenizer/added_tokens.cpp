@@ -91,7 +91,8 @@ void AddedVocabulary::split(const Piece& piece, bool normalized, std::vector<Pie
     if (e <= b) return;
     Piece p = piece;
     p.text = text.substr(b, e - b);
-    p.at_start = piece.at_start && b == 0;
+    p.at_start = piece.at_start && b < piece.start_span;
+    p.start_span = p.at_start ? piece.start_span - static_cast<uint32_t>(b) : 0;
     out.push_back(p);
   };
   if (!trie.edges.empty()) {
@@ -141,7 +142,8 @@ void AddedVocabulary::split(const Piece& piece, bool normalized, std::vector<Pie
       Piece p;
       p.text = text.substr(b, e - b);
       p.added_id = tok.id;
-      p.at_start = piece.at_start && b == 0;
+      p.at_start = piece.at_start && b < piece.start_span;
+      p.start_span = p.at_start ? piece.start_span - static_cast<uint32_t>(b) : 0;
       out.push_back(p);
       emitted = e;
     }

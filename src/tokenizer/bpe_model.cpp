@@ -19,21 +19,15 @@ class BpeModel::MergeMap {
   explicit MergeMap(size_t n) {
     size_t cap = 16;
     while (cap < n * 2) cap <<= 1;
-    keys_.assign(cap, kEmpty);
-    vals_.resize(cap);
+    slots_.assign(cap, Slot{kEmpty, {}});
     mask_ = cap - 1;
   }
   // Inserts or overwrites (a repeated pair keeps its last rank, as HF's map does).
   void insert(int32_t a, int32_t b, Merge m) {
     uint64_t k = key(a, b);
     for (size_t i = slot(k);; i = (i + 1) & mask_) {
-      if (keys_[i] == k) {
-        vals_[i] = m;
-        return;
-      }
-      if (keys_[i] == kEmpty) {
-        keys_[i] = k;
-        vals_[i] = m;
+      if (slots_[i].key == k || slots_[i].key == kEmpty) {
+        slots_[i] = Slot{k, m};
         return;
       }
     }
@@ -41,12 +35,17 @@ class BpeModel::MergeMap {
   const Merge* find(int32_t a, int32_t b) const {
     uint64_t k = key(a, b);
     for (size_t i = slot(k);; i = (i + 1) & mask_) {
-      if (keys_[i] == k) return &vals_[i];
-      if (keys_[i] == kEmpty) return nullptr;
+      if (slots_[i].key == k) return &slots_[i].merge;
+      if (slots_[i].key == kEmpty) return nullptr;
     }
   }
 
  private:
+  // Key and value side by side: one cache line per probe.
+  struct Slot {
+    uint64_t key;
+    Merge merge;
+  };
   static constexpr uint64_t kEmpty = ~uint64_t{0};
   static uint64_t key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
@@ -57,15 +56,14 @@ class BpeModel::MergeMap {
     k ^= k >> 33;
     return k & mask_;
   }
-  std::vector<uint64_t> keys_;
-  std::vector<Merge> vals_;
+  std::vector<Slot> slots_;
   size_t mask_;
 };
 
 // Word -> ids, sharded by hash; bounded (stops inserting when full, like HF's cache).
 class BpeModel::WordCache {
  public:
-  static constexpr size_t kMinWordBytes = 12;
+  static constexpr size_t kMinWordBytes = 4;
   static constexpr size_t kMaxWordBytes = 256;
   static constexpr size_t kShards = 64;
   static constexpr size_t kMaxPerShard = 4096;

@@ -86,6 +86,7 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool add_special
   Piece whole;
   whole.text = text;
   whole.at_start = true;
+  whole.start_span = text.empty() ? 0 : static_cast<uint32_t>(utf8_len(text[0]));
   if (has_raw_added_) {
     added_.split(whole, false, list.pieces);
   } else if (!text.empty()) {
@@ -99,7 +100,14 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool add_special
         out.push_back(p);
         continue;
       }
-      if (normalizer_) p.text = list.arena.keep(normalizer_->normalize(p.text));
+      if (normalizer_) {
+        if (p.at_start) {
+          // What the first character becomes still maps to original offset 0.
+          p.start_span = static_cast<uint32_t>(
+              normalizer_->normalize(p.text.substr(0, utf8_len(p.text[0]))).size());
+        }
+        p.text = list.arena.keep(normalizer_->normalize(p.text));
+      }
       if (p.text.empty()) continue;
       if (has_normalized_added_) {
         added_.split(p, true, out);

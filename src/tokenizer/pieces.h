@@ -13,8 +13,11 @@ namespace wideserve::tokenizer {
 // One split of the input text.
 struct Piece {
   std::string_view text;
-  int32_t added_id = -1;    // >= 0: an added token, skipped by normalizers and pre-tokenizers
-  bool at_start = false;    // begins at offset 0 of the original input
+  int32_t added_id = -1;  // >= 0: an added token, skipped by normalizers and pre-tokenizers
+  bool at_start = false;  // begins at offset 0 of the original input
+  // With at_start: bytes of text that still map to original offset 0 (a normalizer may expand
+  // the first character); a split starting inside them is also "at start", as in HF.
+  uint32_t start_span = 0;
   bool byte_level = false;  // text holds raw bytes still to be mapped to the byte-level alphabet
 };
 

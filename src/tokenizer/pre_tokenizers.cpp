@@ -105,6 +105,7 @@ class ByteLevelPreTokenizer : public PreTokenizer {
       Piece p = in;
       if (add_prefix_space_ && (p.text.empty() || p.text[0] != ' ')) {
         p.text = list.arena.keep(" " + std::string(p.text));
+        if (p.at_start) ++p.start_span;
       }
       size_t first = out.size();
       if (re_) {
@@ -117,6 +118,10 @@ class ByteLevelPreTokenizer : public PreTokenizer {
       for (size_t i = first; i < out.size(); ++i) {
         // The model maps raw bytes itself unless a later step needs to see the alphabet.
         if (materialize_) {
+          if (out[i].at_start) {
+            out[i].start_span = static_cast<uint32_t>(
+                bytes_to_byte_level(out[i].text.substr(0, out[i].start_span)).size());
+          }
           out[i].text = list.arena.keep(bytes_to_byte_level(out[i].text));
         } else {
           out[i].byte_level = true;
@@ -144,10 +149,9 @@ class MetaspacePreTokenizer : public PreTokenizer {
       s.reserve(in.text.size() + 8);
       bool want_prefix =
           prepend_ == Prepend::kAlways || (prepend_ == Prepend::kFirst && in.at_start);
-      if (want_prefix && in.text.substr(0, 1) != " " &&
-          in.text.substr(0, replacement_.size()) != replacement_) {
-        s += replacement_;
-      }
+      bool prefixed = want_prefix && in.text.substr(0, 1) != " " &&
+                      in.text.substr(0, replacement_.size()) != replacement_;
+      if (prefixed) s += replacement_;
       for (char c : in.text) {
         if (c == ' ') {
           s += replacement_;
@@ -156,6 +160,14 @@ class MetaspacePreTokenizer : public PreTokenizer {
         }
       }
       Piece p = in;
+      if (in.at_start) {
+        // Original offset 0 now also covers the prefix and the widened spaces in the span.
+        size_t spaces = 0;
+        for (size_t k = 0; k < in.start_span && k < in.text.size(); ++k)
+          spaces += in.text[k] == ' ';
+        p.start_span = static_cast<uint32_t>((prefixed ? replacement_.size() : 0) + in.start_span +
+                                             spaces * (replacement_.size() - 1));
+      }
       p.text = list.arena.keep(std::move(s));
       if (!split_) {
         if (!p.text.empty()) out.push_back(p);
@@ -288,7 +300,8 @@ void split_piece(const Piece& piece, const std::vector<Span>& matches, SplitBeha
     if (e <= b) continue;
     Piece p = piece;
     p.text = piece.text.substr(b, e - b);
-    p.at_start = piece.at_start && b == 0;
+    p.at_start = piece.at_start && b < piece.start_span;
+    p.start_span = p.at_start ? piece.start_span - static_cast<uint32_t>(b) : 0;
     out.push_back(p);
   }
 }
