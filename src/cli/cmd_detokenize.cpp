@@ -46,18 +46,28 @@ WS_REGISTER_COMMAND(
         auto tok = tokenizer::Tokenizer::from_dir(*dir);
         std::ios::sync_with_stdio(false);
         std::string line, out;
-        for (size_t n = 1; std::getline(std::cin, line); ++n) {
-          std::string text = tok->decode(parse_ids(line, n), *skip);
-          out +=
-              nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-          out.push_back('\n');
-          if (out.size() > (1 << 16)) {
-            std::fwrite(out.data(), 1, out.size(), stdout);
-            out.clear();
+        // Lines before a bad one are still written, so callers see how far it got.
+        auto flush = [&] {
+          std::fwrite(out.data(), 1, out.size(), stdout);
+          std::fflush(stdout);
+          out.clear();
+        };
+        try {
+          for (size_t n = 1; std::getline(std::cin, line); ++n) {
+            std::string text = tok->decode(parse_ids(line, n), *skip);
+            out +=
+                nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            out.push_back('\n');
+            if (out.size() > (1 << 16)) {
+              std::fwrite(out.data(), 1, out.size(), stdout);
+              out.clear();
+            }
           }
+        } catch (...) {
+          flush();
+          throw;
         }
-        std::fwrite(out.data(), 1, out.size(), stdout);
-        std::fflush(stdout);
+        flush();
         return 0;
       };
     });

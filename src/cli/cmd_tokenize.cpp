@@ -93,15 +93,25 @@ WS_REGISTER_COMMAND(
         if (!bench->empty()) return run_bench(*tok, *bench, *add_special, std::max(1, *iters));
         std::ios::sync_with_stdio(false);
         std::string line, out;
-        for (size_t n = 1; std::getline(std::cin, line); ++n) {
-          append_ids(out, tok->encode(parse_line(line, n), *add_special));
-          if (out.size() > (1 << 16)) {
-            std::fwrite(out.data(), 1, out.size(), stdout);
-            out.clear();
+        // Lines before a bad one are still written, so callers see how far it got.
+        auto flush = [&] {
+          std::fwrite(out.data(), 1, out.size(), stdout);
+          std::fflush(stdout);
+          out.clear();
+        };
+        try {
+          for (size_t n = 1; std::getline(std::cin, line); ++n) {
+            append_ids(out, tok->encode(parse_line(line, n), *add_special));
+            if (out.size() > (1 << 16)) {
+              std::fwrite(out.data(), 1, out.size(), stdout);
+              out.clear();
+            }
           }
+        } catch (...) {
+          flush();
+          throw;
         }
-        std::fwrite(out.data(), 1, out.size(), stdout);
-        std::fflush(stdout);
+        flush();
         return 0;
       };
     });

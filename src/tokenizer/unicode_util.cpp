@@ -166,11 +166,14 @@ bool is_punctuation(char32_t c) {
 }
 
 bool is_word_char(char32_t c) {
-  if (c == '_') return true;
-  if (is_alphanumeric(c)) return true;
-  uint32_t m = U_GET_GC_MASK(static_cast<UChar32>(c));
-  return (m & (U_GC_M_MASK | U_GC_PC_MASK | U_GC_ND_MASK)) != 0 ||
-         u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_JOIN_CONTROL);
+  // Regex \w as HF's single_word check sees it: Alphabetic, marks, Nd, Pc, Join_Control (not
+  // other numerics such as U+136D).
+  if (c < 0x80)
+    return c == '_' || (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+  auto u = static_cast<UChar32>(c);
+  if (u_hasBinaryProperty(u, UCHAR_ALPHABETIC) || u_hasBinaryProperty(u, UCHAR_JOIN_CONTROL))
+    return true;
+  return (U_GET_GC_MASK(u) & (U_GC_M_MASK | U_GC_PC_MASK | U_GC_ND_MASK)) != 0;
 }
 
 bool is_combining_mark(char32_t c) {
