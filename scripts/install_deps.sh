@@ -13,9 +13,11 @@ if ((${#missing[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# Python test oracles (HF tokenizers / transformers without torch; jinja2 for templates).
+# Python test oracles (HF tokenizers / transformers without torch; jinja2 for templates). Pinned to
+# the versions the oracle tests were validated with: 5.17 would load the DeepSeek directory as
+# LlamaTokenizer (hard-coded Metaspace); 5.24 loads tokenizer.json as is.
 PY=${PYTHON:-python3}
-PIP_PKGS=(tokenizers "transformers==5.17.0" jinja2 numpy safetensors)
+PIP_PKGS=("tokenizers==0.23.3" "transformers==5.24.0" jinja2 numpy safetensors)
 if ! "$PY" -c "import tokenizers, transformers, jinja2, numpy, safetensors" >/dev/null 2>&1; then
   "$PY" -m pip install -q "${PIP_PKGS[@]}" || "$PY" -m pip install -q --break-system-packages "${PIP_PKGS[@]}"
 fi
