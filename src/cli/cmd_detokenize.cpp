@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/line_io.h"
 #include "common/check.h"
 #include "tokenizer/tokenizer.h"
 
@@ -44,30 +45,12 @@ WS_REGISTER_COMMAND(
                    "Drop special added tokens, as HF decode(skip_special_tokens=True)");
       return [=] {
         auto tok = tokenizer::Tokenizer::from_dir(*dir);
-        std::ios::sync_with_stdio(false);
-        std::string line, out;
-        // Lines before a bad one are still written, so callers see how far it got.
-        auto flush = [&] {
-          std::fwrite(out.data(), 1, out.size(), stdout);
-          std::fflush(stdout);
-          out.clear();
-        };
-        try {
-          for (size_t n = 1; std::getline(std::cin, line); ++n) {
-            std::string text = tok->decode(parse_ids(line, n), *skip);
-            out +=
-                nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-            out.push_back('\n');
-            if (out.size() > (1 << 16)) {
-              std::fwrite(out.data(), 1, out.size(), stdout);
-              out.clear();
-            }
-          }
-        } catch (...) {
-          flush();
-          throw;
-        }
-        flush();
+        for_each_stdin_line([&](const std::string& line, size_t n, std::string& out) {
+          std::string text = tok->decode(parse_ids(line, n), *skip);
+          out +=
+              nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+          out.push_back('\n');
+        });
         return 0;
       };
     });

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/line_io.h"
 #include "common/check.h"
 #include "tokenizer/tokenizer.h"
 
@@ -91,27 +92,9 @@ WS_REGISTER_COMMAND(
       return [=] {
         auto tok = tokenizer::Tokenizer::from_dir(*dir);
         if (!bench->empty()) return run_bench(*tok, *bench, *add_special, std::max(1, *iters));
-        std::ios::sync_with_stdio(false);
-        std::string line, out;
-        // Lines before a bad one are still written, so callers see how far it got.
-        auto flush = [&] {
-          std::fwrite(out.data(), 1, out.size(), stdout);
-          std::fflush(stdout);
-          out.clear();
-        };
-        try {
-          for (size_t n = 1; std::getline(std::cin, line); ++n) {
-            append_ids(out, tok->encode(parse_line(line, n), *add_special));
-            if (out.size() > (1 << 16)) {
-              std::fwrite(out.data(), 1, out.size(), stdout);
-              out.clear();
-            }
-          }
-        } catch (...) {
-          flush();
-          throw;
-        }
-        flush();
+        for_each_stdin_line([&](const std::string& line, size_t n, std::string& out) {
+          append_ids(out, tok->encode(parse_line(line, n), *add_special));
+        });
         return 0;
       };
     });

@@ -104,15 +104,15 @@ std::string decode_string(std::string_view body, size_t pos) {
       case '\n':
         break;
       case 'x':
-        utf8_append(out, hex(2));
+        append_utf8(out, hex(2));
         break;
       case 'u':
-        utf8_append(out, hex(4));
+        append_utf8(out, hex(4));
         break;
       case 'U': {
         char32_t cp = hex(8);
         if (cp > 0x10FFFF) throw JinjaError("invalid \\U escape in string", pos);
-        utf8_append(out, cp);
+        append_utf8(out, cp);
         break;
       }
       default:
@@ -121,7 +121,7 @@ std::string decode_string(std::string_view body, size_t pos) {
           for (int k = 0; k < 2 && i + 1 < body.size() && body[i + 1] >= '0' && body[i + 1] <= '7';
                ++k)
             v = v * 8 + (body[++i] - '0');
-          utf8_append(out, static_cast<char32_t>(v));
+          append_utf8(out, static_cast<char32_t>(v));
         } else {
           out.push_back('\\');
           out.push_back(e);

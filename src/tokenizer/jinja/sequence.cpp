@@ -39,7 +39,7 @@ std::vector<Value> iterate(const Value& v) {
       std::string tmp;
       for (char32_t c : utf8_decode(v.str())) {
         tmp.clear();
-        utf8_append(tmp, c);
+        append_utf8(tmp, c);
         chars.emplace_back(tmp);
       }
       return chars;

@@ -131,7 +131,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
     std::u32string cps = utf8_decode(s);
     for (size_t i = 0; i < cps.size(); ++i) {
       if (count-- > 0) out += repl;
-      utf8_append(out, cps[i]);
+      append_utf8(out, cps[i]);
     }
     if (count > 0) out += repl;
     return out;
@@ -149,7 +149,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
 }
 
 static void append_all(std::string& out, const std::u32string& cps) {
-  for (char32_t c : cps) utf8_append(out, c);
+  for (char32_t c : cps) append_utf8(out, c);
 }
 
 std::string py_upper_str(std::string_view s) {
@@ -189,7 +189,7 @@ std::string jinja_title(std::string_view s) {
   for (char32_t c : utf8_decode(s)) {
     bool sep = py_isspace(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
     if (sep) {
-      utf8_append(out, c);
+      append_utf8(out, c);
       word_start = true;
     } else {
       append_all(out, word_start ? full_upper(c) : full_lower(c));

@@ -6,12 +6,12 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/unicode_util.h"  // append_utf8: one code point -> UTF-8
+
 namespace wideserve::tokenizer::jinja {
 
 // Decodes UTF-8 into code points; invalid bytes map to U+FFFD one byte at a time.
 std::u32string utf8_decode(std::string_view s);
-// Appends the UTF-8 encoding of one code point.
-void utf8_append(std::string& out, char32_t cp);
 // Encodes code points as UTF-8.
 std::string utf8_encode(std::u32string_view cps);
 // Number of code points (Python len()).

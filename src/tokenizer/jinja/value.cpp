@@ -181,7 +181,7 @@ static std::string repr_string(const std::string& s) {
         std::snprintf(buf, sizeof(buf), "\\U%08x", static_cast<unsigned>(cp));
       out += buf;
     } else {
-      utf8_append(out, cp);
+      append_utf8(out, cp);
     }
   }
   out.push_back(quote);
@@ -383,7 +383,7 @@ static void json_string(const std::string& s, bool ensure_ascii, std::string& ou
           }
           out += buf;
         } else {
-          utf8_append(out, cp);
+          append_utf8(out, cp);
         }
       }
     }
