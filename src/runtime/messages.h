@@ -59,6 +59,8 @@ struct WorkerInfo {
   int64_t kv_capacity_tokens = 0;
   int64_t vocab_size = 0;
   int32_t dp_size = 1;
+  std::string reasoning_parser;  // --dyn-reasoning-parser (e.g. deepseek_r1), empty = none
+  std::string tool_call_parser;  // --dyn-tool-call-parser (e.g. deepseek_v3), empty = none
   std::string bootstrap_host;   // PD issue
   int32_t bootstrap_port = 0;   // PD issue
 };
