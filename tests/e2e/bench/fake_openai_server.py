@@ -127,7 +127,7 @@ class FakeServer:
             for a, b in zip([0] + cuts, cuts + [len(data)]):
                 writer.write(data[a:b])
                 await writer.drain()
-                await asyncio.sleep(0.0002)
+                await asyncio.sleep(0)
         else:
             writer.write(data)
             await writer.drain()
