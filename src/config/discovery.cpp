@@ -29,18 +29,34 @@ void parse_host_port(std::string_view flag, std::string_view value, std::string&
 }
 
 DiscoveryAddress parse_discovery(std::string_view flag, std::string_view value) {
-  const size_t sep = value.find("://");
-  WS_CHECK_ARG(sep != std::string_view::npos, "{} must look like embedded://HOST:PORT (got '{}')",
-               flag, value);
   DiscoveryAddress d;
-  d.scheme = std::string(value.substr(0, sep));
-  if (d.scheme == "etcd")
-    WS_THROW(kUnimplemented, "not supported yet: {} {} (cluster runtime issue; use embedded://)",
-             flag, value);
-  WS_CHECK_ARG(d.scheme == "embedded", "{}: unknown discovery scheme '{}' in '{}' (embedded)", flag,
-               d.scheme, value);
-  std::string_view rest = value.substr(sep + 3);
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  d.scheme = "embedded";
+  std::string_view rest = value;
+  const size_t sep = value.find("://");
+  if (sep != std::string_view::npos) {
+    const std::string scheme(value.substr(0, sep));
+    if (scheme == "etcd")
+      WS_THROW(kUnimplemented, "not supported yet: {} {} (cluster runtime issue; use embedded://)",
+               flag, value);
+    WS_CHECK_ARG(scheme == "embedded",
+                 "{}: unknown discovery scheme '{}' in '{}' (embedded://HOST[:PORT] or HOST:PORT)",
+                 flag, scheme, value);
+    rest = value.substr(sep + 3);
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    // embedded://HOST means the default registry port.
+    const bool bracketed = !rest.empty() && rest.front() == '[';
+    const bool has_port = bracketed ? rest.find("]:") != std::string_view::npos
+                                    : rest.find(':') != std::string_view::npos;
+    if (!has_port && !rest.empty()) {
+      WS_CHECK_ARG(!bracketed || rest.back() == ']', "{}: bad IPv6 host in '{}'", flag, value);
+      d.host = std::string(bracketed ? rest.substr(1, rest.size() - 2) : rest);
+      d.port = kDefaultDiscoveryPort;
+      WS_CHECK_ARG(!d.host.empty(), "{}: empty host in '{}'", flag, value);
+      return d;
+    }
+  }
+  WS_CHECK_ARG(!rest.empty(), "{} must be embedded://HOST[:PORT] or HOST:PORT (got '{}')", flag,
+               value);
   parse_host_port(flag, rest, d.host, d.port);
   return d;
 }

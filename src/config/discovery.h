@@ -9,8 +9,10 @@ namespace wideserve::config {
 
 // Default registry address of embedded discovery (one host, no etcd).
 inline constexpr std::string_view kDefaultDiscovery = "embedded://127.0.0.1:29400";
+inline constexpr int kDefaultDiscoveryPort = 29400;
 
-// A parsed --discovery value: embedded://HOST:PORT (the embedded registry's TCP address).
+// A parsed --discovery value: the embedded registry's TCP address. Accepted spellings (as
+// runtime/discovery.h): embedded://HOST:PORT, embedded://HOST (port 29400), HOST:PORT.
 struct DiscoveryAddress {
   std::string scheme;  // "embedded"
   std::string host;

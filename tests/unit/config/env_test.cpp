@@ -52,9 +52,15 @@ TEST(Discovery, Parse) {
   d = parse_discovery("--discovery", "embedded://[::1]:5/");
   EXPECT_EQ(d.host, "::1");
   EXPECT_EQ(d.port, 5);
-  for (const char* bad :
-       {"127.0.0.1:1", "embedded://", "embedded://:1", "embedded://h:", "embedded://h:x",
-        "embedded://h:65536", "embedded://::1:5", "file:///tmp/x"}) {
+  d = parse_discovery("--discovery", "embedded://node3");
+  EXPECT_EQ(d.host, "node3");
+  EXPECT_EQ(d.port, 29400);
+  d = parse_discovery("--discovery", "10.0.0.1:7");
+  EXPECT_EQ(d.host, "10.0.0.1");
+  EXPECT_EQ(d.port, 7);
+  for (const char* bad : {"127.0.0.1", "", "embedded://[::1", "embedded://", "embedded://:1",
+                          "embedded://h:", "embedded://h:x", "embedded://h:65536",
+                          "embedded://::1:5", "file:///tmp/x"}) {
     auto err = error_of([&] { parse_discovery("--discovery", bad); });
     ASSERT_TRUE(err) << bad;
     EXPECT_EQ(err->code(), ErrorCode::kInvalidArgument) << bad;

@@ -137,7 +137,7 @@ TEST(WorkerConfig, ValidationNamesTheFlag) {
       {"--device", "tpu"},
       {"--request-plane-port", "70000"},
       {"--discovery", "http://127.0.0.1:1"},
-      {"--discovery", "embedded://127.0.0.1"},
+      {"--discovery", "127.0.0.1"},
       {"--discovery", "embedded://127.0.0.1:0"},
       {"--heartbeat-interval-ms", "0"},
       {"--dyn-reasoning-parser", "qwen3"},
