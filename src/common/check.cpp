@@ -24,6 +24,19 @@ std::string_view error_code_name(ErrorCode code) {
   return "unknown";
 }
 
+std::string user_message(const std::exception& e) {
+  std::string m = e.what();
+  if (dynamic_cast<const Error*>(&e) == nullptr || m.empty() || m.back() != ')') return m;
+  const size_t open = m.rfind(" (");
+  if (open == std::string::npos) return m;
+  const std::string loc = m.substr(open + 2, m.size() - open - 3);
+  const size_t colon = loc.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= loc.size()) return m;
+  for (size_t i = colon + 1; i < loc.size(); ++i)
+    if (loc[i] < '0' || loc[i] > '9') return m;
+  return m.substr(0, open);
+}
+
 namespace detail {
 
 void throw_error(ErrorCode code, const char* file, int line, std::string_view expr,

@@ -24,6 +24,9 @@ enum class ErrorCode {
 // Name of an error code, for messages.
 std::string_view error_code_name(ErrorCode code);
 
+// The message of an exception without the " (file.cpp:NN)" location suffix: what API clients see.
+std::string user_message(const std::exception& e);
+
 // The project's exception type.
 class Error : public std::runtime_error {
  public:

@@ -20,3 +20,4 @@ void set_log_process_name(std::string_view name);
 #define WS_LOG_INFO(...) ::spdlog::info(__VA_ARGS__)
 #define WS_LOG_WARN(...) ::spdlog::warn(__VA_ARGS__)
 #define WS_LOG_ERROR(...) ::spdlog::error(__VA_ARGS__)
+#define WS_LOG_CRITICAL(...) ::spdlog::critical(__VA_ARGS__)

@@ -1,12 +1,31 @@
 #include "engine/engine.h"
 
+#include <chrono>
+
 #include "common/check.h"
 #include "common/logging.h"
 
 namespace wideserve::engine {
 
 Engine::Engine(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner)
-    : core_(cfg, std::move(runner)), thread_([this] { loop(); }) {}
+    : core_(cfg, std::move(runner)),
+      vocab_size_(core_.vocab_size()),
+      context_length_(core_.context_length()),
+      page_size_(core_.page_size()),
+      thread_([this] { loop(); }) {}
+
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+double Engine::seconds_stuck() const {
+  const int64_t t = step_started_ns_.load(std::memory_order_relaxed);
+  return t == 0 ? 0.0 : (now_ns() - t) * 1e-9;
+}
 
 Engine::~Engine() {
   shutdown();
@@ -78,25 +97,21 @@ void Engine::loop() {
     }
     for (uint64_t id : aborts) core_.abort(id);
     std::vector<RequestOutput> outs;
+    step_started_ns_.store(now_ns(), std::memory_order_relaxed);
     try {
       outs = core_.step();
     } catch (const std::exception& e) {
       WS_LOG_ERROR("engine step failed: {}", e.what());
     }
+    step_started_ns_.store(0, std::memory_order_relaxed);
     deliver(outs);
     {
       std::lock_guard<std::mutex> lk(mu_);
       stats_ = core_.stats();
     }
     // Forget callbacks of requests the core no longer knows.
-    for (auto it = callbacks_.begin(); it != callbacks_.end();) {
-      bool finished = false;
-      for (const auto& o : outs)
-        if (o.id == it->first && o.finish != FinishReason::kNone) finished = true;
-      if (finished && !core_.has_request(it->first))
-        it = callbacks_.erase(it);
-      else
-        ++it;
+    for (const auto& o : outs) {
+      if (o.finish != FinishReason::kNone && !core_.has_request(o.id)) callbacks_.erase(o.id);
     }
   }
   // Shutting down: abort what is left so that every caller hears an end.

@@ -2,6 +2,7 @@
 // add a request with a callback that receives its outputs as they are produced, abort, stats.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -18,19 +19,40 @@ namespace wideserve::engine {
 // finish != kNone. Must not block for long.
 using OutputCallback = std::function<void(const RequestOutput&)>;
 
-class Engine {
+// What a worker drives: the real engine, or the mock engine used to measure the serving path.
+class AsyncEngine {
+ public:
+  virtual ~AsyncEngine() = default;
+  // Queues a request. Invalid requests (bad params, too long) get one output with kError.
+  virtual void add_request(NewRequest r, OutputCallback on_output) = 0;
+  // Aborts a request at the next step boundary; pages are freed then.
+  virtual void abort(uint64_t id) = 0;
+  // The latest step's stats.
+  virtual EngineStats stats() const = 0;
+  // Stops the loop (idempotent); unfinished requests get an abort output.
+  virtual void shutdown() = 0;
+  // Vocabulary size, context length and KV page size the engine runs with.
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t context_length() const = 0;
+  virtual int64_t page_size() const = 0;
+  // Seconds since the last completed step while work is pending (0 when idle): for the watchdog.
+  virtual double seconds_stuck() const = 0;
+};
+
+// The real engine: EngineCore on its own step-loop thread.
+class Engine : public AsyncEngine {
  public:
   Engine(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner);
-  ~Engine();  // stops the loop; unfinished requests get an abort output
+  ~Engine() override;
 
-  // Queues a request. Invalid requests (bad params, too long) get one output with kError.
-  void add_request(NewRequest r, OutputCallback on_output);
-  // Aborts a request at the next step boundary; pages are freed then.
-  void abort(uint64_t id);
-  // The latest step's stats.
-  EngineStats stats() const;
-  // Stops the loop (idempotent).
-  void shutdown();
+  void add_request(NewRequest r, OutputCallback on_output) override;
+  void abort(uint64_t id) override;
+  EngineStats stats() const override;
+  void shutdown() override;
+  int64_t vocab_size() const override { return vocab_size_; }
+  int64_t context_length() const override { return context_length_; }
+  int64_t page_size() const override { return page_size_; }
+  double seconds_stuck() const override;
 
  private:
   void loop();
@@ -42,6 +64,8 @@ class Engine {
   std::vector<uint64_t> aborts_;
   std::unordered_map<uint64_t, OutputCallback> callbacks_;  // loop thread only
   EngineStats stats_;
+  int64_t vocab_size_ = 0, context_length_ = 0, page_size_ = 0;
+  std::atomic<int64_t> step_started_ns_{0};  // nonzero while a step runs
   bool stop_ = false;
   std::thread thread_;
 };

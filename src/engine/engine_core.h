@@ -61,6 +61,8 @@ class EngineCore {
   EngineStats stats() const;
   const EngineConfig& config() const { return cfg_; }
   int64_t vocab_size() const { return runner_->vocab_size(); }
+  int64_t context_length() const { return context_length_; }
+  int64_t page_size() const { return runner_->page_size(); }
 
  private:
   struct Seq;

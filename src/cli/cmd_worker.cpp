@@ -1,0 +1,86 @@
+// `wideserve worker`: the seed's `python3 -m dynamo.sglang`. Runs an engine (the model, or the
+// mock engine) behind the request plane and registers it with discovery.
+#include <signal.h>
+
+#include <filesystem>
+
+#include "cli/command.h"
+#include "common/check.h"
+#include "common/logging.h"
+#include "config/worker_config.h"
+#include "engine/engine.h"
+#include "engine/mock_engine.h"
+#include "engine/model_runner.h"
+#include "model/model_config.h"
+#include "runtime/worker_service.h"
+
+namespace wideserve::cli {
+namespace {
+
+std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg) {
+  if (cfg.engine_kind == "mock") {
+    engine::MockEngineConfig m;
+    m.decode_step_ms = cfg.mock.decode_ms;
+    m.prefill_tokens_per_s = cfg.mock.prefill_tokens_per_s;
+    m.vocab_size = cfg.mock.vocab_size;
+    m.context_length = 163840;
+    // A model directory (for its tokenizer) may still give the vocabulary and context length.
+    if (std::filesystem::exists(std::filesystem::path(cfg.model_path) / "config.json")) {
+      auto mc = model::load_model_config(cfg.model_path);
+      m.vocab_size = mc.vocab_size;
+      m.context_length = mc.max_position_embeddings;
+    }
+    if (cfg.engine.context_length > 0) m.context_length = cfg.engine.context_length;
+    m.max_running_requests = cfg.engine.max_running_requests;
+    m.page_size = cfg.engine.page_size;
+    if (cfg.engine.max_total_tokens > 0) m.max_total_tokens = cfg.engine.max_total_tokens;
+    return std::make_unique<engine::MockEngine>(m);
+  }
+  auto runner = engine::make_cpu_model_runner(cfg.model_path, cfg.engine.max_total_tokens,
+                                              cfg.engine.page_size);
+  return std::make_unique<engine::Engine>(cfg.engine, std::move(runner));
+}
+
+int run_worker(config::WorkerConfig& cfg) {
+  config::finalize_worker_config(cfg);
+  set_log_level(cfg.log_level);
+  config::log_worker_config_notes(cfg);
+  // Signals are taken synchronously by the service; no other thread may receive them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  auto eng = make_engine(cfg);
+  runtime::WorkerInfo info;
+  info.model_name = cfg.served_model_name;
+  info.model_path = std::filesystem::absolute(cfg.model_path).lexically_normal().string();
+  info.role = runtime::WorkerRole::kAggregated;
+  info.context_length = eng->context_length();
+  info.page_size = eng->page_size();
+  info.kv_capacity_tokens = eng->stats().pages_total * eng->page_size();
+  info.vocab_size = eng->vocab_size();
+  info.dp_size = static_cast<int32_t>(cfg.parallel.dp_size);
+  info.reasoning_parser = cfg.dyn_reasoning_parser;
+  info.tool_call_parser = cfg.dyn_tool_call_parser;
+
+  runtime::WorkerServiceOptions so;
+  so.bind_endpoint = fmt::format("tcp://{}:{}", cfg.host, cfg.request_plane_port);
+  so.advertise_host = cfg.advertise_host;
+  so.discovery = cfg.discovery;
+  so.heartbeat_interval_ms = cfg.heartbeat_interval_ms;
+  so.watchdog_timeout_s = cfg.watchdog_timeout_s;
+  runtime::WorkerService service(std::move(eng), std::move(info), so);
+  return service.run();
+}
+
+WS_REGISTER_COMMAND("worker", "Serve a model to frontends (engine behind the request plane)",
+                    [](CLI::App& app) {
+                      auto cfg = std::make_shared<config::WorkerConfig>();
+                      config::add_worker_flags(app, *cfg);
+                      return [cfg] { return run_worker(*cfg); };
+                    });
+
+}  // namespace
+}  // namespace wideserve::cli

@@ -1,0 +1,329 @@
+// POST /v1/chat/completions and /v1/completions: parse, pre-process, route each prompt to a
+// worker, stream the outputs back through the per-choice post-processing, account metrics, and
+// abort the engine work of clients that leave.
+#include <random>
+
+#include "api/openai_response.h"
+#include "common/check.h"
+#include "common/logging.h"
+#include "frontend/choice_stream.h"
+#include "frontend/frontend.h"
+#include "frontend/output_channel.h"
+#include "frontend/prepare_request.h"
+
+namespace wideserve::frontend {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+std::string random_id(const char* prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}-{:016x}{:08x}", prefix, rng(), static_cast<uint32_t>(rng()));
+}
+
+// One engine request (one prompt with its n samples) in flight on a worker.
+struct EngineCall {
+  uint64_t id = 0;
+  std::string endpoint;
+  std::string worker;
+  size_t prompt_index = 0;
+  int32_t open = 0;          // samples whose choice has not finished
+  bool worker_done = false;  // every sample got its final output from the worker
+  int32_t worker_open = 0;   // samples the worker has not finished
+  int64_t cached_tokens = 0;
+  bool aborted = false;
+};
+
+}  // namespace
+
+net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_int) {
+  const auto endpoint = static_cast<api::Endpoint>(endpoint_int);
+  const bool chat = endpoint == api::Endpoint::kChatCompletions;
+  const auto t0 = Clock::now();
+  const std::string ep_label = chat ? "chat_completions" : "completions";
+  if (draining_) {
+    co_await respond_error(ex, 503, "service_unavailable", "the server is shutting down");
+    co_return;
+  }
+  // Bad input: an OpenAI error object with the right status, never an exception out of here.
+  api::CompletionRequest req;
+  std::optional<api::ApiError> failure;
+  std::shared_ptr<const ModelInfo> model;
+  PreparedRequest prep;
+  try {
+    req = api::parse_request(ex.request().body(), endpoint);
+    model = models_.model(req.model);
+    if (!model) {
+      api::ApiError e;
+      e.status = 404;
+      e.type = "not_found_error";
+      e.param = "model";
+      e.code = "model_not_found";
+      e.message = fmt::format("The model '{}' does not exist or has no live worker", req.model);
+      throw api::ApiException(e);
+    }
+    prep = prepare_request(req, *model);
+  } catch (const api::ApiException& e) {
+    failure = e.error();
+  } catch (const Error& e) {
+    api::ApiError err = api::invalid_request(user_message(e));
+    if (e.code() != ErrorCode::kInvalidArgument) {
+      err.status = 500;
+      err.type = "server_error";
+    }
+    failure = err;
+  }
+  const std::string model_label = model ? model->name : "";
+  auto count_request = [&](const char* status) {
+    metrics_
+        .counter("wideserve_frontend_requests_total", "Requests by endpoint, type and status",
+                 {"model", "endpoint", "request_type", "status"},
+                 {model_label, ep_label, req.stream ? "stream" : "unary", status})
+        .inc();
+  };
+  if (failure) {
+    count_request("error");
+    co_await ex.respond(static_cast<http::status>(failure->status), "application/json",
+                        api::error_body(*failure));
+    co_return;
+  }
+  // Admission: bounded concurrency, and somewhere to send the work.
+  if (inflight_.fetch_add(1) >= opts_.max_concurrent_requests) {
+    inflight_.fetch_sub(1);
+    count_request("rejected");
+    co_await respond_error(
+        ex, 429, "rate_limit_error",
+        fmt::format("too many concurrent requests (limit {})", opts_.max_concurrent_requests));
+    co_return;
+  }
+  struct InflightGuard {
+    std::atomic<int64_t>& n;
+    ~InflightGuard() { n.fetch_sub(1); }
+  } inflight_guard{inflight_};
+  auto cands = models_.candidates(req.model);
+  if (cands.empty()) {
+    count_request("error");
+    co_await respond_error(ex, 503, "service_unavailable",
+                           fmt::format("no live worker serves model '{}'", req.model));
+    co_return;
+  }
+
+  auto& queued = metrics_.gauge("wideserve_frontend_queued_requests",
+                                "Requests waiting for their first token", {"model"}, {model_label});
+  auto& ttft_h =
+      metrics_.histogram("wideserve_frontend_time_to_first_token_seconds", "Time to first token",
+                         {"model"}, {model_label}, latency_buckets());
+  auto& itl_h =
+      metrics_.histogram("wideserve_frontend_inter_token_latency_seconds", "Time between tokens",
+                         {"model"}, {model_label}, latency_buckets());
+  auto& dur_h = metrics_.histogram("wideserve_frontend_request_duration_seconds",
+                                   "Request duration", {"model"}, {model_label}, latency_buckets());
+  auto& in_tok = metrics_.counter("wideserve_frontend_input_tokens_total", "Prompt tokens",
+                                  {"model"}, {model_label});
+  auto& out_tok = metrics_.counter("wideserve_frontend_output_tokens_total", "Generated tokens",
+                                   {"model"}, {model_label});
+  auto& disconnected = metrics_.counter("wideserve_frontend_disconnected_clients_total",
+                                        "Clients that left before their request finished", {}, {});
+
+  const int n = prep.params.n;
+  const size_t num_prompts = prep.prompts.size();
+  std::vector<ChoiceStream> choices;
+  choices.reserve(num_prompts * n);
+  for (size_t p = 0; p < num_prompts; ++p)
+    for (int i = 0; i < n; ++i) {
+      ChoiceOptions co = prep.choice;
+      co.tool_id_seed = std::random_device{}();
+      choices.emplace_back(*model->tokenizer, co, static_cast<int>(p * n + i));
+    }
+
+  auto executor = co_await net::this_coro::executor;
+  auto channel = std::make_shared<OutputChannel>(executor);
+  std::vector<EngineCall> calls(num_prompts);
+  std::string send_error;
+  for (size_t p = 0; p < num_prompts; ++p) {
+    const auto& c = cands[router_.pick(cands)];
+    auto& call = calls[p];
+    call.id = next_request_id_.fetch_add(1);
+    call.endpoint = c.endpoint;
+    call.worker = c.instance_id;
+    call.prompt_index = p;
+    call.open = n;
+    call.worker_open = n;
+    runtime::GenerateRequest g;
+    g.request_id = call.id;
+    g.token_ids = prep.prompts[p];
+    g.params = prep.params;
+    try {
+      client_->generate(c.endpoint, std::move(g),
+                        [channel](const engine::RequestOutput& o) { channel->push(o); });
+    } catch (const Error& e) {
+      send_error = user_message(e);
+      call.worker_done = true;
+      call.open = 0;
+      break;
+    }
+  }
+  int64_t prompt_tokens = 0;
+  for (const auto& ids : prep.prompts) prompt_tokens += static_cast<int64_t>(ids.size());
+  in_tok.inc(static_cast<double>(prompt_tokens));
+
+  api::ResponseMeta meta;
+  meta.endpoint = endpoint;
+  meta.id = random_id(chat ? "chatcmpl" : "cmpl");
+  meta.created = std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  meta.model = req.model;
+  // return_token_ids: chat carries the prompt ids at the top level (first chunk only when
+  // streaming), completions in each choice (first delta only when streaming).
+  api::ResponseMeta first_meta = meta;
+  if (req.return_token_ids && chat) first_meta.prompt_token_ids = prep.prompts.front();
+  std::vector<bool> sent_prompt_ids(choices.size(), false);
+
+  ex.watch_disconnect([channel] { channel->wake(); });
+  bool streaming_ok = true;
+  if (req.stream) streaming_ok = co_await ex.start_stream();
+  if (req.stream && chat && streaming_ok) {
+    // OpenAI opens each choice with the assistant role.
+    std::vector<api::ChoiceOut> first(choices.size());
+    for (size_t i = 0; i < choices.size(); ++i) {
+      first[i].index = static_cast<int>(i);
+      first[i].role = "assistant";
+    }
+    streaming_ok =
+        co_await ex.write_chunk(api::sse_event(api::build_chunk(first_meta, first, std::nullopt)));
+  }
+
+  std::vector<api::ChoiceOut> totals(choices.size());
+  for (size_t i = 0; i < totals.size(); ++i) totals[i].index = static_cast<int>(i);
+  std::string error;
+  bool first_token_seen = false;
+  queued.add(1);
+  auto last_token_time = t0;
+  int64_t completion_tokens = 0;
+  auto open_choices = [&] {
+    int k = 0;
+    for (const auto& c : calls) k += c.open;
+    return k;
+  };
+  if (!send_error.empty()) error = send_error;
+  while (error.empty() && open_choices() > 0 && !ex.client_gone()) {
+    co_await channel->wait(Clock::now() + std::chrono::seconds(1));
+    auto outs = channel->take();
+    if (outs.empty()) continue;
+    std::vector<api::ChoiceOut> deltas;
+    const auto now = Clock::now();
+    for (const auto& o : outs) {
+      auto it = std::find_if(calls.begin(), calls.end(),
+                             [&](const EngineCall& c) { return c.id == o.id; });
+      if (it == calls.end() || o.index < 0 || o.index >= n) continue;
+      auto& call = *it;
+      if (o.finish != engine::FinishReason::kNone && --call.worker_open == 0)
+        call.worker_done = true;
+      call.cached_tokens = std::max(call.cached_tokens, o.cached_tokens);
+      auto& cs = choices[call.prompt_index * n + o.index];
+      if (cs.finished()) continue;
+      if (!o.new_tokens.empty()) {
+        if (!first_token_seen) {
+          first_token_seen = true;
+          queued.add(-1);
+          ttft_h.observe(seconds(now - t0));
+        } else {
+          itl_h.observe(seconds(now - last_token_time) / static_cast<double>(o.new_tokens.size()));
+        }
+        last_token_time = now;
+      }
+      const int64_t before = cs.completion_tokens();
+      auto d = cs.push(o);
+      completion_tokens += cs.completion_tokens() - before;
+      if (!cs.error().empty()) {
+        error = cs.error();
+        break;
+      }
+      if (cs.finished()) {
+        --call.open;
+        // A stop string ended this choice early: once no sample of the call needs the worker,
+        // stop the engine so its KV pages come back now.
+        if (call.open == 0 && !call.worker_done && !call.aborted) {
+          call.aborted = true;
+          client_->abort(call.endpoint, call.id);
+        }
+      }
+      if (ChoiceStream::has_content(d)) {
+        if (req.return_token_ids && !chat && !sent_prompt_ids[d.index]) {
+          sent_prompt_ids[d.index] = true;
+          d.prompt_token_ids = prep.prompts[call.prompt_index];
+        }
+        accumulate_choice(totals[d.index], d);
+        deltas.push_back(std::move(d));
+      }
+    }
+    if (req.stream && !deltas.empty() && error.empty() && streaming_ok) {
+      std::optional<api::UsageOut> usage;
+      if (req.continuous_usage_stats) usage = api::UsageOut{prompt_tokens, completion_tokens, 0};
+      // Choices updated together go out as one chunk each (OpenAI sends one choice per chunk).
+      std::string batch;
+      for (auto& d : deltas)
+        batch +=
+            api::sse_event(api::build_chunk(meta, std::span<const api::ChoiceOut>(&d, 1), usage));
+      streaming_ok = co_await ex.write_chunk(std::move(batch));
+    }
+  }
+  ex.stop_watching();
+  if (!first_token_seen) queued.add(-1);
+  out_tok.inc(static_cast<double>(completion_tokens));
+
+  const bool gone = ex.client_gone() || !streaming_ok;
+  if (gone || !error.empty()) {
+    // Stop whatever the workers still compute for this request: its KV pages come back.
+    for (auto& c : calls)
+      if (!c.worker_done && !c.aborted) {
+        c.aborted = true;
+        client_->abort(c.endpoint, c.id);
+      }
+  }
+  dur_h.observe(seconds(Clock::now() - t0));
+  if (gone) {
+    disconnected.inc();
+    count_request("disconnected");
+    co_return;
+  }
+  int64_t cached = 0;
+  for (const auto& c : calls) cached += c.cached_tokens;
+  const api::UsageOut usage{prompt_tokens, completion_tokens, cached};
+  if (!error.empty()) {
+    count_request("error");
+    WS_LOG_WARN("request {} failed: {}", meta.id, error);
+    api::ApiError e;
+    e.status = 503;
+    e.type = "service_unavailable";
+    e.message = error;
+    if (req.stream) {
+      co_await ex.write_chunk(api::sse_error_event(e) + std::string(api::kSseDone));
+      co_await ex.end_stream();
+    } else {
+      co_await ex.respond(http::status::service_unavailable, "application/json",
+                          api::error_body(e));
+    }
+    co_return;
+  }
+  count_request("success");
+  if (req.stream) {
+    std::string tail;
+    if (req.include_usage) tail += api::sse_event(api::build_chunk(meta, {}, usage));
+    tail += api::kSseDone;
+    co_await ex.write_chunk(std::move(tail));
+    co_await ex.end_stream();
+  } else {
+    if (req.return_token_ids && !chat)
+      for (size_t i = 0; i < totals.size(); ++i) totals[i].prompt_token_ids = prep.prompts[i / n];
+    co_await ex.respond(http::status::ok, "application/json",
+                        api::build_response(first_meta, totals, usage));
+  }
+}
+
+}  // namespace wideserve::frontend
