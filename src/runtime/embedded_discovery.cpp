@@ -76,7 +76,12 @@ void EmbeddedRegistry::loop() {
     }
     if (stopping_) return;
     if (items[1].revents & ZMQ_POLLIN) wake_.drain();
-    if (items[0].revents & ZMQ_POLLIN) receive_ready();
+    try {
+      if (items[0].revents & ZMQ_POLLIN) receive_ready();
+    } catch (const std::exception& e) {
+      // One bad exchange must not take the registry (and with it every route) down.
+      WS_LOG_ERROR("worker registry: {}", e.what());
+    }
     expire();
   }
 }
@@ -265,7 +270,12 @@ EmbeddedRegistration::EmbeddedRegistration(const DiscoveryUrl& url, WorkerInfo i
   // ZMTP heartbeats notice a registry host that vanished without closing the connection.
   sock_.set(zmq::sockopt::heartbeat_ivl, 1000);
   sock_.set(zmq::sockopt::heartbeat_timeout, 3000);
-  sock_.connect(url_.tcp_endpoint());
+  try {
+    sock_.connect(url_.tcp_endpoint());
+  } catch (const zmq::error_t& e) {
+    WS_THROW(kInvalidArgument, "--discovery {}: cannot connect to {}: {}", url_.to_string(),
+             url_.tcp_endpoint(), e.what());
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
