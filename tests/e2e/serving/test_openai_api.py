@@ -387,5 +387,28 @@ def main():
     check(len(m1.get("wideserve_frontend_worker_kv_usage", [])) == 2, "worker_kv_usage: one series per worker")
     check(h.metric_sum(m1, "wideserve_frontend_disconnected_clients_total") == 0, "no client disconnected")
 
+    # ---- ids the model can produce but the tokenizer lacks (last: once crashed the frontend) ---------
+    # The model's vocab (129280, as DeepSeek-V3) is padded past the tokenizer's 128815 ids; this
+    # chat prompt's greedy output has 129250 as its 13th token. HF decodes such ids to nothing.
+    pad_prompt = [0, 128803, 125842, 223, 19, 28, 1527, 128804]
+    ref = h.generate_ids(model, pad_prompt, 16)
+    check(any(t >= 128815 for t in ref), f"the reference output has a padding-range id [{ref}]")
+    for stream in (False, True):
+        b = {"model": NORADIX, "prompt": pad_prompt, "max_tokens": 16, "temperature": 0, "ignore_eos": True,
+             "return_token_ids": True, "stream": stream}
+        if stream:
+            st, ev = c.stream("/v1/completions", b)
+            ids = [t for e in ev if isinstance(e, dict) for x in e.get("choices", []) for t in x.get("token_ids") or []]
+            errs = [e for e in ev if isinstance(e, dict) and "error" in e]
+            ok = st == 200 and not errs and ids == ref
+        else:
+            st, r = c.post("/v1/completions", b)
+            ok = st == 200 and r["choices"][0]["token_ids"] == ref
+        check(ok, f"completion whose output has an id past the tokenizer (stream={stream}): 200, tokens == "
+                  f"generate [{st} {str(ev if stream else r)[:300]}]")
+        check(c.frontend.alive(), f"the frontend is alive after it (stream={stream})")
+        if not c.frontend.alive():
+            break
+
 
 h.run_test(main)
