@@ -21,7 +21,7 @@ struct FrontendConfig {
   int64_t http_port = 8000;             // --http-port
   int64_t http_threads = 0;             // --http-threads (finalize: 0 -> min(4, hardware threads))
   int64_t max_body_bytes = 32LL << 20;  // --max-body-bytes
-  int64_t max_concurrent_requests = 4096;      // --max-concurrent-requests (beyond: 503)
+  int64_t max_concurrent_requests = 4096;      // --max-concurrent-requests (beyond: 429)
   std::string router_mode = "round-robin";     // --router-mode round-robin|random (kv: later)
   std::string discovery;                       // --discovery / WIDESERVE_DISCOVERY / default
   DiscoveryAddress discovery_address;          // parsed by finalize
