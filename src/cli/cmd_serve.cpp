@@ -287,6 +287,7 @@ int run_serve(const ServeOptions& so, config::WorkerConfig& wc, const CLI::App& 
   WS_CHECK_ARG(!(discovery_given && so.discovery_port != 0),
                "give --discovery or --discovery-port, not both");
   const bool tiny = wc.model_path.empty();
+  const bool name_given = !wc.served_model_name.empty();
   if (tiny)
     wc.model_path = tiny_model_dir().string();
   else
@@ -319,6 +320,11 @@ int run_serve(const ServeOptions& so, config::WorkerConfig& wc, const CLI::App& 
   for (auto& a : forwarded_worker_args(worker_opts)) wargs.push_back(a);
   for (const char* k : {"--model-path", "--discovery"})
     wargs.push_back(std::string(k) + "=" + (k[2] == 'm' ? wc.model_path : wc.discovery));
+  // The built-in model gets a short name clients can type.
+  if (tiny && !name_given) {
+    wc.served_model_name = "tiny";
+    wargs.push_back("--served-model-name=tiny");
+  }
   for (int64_t i = 0; i < so.num_workers; ++i)
     children.push_back({fmt::format("worker {}", i), spawn(exe, wargs)});
   WS_LOG_INFO("started frontend (pid {}) and {} worker(s); discovery {}", children[0].pid,
