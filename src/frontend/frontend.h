@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "frontend/http_server.h"
+#include "runtime/http_server.h"
 #include "frontend/metrics.h"
 #include "frontend/model_manager.h"
 #include "router/worker_router.h"
@@ -13,6 +13,12 @@
 #include "runtime/request_client.h"
 
 namespace wideserve::frontend {
+
+using runtime::HttpExchange;
+using runtime::HttpServer;
+using runtime::HttpServerOptions;
+namespace net = boost::asio;
+namespace http = boost::beast::http;
 
 // Settings of a frontend (built from config::FrontendConfig by the CLI).
 struct FrontendOptions {

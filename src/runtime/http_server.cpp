@@ -1,11 +1,11 @@
-#include "frontend/http_server.h"
+#include "runtime/http_server.h"
 
 #include <sys/socket.h>
 
 #include "common/check.h"
 #include "common/logging.h"
 
-namespace wideserve::frontend {
+namespace wideserve::runtime {
 namespace {
 
 using net::use_awaitable;
@@ -221,4 +221,4 @@ net::awaitable<void> HttpServer::session(net::ip::tcp::socket socket) {
   socket.close(ignored);
 }
 
-}  // namespace wideserve::frontend
+}  // namespace wideserve::runtime

@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-namespace wideserve::frontend {
+namespace wideserve::runtime {
 
 namespace net = boost::asio;
 namespace http = boost::beast::http;
@@ -87,4 +87,4 @@ class HttpServer {
   std::shared_ptr<std::atomic<int64_t>> open_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
-}  // namespace wideserve::frontend
+}  // namespace wideserve::runtime
