@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# `wideserve bench` against aiperf: one server (`wideserve frontend` + `wideserve worker --engine
+# mock`), one workload, both load generators run back to back (alternating, REPEATS times), and a
+# table of output token throughput, request throughput, median TTFT and median per-token latency.
+#
+# Like with like: aiperf's "inter token latency" is per request (latency - TTFT) / (tokens - 1),
+# i.e. our TPOT; aiperf's "inter chunk latency" is the pooled gap between chunks, i.e. our ITL.
+# aiperf is given --use-server-token-count so both count tokens from the server's usage.
+#
+# Usage: bench/bench_vs_aiperf.sh [CONCURRENCY:REQUESTS ...]   (default: 1:40 16:320 64:640)
+# Env: WS_BINARY (build-perf/wideserve), PEER_VENV (/work/venv-peer), DECODE_MS (10), ISL (128),
+#      OSL (64), ENDPOINT (chat), REPEATS (2), KEEP (1 = keep the work dir).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")/.." && pwd)"
+ws="${WS_BINARY:-$here/build-perf/wideserve}"
+venv="${PEER_VENV:-/work/venv-peer}"
+py="$venv/bin/python"
+aiperf="$venv/bin/aiperf"
+decode_ms="${DECODE_MS:-10}"
+isl="${ISL:-128}"
+osl="${OSL:-64}"
+endpoint="${ENDPOINT:-chat}"
+repeats="${REPEATS:-2}"
+runs=("$@")
+[ ${#runs[@]} -gt 0 ] || runs=(1:40 16:320 64:640)
+
+# Python must not start in /tmp itself (a stray module there can shadow the stdlib).
+work="$(mktemp -d /tmp/bench_vs_aiperf.XXXXXX)"
+cd "$work"
+pids=()
+finish() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
+}
+trap finish EXIT
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+"$ws" make-model --preset tiny --out "$work/model" --seed 0 >/dev/null 2>&1
+model="$work/model"
+name=tiny
+http=$(free_port)
+dport=$(free_port)
+"$ws" frontend --http-port "$http" --discovery "embedded://127.0.0.1:$dport" --log-level warning \
+  >"$work/frontend.log" 2>&1 &
+pids+=($!)
+"$ws" worker --engine mock --mock-decode-ms "$decode_ms" --max-running-requests 1024 \
+  --model-path "$model" --served-model-name "$name" --discovery "embedded://127.0.0.1:$dport" \
+  --log-level warning >"$work/worker.log" 2>&1 &
+pids+=($!)
+url="http://127.0.0.1:$http"
+for i in $(seq 1 240); do
+  curl -sf "$url/v1/models" 2>/dev/null | grep -q "\"$name\"" && break
+  sleep 0.25
+done
+
+for r in "${runs[@]}"; do
+  c="${r%%:*}"
+  n="${r##*:}"
+  warm=$((c < 5 ? 5 : c))
+  for k in $(seq 1 "$repeats"); do
+    echo "== concurrency $c requests $n repeat $k" >&2
+    "$ws" bench --url "$url" --model "$name" --endpoint "$endpoint" --dataset random \
+      --input-len "$isl" --output-len "$osl" --random-range-ratio 1 --tokenizer "$model" \
+      --concurrency "$c" --num-requests "$n" --warmup-requests "$warm" --seed "$k" \
+      --output-json "$work/ws_c${c}_$k.json" >"$work/ws_c${c}_$k.txt" 2>&1
+    "$aiperf" profile --model "$name" --url "$url" --endpoint-type "$endpoint" --streaming \
+      --tokenizer "$model" --synthetic-input-tokens-mean "$isl" --synthetic-input-tokens-stddev 0 \
+      --output-tokens-mean "$osl" --output-tokens-stddev 0 --extra-inputs ignore_eos:true \
+      --use-server-token-count --concurrency "$c" --request-count "$n" \
+      --warmup-request-count "$warm" --random-seed "$k" --ui-type none --no-server-metrics \
+      --artifact-dir "$work/ap_c${c}_$k" >"$work/ap_c${c}_$k.log" 2>&1 || {
+      tail -n 20 "$work/ap_c${c}_$k.log" >&2
+      exit 1
+    }
+  done
+done
+
+"$py" - "$work" "$repeats" "${runs[@]}" <<'EOF'
+import json, sys, pathlib
+work, repeats, runs = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+print("| conc | run | generator | req/s | out tok/s | TTFT p50 ms | TPOT p50 ms (aiperf ITL) | "
+      "ITL p50 ms (aiperf ICL) | E2E p50 ms | errors |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+worst = {}
+for r in runs:
+    c = r.split(":")[0]
+    for k in range(1, repeats + 1):
+        w = json.loads((work / f"ws_c{c}_{k}.json").read_text())["results"]
+        a = json.loads(next((work / f"ap_c{c}_{k}").rglob("profile_export_aiperf.json")).read_text())
+        ws = dict(rps=w["request_throughput"], tps=w["output_token_throughput"],
+                  ttft=w["ttft_ms"]["p50"], tpot=w["tpot_ms"]["p50"], itl=w["itl_ms"]["p50"],
+                  e2e=w["e2e_latency_ms"]["p50"], err=w["failed"])
+        ap = dict(rps=a["request_throughput"]["avg"], tps=a["output_token_throughput"]["avg"],
+                  ttft=a["time_to_first_token"]["p50"], tpot=a["inter_token_latency"]["p50"],
+                  itl=a["inter_chunk_latency"]["p50"], e2e=a["request_latency"]["p50"],
+                  err=int((a.get("error_request_count") or {}).get("avg", 0)))
+        for g, v in (("wideserve bench", ws), ("aiperf 0.13.0", ap)):
+            print(f"| {c} | {k} | {g} | {v['rps']:.2f} | {v['tps']:.1f} | {v['ttft']:.2f} | "
+                  f"{v['tpot']:.3f} | {v['itl']:.3f} | {v['e2e']:.1f} | {v['err']} |")
+        for key in ("rps", "tps", "ttft", "tpot", "itl"):
+            d = (ws[key] - ap[key]) / ap[key] * 100
+            if abs(d) > abs(worst.get((c, key), 0)):
+                worst[(c, key)] = d
+            worst.setdefault((c, key), d)
+print()
+for r in runs:
+    c = r.split(":")[0]
+    print(f"c={c}: largest difference (wideserve bench - aiperf) / aiperf over the runs: " + ", ".join(
+        f"{k} {worst[(c, k)]:+.1f}%" for k in ("rps", "tps", "ttft", "tpot", "itl")))
+EOF
