@@ -8,6 +8,7 @@ SRC = os.environ.get("WS_SOURCE_DIR", os.getcwd())
 TINY_SEED = 0
 
 _procs = []
+_tmp_dirs = []  # removed when the test ends (logs are printed first on failure)
 _failures = []
 _lock = threading.Lock()
 
@@ -39,6 +40,12 @@ def port_free(port):
             return True
         except OSError:
             return False
+
+
+def temp_dir(tag):
+    d = tempfile.mkdtemp(prefix=f"ws_e2e_{tag}_")
+    _tmp_dirs.append(d)
+    return d
 
 
 def tiny_model_dir():
@@ -204,7 +211,7 @@ def metric_sum(metrics, name, **match):
 
 class Cluster:
     def __init__(self, tag):
-        self.dir = tempfile.mkdtemp(prefix=f"ws_e2e_{tag}_")
+        self.dir = temp_dir(tag)
         self.frontend = None
         self.workers = []
         self.http_port = None
@@ -324,4 +331,6 @@ def run_test(body, budget_s=120):
                 print("  " + f)
             rc = 1
         kill_all()
+        for d in _tmp_dirs:
+            shutil.rmtree(d, ignore_errors=True)
     sys.exit(rc)

@@ -1,7 +1,7 @@
 """`wideserve serve --http-port P` with no model path, as a new user runs it: the tiny model is made
 under $HOME, the ready line names the URL and model, one chat request through the openai SDK
 succeeds, and SIGTERM stops every child, exits 0 and frees the port."""
-import os, re, signal, subprocess, sys, tempfile, threading, time
+import os, re, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h
@@ -35,7 +35,7 @@ def exists(pid):
 
 
 def main():
-    home = tempfile.mkdtemp(prefix="ws_e2e_servehome_")
+    home = h.temp_dir("servehome")
     env = {k: v for k, v in os.environ.items() if k != "WIDESERVE_CACHE_DIR"}
     env["HOME"] = home
     port = h.free_port()
