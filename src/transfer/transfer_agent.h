@@ -123,8 +123,8 @@ class TransferAgent {
   virtual TransferStatus poll(TransferHandle handle) = 0;
   // Blocks until the transfer is no longer pending or `timeout` passes; returns poll().
   virtual TransferStatus wait(TransferHandle handle, std::chrono::milliseconds timeout) = 0;
-  // Stops a pending transfer (bytes may have partly landed; no notification is sent); poll() then
-  // gives kFailed "cancelled". No-op on a finished transfer.
+  // Stops a pending transfer: bytes may have partly landed, and no notification is sent unless it
+  // was already on its way; poll() then gives kFailed "cancelled". No-op on a finished transfer.
   virtual void cancel(TransferHandle handle) = 0;
   // Frees a transfer's bookkeeping (cancelling it if pending); the handle becomes invalid.
   virtual void release(TransferHandle handle) = 0;

@@ -1,0 +1,216 @@
+#include "transfer/agent_core.h"
+
+#include "common/check.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace wideserve::transfer {
+
+uint64_t TransferBook::create() {
+  std::lock_guard lk(mu_);
+  uint64_t id = next_id_++;
+  status_.emplace(id, TransferStatus{});
+  return id;
+}
+
+bool TransferBook::finish(uint64_t id, TransferState state, std::string error) {
+  std::lock_guard lk(mu_);
+  auto it = status_.find(id);
+  if (it == status_.end() || it->second.state != TransferState::kPending) return false;
+  it->second.state = state;
+  it->second.error = std::move(error);
+  cv_.notify_all();
+  return true;
+}
+
+TransferStatus TransferBook::poll(uint64_t id) {
+  std::lock_guard lk(mu_);
+  auto it = status_.find(id);
+  WS_CHECK_ARG(it != status_.end(), "unknown transfer handle {}", id);
+  return it->second;
+}
+
+TransferStatus TransferBook::wait(uint64_t id, std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  auto pending = [&] {
+    auto it = status_.find(id);
+    WS_CHECK_ARG(it != status_.end(), "unknown transfer handle {}", id);
+    return it->second.state == TransferState::kPending;
+  };
+  cv_.wait_for(lk, timeout, [&] { return !pending(); });
+  return status_.at(id);
+}
+
+bool TransferBook::pending(uint64_t id) {
+  std::lock_guard lk(mu_);
+  auto it = status_.find(id);
+  return it != status_.end() && it->second.state == TransferState::kPending;
+}
+
+bool TransferBook::release(uint64_t id) {
+  std::lock_guard lk(mu_);
+  auto it = status_.find(id);
+  if (it == status_.end()) return false;
+  bool pending = it->second.state == TransferState::kPending;
+  status_.erase(it);
+  return pending;
+}
+
+void NotificationInbox::push(Notification n) {
+  std::lock_guard lk(mu_);
+  queue_.push_back(std::move(n));
+  cv_.notify_all();
+}
+
+std::vector<Notification> NotificationInbox::take() {
+  std::lock_guard lk(mu_);
+  std::vector<Notification> out(std::make_move_iterator(queue_.begin()),
+                                std::make_move_iterator(queue_.end()));
+  queue_.clear();
+  return out;
+}
+
+std::vector<Notification> NotificationInbox::wait(std::chrono::milliseconds timeout) {
+  {
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, timeout, [&] { return !queue_.empty(); });
+  }
+  return take();
+}
+
+CommandQueue::CommandQueue() {
+  efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  WS_CHECK(efd_ >= 0, "eventfd: {}", std::strerror(errno));
+}
+
+CommandQueue::~CommandQueue() {
+  if (efd_ >= 0) ::close(efd_);
+}
+
+void CommandQueue::post(std::function<void()> fn) {
+  {
+    std::lock_guard lk(mu_);
+    queue_.push_back(std::move(fn));
+  }
+  wake();
+}
+
+void CommandQueue::wake() {
+  uint64_t one = 1;
+  // A full counter (EAGAIN) still leaves the fd readable, which is all we need.
+  [[maybe_unused]] ssize_t n = ::write(efd_, &one, sizeof(one));
+}
+
+size_t CommandQueue::drain() {
+  uint64_t v;
+  while (::read(efd_, &v, sizeof(v)) > 0) {
+  }
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lk(mu_);
+    batch.swap(queue_);
+  }
+  for (auto& fn : batch) fn();
+  return batch.size();
+}
+
+int find_remote_region(const std::vector<RemoteRegion>& regions, uint64_t addr, uint64_t len) {
+  for (size_t i = 0; i < regions.size(); ++i) {
+    const auto& r = regions[i];
+    if (addr >= r.base && len <= r.length && addr - r.base <= r.length - len) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+std::vector<PlannedOp> plan_ops(const std::string& peer, const std::vector<RemoteRegion>& regions,
+                                std::span<const WriteOp> ops) {
+  std::vector<PlannedOp> out;
+  out.reserve(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const WriteOp& op = ops[i];
+    if (op.length == 0) continue;
+    WS_CHECK_ARG(op.local != nullptr, "write op {} to peer '{}' has a null local address", i, peer);
+    int region = find_remote_region(regions, op.remote, op.length);
+    WS_CHECK_ARG(region >= 0,
+                 "write op {} to peer '{}' ([0x{:x}, +{})) is outside every region the peer "
+                 "registered",
+                 i, peer, op.remote, op.length);
+    const auto* local = static_cast<const char*>(op.local);
+    if (!out.empty()) {
+      PlannedOp& prev = out.back();
+      const auto* prev_end = static_cast<const char*>(prev.op.local) + prev.op.length;
+      if (prev.region == region && prev_end == local &&
+          prev.op.remote + prev.op.length == op.remote) {
+        prev.op.length += op.length;
+        continue;
+      }
+    }
+    out.push_back({op, region});
+  }
+  return out;
+}
+
+namespace {
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}
+
+std::string base64_encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += kB64[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string base64_decode(std::string_view in) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  WS_CHECK_ARG(in.size() % 4 == 0, "bad base64 length {}", in.size());
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    int pad = (in[i + 3] == '=') + (in[i + 2] == '=');
+    WS_CHECK_ARG(pad == 0 || i + 4 == in.size(), "bad base64 padding");
+    int a = val(in[i]), b = val(in[i + 1]);
+    int c = pad >= 2 ? 0 : val(in[i + 2]);
+    int d = pad >= 1 ? 0 : val(in[i + 3]);
+    WS_CHECK_ARG(a >= 0 && b >= 0 && c >= 0 && d >= 0, "bad base64 character");
+    uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+    out += char(v >> 16);
+    if (pad < 2) out += char((v >> 8) & 255);
+    if (pad < 1) out += char(v & 255);
+  }
+  return out;
+}
+
+}  // namespace wideserve::transfer
