@@ -55,8 +55,6 @@ TEST(DiscoveryUrl, Parses) {
 }
 
 TEST(DiscoveryUrl, Rejects) {
-  expect_error("etcd://10.0.0.1:2379", ErrorCode::kUnimplemented,
-               "not supported yet: --discovery etcd (cluster runtime issue)");
   expect_error("nats://x:1", ErrorCode::kInvalidArgument, "--discovery");
   expect_error("", ErrorCode::kInvalidArgument, "--discovery");
   expect_error("localhost", ErrorCode::kInvalidArgument, "no port");
@@ -66,12 +64,8 @@ TEST(DiscoveryUrl, Rejects) {
   expect_error("embedded://", ErrorCode::kInvalidArgument, "no host");
   expect_error("embedded://h:1/path", ErrorCode::kInvalidArgument, "--discovery");
   expect_error("::1:5", ErrorCode::kInvalidArgument, "brackets");
-  try {
-    make_worker_watcher("etcd://x:1", {}, {});
-    ADD_FAILURE();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
-  }
+  // etcd:// is its own backend (etcd_discovery_test.cpp).
+  EXPECT_EQ(parse_discovery_url("etcd://10.0.0.1:2379").kind, DiscoveryUrl::Kind::kEtcd);
 }
 
 WorkerInfo info_for(const std::string& id, const std::string& endpoint) {
