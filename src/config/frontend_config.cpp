@@ -34,7 +34,10 @@ void add_frontend_flags(CLI::App& app, FrontendConfig& c) {
       ->capture_default_str();
   opt(app, "--discovery", c.discovery,
       "Registry address (env WIDESERVE_DISCOVERY; default " + std::string(kDefaultDiscovery) + ")");
-  opt(app, "--worker-ttl-ms", c.worker_ttl_ms, "Forget a worker silent this long")
+  opt(app, "--discovery-lease-ttl-s", c.discovery_lease_ttl_s,
+      "etcd discovery: workers' lease TTL in seconds (default 10); the frontend warns when etcd "
+      "has been unreachable for longer");
+  opt(app, "--worker-ttl-ms", c.worker_ttl_ms, "Forget a worker silent this long (embedded)")
       ->capture_default_str();
   opt(app, "--namespace", c.namespace_name, "Dynamo namespace (accepted)")->capture_default_str();
   opt(app, "--kv-cache-block-size", c.kv_cache_block_size,
@@ -68,6 +71,8 @@ void finalize_frontend_config(FrontendConfig& c, const EnvMap& env) {
                c.max_concurrent_requests);
   check_choice("--router-mode", c.router_mode, kRouterModes);
   c.discovery_address = parse_discovery("--discovery", c.discovery);
+  c.discovery = apply_discovery_lease_ttl(c.discovery, c.discovery_address, c.discovery_lease_ttl_s,
+                                          c.warnings);
   WS_CHECK_ARG(c.worker_ttl_ms >= 1, "--worker-ttl-ms must be >= 1 (got {})", c.worker_ttl_ms);
   WS_CHECK_ARG(!c.namespace_name.empty(), "--namespace must not be empty");
   if (c.kv_cache_block_size)

@@ -21,16 +21,18 @@ struct FrontendConfig {
   int64_t http_port = 8000;             // --http-port
   int64_t http_threads = 0;             // --http-threads (finalize: 0 -> min(4, hardware threads))
   int64_t max_body_bytes = 32LL << 20;  // --max-body-bytes
-  int64_t max_concurrent_requests = 4096;      // --max-concurrent-requests (beyond: 429)
-  std::string router_mode = "round-robin";     // --router-mode round-robin|random (kv: later)
-  std::string discovery;                       // --discovery / WIDESERVE_DISCOVERY / default
-  DiscoveryAddress discovery_address;          // parsed by finalize
-  int64_t worker_ttl_ms = 3000;                // --worker-ttl-ms: forget a silent worker
-  std::string namespace_name = "dynamo";       // --namespace (Dynamo; accepted)
-  std::optional<int64_t> kv_cache_block_size;  // --kv-cache-block-size (Dynamo; accepted)
-  std::string log_level = "info";              // --log-level
-  int64_t migration_limit = 0;                 // --migration-limit (> 0: cluster runtime issue)
-  std::optional<double> busy_threshold;        // --busy-threshold (set: cluster runtime issue)
+  int64_t max_concurrent_requests = 4096;        // --max-concurrent-requests (beyond: 429)
+  std::string router_mode = "round-robin";       // --router-mode round-robin|random (kv: later)
+  std::string discovery;                         // --discovery / WIDESERVE_DISCOVERY / default
+  DiscoveryAddress discovery_address;            // parsed by finalize
+  std::optional<int64_t> discovery_lease_ttl_s;  // --discovery-lease-ttl-s (etcd; finalize puts
+                                                 // it into `discovery` as ?lease_ttl_s=N)
+  int64_t worker_ttl_ms = 3000;                  // --worker-ttl-ms: forget a silent worker
+  std::string namespace_name = "dynamo";         // --namespace (Dynamo; accepted)
+  std::optional<int64_t> kv_cache_block_size;    // --kv-cache-block-size (Dynamo; accepted)
+  std::string log_level = "info";                // --log-level
+  int64_t migration_limit = 0;                   // --migration-limit (> 0: cluster runtime issue)
+  std::optional<double> busy_threshold;          // --busy-threshold (set: cluster runtime issue)
 
   std::vector<std::string> warnings;  // filled by finalize (unknown WIDESERVE_* variables)
 };

@@ -116,6 +116,8 @@ void validate(WorkerConfig& c) {
   WS_CHECK_ARG(c.request_plane_port >= 0 && c.request_plane_port <= 65535,
                "--request-plane-port must be in [0, 65535] (got {})", c.request_plane_port);
   c.discovery_address = parse_discovery("--discovery", c.discovery);
+  c.discovery = apply_discovery_lease_ttl(c.discovery, c.discovery_address, c.discovery_lease_ttl_s,
+                                          c.warnings);
   WS_CHECK_ARG(c.heartbeat_interval_ms >= 1, "--heartbeat-interval-ms must be >= 1 (got {})",
                c.heartbeat_interval_ms);
   if (!c.dyn_reasoning_parser.empty()) {

@@ -99,8 +99,10 @@ struct WorkerConfig {
   std::string advertise_host;      // --advertise-host (finalize: 127.0.0.1 for 0.0.0.0/127.0.0.1)
   int64_t request_plane_port = 0;  // --request-plane-port (0 = ephemeral)
   std::string discovery;           // --discovery / WIDESERVE_DISCOVERY / kDefaultDiscovery
-  DiscoveryAddress discovery_address;    // parsed by finalize
-  int64_t heartbeat_interval_ms = 1000;  // --heartbeat-interval-ms
+  DiscoveryAddress discovery_address;            // parsed by finalize
+  std::optional<int64_t> discovery_lease_ttl_s;  // --discovery-lease-ttl-s (etcd; finalize puts
+                                                 // it into `discovery` as ?lease_ttl_s=N)
+  int64_t heartbeat_interval_ms = 1000;          // --heartbeat-interval-ms
 
   std::string engine_kind = "model";  // --engine model|mock
   MockConfig mock;

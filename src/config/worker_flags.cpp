@@ -62,6 +62,8 @@ void add_worker_flags(CLI::App& app, WorkerConfig& c) {
   opt(app, "--discovery", c.discovery,
       "Registry address (env WIDESERVE_DISCOVERY; default " + std::string(kDefaultDiscovery) + ")",
       net);
+  opt(app, "--discovery-lease-ttl-s", c.discovery_lease_ttl_s,
+      "etcd discovery: TTL in seconds of the lease the worker's key lives under (default 10)", net);
   opt(app, "--heartbeat-interval-ms", c.heartbeat_interval_ms,
       "Interval of heartbeats to the registry", net);
   opt(app, "--dyn-reasoning-parser", c.dyn_reasoning_parser,

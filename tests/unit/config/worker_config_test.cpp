@@ -222,8 +222,6 @@ TEST(WorkerConfig, NotSupportedYet) {
        "not supported yet: --ep-num-redundant-experts 32 (wide expert parallelism issue)"},
       {{"--enable-eplb"}, "not supported yet: --enable-eplb (wide expert parallelism issue)"},
       {{"--device", "cuda"}, "not supported yet: --device cuda (CUDA backend issue)"},
-      {{"--discovery", "etcd://10.0.0.1:2379"},
-       "not supported yet: --discovery etcd://10.0.0.1:2379 (cluster runtime issue"},
   };
   for (const auto& [args, expected] : cases) {
     auto err = finalize_error(args);
