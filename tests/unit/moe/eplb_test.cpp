@@ -10,7 +10,6 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <set>
 
 #include "common/check.h"
 
@@ -79,7 +78,6 @@ TEST(Eplb, ReferenceFixtures) {
   const auto j = nlohmann::json::parse(f);
   const auto& cases = j.at("cases");
   ASSERT_GE(cases.size(), 50u);
-  std::set<std::string> kinds;
   int global = 0;
   for (const auto& c : cases) {
     SCOPED_TRACE(c.at("name").get<std::string>());
