@@ -26,6 +26,11 @@ class CpuModelRunner : public ModelRunner {
   void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) override {
     model_->forward(seqs, kv_, logits);
   }
+  KvBufferInfo kv_buffer() override {
+    return {kv_.data(),      kv_.bytes(),   kv_.num_layers(),
+            kv_.slots(),     kv_.row_dim(), static_cast<int64_t>(sizeof(float)),
+            kv_.page_size(), "f32"};
+  }
 
  private:
   std::unique_ptr<model::DeepseekModel> model_;

@@ -26,6 +26,7 @@ struct EngineCore::Seq {
   uint64_t admit_order = 0;
   bool prompt_cached = false;  // prompt pages handed to the prefix cache after prefill
   Seq* leader = nullptr;       // n > 1: sample 0, whose cached prompt the others reuse
+  bool hold_kv = false;        // keep pages after finishing (prefill of a disaggregated request)
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - prompt_len; }
 };
 
@@ -43,9 +44,30 @@ EngineCore::EngineCore(const EngineConfig& cfg, std::unique_ptr<ModelRunner> run
 
 EngineCore::~EngineCore() = default;
 
+void EngineCore::validate_request(const NewRequest& r) const {
+  const int64_t V = runner_->vocab_size();
+  WS_CHECK_ARG(!requests_.count(r.id) && !held_.count(r.id), "request id {} is already in use",
+               r.id);
+  WS_CHECK_ARG(!r.prompt.empty(), "the prompt is empty");
+  for (int32_t t : r.prompt)
+    WS_CHECK_ARG(t >= 0 && t < V, "prompt token id {} is outside the vocabulary [0, {})", t, V);
+  r.params.validate(V);
+  WS_CHECK_ARG(!r.hold_kv || r.params.n == 1, "a disaggregated request must have n = 1");
+  const int64_t len = static_cast<int64_t>(r.prompt.size());
+  WS_CHECK_ARG(len < context_length_,
+               "the prompt has {} tokens; the context length is {} (--context-length)", len,
+               context_length_);
+  const int64_t most = std::min<int64_t>(len + r.params.max_new_tokens, context_length_);
+  const int64_t cap = pool_.num_pages() * cfg_.page_size;
+  WS_CHECK_ARG(most <= cap,
+               "prompt ({}) + max_tokens needs {} KV slots; the pool holds {} (--max-total-tokens)",
+               len, most, cap);
+}
+
 void EngineCore::add_request(NewRequest r) {
   const int64_t V = runner_->vocab_size();
-  WS_CHECK_ARG(!requests_.count(r.id), "request id {} is already in use", r.id);
+  WS_CHECK_ARG(!requests_.count(r.id) && !held_.count(r.id), "request id {} is already in use",
+               r.id);
   WS_CHECK_ARG(!r.prompt.empty(), "the prompt is empty");
   for (int32_t t : r.prompt)
     WS_CHECK_ARG(t >= 0 && t < V, "prompt token id {} is outside the vocabulary [0, {})", t, V);
@@ -70,7 +92,8 @@ void EngineCore::add_request(NewRequest r) {
     s->params = r.params;
     s->tokens = r.prompt;
     s->prompt_len = len;
-    s->sampler.emplace(r.params, r.prompt, seed, i);
+    s->sampler.emplace(r.params, r.prompt, seed, r.params.n == 1 ? r.sample_index : i);
+    s->hold_kv = r.hold_kv;
     s->leader = (i > 0 && radix_) ? seqs[0].get() : nullptr;
     waiting_.push_back(s.get());
     seqs.push_back(std::move(s));
@@ -115,7 +138,13 @@ void EngineCore::release_kv(Seq* s, bool cache) {
 }
 
 void EngineCore::finish(Seq* s, FinishReason r, std::vector<RequestOutput>* out) {
-  if (s->state != RequestState::kWaiting) {
+  const bool hold = s->hold_kv && (r == FinishReason::kStop || r == FinishReason::kLength) &&
+                    s->state != RequestState::kWaiting;
+  if (hold) {
+    // The KV goes to a decode engine first; release_held_kv() frees it afterwards.
+    running_.erase(std::find(running_.begin(), running_.end(), s));
+    held_info_[s->id] = HeldKv{s->pages, s->prompt_len};
+  } else if (s->state != RequestState::kWaiting) {
     release_kv(s, r != FinishReason::kError);
     running_.erase(std::find(running_.begin(), running_.end(), s));
   } else {
@@ -130,9 +159,86 @@ void EngineCore::finish(Seq* s, FinishReason r, std::vector<RequestOutput>* out)
   o.completion_tokens = s->generated();
   // Once every sample of the request is finished, forget it (its id may be reused).
   auto& seqs = requests_[s->id];
+  if (hold) {
+    for (auto& q : seqs)
+      if (q.get() == s) held_[s->id] = std::move(q);
+  }
   if (std::all_of(seqs.begin(), seqs.end(),
-                  [](const auto& q) { return q->state == RequestState::kFinished; }))
+                  [](const auto& q) { return !q || q->state == RequestState::kFinished; }))
     requests_.erase(s->id);
+}
+
+const HeldKv* EngineCore::held_kv(uint64_t id) const {
+  auto it = held_info_.find(id);
+  return it == held_info_.end() ? nullptr : &it->second;
+}
+
+void EngineCore::release_held_kv(uint64_t id) {
+  auto it = held_.find(id);
+  if (it == held_.end()) return;
+  release_kv(it->second.get(), true);
+  held_.erase(it);
+  held_info_.erase(id);
+}
+
+std::optional<std::vector<int32_t>> EngineCore::reserve_pages(int64_t tokens) {
+  const int64_t need = kvcache::pages_for(tokens, cfg_.page_size);
+  if (need > pool_.num_free() && radix_)
+    radix_->evict(static_cast<int32_t>(need - pool_.num_free()));
+  if (need > pool_.num_free()) return std::nullopt;
+  std::vector<int32_t> pages;
+  WS_CHECK(pool_.alloc(static_cast<int32_t>(need), &pages), "page allocation");
+  reserved_pages_ += need;
+  return pages;
+}
+
+void EngineCore::free_reserved_pages(const std::vector<int32_t>& pages) {
+  reserved_pages_ -= static_cast<int64_t>(pages.size());
+  pool_.free(pages);
+}
+
+void EngineCore::add_prefilled_request(NewRequest r, std::vector<int32_t> pages,
+                                       SampleResult first) {
+  validate_request(r);
+  WS_CHECK_ARG(r.params.n == 1, "a disaggregated request must have n = 1");
+  const int64_t len = static_cast<int64_t>(r.prompt.size());
+  WS_CHECK(static_cast<int64_t>(pages.size()) >= kvcache::pages_for(len, cfg_.page_size),
+           "{} pages cannot hold {} prompt tokens", pages.size(), len);
+  WS_CHECK_ARG(first.token >= 0 && first.token < runner_->vocab_size(),
+               "first token {} from the prefill engine is outside the vocabulary", first.token);
+  reserved_pages_ -= static_cast<int64_t>(pages.size());
+  static thread_local std::mt19937_64 seed_rng{std::random_device{}()};
+  auto s = std::make_unique<Seq>();
+  s->id = r.id;
+  s->index = 0;
+  s->params = r.params;
+  s->tokens = r.prompt;
+  s->prompt_len = len;
+  s->sampler.emplace(r.params, r.prompt, seed_rng(), r.sample_index);
+  s->pages = std::move(pages);
+  s->num_computed = len;
+  s->state = RequestState::kDecoding;
+  s->admit_order = admit_counter_++;
+  Seq* p = s.get();
+  requests_[r.id].push_back(std::move(s));
+  if (!p->prompt_cached) cache_prompt(p);
+  p->sampler->append(first.token);
+  p->tokens.push_back(first.token);
+  running_.push_back(p);
+  ++stats_.generated_tokens;
+  RequestOutput& o = output_for(p, &pending_outputs_);
+  o.new_tokens.push_back(first.token);
+  if (p->params.top_logprobs >= 0) o.logprobs.push_back(first);
+  const bool is_eos = !p->params.ignore_eos && p->params.min_new_tokens <= 0 &&
+                      std::find(eos_.begin(), eos_.end(), first.token) != eos_.end();
+  const bool is_stop = std::find(p->params.stop_token_ids.begin(), p->params.stop_token_ids.end(),
+                                 first.token) != p->params.stop_token_ids.end();
+  if (is_eos || is_stop) {
+    o.matched_stop_token = first.token;
+    finish(p, FinishReason::kStop, &pending_outputs_);
+  } else if (p->generated() >= p->params.max_new_tokens || len + 1 >= context_length_) {
+    finish(p, FinishReason::kLength, &pending_outputs_);
+  }
 }
 
 void EngineCore::retract(Seq* s) {

@@ -7,6 +7,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -19,11 +20,28 @@
 
 namespace wideserve::engine {
 
+// Where a disaggregated request's KV comes from or goes to (SGLang's bootstrap fields).
+struct DisaggInfo {
+  std::string bootstrap_host;  // prefill engine's bootstrap server (decode side)
+  int32_t bootstrap_port = 0;
+  uint64_t bootstrap_room = 0;  // pairs the prefill request with its decode request
+  bool present() const { return bootstrap_room != 0 || bootstrap_port != 0; }
+};
+
 // A request as the engine receives it.
 struct NewRequest {
   uint64_t id = 0;
   std::vector<int32_t> prompt;
   SamplingParams params;
+  int32_t sample_index = 0;  // n == 1 requests that are one sample of a larger n (seeding)
+  bool hold_kv = false;      // prefill of a disaggregated request: keep KV pages after finishing
+  DisaggInfo disagg;
+};
+
+// KV pages a finished hold_kv request still owns (data only).
+struct HeldKv {
+  std::vector<int32_t> pages;  // page table of the prompt
+  int64_t num_tokens = 0;      // prompt tokens whose KV is in the pages
 };
 
 // Load and memory figures (data only).
@@ -53,11 +71,27 @@ class EngineCore {
   // Runs one step; returns the outputs of every request that produced a token or finished.
   std::vector<RequestOutput> step();
 
+  // Disaggregation (decode side): pages for `tokens` tokens of KV that a peer will write, taken
+  // from the free pool (evicting the prefix cache if needed); nullopt when memory is short.
+  std::optional<std::vector<int32_t>> reserve_pages(int64_t tokens);
+  // Returns reserved pages that will not be used.
+  void free_reserved_pages(const std::vector<int32_t>& pages);
+  // Starts decoding a request whose prompt KV already is in `pages` (reserved above), with the
+  // first token sampled by the prefill engine. The first token is reported by the next step.
+  void add_prefilled_request(NewRequest r, std::vector<int32_t> pages, SampleResult first);
+  // Disaggregation (prefill side): the KV of a finished hold_kv request, until released.
+  const HeldKv* held_kv(uint64_t id) const;
+  void release_held_kv(uint64_t id);
+  // Validates a request as add_request would, without queueing it.
+  void validate_request(const NewRequest& r) const;
+
   // Whether a request (any of its samples) is still queued or running.
   bool has_request(uint64_t id) const { return requests_.count(id) > 0; }
   bool has_work() const {
     return !running_.empty() || !waiting_.empty() || !pending_outputs_.empty();
   }
+  int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  int64_t free_pages() const { return pool_.num_free(); }
   EngineStats stats() const;
   const EngineConfig& config() const { return cfg_; }
   int64_t vocab_size() const { return runner_->vocab_size(); }
@@ -87,8 +121,11 @@ class EngineCore {
   int64_t context_length_;
   std::unordered_map<uint64_t, std::vector<std::unique_ptr<Seq>>> requests_;
   std::deque<Seq*> waiting_;
-  std::vector<Seq*> running_;                   // in admission order
-  std::vector<RequestOutput> pending_outputs_;  // from aborts between steps
+  std::vector<Seq*> running_;                                // in admission order
+  std::vector<RequestOutput> pending_outputs_;               // from aborts between steps
+  std::unordered_map<uint64_t, std::unique_ptr<Seq>> held_;  // finished hold_kv sequences
+  std::unordered_map<uint64_t, HeldKv> held_info_;
+  int64_t reserved_pages_ = 0;
   uint64_t admit_counter_ = 0;
   EngineStats stats_;
   int64_t decode_steps_since_log_ = 0;

@@ -12,6 +12,19 @@
 
 namespace wideserve::engine {
 
+// The KV pool's memory as one buffer of [layers][slots][row_dim] elements, slot = page *
+// page_size + offset: what a transfer agent registers and a peer writes into.
+struct KvBufferInfo {
+  void* base = nullptr;
+  size_t bytes = 0;
+  int64_t num_layers = 0;
+  int64_t slots = 0;
+  int64_t row_dim = 0;
+  int64_t elem_bytes = 0;
+  int64_t page_size = 0;
+  std::string dtype;  // "f32" on the CPU backend
+};
+
 // A model bound to its KV storage of num_pages() pages of page_size() tokens.
 class ModelRunner {
  public:
@@ -23,6 +36,8 @@ class ModelRunner {
   virtual std::vector<int32_t> eos_token_ids() const = 0;
   // Logits [sum over seqs of (all_logits ? n : 1), vocab] for the step.
   virtual void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) = 0;
+  // The KV pool's memory (disaggregation).
+  virtual KvBufferInfo kv_buffer() = 0;
 };
 
 // DeepseekModel on the CPU backend with a float32 latent KV pool of max_total_tokens tokens.

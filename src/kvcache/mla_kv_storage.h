@@ -17,6 +17,10 @@ class MlaKvStorage {
   int64_t num_pages() const { return num_pages_; }
   int64_t page_size() const { return page_size_; }
   int64_t row_dim() const { return row_dim_; }
+  int64_t slots() const { return slots_; }
+  // The whole pool, [layers][slots][row_dim] float32 (for transfer agents).
+  float* data() { return data_.data(); }
+  size_t bytes() const { return data_.size() * sizeof(float); }
 
   // Slot of token position `pos` of a sequence with page table `pages`.
   int64_t slot(std::span<const int32_t> pages, int64_t pos) const {

@@ -48,6 +48,17 @@ class FakeRunner : public ModelRunner {
     }
   }
   int64_t rows() const { return calls_rows_; }
+  // The token slots are the "KV": one int32 row per slot, so a transferred page carries tokens.
+  KvBufferInfo kv_buffer() override {
+    return {slots_.data(),
+            slots_.size() * sizeof(int32_t),
+            1,
+            static_cast<int64_t>(slots_.size()),
+            1,
+            4,
+            page_size_,
+            "i32"};
+  }
 
  private:
   int64_t slot(const model::SequenceInput& q, int64_t pos) const {
