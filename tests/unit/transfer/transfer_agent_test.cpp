@@ -28,7 +28,8 @@ struct Backend {
 };
 
 std::string backend_label(const testing::TestParamInfo<Backend>& info) {
-  std::string s = info.param.name + "_" + info.param.transports;
+  std::string s = info.param.name + "_" +
+                  (info.param.transports.empty() ? std::string("default") : info.param.transports);
   std::replace_if(
       s.begin(), s.end(), [](char c) { return !std::isalnum(uint8_t(c)); }, '_');
   return s;
