@@ -24,6 +24,9 @@ bool ChoiceStream::has_content(const api::ChoiceOut& c) {
 }
 
 std::string ChoiceStream::token_text(int32_t id) const {
+  // The model's vocabulary can be larger than the tokenizer's (DeepSeek-V3: 129280 vs 128815
+  // ids); HF decodes the padding ids to nothing.
+  if (id < 0 || id >= tok_.vocab_size()) return {};
   const int32_t one[1] = {id};
   return tok_.decode(std::span<const int32_t>(one, 1), false);
 }
@@ -68,7 +71,7 @@ api::ChoiceOut ChoiceStream::push(const engine::RequestOutput& out) {
         t.top.push_back(api::TopLogprobOut{token_text(alt.token), alt.logprob});
       d.logprobs->push_back(std::move(t));
     }
-    auto piece = detok_.step(id);
+    auto piece = id >= 0 && id < tok_.vocab_size() ? detok_.step(id) : std::string();
     auto s = stop_.push(piece);
     text += s.text;
     if (s.stopped) {

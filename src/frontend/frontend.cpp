@@ -111,15 +111,17 @@ net::awaitable<void> Frontend::handle(HttpExchange& ex) {
       co_await respond_error(ex, 405, "invalid_request_error", "use POST for " + target);
       co_return;
     }
-    co_await handle_completion(ex, target == "/v1/chat/completions"
-                                       ? static_cast<int>(api::Endpoint::kChatCompletions)
-                                       : static_cast<int>(api::Endpoint::kCompletions));
+    // GCC 12 mishandles conditional-operator temporaries inside co_await: compute them first.
+    const int ep = target == "/v1/chat/completions"
+                       ? static_cast<int>(api::Endpoint::kChatCompletions)
+                       : static_cast<int>(api::Endpoint::kCompletions);
+    co_await handle_completion(ex, ep);
     co_return;
   }
   if (!get) {
-    co_await respond_error(ex, target == "/v1/models" || target == "/health" ? 405 : 404,
-                           "invalid_request_error",
-                           "no route for " + std::string(req.method_string()) + " " + target);
+    const int status = target == "/v1/models" || target == "/health" ? 405 : 404;
+    const std::string msg = "no route for " + std::string(req.method_string()) + " " + target;
+    co_await respond_error(ex, status, "invalid_request_error", msg);
     co_return;
   }
   if (target == "/v1/models") {
@@ -129,8 +131,9 @@ net::awaitable<void> Frontend::handle(HttpExchange& ex) {
     co_await ex.respond(http::status::ok, "application/json", api::models_list(cards));
   } else if (target == "/health") {
     const bool healthy = !draining_ && models_.has_ready_worker();
-    co_await ex.respond(healthy ? http::status::ok : http::status::service_unavailable,
-                        "application/json", health_body(healthy));
+    const auto status = healthy ? http::status::ok : http::status::service_unavailable;
+    std::string body = health_body(healthy);
+    co_await ex.respond(status, "application/json", std::move(body));
   } else if (target == "/live") {
     co_await ex.respond(http::status::ok, "application/json", R"({"status":"live"})");
   } else if (target == "/metrics") {

@@ -208,12 +208,16 @@ net::awaitable<void> HttpServer::session(net::ip::tcp::socket socket) {
       failure = e.what();
     }
     ex.stop_watching();
-    if (!ex.responded())
-      co_await ex.respond(
-          http::status::internal_server_error, "application/json",
-          error_json(failure.empty() ? "no response produced" : failure, "server_error", 500));
-    else if (!failure.empty())
+    if (ex.client_gone()) break;  // nobody to answer (e.g. a unary request whose client left)
+    if (!ex.responded()) {
+      // GCC 12 destroys conditional-operator temporaries inside co_await twice: build it first.
+      std::string msg = failure;
+      if (msg.empty()) msg = "no response produced";
+      std::string body = error_json(msg, "server_error", 500);
+      co_await ex.respond(http::status::internal_server_error, "application/json", std::move(body));
+    } else if (!failure.empty()) {
       break;  // a stream broke off mid-way: the connection state is unknown
+    }
     if (!ex.keep_alive() || ex.client_gone()) break;
   }
   beast::error_code ignored;

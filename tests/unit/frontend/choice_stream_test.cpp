@@ -156,6 +156,21 @@ TEST(ChoiceStream, WorkerErrorIsReported) {
   EXPECT_EQ(cs.error(), "worker w1 failed: missed heartbeats");
 }
 
+TEST(ChoiceStream, IdsPastTheTokenizerVocabularyDecodeToNothing) {
+  ChoiceOptions o;
+  o.chat = false;
+  o.logprobs = true;
+  ChoiceStream cs(tok(), o, 0);
+  auto ids = tok().encode("Hi there", false);
+  engine::RequestOutput r = out_of({ids[0], 129250, ids[1]}, engine::FinishReason::kLength);
+  for (int32_t id : r.new_tokens) r.logprobs.push_back(engine::SampleResult{id, -1.0f, {}});
+  auto d = cs.push(r);
+  EXPECT_EQ(d.text, "Hi there");
+  ASSERT_EQ(d.logprobs->size(), 3u);
+  EXPECT_EQ((*d.logprobs)[1].token, "");
+  EXPECT_EQ(cs.completion_tokens(), 3);
+}
+
 TEST(ChoiceStream, PartialUtf8IsHeldUntilComplete) {
   ChoiceOptions o;
   o.chat = false;
