@@ -197,6 +197,8 @@ void EtcdWatcher::on_put(const EtcdKv& kv, std::vector<Event>& events) {
               events);
   for (const std::string& key : replaced)
     on_delete(key, fmt::format("{} now holds its endpoint", rec.info.instance_id), events);
+  // Removals first: admit may register the same instance_id again (moved endpoint).
+  emit(events);
   if (cb_.admit) {
     std::string err;
     try {

@@ -249,8 +249,9 @@ TEST(EtcdDiscovery, LostLeaseIsReacquired) {
   c.lease_revoke(first);
   ASSERT_TRUE(wait_until([&] { return rec.count(rec.removed, "w2") == 1; }, 3000ms));
   ASSERT_TRUE(wait_until([&] { return rec.count(rec.added, "w2") == 2; }, 5000ms));
-  EXPECT_EQ(reg->registrations(), 2u);
-  EXPECT_NE(reg->lease_id(), first);
+  // The watcher may see the new key before the registration thread records it.
+  EXPECT_TRUE(wait_until([&] { return reg->registrations() == 2; }, 2000ms));
+  EXPECT_TRUE(wait_until([&] { return reg->lease_id() != first && reg->lease_id() != 0; }, 2000ms));
   EXPECT_TRUE(has_worker(*watcher, "w2"));
 }
 
