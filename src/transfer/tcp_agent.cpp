@@ -45,6 +45,8 @@ enum FrameType : uint32_t {
 };
 constexpr uint64_t kMaxSmallBody = kMaxNotificationBytes + 4096;
 constexpr size_t kRecvSliceBytes = 8 << 20;  // fairness between connections per loop turn
+constexpr size_t kStageBytes = 256 << 10;    // read-ahead buffer; larger payloads skip it
+constexpr int kMaxBatchOps = 64;             // data frames gathered into one sendmsg
 
 std::string errno_text(int e) {
   return std::strerror(e);
@@ -123,6 +125,9 @@ struct InConn {
   InFrame in;
   OutBuffer out;
   std::map<uint64_t, std::string> rejected;  // transfer id -> why its data was refused
+  std::vector<char> stage;                   // bytes read ahead of the frame parser
+  size_t pos = 0, end = 0;
+  bool broken = false;  // malformed input: close
 };
 
 struct LocalRegion {
@@ -168,6 +173,8 @@ class TcpAgent final : public TransferAgent {
   void drive_peer_out(TcpPeer* p);
   void drive_peer_in(TcpPeer* p);
   bool drive_conn_in(InConn* c);  // false: connection closed
+  size_t consume(InConn* c, const char* data, size_t avail);
+  void start_frame(InConn* c);
   void drive_conn_out(InConn* c);
   void handle_frame(InConn* c);
   void fail_peer(TcpPeer* p, const std::string& reason);
@@ -415,29 +422,44 @@ void TcpAgent::drive_peer_out(TcpPeer* p) {
         }
         continue;
       }
-      const PlannedOp& op = t->ops[t->op];
-      WireHeader h{kMagic, kData, t->id, op.op.remote, op.op.length};
-      iovec iov[2];
+      // Gather the current op's remainder and the following whole ops into one sendmsg.
+      WireHeader hdrs[kMaxBatchOps];
+      iovec iov[2 * kMaxBatchOps];
       int niov = 0;
-      size_t payload_off = 0;
-      if (t->sent < sizeof(h)) {
-        iov[niov++] = {reinterpret_cast<char*>(&h) + t->sent, sizeof(h) - t->sent};
-      } else {
-        payload_off = t->sent - sizeof(h);
+      size_t batch_bytes = 0;
+      for (size_t i = t->op; i < t->ops.size() && i - t->op < kMaxBatchOps; ++i) {
+        const WriteOp& op = t->ops[i].op;
+        WireHeader& h = hdrs[i - t->op];
+        h = WireHeader{kMagic, kData, t->id, op.remote, op.length};
+        size_t skip = i == t->op ? t->sent : 0;
+        if (skip < sizeof(h)) {
+          iov[niov++] = {reinterpret_cast<char*>(&h) + skip, sizeof(h) - skip};
+          skip = 0;
+        } else {
+          skip -= sizeof(h);
+        }
+        iov[niov++] = {const_cast<char*>(static_cast<const char*>(op.local)) + skip,
+                       op.length - skip};
+        batch_bytes += op.length;
+        if (batch_bytes >= (4u << 20) || t->cancelled) break;
       }
-      iov[niov++] = {const_cast<char*>(static_cast<const char*>(op.op.local)) + payload_off,
-                     op.op.length - payload_off};
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = niov;
       w = ::sendmsg(p->fd, &msg, MSG_NOSIGNAL);
       if (w > 0) {
         t->started = true;
-        t->sent += size_t(w);
         p->last_progress = Clock::now();
-        if (t->sent == sizeof(h) + op.op.length) {
-          t->sent = 0;
-          ++t->op;
+        size_t left = size_t(w);
+        while (left > 0) {
+          size_t op_total = sizeof(WireHeader) + t->ops[t->op].op.length;
+          size_t n = std::min(left, op_total - t->sent);
+          t->sent += n;
+          left -= n;
+          if (t->sent == op_total) {
+            t->sent = 0;
+            ++t->op;
+          }
         }
         continue;
       }
@@ -511,66 +533,91 @@ std::string TcpAgent::check_bounds(uint64_t addr, uint64_t len) {
                      opts_.name);
 }
 
+// Consumes staged bytes into the current frame; returns how many were used.
+size_t TcpAgent::consume(InConn* c, const char* data, size_t avail) {
+  InFrame& f = c->in;
+  size_t used = 0;
+  if (!f.in_body) {
+    size_t n = std::min(sizeof(f.h) - f.got, avail);
+    std::memcpy(reinterpret_cast<char*>(&f.h) + f.got, data, n);
+    f.got += n;
+    used = n;
+    if (f.got == sizeof(f.h)) start_frame(c);
+  } else {
+    size_t n = std::min<uint64_t>(f.remaining, avail);
+    if (f.h.type == kData) {
+      if (f.dest) std::memcpy(f.dest + (f.h.c - f.remaining), data, n);
+    } else {
+      f.body.append(data, n);
+    }
+    f.remaining -= n;
+    used = n;
+  }
+  if (f.in_body && f.remaining == 0 && !c->broken) {
+    handle_frame(c);
+    f = InFrame{};
+  }
+  return used;
+}
+
+void TcpAgent::start_frame(InConn* c) {
+  InFrame& f = c->in;
+  if (f.h.magic != kMagic || f.h.type < kHello || f.h.type > kAbort ||
+      (f.h.type != kData && f.h.c > kMaxSmallBody)) {
+    WS_LOG_ERROR("transfer: malformed frame from '{}'; closing the connection", c->peer);
+    c->broken = true;
+    return;
+  }
+  f.in_body = true;
+  f.remaining = f.h.c;
+  f.body.clear();
+  f.dest = nullptr;
+  if (f.h.type == kData) {
+    std::string why = check_bounds(f.h.b, f.h.c);
+    if (why.empty()) {
+      f.dest = reinterpret_cast<char*>(f.h.b);
+    } else if (!c->rejected.count(f.h.a)) {
+      WS_LOG_WARN("transfer: rejected a write from '{}': {}", c->peer, why);
+      c->rejected.emplace(f.h.a, why);
+    }
+  }
+}
+
 bool TcpAgent::drive_conn_in(InConn* c) {
   InFrame& f = c->in;
   size_t budget = kRecvSliceBytes;
-  while (budget > 0) {
+  if (c->stage.empty()) c->stage.resize(kStageBytes);
+  while (budget > 0 && !c->broken) {
+    while (c->pos < c->end && !c->broken)
+      c->pos += consume(c, c->stage.data() + c->pos, c->end - c->pos);
+    if (c->broken) return false;
     ssize_t r;
-    if (!f.in_body) {
-      r = ::recv(c->fd, reinterpret_cast<char*>(&f.h) + f.got, sizeof(f.h) - f.got, 0);
-      if (r > 0) {
-        f.got += size_t(r);
-        if (f.got < sizeof(f.h)) continue;
-        if (f.h.magic != kMagic || f.h.type < kHello || f.h.type > kAbort ||
-            (f.h.type != kData && f.h.c > kMaxSmallBody)) {
-          WS_LOG_ERROR("transfer: malformed frame from '{}'; closing the connection", c->peer);
-          return false;
-        }
-        f.in_body = true;
-        f.remaining = f.h.c;
-        f.body.clear();
-        f.dest = nullptr;
-        if (f.h.type == kData) {
-          std::string why = check_bounds(f.h.b, f.h.c);
-          if (why.empty()) {
-            f.dest = reinterpret_cast<char*>(f.h.b);
-          } else if (!c->rejected.count(f.h.a)) {
-            WS_LOG_WARN("transfer: rejected a write from '{}': {}", c->peer, why);
-            c->rejected.emplace(f.h.a, why);
-          }
-        }
-      }
-    } else if (f.remaining > 0) {
-      size_t want = std::min<uint64_t>(f.remaining, budget);
-      if (f.h.type == kData) {
-        static thread_local std::vector<char> scratch(1 << 16);
-        char* dst = f.dest ? f.dest + (f.h.c - f.remaining) : scratch.data();
-        if (!f.dest) want = std::min(want, scratch.size());
-        r = ::recv(c->fd, dst, want, 0);
-      } else {
-        size_t old = f.body.size();
-        f.body.resize(old + want);
-        r = ::recv(c->fd, f.body.data() + old, want, 0);
-        f.body.resize(old + std::max<ssize_t>(r, 0));
-      }
+    if (f.in_body && f.h.type == kData && f.dest && f.remaining >= kStageBytes) {
+      // Large payloads go straight into the registered memory.
+      r = ::recv(c->fd, f.dest + (f.h.c - f.remaining), std::min<uint64_t>(f.remaining, budget), 0);
       if (r > 0) {
         f.remaining -= uint64_t(r);
-        budget -= std::min<size_t>(budget, size_t(r));
+        if (f.remaining == 0) {
+          handle_frame(c);
+          f = InFrame{};
+        }
       }
     } else {
-      r = 1;
+      r = ::recv(c->fd, c->stage.data(), c->stage.size(), 0);
+      if (r > 0) {
+        c->pos = 0;
+        c->end = size_t(r);
+      }
     }
-    if (f.in_body && f.remaining == 0) {
-      handle_frame(c);
-      f = InFrame{};
+    if (r > 0) {
+      budget -= std::min<size_t>(budget, size_t(r));
       continue;
     }
-    if (r > 0) continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
     if (r < 0 && errno == EINTR) continue;
     return false;  // closed by the writer, or reset
   }
-  return true;
+  return !c->broken;
 }
 
 void TcpAgent::handle_frame(InConn* c) {

@@ -556,13 +556,15 @@ void UcxAgent::add_remote(const std::string& peer_name, const std::string& metad
     if (s == UCS_ERR_UNREACHABLE) {
       // Shared-memory-only transports (UCX_TLS=posix,cma...) cannot report a dead peer in UCX
       // 1.13; connect without peer-failure handling and rely on the no-progress timeout.
-      WS_LOG_WARN(
-          "transfer: UCX transports '{}' cannot detect the death of peer '{}'; relying on "
-          "the {} ms no-progress timeout",
-          opts_.ucx_transports, peer_name, opts_.timeout.count());
       ep.field_mask &= ~uint64_t(UCP_EP_PARAM_FIELD_ERR_HANDLER);
       ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
       s = ucp_ep_create(worker_, &ep, &p->ep);
+      if (s == UCS_OK) {
+        WS_LOG_WARN(
+            "transfer: UCX transports '{}' cannot detect the death of peer '{}'; relying "
+            "on the {} ms no-progress timeout",
+            opts_.ucx_transports, peer_name, opts_.timeout.count());
+      }
     }
     WS_CHECK_CODE(kUnavailable, s == UCS_OK, "cannot reach transfer peer '{}': {}", peer_name,
                   ucs_error(s));
