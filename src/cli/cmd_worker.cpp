@@ -2,12 +2,15 @@
 // mock engine) behind the request plane and registers it with discovery.
 #include <signal.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "cli/command.h"
 #include "common/check.h"
 #include "common/logging.h"
 #include "config/worker_config.h"
+#include "disagg/decode_coordinator.h"
+#include "disagg/prefill_coordinator.h"
 #include "engine/engine.h"
 #include "engine/mock_engine.h"
 #include "engine/model_runner.h"
@@ -17,8 +20,44 @@
 namespace wideserve::cli {
 namespace {
 
+double env_seconds(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const double x = std::strtod(v, &end);
+  WS_CHECK_ARG(end && *end == 0 && x > 0, "{} must be a positive number of seconds (got '{}')",
+               name, v);
+  return x;
+}
+
+disagg::DisaggOptions disagg_options(const config::WorkerConfig& cfg) {
+  disagg::DisaggOptions d;
+  d.mode = cfg.disagg.mode;
+  d.bind_host = cfg.host;
+  d.advertise_host = cfg.advertise_host;
+  d.bootstrap_port = static_cast<int32_t>(cfg.disagg.bootstrap_port);
+  d.transfer_backend = cfg.disagg.transfer_backend;
+  if (d.transfer_backend == "mooncake" || d.transfer_backend == "mooncake_tcp") {
+    // SGLang's default; Mooncake is not on this system. Our UCX agent is what NIXL runs on.
+    WS_LOG_INFO("not applicable on this system: --disaggregation-transfer-backend {}; using {}",
+                d.transfer_backend, d.transfer_backend == "mooncake" ? "nixl (UCX)" : "tcp");
+    d.transfer_backend = d.transfer_backend == "mooncake" ? "nixl" : "tcp";
+  }
+  d.agent_name = fmt::format("{}-{}", d.mode, runtime::make_instance_id());
+  d.bootstrap_timeout_s = static_cast<double>(cfg.env.bootstrap_timeout_s);
+  d.waiting_timeout_s = static_cast<double>(cfg.env.waiting_timeout_s);
+  d.heartbeat_max_failure = cfg.env.heartbeat_max_failure;
+  d.heartbeat_interval_s = env_seconds("WIDESERVE_DISAGGREGATION_HEARTBEAT_INTERVAL", 5.0);
+  d.transfer_timeout_s = env_seconds("WIDESERVE_DISAGGREGATION_TRANSFER_TIMEOUT", 10.0);
+  d.max_running_requests = cfg.engine.max_running_requests;
+  return d;
+}
+
 std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg) {
   if (cfg.engine_kind == "mock") {
+    WS_CHECK_CODE(kUnimplemented, cfg.disagg.mode == "null",
+                  "--engine mock runs aggregated only (--disaggregation-mode {} needs a model)",
+                  cfg.disagg.mode);
     engine::MockEngineConfig m;
     m.decode_step_ms = cfg.mock.decode_ms;
     m.prefill_tokens_per_s = cfg.mock.prefill_tokens_per_s;
@@ -38,7 +77,15 @@ std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg
   }
   auto runner = engine::make_cpu_model_runner(cfg.model_path, cfg.engine.max_total_tokens,
                                               cfg.engine.page_size);
-  return std::make_unique<engine::Engine>(cfg.engine, std::move(runner));
+  if (cfg.disagg.mode == "null")
+    return std::make_unique<engine::Engine>(cfg.engine, std::move(runner));
+  disagg::DisaggOptions d = disagg_options(cfg);
+  return std::make_unique<engine::Engine>(
+      cfg.engine, std::move(runner),
+      [d](const engine::KvBufferInfo& kv) -> std::unique_ptr<engine::LoopHook> {
+        if (d.mode == "prefill") return std::make_unique<disagg::PrefillCoordinator>(d, kv);
+        return std::make_unique<disagg::DecodeCoordinator>(d, kv);
+      });
 }
 
 int run_worker(config::WorkerConfig& cfg) {
@@ -56,7 +103,13 @@ int run_worker(config::WorkerConfig& cfg) {
   runtime::WorkerInfo info;
   info.model_name = cfg.served_model_name;
   info.model_path = std::filesystem::absolute(cfg.model_path).lexically_normal().string();
-  info.role = runtime::WorkerRole::kAggregated;
+  info.role = cfg.disagg.mode == "prefill"  ? runtime::WorkerRole::kPrefill
+              : cfg.disagg.mode == "decode" ? runtime::WorkerRole::kDecode
+                                            : runtime::WorkerRole::kAggregated;
+  if (info.role == runtime::WorkerRole::kPrefill) {
+    info.bootstrap_host = cfg.advertise_host;
+    info.bootstrap_port = static_cast<int32_t>(cfg.disagg.bootstrap_port);
+  }
   info.context_length = eng->context_length();
   info.page_size = eng->page_size();
   info.kv_capacity_tokens = eng->stats().pages_total * eng->page_size();

@@ -14,8 +14,9 @@ inline constexpr std::string_view kLogLevels[] = {"debug", "info", "warning", "e
 inline constexpr std::string_view kEngineKinds[] = {"model", "mock"};
 inline constexpr std::string_view kDevices[] = {"cpu", "cuda"};
 inline constexpr std::string_view kDisaggregationModes[] = {"null", "prefill", "decode"};
-inline constexpr std::string_view kTransferBackends[] = {"mooncake", "nixl", "ascend",
-                                                         "fake",     "mori", "mooncake_tcp"};
+// SGLang's names plus ours: nixl and ucx both run our UCX agent, tcp the socket fallback.
+inline constexpr std::string_view kTransferBackends[] = {
+    "mooncake", "nixl", "ascend", "fake", "mori", "mooncake_tcp", "ucx", "tcp"};
 // SGLang has renamed these over releases; every spelling of a recent release is accepted.
 inline constexpr std::string_view kLoadBalanceMethods[] = {"auto",
                                                            "round_robin",

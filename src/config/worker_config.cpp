@@ -187,7 +187,13 @@ void validate(WorkerConfig& c) {
 
 void enforce_support(const WorkerConfig& c) {
   const ParallelConfig& p = c.parallel;
-  if (c.disagg.mode != "null") unsupported("--disaggregation-mode", c.disagg.mode, kPdIssue);
+  if (c.disagg.mode != "null") {
+    const std::string& b = c.disagg.transfer_backend;
+    if (b == "ascend" || b == "fake" || b == "mori")
+      WS_THROW(kUnimplemented,
+               "--disaggregation-transfer-backend {} is not available here; use nixl, ucx or tcp",
+               b);
+  }
   if (p.dp_size > 1) unsupported("--dp-size", std::to_string(p.dp_size), kWideEpIssue);
   if (p.tp_size > 1) unsupported("--tp-size", std::to_string(p.tp_size), kWideEpIssue);
   if (p.ep_size > 1) unsupported("--ep-size", std::to_string(p.ep_size), kWideEpIssue);

@@ -8,11 +8,17 @@
 namespace wideserve::engine {
 
 Engine::Engine(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner)
+    : Engine(cfg, std::move(runner), nullptr) {}
+
+Engine::Engine(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner,
+               std::function<std::unique_ptr<LoopHook>(const KvBufferInfo&)> make_hook)
     : core_(cfg, std::move(runner)),
       vocab_size_(core_.vocab_size()),
       context_length_(core_.context_length()),
-      page_size_(core_.page_size()),
-      thread_([this] { loop(); }) {}
+      page_size_(core_.page_size()) {
+  if (make_hook) hook_ = make_hook(core_.kv_buffer());
+  thread_ = std::thread([this] { loop(); });
+}
 
 namespace {
 int64_t now_ns() {
@@ -70,49 +76,67 @@ void Engine::loop() {
       it->second(o);
     }
   };
+  auto forget_finished = [this](const std::vector<RequestOutput>& outs) {
+    for (const auto& o : outs)
+      if (o.finish != FinishReason::kNone && !core_.has_request(o.id) &&
+          !(hook_ && hook_->owns(o.id)))
+        callbacks_.erase(o.id);
+  };
   for (;;) {
     std::vector<std::pair<NewRequest, OutputCallback>> adds;
     std::vector<uint64_t> aborts;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk,
-               [&] { return stop_ || !inbox_.empty() || !aborts_.empty() || core_.has_work(); });
+      auto ready = [&] { return stop_ || !inbox_.empty() || !aborts_.empty() || core_.has_work(); };
+      if (hook_ && hook_->busy())
+        cv_.wait_for(lk, std::chrono::milliseconds(1), ready);  // transfers need polling
+      else
+        cv_.wait(lk, ready);
       if (stop_) break;
       adds.swap(inbox_);
       aborts.swap(aborts_);
     }
+    std::vector<RequestOutput> outs;
     for (auto& [r, cb] : adds) {
       const uint64_t id = r.id;
       try {
-        core_.add_request(std::move(r));
         callbacks_[id] = std::move(cb);
+        if (!hook_ || !hook_->intercept(r, core_, outs)) core_.add_request(std::move(r));
       } catch (const Error& e) {
         // The boundary: bad input becomes this request's error; serving goes on.
         RequestOutput o;
         o.id = id;
         o.finish = FinishReason::kError;
-        o.error = e.what();
-        cb(o);
+        o.error = user_message(e);
+        outs.push_back(std::move(o));
       }
     }
-    for (uint64_t id : aborts) core_.abort(id);
-    std::vector<RequestOutput> outs;
+    for (uint64_t id : aborts)
+      if (!hook_ || !hook_->abort(id, core_, outs)) core_.abort(id);
+    if (hook_) {
+      try {
+        hook_->poll(core_, outs);
+      } catch (const std::exception& e) {
+        WS_LOG_ERROR("disaggregation poll failed: {}", e.what());
+      }
+    }
     step_started_ns_.store(now_ns(), std::memory_order_relaxed);
     try {
-      outs = core_.step();
+      auto step_outs = core_.step();
+      outs.insert(outs.end(), std::make_move_iterator(step_outs.begin()),
+                  std::make_move_iterator(step_outs.end()));
     } catch (const std::exception& e) {
       WS_LOG_ERROR("engine step failed: {}", e.what());
     }
     step_started_ns_.store(0, std::memory_order_relaxed);
+    if (hook_) hook_->on_outputs(core_, outs);
     deliver(outs);
     {
       std::lock_guard<std::mutex> lk(mu_);
       stats_ = core_.stats();
+      if (hook_) stats_.waiting += hook_->queued();
     }
-    // Forget callbacks of requests the core no longer knows.
-    for (const auto& o : outs) {
-      if (o.finish != FinishReason::kNone && !core_.has_request(o.id)) callbacks_.erase(o.id);
-    }
+    forget_finished(outs);
   }
   // Shutting down: abort what is left so that every caller hears an end.
   std::vector<std::pair<NewRequest, OutputCallback>> never_started;

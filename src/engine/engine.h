@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/engine_core.h"
+#include "engine/loop_hook.h"
 
 namespace wideserve::engine {
 
@@ -43,6 +44,10 @@ class AsyncEngine {
 class Engine : public AsyncEngine {
  public:
   Engine(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner);
+  // With a loop hook (disaggregation); `make_hook` runs on the caller's thread with the runner's
+  // KV buffer before the loop starts.
+  Engine(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner,
+         std::function<std::unique_ptr<LoopHook>(const KvBufferInfo&)> make_hook);
   ~Engine() override;
 
   void add_request(NewRequest r, OutputCallback on_output) override;
@@ -58,6 +63,7 @@ class Engine : public AsyncEngine {
   void loop();
 
   EngineCore core_;
+  std::unique_ptr<LoopHook> hook_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<NewRequest, OutputCallback>> inbox_;

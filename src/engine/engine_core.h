@@ -91,6 +91,8 @@ class EngineCore {
     return !running_.empty() || !waiting_.empty() || !pending_outputs_.empty();
   }
   int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+  KvBufferInfo kv_buffer() { return runner_->kv_buffer(); }
+  const EngineConfig& cfg() const { return cfg_; }
   int64_t free_pages() const { return pool_.num_free(); }
   EngineStats stats() const;
   const EngineConfig& config() const { return cfg_; }

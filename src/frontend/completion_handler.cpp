@@ -31,12 +31,26 @@ struct EngineCall {
   std::string endpoint;
   std::string worker;
   size_t prompt_index = 0;
+  int choice_base = 0;  // choice index of the call's sample 0
+  int32_t samples = 1;
   int32_t open = 0;          // samples whose choice has not finished
   bool worker_done = false;  // every sample got its final output from the worker
   int32_t worker_open = 0;   // samples the worker has not finished
   int64_t cached_tokens = 0;
   bool aborted = false;
+  // PD: the prefill request that computes the prompt's KV for this call.
+  uint64_t prefill_id = 0;
+  std::string prefill_endpoint;
+  bool prefill_done = true;
+  bool prefill_aborted = false;
 };
+
+uint64_t random_room() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t r = 0;
+  while (r == 0) r = rng() >> 1;  // [1, 2^63): 0 means "no room"
+  return r;
+}
 
 }  // namespace
 
@@ -104,11 +118,16 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
     std::atomic<int64_t>& n;
     ~InflightGuard() { n.fetch_sub(1); }
   } inflight_guard{inflight_};
-  auto cands = models_.candidates(req.model);
+  // Prefill workers present: disaggregated (prefill + decode per request); else aggregated.
+  std::vector<router::Candidate> prefill_cands, cands;
+  for (auto& c : models_.candidates(req.model))
+    (c.role == runtime::WorkerRole::kPrefill ? prefill_cands : cands).push_back(std::move(c));
+  const bool pd = !prefill_cands.empty();
   if (cands.empty()) {
     count_request("error");
-    co_await respond_error(ex, 503, "service_unavailable",
-                           fmt::format("no live worker serves model '{}'", req.model));
+    const std::string msg =
+        fmt::format("no live {} worker serves model '{}'", pd ? "decode" : "", req.model);
+    co_await respond_error(ex, 503, "service_unavailable", msg);
     co_return;
   }
 
@@ -135,36 +154,56 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
   choices.reserve(num_prompts * n);
   for (size_t p = 0; p < num_prompts; ++p)
     for (int i = 0; i < n; ++i) {
+      thread_local std::mt19937_64 seed_rng{std::random_device{}()};
       ChoiceOptions co = prep.choice;
-      co.tool_id_seed = std::random_device{}();
+      co.tool_id_seed = seed_rng();
       choices.emplace_back(*model->tokenizer, co, static_cast<int>(p * n + i));
     }
 
   auto executor = co_await net::this_coro::executor;
   auto channel = std::make_shared<OutputChannel>(executor);
-  std::vector<EngineCall> calls(num_prompts);
+  auto handler = [channel](const engine::RequestOutput& o) { channel->push(o); };
+  std::vector<EngineCall> calls;
   std::string send_error;
-  for (size_t p = 0; p < num_prompts; ++p) {
-    const auto& c = cands[router_.pick(cands)];
-    auto& call = calls[p];
-    call.id = next_request_id_.fetch_add(1);
-    call.endpoint = c.endpoint;
-    call.worker = c.instance_id;
-    call.prompt_index = p;
-    call.open = n;
-    call.worker_open = n;
-    runtime::GenerateRequest g;
-    g.request_id = call.id;
-    g.token_ids = prep.prompts[p];
-    g.params = prep.params;
-    try {
-      client_->generate(c.endpoint, std::move(g),
-                        [channel](const engine::RequestOutput& o) { channel->push(o); });
-    } catch (const Error& e) {
-      send_error = user_message(e);
-      call.worker_done = true;
-      call.open = 0;
-      break;
+  for (size_t p = 0; p < num_prompts && send_error.empty(); ++p) {
+    // PD: one call per sample, each with its own bootstrap room (n > 1 never shares a room).
+    for (int i = 0; i < (pd ? n : 1); ++i) {
+      const auto& c = cands[router_.pick(cands)];
+      EngineCall call;
+      call.id = next_request_id_.fetch_add(1);
+      call.endpoint = c.endpoint;
+      call.worker = c.instance_id;
+      call.prompt_index = p;
+      call.samples = pd ? 1 : n;
+      call.choice_base = static_cast<int>(p) * n + i;
+      call.open = call.worker_open = call.samples;
+      runtime::GenerateRequest g;
+      g.request_id = call.id;
+      g.token_ids = prep.prompts[p];
+      g.params = prep.params;
+      try {
+        if (pd) {
+          const auto& pc = prefill_cands[prefill_router_.pick(prefill_cands)];
+          g.params.n = 1;
+          g.sample_index = i;
+          g.disagg.bootstrap_host = pc.bootstrap_host;
+          g.disagg.bootstrap_port = pc.bootstrap_port;
+          g.disagg.bootstrap_room = random_room();
+          runtime::GenerateRequest pg = g;
+          call.prefill_id = next_request_id_.fetch_add(1);
+          call.prefill_endpoint = pc.endpoint;
+          call.prefill_done = false;
+          pg.request_id = call.prefill_id;
+          // Both go out together: the decode side reserves pages while the prefill waits.
+          client_->generate(pc.endpoint, std::move(pg), handler);
+        }
+        client_->generate(c.endpoint, std::move(g), handler);
+      } catch (const Error& e) {
+        send_error = user_message(e);
+        if (!call.prefill_done) client_->abort(call.prefill_endpoint, call.prefill_id);
+        break;
+      }
+      calls.push_back(std::move(call));
     }
   }
   int64_t prompt_tokens = 0;
@@ -218,14 +257,26 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
     std::vector<api::ChoiceOut> deltas;
     const auto now = Clock::now();
     for (const auto& o : outs) {
+      auto pf = std::find_if(calls.begin(), calls.end(), [&](const EngineCall& c) {
+        return c.prefill_id == o.id && o.id != 0;
+      });
+      if (pf != calls.end()) {
+        // Prefill side of a PD call: only its end matters (the tokens come from decode).
+        if (o.finish != engine::FinishReason::kNone) pf->prefill_done = true;
+        if (o.finish == engine::FinishReason::kError && !pf->prefill_aborted) {
+          error = "prefill failed: " + o.error;
+          break;
+        }
+        continue;
+      }
       auto it = std::find_if(calls.begin(), calls.end(),
                              [&](const EngineCall& c) { return c.id == o.id; });
-      if (it == calls.end() || o.index < 0 || o.index >= n) continue;
+      if (it == calls.end() || o.index < 0 || o.index >= it->samples) continue;
       auto& call = *it;
       if (o.finish != engine::FinishReason::kNone && --call.worker_open == 0)
         call.worker_done = true;
       call.cached_tokens = std::max(call.cached_tokens, o.cached_tokens);
-      auto& cs = choices[call.prompt_index * n + o.index];
+      auto& cs = choices[call.choice_base + o.index];
       if (cs.finished()) continue;
       if (!o.new_tokens.empty()) {
         if (!first_token_seen) {
@@ -280,11 +331,16 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
   const bool gone = ex.client_gone() || !streaming_ok;
   if (gone || !error.empty()) {
     // Stop whatever the workers still compute for this request: its KV pages come back.
-    for (auto& c : calls)
+    for (auto& c : calls) {
       if (!c.worker_done && !c.aborted) {
         c.aborted = true;
         client_->abort(c.endpoint, c.id);
       }
+      if (!c.prefill_done && !c.prefill_aborted) {
+        c.prefill_aborted = true;
+        client_->abort(c.prefill_endpoint, c.prefill_id);
+      }
+    }
   }
   dur_h.observe(seconds(Clock::now() - t0));
   if (gone) {

@@ -10,7 +10,8 @@
 
 namespace wideserve::frontend {
 
-Frontend::Frontend(FrontendOptions opts) : opts_(std::move(opts)), router_(opts_.router_mode) {
+Frontend::Frontend(FrontendOptions opts)
+    : opts_(std::move(opts)), router_(opts_.router_mode), prefill_router_(opts_.router_mode) {
   client_ = std::make_unique<runtime::RequestClient>();
   runtime::WatcherCallbacks cb;
   cb.admit = [this](const runtime::WorkerInfo& info) { return models_.add_worker(info); };

@@ -5,11 +5,11 @@
 #include <memory>
 #include <string>
 
-#include "runtime/http_server.h"
 #include "frontend/metrics.h"
 #include "frontend/model_manager.h"
 #include "router/worker_router.h"
 #include "runtime/discovery.h"
+#include "runtime/http_server.h"
 #include "runtime/request_client.h"
 
 namespace wideserve::frontend {
@@ -58,7 +58,8 @@ class Frontend {
   net::io_context ioc_;
   MetricsRegistry metrics_;
   ModelManager models_;
-  router::WorkerRouter router_;
+  router::WorkerRouter router_;          // decode (or aggregated) workers
+  router::WorkerRouter prefill_router_;  // prefill workers (PD)
   std::unique_ptr<runtime::RequestClient> client_;
   std::unique_ptr<runtime::WorkerWatcher> watcher_;
   std::unique_ptr<HttpServer> server_;

@@ -94,7 +94,8 @@ std::vector<router::Candidate> ModelManager::candidates(const std::string& model
     std::lock_guard<std::mutex> lk(mu_);
     for (const auto& [id, w] : workers_)
       if (w.info.model_name == model && !w.draining)
-        out.push_back({w.info.instance_id, w.info.endpoint, w.load});
+        out.push_back({w.info.instance_id, w.info.endpoint, w.load, w.info.role,
+                       w.info.bootstrap_host, w.info.bootstrap_port});
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.instance_id < b.instance_id; });

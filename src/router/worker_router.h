@@ -25,6 +25,9 @@ struct Candidate {
   std::string instance_id;
   std::string endpoint;
   runtime::WorkerLoad load;
+  runtime::WorkerRole role = runtime::WorkerRole::kAggregated;
+  std::string bootstrap_host;  // prefill workers: where decode engines fetch the KV from
+  int32_t bootstrap_port = 0;
 };
 
 // Thread-safe selector.

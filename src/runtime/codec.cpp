@@ -118,10 +118,14 @@ void pack_bool(Packer& p, bool b) {
 }
 
 void pack_body(Packer& p, const GenerateRequest& m) {
-  p.pack_array(3);
+  p.pack_array(7);
   p.pack_uint64(m.request_id);
   pack_tokens(p, m.token_ids);
   pack_params(p, m.params);
+  p.pack_int32(m.sample_index);
+  pack_str(p, m.disagg.bootstrap_host);
+  p.pack_int32(m.disagg.bootstrap_port);
+  p.pack_uint64(m.disagg.bootstrap_room);
 }
 void pack_body(Packer& p, const AbortRequest& m) {
   p.pack_array(1);
@@ -329,6 +333,13 @@ Message read_body(MessageType type, const msgpack::object& body) {
       m.request_id = r.integer<uint64_t>("request_id");
       m.token_ids = r.tokens("token_ids");
       m.params = read_params(r.next("params"));
+      // Fields added after the first release are optional on the wire.
+      if (r.remaining() >= 4) {
+        m.sample_index = r.integer<int32_t>("sample_index");
+        m.disagg.bootstrap_host = r.str("bootstrap_host");
+        m.disagg.bootstrap_port = r.integer<int32_t>("bootstrap_port");
+        m.disagg.bootstrap_room = r.integer<uint64_t>("bootstrap_room");
+      }
       return m;
     }
     case MessageType::kAbortRequest: {

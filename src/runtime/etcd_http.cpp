@@ -153,10 +153,19 @@ std::string HttpConnection::read_line(Clock::time_point deadline) {
   return line;
 }
 
+int HttpConnection::get(const std::string& path, Clock::time_point deadline) {
+  return request("GET", path, "", deadline);
+}
+
 int HttpConnection::post(const std::string& path, const std::string& body,
                          Clock::time_point deadline) {
+  return request("POST", path, body, deadline);
+}
+
+int HttpConnection::request(const char* method, const std::string& path, const std::string& body,
+                            Clock::time_point deadline) {
   std::string req =
-      "POST " + path + " HTTP/1.1\r\nHost: " + peer_ +
+      std::string(method) + " " + path + " HTTP/1.1\r\nHost: " + peer_ +
       "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\nConnection: close\r\n\r\n" + body;
   size_t off = 0;

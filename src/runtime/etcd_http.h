@@ -25,6 +25,8 @@ class HttpConnection {
 
   // Sends `POST path` with a JSON body and reads the response head. Returns the status code.
   int post(const std::string& path, const std::string& body, Clock::time_point deadline);
+  // Sends `GET path` and reads the response head (the PD bootstrap server's /route, /health).
+  int get(const std::string& path, Clock::time_point deadline);
 
   // Appends the next piece of the (de-chunked) body to `out`. Returns false once the body has
   // ended (nothing appended). Throws Error(kUnavailable) on a broken connection, a timeout or
@@ -38,6 +40,8 @@ class HttpConnection {
   const std::string& peer() const { return peer_; }
 
  private:
+  int request(const char* method, const std::string& path, const std::string& body,
+              Clock::time_point deadline);
   void wait(short events, Clock::time_point deadline);
   size_t fill(Clock::time_point deadline);  // reads more into buf_; 0 at EOF
   std::string read_line(Clock::time_point deadline);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine_core.h"
 #include "engine/request.h"
 #include "engine/sampling_params.h"
 
@@ -24,6 +25,8 @@ struct GenerateRequest {
   uint64_t request_id = 0;
   std::vector<int32_t> token_ids;
   engine::SamplingParams params;
+  int32_t sample_index = 0;   // when n == 1 stands for one sample of a larger n (PD splits n)
+  engine::DisaggInfo disagg;  // PD: bootstrap host/port/room (absent: aggregated)
 };
 
 // Frontend -> worker: stop a request now and free its KV pages.
@@ -40,29 +43,29 @@ struct GenerateOutput {
 
 // Load figures a worker publishes with every heartbeat.
 struct WorkerLoad {
-  int64_t running = 0;          // sequences in the running batch
-  int64_t waiting = 0;          // sequences queued
-  int64_t kv_pages_total = 0;   // KV pool size in pages
-  int64_t kv_pages_used = 0;    // pages held by requests or the prefix cache
-  int64_t generated_tokens = 0; // cumulative
+  int64_t running = 0;           // sequences in the running batch
+  int64_t waiting = 0;           // sequences queued
+  int64_t kv_pages_total = 0;    // KV pool size in pages
+  int64_t kv_pages_used = 0;     // pages held by requests or the prefix cache
+  int64_t generated_tokens = 0;  // cumulative
 };
 
 // Everything the frontend needs to know to use a worker.
 struct WorkerInfo {
-  std::string instance_id;      // unique per worker process (host:pid:random)
-  std::string model_name;       // --served-model-name (or the model path)
-  std::string model_path;       // where the frontend loads tokenizer and chat template from
-  std::string endpoint;         // request-plane address, e.g. tcp://10.0.0.5:41231
+  std::string instance_id;  // unique per worker process (host:pid:random)
+  std::string model_name;   // --served-model-name (or the model path)
+  std::string model_path;   // where the frontend loads tokenizer and chat template from
+  std::string endpoint;     // request-plane address, e.g. tcp://10.0.0.5:41231
   WorkerRole role = WorkerRole::kAggregated;
-  int64_t context_length = 0;   // max prompt + output tokens
-  int64_t page_size = 0;        // KV tokens per page (block size for KV routing later)
+  int64_t context_length = 0;  // max prompt + output tokens
+  int64_t page_size = 0;       // KV tokens per page (block size for KV routing later)
   int64_t kv_capacity_tokens = 0;
   int64_t vocab_size = 0;
   int32_t dp_size = 1;
   std::string reasoning_parser;  // --dyn-reasoning-parser (e.g. deepseek_r1), empty = none
   std::string tool_call_parser;  // --dyn-tool-call-parser (e.g. deepseek_v3), empty = none
-  std::string bootstrap_host;   // PD issue
-  int32_t bootstrap_port = 0;   // PD issue
+  std::string bootstrap_host;    // PD issue
+  int32_t bootstrap_port = 0;    // PD issue
 };
 
 // Worker -> registry, every heartbeat interval: full info (so a restarted registry relearns it),

@@ -203,10 +203,6 @@ TEST(WorkerConfig, ValidationPrecedesSupportPolicy) {
 // Each later-issue feature alone fails with kUnimplemented and exactly this message prefix.
 TEST(WorkerConfig, NotSupportedYet) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"--disaggregation-mode", "prefill"},
-       "not supported yet: --disaggregation-mode prefill (PD disaggregation issue)"},
-      {{"--disaggregation-mode", "decode"},
-       "not supported yet: --disaggregation-mode decode (PD disaggregation issue)"},
       {{"--tp-size", "2"}, "not supported yet: --tp-size 2 (wide expert parallelism issue)"},
       {{"--dp-size", "4"}, "not supported yet: --dp-size 4 (wide expert parallelism issue)"},
       {{"--ep-size", "8"}, "not supported yet: --ep-size 8 (wide expert parallelism issue)"},

@@ -34,8 +34,6 @@ struct Step {
 
 std::vector<Step> steps(const std::string& mode) {
   return {
-      {{"--disaggregation-mode", "null"},
-       "not supported yet: --disaggregation-mode " + mode + " (PD disaggregation issue)"},
       {{"--dp-size=1"}, "not supported yet: --dp-size 8 (wide expert parallelism issue)"},
       {{"--tp-size", "1"}, "not supported yet: --tp-size 8 (wide expert parallelism issue)"},
       {{"--enable-dp-attention=false"},

@@ -148,10 +148,18 @@ TEST(Codec, GenerateRequestRoundTrip) {
   m.request_id = 0xffffffffffffffffULL;
   m.token_ids = {0, 1, -5, 129279, 2147483647};
   m.params = full_params();
+  m.sample_index = 3;
+  m.disagg.bootstrap_host = "10.0.0.7";
+  m.disagg.bootstrap_port = 30001;
+  m.disagg.bootstrap_room = (1ULL << 63) - 5;
   GenerateRequest b = round_trip(m);
   EXPECT_EQ(b.request_id, m.request_id);
   EXPECT_EQ(b.token_ids, m.token_ids);
   expect_params_eq(b.params, m.params);
+  EXPECT_EQ(b.sample_index, 3);
+  EXPECT_EQ(b.disagg.bootstrap_host, "10.0.0.7");
+  EXPECT_EQ(b.disagg.bootstrap_port, 30001);
+  EXPECT_EQ(b.disagg.bootstrap_room, m.disagg.bootstrap_room);
   EXPECT_EQ(message_type(m), MessageType::kGenerateRequest);
 }
 
