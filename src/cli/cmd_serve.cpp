@@ -29,6 +29,7 @@
 #include "config/frontend_config.h"
 #include "config/worker_config.h"
 #include "model/make_model.h"
+#include "runtime/etcd_http.h"
 
 namespace wideserve::cli {
 namespace {
@@ -41,6 +42,7 @@ struct ServeOptions {
   std::string http_host = "0.0.0.0";
   int64_t http_port = 8000;
   int64_t num_workers = 1;
+  bool disagg = false;         // --disagg: 1 prefill + 1 decode worker instead
   int64_t discovery_port = 0;  // 0 = a free port picked at start
   double ready_timeout_s = 300;
   double shutdown_timeout_s = 30;
@@ -109,6 +111,19 @@ int pick_free_port() {
   ::close(fd);
   WS_CHECK_CODE(kUnavailable, ok, "cannot find a free port: {}", std::strerror(errno));
   return ntohs(a.sin_port);
+}
+
+// Workers the frontend lists in GET /health (0 on any failure): ready means all have joined.
+int64_t live_workers(const std::string& host, int port) {
+  try {
+    const auto deadline = Clock::now() + std::chrono::seconds(1);
+    runtime::HttpConnection c(host, static_cast<uint16_t>(port), deadline);
+    c.get("/health", deadline);
+    auto j = nlohmann::json::parse(c.read_body(deadline));
+    return static_cast<int64_t>(j.at("instances").size());
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 // GET http://host:port/health with a plain socket; the HTTP status, or 0 if none came in time.
@@ -280,7 +295,13 @@ int run_serve(const ServeOptions& so, config::WorkerConfig& wc, const CLI::App& 
                so.ready_timeout_s);
   WS_CHECK_ARG(so.shutdown_timeout_s >= 0, "--shutdown-timeout-s must be >= 0 (got {})",
                so.shutdown_timeout_s);
-  WS_CHECK_ARG(so.num_workers == 1 || wc.request_plane_port == 0,
+  WS_CHECK_ARG(!so.disagg || wc.disagg.mode == "null",
+               "--disagg starts one prefill and one decode worker itself; drop "
+               "--disaggregation-mode {}",
+               wc.disagg.mode);
+  WS_CHECK_ARG(!so.disagg || wc.engine_kind != "mock",
+               "--disagg needs a model (not --engine mock)");
+  WS_CHECK_ARG((so.num_workers == 1 && !so.disagg) || wc.request_plane_port == 0,
                "--request-plane-port must be 0 with --num-workers > 1 (got {})",
                wc.request_plane_port);
   const bool discovery_given = app.get_option("--discovery")->count() > 0;
@@ -325,8 +346,21 @@ int run_serve(const ServeOptions& so, config::WorkerConfig& wc, const CLI::App& 
     wc.served_model_name = "tiny";
     wargs.push_back("--served-model-name=tiny");
   }
-  for (int64_t i = 0; i < so.num_workers; ++i)
-    children.push_back({fmt::format("worker {}", i), spawn(exe, wargs)});
+  if (so.disagg) {
+    // PD on the embedded default: one prefill worker (bootstrap server on a free port) and one
+    // decode worker; the frontend pairs them per request.
+    auto p = wargs;
+    p.push_back("--disaggregation-mode=prefill");
+    p.push_back(fmt::format("--disaggregation-bootstrap-port={}", pick_free_port()));
+    auto d = wargs;
+    d.push_back("--disaggregation-mode=decode");
+    children.push_back({"prefill worker", spawn(exe, p)});
+    children.push_back({"decode worker", spawn(exe, d)});
+  } else {
+    for (int64_t i = 0; i < so.num_workers; ++i)
+      children.push_back({fmt::format("worker {}", i), spawn(exe, wargs)});
+  }
+  const int64_t expected_workers = so.disagg ? 2 : so.num_workers;
   WS_LOG_INFO("started frontend (pid {}) and {} worker(s); discovery {}", children[0].pid,
               so.num_workers, wc.discovery);
 
@@ -350,7 +384,8 @@ int run_serve(const ServeOptions& so, config::WorkerConfig& wc, const CLI::App& 
       return 1;
     }
     if (ready) continue;
-    if (http_health_status(host, static_cast<int>(fc.http_port), 1000) == 200) {
+    if (http_health_status(host, static_cast<int>(fc.http_port), 1000) == 200 &&
+        live_workers(host, static_cast<int>(fc.http_port)) >= expected_workers) {
       ready = true;
       const std::string name = nlohmann::json(wc.served_model_name).dump();
       std::printf("wideserve ready: http://%s:%lld/v1 (model %s)\n", url_host.c_str(),
@@ -382,6 +417,9 @@ WS_REGISTER_COMMAND(
           ->group(g);
       app.add_option("--http-port", so->http_port, "HTTP port of the frontend")
           ->capture_default_str()
+          ->group(g);
+      app.add_flag("--disagg", so->disagg,
+                   "Prefill/decode disaggregation: one prefill and one decode worker")
           ->group(g);
       app.add_option("--num-workers", so->num_workers, "Worker processes")
           ->capture_default_str()

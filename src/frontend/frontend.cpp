@@ -81,12 +81,16 @@ std::string Frontend::health_body(bool healthy) const {
   j["status"] = healthy ? "healthy" : (draining_ ? "draining" : "unhealthy");
   j["instances"] = nlohmann::json::array();
   for (const auto& w : models_.workers()) {
-    j["instances"].push_back({{"instance_id", w.info.instance_id},
-                              {"model", w.info.model_name},
-                              {"endpoint", w.info.endpoint},
-                              {"draining", w.draining},
-                              {"running", w.load.running},
-                              {"waiting", w.load.waiting}});
+    j["instances"].push_back(
+        {{"instance_id", w.info.instance_id},
+         {"model", w.info.model_name},
+         {"endpoint", w.info.endpoint},
+         {"draining", w.draining},
+         {"role", w.info.role == runtime::WorkerRole::kPrefill  ? "prefill"
+                  : w.info.role == runtime::WorkerRole::kDecode ? "decode"
+                                                                : "aggregated"},
+         {"running", w.load.running},
+         {"waiting", w.load.waiting}});
   }
   return j.dump();
 }
