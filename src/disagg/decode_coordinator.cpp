@@ -103,11 +103,14 @@ void DecodeCoordinator::fail_entry(uint64_t id, const std::string& error, engine
   if (!e.pages.empty()) {
     auto p = peers_.find(e.peer);
     const bool peer_alive = p != peers_.end() && p->second->state == PeerState::kReady;
-    if (e.transferring && peer_alive) {
-      // The prefill may be writing into these pages: tell it, keep them until it confirms.
-      try {
-        send_json(*p->second->control, {{"type", "abort"}, {"room", e.r.disagg.bootstrap_room}});
-      } catch (const zmq::error_t&) {
+    if (e.transferring) {
+      // The prefill may be writing into these pages (or may resume writing, if it was only
+      // stalled): keep them out of the pool until it confirms, or for a grace period.
+      if (peer_alive) {
+        try {
+          send_json(*p->second->control, {{"type", "abort"}, {"room", e.r.disagg.bootstrap_room}});
+        } catch (const zmq::error_t&) {
+        }
       }
       quarantine_.push_back({e.r.disagg.bootstrap_room, std::move(e.pages),
                              Clock::now() + seconds(2 * opts_.transfer_timeout_s)});
