@@ -7,12 +7,21 @@
 # i.e. our TPOT; aiperf's "inter chunk latency" is the pooled gap between chunks, i.e. our ITL.
 # aiperf is given --use-server-token-count so both count tokens from the server's usage.
 #
-# Usage: bench/bench_vs_aiperf.sh [CONCURRENCY:REQUESTS ...]   (default: 1:40 16:320 64:640)
-# Env: WS_BINARY (build-perf/wideserve), PEER_VENV (/work/venv-peer), DECODE_MS (10), ISL (128),
-#      OSL (64), ENDPOINT (chat), REPEATS (2; 0 = calibration only), KEEP (1 = keep the work dir),
-#      CALIBRATE (1): also run both generators against tests/e2e/bench/fake_openai_server.py, whose
-#      schedule is known exactly (first token 50 ms after the request is read, then one token
-#      every 10 ms), to tell which generator is right where they disagree;
+# Usage: bench/bench_vs_aiperf.sh [--slow-mock] [CONCURRENCY:REQUESTS ...]
+#   default: 1:40 16:320 64:640 on a fast mock (10 ms steps, prefill 100000 tok/s, TTFT ~15 ms);
+#   --slow-mock: 1:20 4:60 8:120 on a slow mock (40 ms steps, prefill 2000 tok/s, so TTFT ~105 ms
+#   for 128 input tokens), with CALIBRATE=0 and warm-up max(C,2) unless set. It is for small boxes,
+#   where the peer's own client time (a few ms) and its limit on requests in flight would otherwise
+#   be what the comparison measures: latencies large against client overheads, and concurrencies
+#   the peer can sustain. At C>1 the mock's 40 ms steps make TTFT depend on how requests group
+#   into steps, which each generator's send timing shapes (docs/perf.md): compare TTFT at C=1.
+# Env: WS_BINARY (build-perf/wideserve), PEER_VENV (/work/venv-peer), DECODE_MS (10; 40 slow),
+#      PREFILL_TPS (100000; 2000 slow), ISL (128), OSL (64), ENDPOINT (chat), REPEATS (2; 0 =
+#      calibration only), WARMUP (warm-up requests; max(C,5), slow max(C,2)), KEEP (1 = keep
+#      the work dir), CALIBRATE (1; slow 0): also run both generators against
+#      tests/e2e/bench/fake_openai_server.py, whose schedule is known exactly (first token 50 ms
+#      after the request is read, then one token every 10 ms), to tell which generator is right
+#      where they disagree;
 #      REPORT_DIR=DIR: only print the tables of a run kept with KEEP=1.
 set -euo pipefail
 
@@ -21,13 +30,30 @@ ws="${WS_BINARY:-$here/build-perf/wideserve}"
 venv="${PEER_VENV:-/work/venv-peer}"
 py="$venv/bin/python"
 aiperf="$venv/bin/aiperf"
-decode_ms="${DECODE_MS:-10}"
+slow=0
+if [ "${1:-}" = --slow-mock ]; then
+  slow=1
+  shift
+fi
+if [ "$slow" = 1 ]; then
+  decode_ms="${DECODE_MS:-40}"
+  prefill_tps="${PREFILL_TPS:-2000}"
+  calibrate="${CALIBRATE:-0}"
+  min_warm=2
+else
+  decode_ms="${DECODE_MS:-10}"
+  prefill_tps="${PREFILL_TPS:-100000}"
+  calibrate="${CALIBRATE:-1}"
+  min_warm=5
+fi
 isl="${ISL:-128}"
 osl="${OSL:-64}"
 endpoint="${ENDPOINT:-chat}"
 repeats="${REPEATS:-2}"
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(1:40 16:320 64:640)
+if [ ${#runs[@]} -eq 0 ]; then
+  if [ "$slow" = 1 ]; then runs=(1:20 4:60 8:120); else runs=(1:40 16:320 64:640); fi
+fi
 
 if [ -n "${REPORT_DIR:-}" ]; then  # only print the tables of an earlier run kept with KEEP=1
   work="$REPORT_DIR"
@@ -53,9 +79,10 @@ else
   "$ws" frontend --http-port "$http" --discovery "embedded://127.0.0.1:$dport" --log-level warning \
     >"$work/frontend.log" 2>&1 &
   pids+=($!)
-  "$ws" worker --engine mock --mock-decode-ms "$decode_ms" --max-running-requests 1024 \
-    --model-path "$model" --served-model-name "$name" --discovery "embedded://127.0.0.1:$dport" \
-    --log-level warning >"$work/worker.log" 2>&1 &
+  "$ws" worker --engine mock --mock-decode-ms "$decode_ms" \
+    --mock-prefill-tokens-per-s "$prefill_tps" --max-running-requests 1024 --model-path "$model" \
+    --served-model-name "$name" --discovery "embedded://127.0.0.1:$dport" --log-level warning \
+    >"$work/worker.log" 2>&1 &
   pids+=($!)
   url="http://127.0.0.1:$http"
   for i in $(seq 1 240); do
@@ -66,13 +93,14 @@ else
   for r in "${runs[@]}"; do
     c="${r%%:*}"
     n="${r##*:}"
-    warm=$((c < 5 ? 5 : c))
+    warm="${WARMUP:-$((c < min_warm ? min_warm : c))}"
     for k in $(seq 1 "$repeats"); do
       echo "== concurrency $c requests $n repeat $k" >&2
       "$ws" bench --url "$url" --model "$name" --endpoint "$endpoint" --dataset random \
         --input-len "$isl" --output-len "$osl" --random-range-ratio 1 --tokenizer "$model" \
         --concurrency "$c" --num-requests "$n" --warmup-requests "$warm" --seed "$k" \
-        --output-json "$work/ws_c${c}_$k.json" >"$work/ws_c${c}_$k.txt" 2>&1
+        --output-json "$work/ws_c${c}_$k.json" --output-csv "$work/ws_c${c}_$k.csv" \
+        >"$work/ws_c${c}_$k.txt" 2>&1
       "$aiperf" profile --model "$name" --url "$url" --endpoint-type "$endpoint" --streaming \
         --tokenizer "$model" --synthetic-input-tokens-mean "$isl" --synthetic-input-tokens-stddev 0 \
         --output-tokens-mean "$osl" --output-tokens-stddev 0 --extra-inputs ignore_eos:true \
@@ -85,7 +113,7 @@ else
     done
   done
 
-  if [ "${CALIBRATE:-1}" = 1 ]; then
+  if [ "$calibrate" = 1 ]; then
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     fport=$(free_port)
     python3 "$here/tests/e2e/bench/fake_openai_server.py" --port "$fport" --ttft-ms 50 --itl-ms 10 \
@@ -119,6 +147,7 @@ print("| conc | run | generator | in flight | req/s | out tok/s | TTFT p50 ms | 
       "ITL p50 ms (aiperf ICL) | E2E p50 ms | errors |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 worst = {}
+diffs = []
 for r in runs:
     c = r.split(":")[0]
     for k in range(1, repeats + 1):
@@ -136,11 +165,20 @@ for r in runs:
         for g, v in (("wideserve bench", ws), ("aiperf 0.13.0", ap)):
             print(f"| {c} | {k} | {g} | {v['inflight']:.1f} | {v['rps']:.2f} | {v['tps']:.1f} | {v['ttft']:.2f} | "
                   f"{v['tpot']:.3f} | {v['itl']:.3f} | {v['e2e']:.1f} | {v['err']} |")
+        diffs.append((c, k, {}))
         for key in ("rps", "tps", "ttft", "tpot", "itl"):
             d = (ws[key] - ap[key]) / ap[key] * 100 if ap[key] else float("inf")
+            diffs[-1][2][key] = d
             if abs(d) > abs(worst.get((c, key), 0)):
                 worst[(c, key)] = d
             worst.setdefault((c, key), d)
+print()
+print("Difference (wideserve bench - aiperf) / aiperf, per run; * = outside 5%")
+print("| conc | run | req/s | out tok/s | TTFT p50 | TPOT p50 (aiperf ITL) | ITL p50 (aiperf ICL) |")
+print("|---|---|---|---|---|---|---|")
+for c, k, d in diffs:
+    print(f"| {c} | {k} | " + " | ".join(
+        f"{d[x]:+.1f}%{'*' if abs(d[x]) > 5 else ''}" for x in ("rps", "tps", "ttft", "tpot", "itl")) + " |")
 print()
 for r in runs if repeats > 0 else []:
     c = r.split(":")[0]
