@@ -147,7 +147,7 @@ TEST(WorkerConfig, ValidationNamesTheFlag) {
       {"--mock-vocab-size", "0"},
       {"--disaggregation-mode", "both"},
       {"--disaggregation-bootstrap-port", "70000"},
-      {"--disaggregation-transfer-backend", "tcp"},
+      {"--disaggregation-transfer-backend", "rdma"},
       {"--tp-size", "0"},
       {"--dp-size", "0"},
       {"--ep-size", "0"},

@@ -99,8 +99,12 @@ TEST(DeepSeekTokenizer, LongSingleCharacterInputsScaleLinearly) {
   const Tokenizer& t = deepseek();
   for (std::string_view unit : {"a", " ", "1", "你", "!", "\n", "é", "ab"}) {
     std::string small = repeat(unit, 256 * 1024), big = repeat(unit, 1024 * 1024);
-    double ts = seconds_to_encode(t, small);
-    double tb = seconds_to_encode(t, big);
+    // Best of three each: other processes on the box only ever add time.
+    double ts = 1e9, tb = 1e9;
+    for (int rep = 0; rep < 3; ++rep) {
+      ts = std::min(ts, seconds_to_encode(t, small));
+      tb = std::min(tb, seconds_to_encode(t, big));
+    }
     EXPECT_LT(tb, 5.0) << "unit '" << unit << "'";
     EXPECT_LT(tb, 10 * ts + 0.05) << "unit '" << unit << "' 256KB " << ts << "s, 1MB " << tb;
     EXPECT_EQ(t.decode(t.encode(big, false), false), big);
