@@ -61,7 +61,7 @@ for args, expect in [
     (["--no-such-flag", "1"], "--no-such-flag"),
     (["--chunked-prefill-size", "0"], "--chunked-prefill-size"),
     (["--deepep-mode", "fast"], "--deepep-mode"),
-    (["--disaggregation-mode", "prefill"], "not supported yet: --disaggregation-mode prefill"),
+    (["--disagg", "--disaggregation-mode", "prefill"], "--disagg starts one prefill and one decode"),
     (["--tp-size", "8"], "not supported yet: --tp-size 8"),
     (["--device", "cuda"], "not supported yet: --device cuda"),
     (["--num-workers", "0"], "--num-workers"),
