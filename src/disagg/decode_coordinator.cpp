@@ -28,6 +28,18 @@ std::string http_get(const std::string& host, int32_t port, const std::string& p
   return body;
 }
 
+// Is a prefill engine gone (its bootstrap port refuses connections: the process is dead), alive
+// (it answers /health), or silent (stalled or unreachable: it may still write later)?
+int probe_bootstrap(const std::string& host, int32_t port, double timeout_s) {
+  try {
+    http_get(host, port, "/health", timeout_s);
+    return 0;
+  } catch (const std::exception& e) {
+    const std::string m = e.what();
+    return m.find("refused") != std::string::npos ? 1 : 2;
+  }
+}
+
 }  // namespace
 
 DecodeCoordinator::DecodeCoordinator(const DisaggOptions& opts, const engine::KvBufferInfo& kv)
@@ -44,6 +56,8 @@ DecodeCoordinator::DecodeCoordinator(const DisaggOptions& opts, const engine::Kv
 }
 
 DecodeCoordinator::~DecodeCoordinator() {
+  for (auto& [k, s] : suspects_)
+    if (s.probe.valid()) s.probe.wait();
   for (auto& [k, p] : peers_) {
     if (p->route.valid()) p->route.wait();
     if (p->heartbeat.valid()) p->heartbeat.wait();
@@ -141,6 +155,7 @@ void DecodeCoordinator::fail_peer(Peer& p, const std::string& error, engine::Eng
   WS_LOG_ERROR("prefill engine at {} failed: {}", p.key, error);
   p.state = PeerState::kFailed;
   p.error = error;
+  // fail_entry below must see the peer as failed (quarantine until it is resolved).
   std::vector<uint64_t> ids;
   for (const auto& [id, e] : entries_)
     if (e.peer == p.key) ids.push_back(id);
@@ -241,8 +256,41 @@ void DecodeCoordinator::advance_peer(Peer& p, engine::EngineCore& core,
   }
 }
 
+void DecodeCoordinator::probe_suspects(engine::EngineCore& core) {
+  const auto now = Clock::now();
+  for (auto it = suspects_.begin(); it != suspects_.end();) {
+    Suspect& s = it->second;
+    if (s.probe.valid() && s.probe.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      const Probe r = s.probe.get();
+      if (r != Probe::kSilent) {
+        for (auto& q : quarantine_) {
+          if (q.suspect != it->first) continue;
+          q.suspect.clear();
+          // Gone: nobody can write any more. Back: its write ends within the transfer timeout.
+          q.release_at = r == Probe::kGone ? now : now + seconds(2 * opts_.transfer_timeout_s);
+        }
+        WS_LOG_INFO("failed prefill engine {} is {}: releasing its quarantined KV pages", it->first,
+                    r == Probe::kGone ? "gone" : "back");
+        it = suspects_.erase(it);
+        continue;
+      }
+    }
+    if (!s.probe.valid() && now >= s.next_probe) {
+      s.next_probe = now + seconds(opts_.heartbeat_interval_s);
+      const double timeout = std::max(0.5, std::min(2.0, opts_.heartbeat_interval_s));
+      s.probe = std::async(std::launch::async, [host = s.host, port = s.port, timeout] {
+        const int r = probe_bootstrap(host, port, timeout);
+        return r == 0 ? Probe::kAlive : r == 1 ? Probe::kGone : Probe::kSilent;
+      });
+    }
+    ++it;
+  }
+  (void)core;
+}
+
 void DecodeCoordinator::poll(engine::EngineCore& core, std::vector<engine::RequestOutput>& out) {
   const auto now = Clock::now();
+  probe_suspects(core);
   for (auto& [key, p] : peers_) advance_peer(*p, core, out);
   // KV that landed: the request joins the running batch with its first token.
   for (auto& n : agent_->take_notifications()) {
@@ -345,7 +393,8 @@ void DecodeCoordinator::poll(engine::EngineCore& core, std::vector<engine::Reque
 }
 
 bool DecodeCoordinator::busy() const {
-  if (!entries_.empty() || !quarantine_.empty() || !graveyard_.empty()) return true;
+  if (!entries_.empty() || !quarantine_.empty() || !graveyard_.empty() || !suspects_.empty())
+    return true;
   for (const auto& [k, p] : peers_)
     if (p->state == PeerState::kResolving || p->state == PeerState::kHandshaking) return true;
   return false;

@@ -66,8 +66,18 @@ class DecodeCoordinator : public engine::LoopHook {
   struct Quarantine {  // pages a prefill might still write into
     uint64_t room = 0;
     std::vector<int32_t> pages;
-    Clock::time_point release_at;
+    Clock::time_point release_at;  // max(): held until the suspect peer is resolved
+    std::string suspect;           // failed peer (host:port) that may still write, or ""
   };
+  // What probing a failed peer's bootstrap port says about it.
+  enum class Probe { kAlive, kGone, kSilent };
+  struct Suspect {  // a failed peer that may only be stalled
+    std::string host;
+    int32_t port = 0;
+    Clock::time_point next_probe;
+    std::future<Probe> probe;
+  };
+  void probe_suspects(engine::EngineCore& core);
   Peer& peer_for(const engine::DisaggInfo& d);
   void advance_peer(Peer& p, engine::EngineCore& core, std::vector<engine::RequestOutput>& out);
   void fail_peer(Peer& p, const std::string& error, engine::EngineCore& core,
@@ -87,6 +97,7 @@ class DecodeCoordinator : public engine::LoopHook {
   std::unordered_map<uint64_t, Entry> entries_;   // by request id
   std::deque<uint64_t> prealloc_order_;           // FCFS among requests without pages
   std::vector<Quarantine> quarantine_;
+  std::unordered_map<std::string, Suspect> suspects_;  // by host:port
 };
 
 }  // namespace wideserve::disagg
