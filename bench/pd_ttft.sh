@@ -38,7 +38,7 @@ def g(*keys):
     return d
 try:
     print(f"{label:12s} ok {g('completed')} ttft p50 {g('ttft_ms','p50'):.1f} ms p90 {g('ttft_ms','p90'):.1f} ms "
-          f"itl p50 {g('itl_ms','p50'):.1f} ms  tpot p50 {g('tpot_ms','p50'):.1f} ms  e2e p50 {g('e2e_ms','p50'):.1f} ms  out tok/s {g('output_token_throughput'):.1f}")
+          f"itl p50 {g('itl_ms','p50'):.1f} ms  tpot p50 {g('tpot_ms','p50'):.1f} ms  e2e p50 {g('e2e_latency_ms','p50'):.1f} ms  out tok/s {g('output_token_throughput'):.1f}")
 except Exception:
     print(label, json.dumps(res)[:2000])
 PY
