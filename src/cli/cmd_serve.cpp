@@ -113,64 +113,18 @@ int pick_free_port() {
   return ntohs(a.sin_port);
 }
 
-// Workers the frontend lists in GET /health (0 on any failure): ready means all have joined.
-int64_t live_workers(const std::string& host, int port) {
+// Workers listed by GET http://host:port/health when it answers 200, else -1 (not up, not
+// healthy, or no answer within a second): serve is ready once every worker has joined.
+int64_t healthy_workers(const std::string& host, int port) {
   try {
     const auto deadline = Clock::now() + std::chrono::seconds(1);
     runtime::HttpConnection c(host, static_cast<uint16_t>(port), deadline);
-    c.get("/health", deadline);
+    if (c.get("/health", deadline) != 200) return -1;
     auto j = nlohmann::json::parse(c.read_body(deadline));
     return static_cast<int64_t>(j.at("instances").size());
   } catch (const std::exception&) {
-    return 0;
+    return -1;
   }
-}
-
-// GET http://host:port/health with a plain socket; the HTTP status, or 0 if none came in time.
-int http_health_status(const std::string& host, int port, int timeout_ms) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0) return 0;
-  int status = 0;
-  for (addrinfo* ai = res; ai && status == 0; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) continue;
-    pollfd p{fd, POLLOUT, 0};
-    bool up = ::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
-    if (!up && errno == EINPROGRESS && ::poll(&p, 1, timeout_ms) == 1) {
-      int err = 0;
-      socklen_t len = sizeof(err);
-      up = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
-    }
-    if (up) {
-      const std::string req = fmt::format(
-          "GET /health HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\r\n", host, port);
-      size_t sent = 0;
-      const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-      std::string got;
-      while (Clock::now() < deadline && got.find("\r\n") == std::string::npos) {
-        p = {fd, static_cast<short>(sent < req.size() ? POLLOUT : POLLIN), 0};
-        if (::poll(&p, 1, 100) <= 0) continue;
-        if (sent < req.size()) {
-          ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-          if (n <= 0) break;
-          sent += static_cast<size_t>(n);
-        } else {
-          char buf[512];
-          ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-          if (n <= 0) break;
-          got.append(buf, static_cast<size_t>(n));
-        }
-      }
-      // "HTTP/1.1 200 OK"
-      if (got.starts_with("HTTP/1.") && got.size() >= 12) status = std::atoi(got.c_str() + 9);
-    }
-    ::close(fd);
-  }
-  ::freeaddrinfo(res);
-  return status;
 }
 
 // Starts `exe args...` with an empty signal mask; it gets SIGTERM when serve dies.
@@ -384,8 +338,7 @@ int run_serve(const ServeOptions& so, config::WorkerConfig& wc, const CLI::App& 
       return 1;
     }
     if (ready) continue;
-    if (http_health_status(host, static_cast<int>(fc.http_port), 1000) == 200 &&
-        live_workers(host, static_cast<int>(fc.http_port)) >= expected_workers) {
+    if (healthy_workers(host, static_cast<int>(fc.http_port)) >= expected_workers) {
       ready = true;
       const std::string name = nlohmann::json(wc.served_model_name).dump();
       std::printf("wideserve ready: http://%s:%lld/v1 (model %s)\n", url_host.c_str(),

@@ -57,6 +57,7 @@ void EngineCore::validate_request(const NewRequest& r) const {
   WS_CHECK_ARG(len < context_length_,
                "the prompt has {} tokens; the context length is {} (--context-length)", len,
                context_length_);
+  // Everything one sequence can ever hold must fit in the pool, or it could never finish.
   const int64_t most = std::min<int64_t>(len + r.params.max_new_tokens, context_length_);
   const int64_t cap = pool_.num_pages() * cfg_.page_size;
   WS_CHECK_ARG(most <= cap,
@@ -65,23 +66,8 @@ void EngineCore::validate_request(const NewRequest& r) const {
 }
 
 void EngineCore::add_request(NewRequest r) {
-  const int64_t V = runner_->vocab_size();
-  WS_CHECK_ARG(!requests_.count(r.id) && !held_.count(r.id), "request id {} is already in use",
-               r.id);
-  WS_CHECK_ARG(!r.prompt.empty(), "the prompt is empty");
-  for (int32_t t : r.prompt)
-    WS_CHECK_ARG(t >= 0 && t < V, "prompt token id {} is outside the vocabulary [0, {})", t, V);
-  r.params.validate(V);
+  validate_request(r);
   const int64_t len = static_cast<int64_t>(r.prompt.size());
-  WS_CHECK_ARG(len < context_length_,
-               "the prompt has {} tokens; the context length is {} (--context-length)", len,
-               context_length_);
-  // Everything one sequence can ever hold must fit in the pool, or it could never finish.
-  const int64_t most = std::min<int64_t>(len + r.params.max_new_tokens, context_length_);
-  const int64_t cap = pool_.num_pages() * cfg_.page_size;
-  WS_CHECK_ARG(most <= cap,
-               "prompt ({}) + max_tokens needs {} KV slots; the pool holds {} (--max-total-tokens)",
-               len, most, cap);
   static thread_local std::mt19937_64 seed_rng{std::random_device{}()};
   const uint64_t seed = seed_rng();
   auto& seqs = requests_[r.id];
