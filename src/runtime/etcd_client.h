@@ -3,6 +3,8 @@
 // one that answered last is tried first next time.
 #pragma once
 
+#include "common/base64.h"
+
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -51,10 +53,12 @@ class EtcdError : public Error {
   int grpc_code_;
 };
 
-// Standard base64 (with padding), as etcd's gateway encodes bytes.
-std::string base64_encode(std::string_view in);
-// Throws Error(kDataLoss) on bad input.
-std::string base64_decode(std::string_view in);
+// Base64 as etcd's gateway encodes bytes (common/base64.h); decoding is lenient and bad input
+// from the server throws Error(kDataLoss).
+using wideserve::base64_encode;
+inline std::string base64_decode(std::string_view in) {
+  return wideserve::base64_decode(in, /*strict=*/false, ErrorCode::kDataLoss);
+}
 // The range_end that makes [prefix, range_end) every key starting with `prefix`.
 std::string etcd_prefix_end(std::string prefix);
 

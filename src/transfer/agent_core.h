@@ -3,6 +3,8 @@
 // validation of write ops.
 #pragma once
 
+#include "common/base64.h"
+
 #include "transfer/transfer_agent.h"
 
 #include <condition_variable>
@@ -99,9 +101,12 @@ struct PlannedOp {
 std::vector<PlannedOp> plan_ops(const std::string& peer, const std::vector<RemoteRegion>& regions,
                                 std::span<const WriteOp> ops);
 
-// Base64 (RFC 4648, padded) for binary fields of the JSON metadata.
-std::string base64_encode(std::string_view bytes);
-std::string base64_decode(std::string_view text);  // throws kInvalidArgument on bad input
+// Base64 for binary fields of the JSON metadata (common/base64.h): strictly padded; bad input
+// from a peer throws Error(kInvalidArgument).
+using wideserve::base64_encode;
+inline std::string base64_decode(std::string_view text) {
+  return wideserve::base64_decode(text, /*strict=*/true, ErrorCode::kInvalidArgument);
+}
 
 // ---- template implementation ----
 
