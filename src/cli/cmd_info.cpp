@@ -4,7 +4,7 @@
 #include "cli/command.h"
 #include "common/thread_pool.h"
 #ifdef WIDESERVE_HAVE_CUDA
-#include "backend/cuda/device_info.h"
+#include "backend/cuda/common/device_info.h"
 #endif
 
 namespace wideserve::cli {

@@ -1,4 +1,4 @@
-#include "backend/cuda/device_info.h"
+#include "backend/cuda/common/device_info.h"
 
 #include <cuda_runtime.h>
 

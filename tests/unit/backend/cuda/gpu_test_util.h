@@ -1,0 +1,42 @@
+// Shared helpers for GPU tests: skip without a device (CI has none), compare against float64/CPU
+// references by relative L2 error, and draw fresh random inputs.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/common/device_info.h"
+
+// First line of every GPU test: these run on the device machine, never in CI.
+#define WS_REQUIRE_GPU()                                                          \
+  do {                                                                            \
+    if (::wideserve::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
+  } while (0)
+
+namespace wideserve::test {
+
+// ||out - ref|| / ||ref||; NaN in out never passes (returns +inf).
+inline double rel_l2(const std::vector<float>& out, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < out.size() && i < ref.size(); ++i) {
+    if (!std::isfinite(out[i])) return INFINITY;
+    num += (out[i] - ref[i]) * (out[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / (den > 0 ? den : 1.0));
+}
+
+// n normal(0, scale) floats from a fresh seed per call site.
+inline std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+}  // namespace wideserve::test
