@@ -1,0 +1,89 @@
+// Dense GEMMs of the CUDA backend: BF16 (cuBLASLt) and DeepSeek-style FP8 block-scaled
+// (cuBLASLt BLK128x128 weights x VEC128 activations, with an own fallback for shapes cuBLASLt gets
+// wrong), plus the per-token 1x128 FP8 activation quantizer. Layouts: activations row-major
+// [M, K]; weights row-major [N, K] (HF Linear); Y[M, N] = X[M, K] * W[N, K]^T.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace wideserve::cuda {
+
+// Which implementation gemm_fp8_block runs.
+enum class Fp8GemmPath : int {
+  kAuto = 0,      // chosen by shape (select_fp8_block_path)
+  kCublasLt = 1,  // cuBLASLt native block scaling
+  kDequant = 2,   // own fallback: dequantize x and w to bf16 scratch, then gemm_bf16
+};
+
+// cuBLASLt handle + workspace (32 MiB) + a cache of matmul plans keyed by shape; one per stream.
+// Also owns the scratch of the FP8 fallback path (grown on demand; call reserve_fp8_scratch before
+// CUDA graph capture, since growing it while capturing is an error).
+class BlasContext {
+ public:
+  BlasContext();
+  ~BlasContext();
+  BlasContext(const BlasContext&) = delete;
+  BlasContext& operator=(const BlasContext&) = delete;
+
+  // Make the FP8 fallback scratch large enough for (m, n, k); synchronizes the device when it
+  // grows.
+  void reserve_fp8_scratch(int64_t m, int64_t n, int64_t k);
+  // Tests/benchmarks: force one FP8 path for every call (kAuto = choose by shape).
+  void set_fp8_path(Fp8GemmPath path) { fp8_path_ = path; }
+  Fp8GemmPath fp8_path() const { return fp8_path_; }
+  // Number of cached cuBLASLt plans (tests).
+  size_t plan_count() const;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  Fp8GemmPath fp8_path_ = Fp8GemmPath::kAuto;
+};
+
+struct GemmBf16Params {
+  const __nv_bfloat16* x;  // [m, k], row stride ldx
+  const __nv_bfloat16* w;  // [n, k], row stride ldw
+  void* y;                 // [m, n], row stride ldy; bf16, or float when y_f32
+  int64_t m, n, k;
+  int64_t ldx = 0, ldw = 0, ldy = 0;  // 0 = packed (k, k, n)
+  bool y_f32 = false;                 // fp32 output (router logits, lm head)
+  float beta = 0.f;                   // y = x w^T + beta * y (beta=1: fused residual add)
+};
+// y = x w^T (+ beta y); BF16 inputs, fp32 accumulation. m == 0 is a no-op.
+void gemm_bf16(BlasContext& ctx, const GemmBf16Params& p, cudaStream_t stream);
+
+struct GemmFp8BlockParams {
+  const __nv_fp8_e4m3* x;  // [m, k] row-major, quantized per token in 1x128 groups
+  const float* x_scale;    // [ceil(k/128)][m], m fastest (launch_quantize_fp8's layout)
+  const __nv_fp8_e4m3* w;  // [n, k] row-major
+  const float* w_scale;    // [ceil(n/128)][ceil(k/128)] row-major (checkpoint weight_scale_inv)
+  __nv_bfloat16* y;        // [m, n] row-major, packed
+  int64_t m, n, k;
+  float beta = 0.f;  // y = x w^T + beta * y
+};
+// y = dequant(x) dequant(w)^T (+ beta y) with bf16 output. m == 0 is a no-op.
+void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t stream);
+
+// The path kAuto picks for a shape: kCublasLt where our tests showed cuBLASLt correct, else
+// kDequant.
+Fp8GemmPath select_fp8_block_path(int64_t m, int64_t n, int64_t k);
+
+struct QuantizeFp8Params {
+  const __nv_bfloat16* x;        // [m, k], row stride ldx
+  int64_t m, k, ldx = 0;         // ldx 0 = k
+  __nv_fp8_e4m3* q;              // [m, k] packed
+  float* scale;                  // [ceil(k/128)][m] (or [m][ceil(k/128)] when scale_row_major)
+  bool scale_row_major = false;  // MoE grouped GEMM layout: [m][ceil(k/128)]
+};
+// Per token, per 128 columns: scale = max(amax, 1e-10) / 448, q = x / scale (e4m3, saturating).
+void launch_quantize_fp8(const QuantizeFp8Params& p, cudaStream_t stream);
+
+}  // namespace wideserve::cuda
