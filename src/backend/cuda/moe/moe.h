@@ -1,0 +1,123 @@
+// MoE kernels of the CUDA backend: routing (DeepSeek V2/V3 gates, same choices as
+// src/moe/router.cpp), sorting (token, slot) pairs by expert, gather into the sorted layout
+// (optionally FP8-quantized), SiLU-and-mul, grouped expert GEMMs (BF16 and FP8 128x128 block
+// scaled, CUTLASS SM90) and the weighted combine back to token order. Everything runs on the
+// device without host synchronisation (decode is captured in CUDA graphs): buffer sizes use the
+// host-known bound max_rows = num_tokens * top_k; the true per-expert row counts live on the
+// device.
+//
+// Pipeline (T tokens, k slots each, E local experts, hidden H, intermediate I):
+//   logits [T,E] --routing--> topk_ids/weights [T,k] --align--> offsets [E+1], sorted_to_slot,
+//   slot_to_sorted --gather--> xs [R,H] --grouped gemm (gate_up)--> [R,2I] --silu_and_mul--> [R,I]
+//   --grouped gemm (down)--> ys [R,H] --combine--> out [T,H]
+// Sorted row r (0 <= r < offsets[E]) holds slot s = sorted_to_slot[r] = t*k + j (token t, slot j);
+// rows of expert e are offsets[e] .. offsets[e+1]-1, tokens ascending within an expert.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace wideserve::cuda {
+
+// ---- Routing -----------------------------------------------------------------------------------
+
+struct MoeRoutingParams {
+  const float* logits;  // [T, E] fp32 router logits
+  const float* bias;    // [E] e_score_correction_bias (selection only, noaux_tc), or null
+  int64_t num_tokens, num_experts, top_k;
+  int64_t n_group = 1, topk_group = 1;
+  int scoring = 1;           // 0 softmax, 1 sigmoid
+  int topk_method = 2;       // 0 greedy, 1 group_limited_greedy (V2), 2 noaux_tc (V3)
+  bool renormalize = false;  // norm_topk_prob
+  float routed_scaling_factor = 1.0f;
+  int32_t* topk_ids;    // [T, k] out
+  float* topk_weights;  // [T, k] out
+};
+// One warp per token; E <= 1024, top_k <= 32, n_group <= 32. Ties: lower index wins (as
+// router.cpp).
+void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream);
+
+// ---- Sorting by expert
+// ---------------------------------------------------------------------------
+
+struct MoeAlignParams {
+  const int32_t* topk_ids;  // [T, k] global expert ids
+  int64_t num_tokens, top_k;
+  int64_t num_experts;       // local experts E
+  int64_t expert_begin = 0;  // global id of local expert 0 (EP); ids outside [begin, begin+E) skip
+  int32_t* expert_counts;    // [E] out: rows per local expert
+  int32_t* expert_offsets;   // [E+1] out: exclusive prefix sum; offsets[E] = valid rows R
+  int32_t* sorted_to_slot;   // [T*k] out: row r -> slot t*k+j (rows >= R: -1)
+  int32_t* slot_to_sorted;   // [T*k] out: slot -> row (-1 when the expert is not local)
+  void* workspace;           // moe_align_workspace_bytes(T, k, E) bytes of device scratch
+};
+size_t moe_align_workspace_bytes(int64_t num_tokens, int64_t top_k, int64_t num_experts);
+// Deterministic counting sort (stable: ascending slot within an expert). E <= 1024.
+void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream);
+
+// ---- Gather / activation / combine
+// ---------------------------------------------------------------
+
+struct MoeGatherParams {
+  const __nv_bfloat16* x;         // [T, H] token-order hidden states
+  const int32_t* sorted_to_slot;  // [max_rows] from launch_moe_align
+  const int32_t* num_rows;        // device count of valid rows (expert_offsets + E); rows >= skip
+  int64_t num_tokens, top_k, hidden;
+  int64_t max_rows;         // host bound (T*k); grid size
+  __nv_bfloat16* out_bf16;  // [max_rows, H] or null
+  __nv_fp8_e4m3* out_fp8;   // [max_rows, H] or null (needs hidden % 128 == 0)
+  float* out_scales;        // [max_rows][H/128] per-row 1x128 scales (row-major) with out_fp8
+};
+// out[r] = x[sorted_to_slot[r] / k]; FP8: scale = max(amax, 1e-10)/448 per 128 columns.
+void launch_moe_gather(const MoeGatherParams& p, cudaStream_t stream);
+
+struct SiluAndMulParams {
+  const __nv_bfloat16* x;             // [rows, 2I]: gate | up
+  int64_t rows, inter;                // inter = I
+  const int32_t* num_rows = nullptr;  // optional device count: rows >= *num_rows are skipped
+  __nv_bfloat16* out_bf16;            // [rows, I] or null
+  __nv_fp8_e4m3* out_fp8;             // [rows, I] or null (needs I % 128 == 0)
+  float* out_scales;                  // [rows][I/128] row-major, with out_fp8
+};
+// out = silu(gate) * up, in fp32, rounded to bf16 (and/or quantized to FP8 1x128 from fp32).
+void launch_silu_and_mul(const SiluAndMulParams& p, cudaStream_t stream);
+
+struct MoeCombineParams {
+  const __nv_bfloat16* y;         // [max_rows, H] sorted expert outputs
+  const int32_t* slot_to_sorted;  // [T*k]; -1 = slot contributes nothing (remote expert)
+  const float* topk_weights;      // [T, k]
+  const __nv_bfloat16* shared;    // [T, H] shared-expert output to add, or null
+  int64_t num_tokens, top_k, hidden;
+  __nv_bfloat16* out;  // [T, H]
+};
+// out[t] = sum_{j=0..k-1} w[t,j] * y[row(t,j)] (+ shared[t]); fp32, fixed order j = 0..k-1.
+void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream);
+
+// ---- Grouped expert GEMM
+// -------------------------------------------------------------------------
+
+// D[rows of e] = A[rows of e] * B[e]^T for every local expert e, rows given by device offsets.
+struct GroupedGemmParams {
+  const void* a;          // [max_rows, K] sorted activations: bf16, or e4m3 for the FP8 path
+  const float* a_scales;  // FP8: [max_rows][K/128] per-row 1x128 scales (row-major); else null
+  const void* b;          // [E, N, K] expert weights (bf16 or e4m3), row-major per expert
+  const float* b_scales;  // FP8: [E][N/128][K/128] (weight_scale_inv per expert); else null
+  __nv_bfloat16* d;       // [max_rows, N] bf16 output
+  const int32_t* expert_offsets;  // device [E+1]
+  int64_t num_experts, n, k;
+  int64_t max_rows;
+  void* workspace;  // grouped_gemm_workspace_bytes(num_experts) bytes of device scratch
+};
+// Device scratch for per-expert argument arrays and CUTLASS's scheduler (same for bf16/fp8).
+size_t grouped_gemm_workspace_bytes(int64_t num_experts);
+// BF16 x BF16 -> BF16, fp32 accumulation. Needs N % 8 == 0, K % 8 == 0.
+void launch_grouped_gemm_bf16(const GroupedGemmParams& p, cudaStream_t stream);
+// FP8 e4m3 x e4m3 with 1x128 (A) and 128x128 (B) block scales, fp32 accumulation, bf16 out.
+// Needs N % 128 == 0, K % 128 == 0.
+void launch_grouped_gemm_fp8(const GroupedGemmParams& p, cudaStream_t stream);
+
+}  // namespace wideserve::cuda
