@@ -35,8 +35,10 @@ EngineCore::EngineCore(const EngineConfig& cfg, std::unique_ptr<ModelRunner> run
   cfg_.validate();
   WS_CHECK_ARG(runner_->page_size() == cfg_.page_size, "runner page size {} != --page-size {}",
                runner_->page_size(), cfg_.page_size);
-  if (!cfg_.disable_radix_cache)
+  if (!cfg_.disable_radix_cache) {
     radix_ = std::make_unique<kvcache::RadixCache>(pool_, static_cast<int32_t>(cfg_.page_size));
+    if (cfg_.kv_event_sink) radix_->set_event_sink(cfg_.kv_event_sink);
+  }
   eos_ = runner_->eos_token_ids();
   context_length_ = cfg_.context_length > 0 ? cfg_.context_length : runner_->max_context();
   stats_.pages_total = pool_.num_pages();
@@ -54,6 +56,9 @@ void EngineCore::validate_request(const NewRequest& r) const {
   r.params.validate(V);
   WS_CHECK_ARG(!r.hold_kv || r.params.n == 1, "a disaggregated request must have n = 1");
   const int64_t len = static_cast<int64_t>(r.prompt.size());
+  WS_CHECK_ARG(
+      r.resumed_tokens == 0 || (r.resumed_tokens > 0 && r.resumed_tokens < len && r.params.n == 1),
+      "resumed_tokens {} needs n = 1 and a longer prompt ({} tokens)", r.resumed_tokens, len);
   WS_CHECK_ARG(len < context_length_,
                "the prompt has {} tokens; the context length is {} (--context-length)", len,
                context_length_);
@@ -79,6 +84,7 @@ void EngineCore::add_request(NewRequest r) {
     s->tokens = r.prompt;
     s->prompt_len = len;
     s->sampler.emplace(r.params, r.prompt, seed, r.params.n == 1 ? r.sample_index : i);
+    for (int64_t k = len - r.resumed_tokens; k < len; ++k) s->sampler->append(r.prompt[k]);
     s->hold_kv = r.hold_kv;
     s->leader = (i > 0 && radix_) ? seqs[0].get() : nullptr;
     waiting_.push_back(s.get());
@@ -201,6 +207,7 @@ void EngineCore::add_prefilled_request(NewRequest r, std::vector<int32_t> pages,
   s->tokens = r.prompt;
   s->prompt_len = len;
   s->sampler.emplace(r.params, r.prompt, seed_rng(), r.sample_index);
+  for (int64_t k = len - r.resumed_tokens; k < len; ++k) s->sampler->append(r.prompt[k]);
   s->pages = std::move(pages);
   s->num_computed = len;
   s->state = RequestState::kDecoding;
@@ -428,6 +435,7 @@ EngineStats EngineCore::stats() const {
   s.waiting = static_cast<int64_t>(waiting_.size());
   s.pages_free = pool_.num_free();
   s.pages_cached = radix_ ? radix_->cached_pages() : 0;
+  s.pages_evictable = radix_ ? radix_->evictable_pages() : 0;
   return s;
 }
 

@@ -34,7 +34,10 @@ struct NewRequest {
   std::vector<int32_t> prompt;
   SamplingParams params;
   int32_t sample_index = 0;  // n == 1 requests that are one sample of a larger n (seeding)
-  bool hold_kv = false;      // prefill of a disaggregated request: keep KV pages after finishing
+  // Migration: the prompt's last resumed_tokens are the sample's earlier output (n == 1); the
+  // sampler counts them as generated, so penalties and seeded draws continue where they were.
+  int32_t resumed_tokens = 0;
+  bool hold_kv = false;  // prefill of a disaggregated request: keep KV pages after finishing
   DisaggInfo disagg;
 };
 
@@ -51,6 +54,7 @@ struct EngineStats {
   int64_t pages_total = 0;
   int64_t pages_free = 0;
   int64_t pages_cached = 0;       // held by the prefix cache (evictable when unlocked)
+  int64_t pages_evictable = 0;    // cached pages no request uses (free for the taking)
   int64_t prefix_hit_tokens = 0;  // cumulative prompt tokens served from the cache
   int64_t generated_tokens = 0;   // cumulative
   int64_t retractions = 0;        // cumulative

@@ -136,13 +136,24 @@ void MockEngine::loop() {
         WS_CHECK_ARG(len < cfg_.context_length, "prompt has {} tokens; the context length is {}",
                      len, cfg_.context_length);
         WS_CHECK_ARG(!reqs_.count(r.id), "duplicate request id {}", r.id);
+        WS_CHECK_ARG(r.resumed_tokens == 0 ||
+                         (r.resumed_tokens > 0 && r.resumed_tokens < len && r.params.n == 1),
+                     "resumed_tokens {} needs n = 1 and a longer prompt", r.resumed_tokens);
       } catch (const Error& e) {
         rejected.emplace_back(std::move(cb), error_output(r.id, e.what()));
         continue;
       }
-      const uint64_t ph = hash_prompt(r.prompt);
+      // A migrated sample continues its original sequence: the hash covers the original prompt,
+      // positions count from the resumed tokens, and a lone sample keeps its index.
+      const int64_t resumed = r.resumed_tokens;
+      const uint64_t ph = hash_prompt({r.prompt.begin(), r.prompt.end() - resumed});
       const uint64_t seed = r.params.seed.value_or(0);
-      for (int32_t i = 0; i < r.params.n; ++i) waiting_.push_back(Seq{r.id, i, ph, seed, len});
+      for (int32_t i = 0; i < r.params.n; ++i) {
+        Seq s{r.id, i, ph, seed, len};
+        s.resumed = resumed;
+        s.seed_index = r.params.n == 1 ? r.sample_index : i;
+        waiting_.push_back(s);
+      }
       Req q{std::move(r), std::move(cb), 0};
       q.open = q.req.params.n;
       reqs_.emplace(q.req.id, std::move(q));
@@ -177,7 +188,8 @@ void MockEngine::loop() {
     for (auto& s : running_) {
       auto it = reqs_.find(s.id);
       const SamplingParams& p = it->second.req.params;
-      const int32_t tok = token_at(s.prompt_hash, s.seed, s.index, s.generated, cfg_.vocab_size);
+      const int32_t tok =
+          token_at(s.prompt_hash, s.seed, s.seed_index, s.resumed + s.generated, cfg_.vocab_size);
       ++s.generated;
       const int64_t total = s.prompt_len + s.generated;
       const int64_t need = (total + 1 + cfg_.page_size - 1) / cfg_.page_size;

@@ -55,6 +55,8 @@ class MockEngine : public AsyncEngine {
     int64_t generated = 0;
     int64_t pages = 0;
     bool prefilled = false;
+    int64_t resumed = 0;     // migration: output tokens an earlier worker produced (in the prompt)
+    int32_t seed_index = 0;  // the sample's index in its original request (PD/migration: n = 1)
   };
   struct Req {
     NewRequest req;

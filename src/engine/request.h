@@ -40,6 +40,9 @@ struct RequestOutput {
   int64_t cached_tokens = 0;  // prompt tokens served from the prefix cache
   int64_t completion_tokens = 0;
   std::string error;  // set when finish == kError
+  // Frontend only (never on the wire): the error is the worker's loss (request-plane failure,
+  // heartbeat or lease loss), not the request's fault, so the request may move elsewhere.
+  bool worker_lost = false;
 };
 
 }  // namespace wideserve::engine

@@ -118,7 +118,7 @@ void pack_bool(Packer& p, bool b) {
 }
 
 void pack_body(Packer& p, const GenerateRequest& m) {
-  p.pack_array(7);
+  p.pack_array(8);
   p.pack_uint64(m.request_id);
   pack_tokens(p, m.token_ids);
   pack_params(p, m.params);
@@ -126,6 +126,7 @@ void pack_body(Packer& p, const GenerateRequest& m) {
   pack_str(p, m.disagg.bootstrap_host);
   p.pack_int32(m.disagg.bootstrap_port);
   p.pack_uint64(m.disagg.bootstrap_room);
+  p.pack_int32(m.resumed_tokens);
 }
 void pack_body(Packer& p, const AbortRequest& m) {
   p.pack_array(1);
@@ -340,6 +341,7 @@ Message read_body(MessageType type, const msgpack::object& body) {
         m.disagg.bootstrap_port = r.integer<int32_t>("bootstrap_port");
         m.disagg.bootstrap_room = r.integer<uint64_t>("bootstrap_room");
       }
+      if (r.remaining() >= 1) m.resumed_tokens = r.integer<int32_t>("resumed_tokens");
       return m;
     }
     case MessageType::kAbortRequest: {

@@ -27,6 +27,9 @@ struct GenerateRequest {
   engine::SamplingParams params;
   int32_t sample_index = 0;   // when n == 1 stands for one sample of a larger n (PD splits n)
   engine::DisaggInfo disagg;  // PD: bootstrap host/port/room (absent: aggregated)
+  // Migration: the last resumed_tokens of token_ids are this sample's own earlier output (from a
+  // worker that died); the sampler continues after them (penalties, seeded draws).
+  int32_t resumed_tokens = 0;
 };
 
 // Frontend -> worker: stop a request now and free its KV pages.

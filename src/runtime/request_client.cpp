@@ -182,7 +182,7 @@ void RequestClient::run_commands(std::vector<Command>& cmds) {
       auto& f = std::get<FailCmd>(c);
       flush();
       close_socket(f.endpoint);
-      end_open_samples(f.requests, f.finish, f.reason);
+      end_open_samples(f.requests, f.finish, f.reason, /*worker_lost=*/true);
     }
   }
   flush();
@@ -208,7 +208,7 @@ zmq::socket_t* RequestClient::socket_for(const std::string& endpoint) {
         endpoints_.erase(ep);
       }
     }
-    end_open_samples(reqs, engine::FinishReason::kError, reason);
+    end_open_samples(reqs, engine::FinishReason::kError, reason, /*worker_lost=*/true);
     return nullptr;
   }
   sockets_changed_ = true;
@@ -295,7 +295,8 @@ void RequestClient::deliver(const std::string& endpoint, const engine::RequestOu
 }
 
 void RequestClient::end_open_samples(const std::vector<RequestPtr>& reqs,
-                                     engine::FinishReason finish, const std::string& error) {
+                                     engine::FinishReason finish, const std::string& error,
+                                     bool worker_lost) {
   for (const RequestPtr& r : reqs) {
     std::vector<int32_t> indices;
     {
@@ -313,6 +314,7 @@ void RequestClient::end_open_samples(const std::vector<RequestPtr>& reqs,
       o.index = i;
       o.finish = finish;
       o.error = error;
+      o.worker_lost = worker_lost;
       try {
         if (r->handler) r->handler(o);
       } catch (const std::exception& e) {

@@ -50,7 +50,8 @@ class RequestClient {
   // handler, or are made up locally after abort_grace. Unknown ids are ignored.
   void abort(const std::string& endpoint, uint64_t request_id);
   // The worker is gone: every open sample of every request on the endpoint gets one final output
-  // with finish=kError and error=reason (on the client thread), and the connection is closed.
+  // with finish=kError, error=reason and worker_lost=true (on the client thread), and the
+  // connection is closed.
   // A later generate() to the endpoint connects afresh.
   void fail_endpoint(const std::string& endpoint, const std::string& reason);
   // Requests in flight on the endpoint.
@@ -90,7 +91,7 @@ class RequestClient {
   void receive(const std::string& endpoint, zmq::socket_t& s);
   void deliver(const std::string& endpoint, const engine::RequestOutput& out);
   void end_open_samples(const std::vector<RequestPtr>& reqs, engine::FinishReason finish,
-                        const std::string& error);
+                        const std::string& error, bool worker_lost = false);
   void expire_aborts();
   void push(Command c);
   void log_dropped(const std::string& endpoint, const std::string& why);

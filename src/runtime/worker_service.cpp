@@ -65,6 +65,7 @@ void WorkerService::on_generate(const PeerRequest& key, GenerateRequest req) {
   r.prompt = std::move(req.token_ids);
   r.params = std::move(req.params);
   r.sample_index = req.sample_index;
+  r.resumed_tokens = req.resumed_tokens;
   r.disagg = std::move(req.disagg);
   engine_->add_request(std::move(r), [this, key, id](const engine::RequestOutput& out) {
     engine::RequestOutput o = out;
