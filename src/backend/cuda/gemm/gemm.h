@@ -37,6 +37,9 @@ class BlasContext {
   // Tests/benchmarks: force one FP8 path for every call (kAuto = choose by shape).
   void set_fp8_path(Fp8GemmPath path) { fp8_path_ = path; }
   Fp8GemmPath fp8_path() const { return fp8_path_; }
+  // The path the last gemm_fp8_block call ran (a forced kCublasLt falls back to kDequant when
+  // cuBLASLt offers no algorithm).
+  Fp8GemmPath last_fp8_path() const;
   // Number of cached cuBLASLt plans (tests).
   size_t plan_count() const;
 

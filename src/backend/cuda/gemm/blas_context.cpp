@@ -1,0 +1,95 @@
+#include <cublasLt.h>
+
+#include <string>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/gemm/blas_context_impl.h"
+#include "backend/cuda/gemm/gemm.h"
+
+namespace wideserve::cuda {
+
+BlasPlan::~BlasPlan() {
+  // Destroy errors are ignored: nothing useful can be done in a destructor.
+  if (a != nullptr) cublasLtMatrixLayoutDestroy(a);
+  if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
+  if (c != nullptr) cublasLtMatrixLayoutDestroy(c);
+  if (desc != nullptr) cublasLtMatmulDescDestroy(desc);
+}
+
+int pointer_alignment(const void* p) {
+  auto v = reinterpret_cast<uintptr_t>(p);
+  int a = 1;
+  while (a < 256 && (v % (2 * a)) == 0) a *= 2;
+  return a;
+}
+
+BlasPlan& BlasContext::Impl::plan(const PlanKey& key, const std::function<void(BlasPlan&)>& build) {
+  auto it = plans.find(key);
+  if (it != plans.end()) return *it->second;
+  auto p = std::make_unique<BlasPlan>();
+  build(*p);
+  choose_algo(*p, key);
+  return *plans.emplace(key, std::move(p)).first->second;
+}
+
+void BlasContext::Impl::choose_algo(BlasPlan& p, const PlanKey& key) {
+  cublasLtMatmulPreference_t pref = nullptr;
+  WS_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  size_t ws = kBlasWorkspaceBytes;
+  auto set_u32 = [&](cublasLtMatmulPreferenceAttributes_t attr, uint32_t v) {
+    WS_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &v, sizeof(v)));
+  };
+  WS_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  // cuBLASLt: A = w, B = x, C = D = y.
+  set_u32(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(key.align_w));
+  set_u32(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(key.align_x));
+  set_u32(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(key.align_y));
+  set_u32(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(key.align_y));
+  cublasLtMatmulHeuristicResult_t res{};
+  int found = 0;
+  cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  // NOT_SUPPORTED just means no algorithm for this configuration; the caller falls back.
+  if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) WS_CUBLAS_CHECK(st);
+  p.has_algo = st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS;
+  if (p.has_algo) p.algo = res.algo;
+}
+
+BlasContext::BlasContext() : impl_(std::make_unique<Impl>()) {
+  WS_CUBLAS_CHECK(cublasLtCreate(&impl_->handle));
+  impl_->workspace = DeviceBuffer<char>(kBlasWorkspaceBytes);
+}
+
+BlasContext::~BlasContext() {
+  if (impl_ == nullptr) return;
+  impl_->plans.clear();
+  if (impl_->handle != nullptr) cublasLtDestroy(impl_->handle);
+}
+
+size_t BlasContext::plan_count() const {
+  return impl_->plans.size();
+}
+
+Fp8GemmPath BlasContext::last_fp8_path() const {
+  return impl_->last_fp8_path;
+}
+
+void BlasContext::reserve_fp8_scratch(int64_t m, int64_t n, int64_t k) {
+  WS_CUDA_REQUIRE(m >= 0 && n >= 0 && k >= 0, "reserve_fp8_scratch: negative size");
+  auto need_x = static_cast<size_t>(m * k), need_w = static_cast<size_t>(n * k);
+  if (impl_->scratch_x.size() >= need_x && impl_->scratch_w.size() >= need_w) return;
+  // The old buffers may still be read by queued work on any stream of this context.
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+  if (impl_->scratch_x.size() < need_x) {
+    impl_->scratch_x = DeviceBuffer<__nv_bfloat16>();
+    impl_->scratch_x = DeviceBuffer<__nv_bfloat16>(need_x);
+  }
+  if (impl_->scratch_w.size() < need_w) {
+    impl_->scratch_w = DeviceBuffer<__nv_bfloat16>();
+    impl_->scratch_w = DeviceBuffer<__nv_bfloat16>(need_w);
+  }
+}
+
+}  // namespace wideserve::cuda
