@@ -5,7 +5,7 @@ APT_PKGS=(cmake ninja-build g++ pkg-config python3 python3-pip curl ccache
   libboost-dev libzmq3-dev cppzmq-dev libmsgpack-cxx-dev zlib1g-dev
   libopenblas-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev libicu-dev libxxhash-dev libsimdjson-dev
-  libucx-dev ucx-utils etcd-server)
+  libucx-dev ucx-utils etcd-server libgloo-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
