@@ -1,0 +1,204 @@
+// gemm_bf16 against the float64 reference: odd and model shapes, fp32 output, beta (fused
+// residual), strided and misaligned operands, m = 0.
+#include <cuda_bf16.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../gpu_test_util.h"
+#include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_ref.h"
+#include "backend/cuda/gemm/gemm_testing.h"
+#include "gemm_test_util.h"
+
+namespace wideserve::cuda {
+namespace {
+
+using test::compare;
+using test::download_rows;
+using test::sample_indices;
+
+struct Bf16Case {
+  int64_t m, n, k;
+  int64_t ldx = 0, ldw = 0, ldy = 0;
+  bool y_f32 = false;
+  float beta = 0.f;
+  int64_t x_offset = 0;  // elements: operands that start mid-buffer (slices)
+};
+
+std::string describe(const Bf16Case& c) {
+  char buf[200];
+  std::snprintf(buf, sizeof(buf), "m=%ld n=%ld k=%ld ld=(%ld,%ld,%ld) f32=%d beta=%g off=%ld",
+                long(c.m), long(c.n), long(c.k), long(c.ldx), long(c.ldw), long(c.ldy),
+                int(c.y_f32), c.beta, long(c.x_offset));
+  return buf;
+}
+
+template <typename Y>
+void check_case(BlasContext& ctx, const Bf16Case& c, uint64_t seed) {
+  SCOPED_TRACE(describe(c));
+  const int64_t ldx = c.ldx ? c.ldx : c.k, ldw = c.ldw ? c.ldw : c.k, ldy = c.ldy ? c.ldy : c.n;
+  DeviceBuffer<__nv_bfloat16> xb(static_cast<size_t>(c.m * ldx + c.x_offset));
+  DeviceBuffer<__nv_bfloat16> w(static_cast<size_t>(c.n * ldw));
+  DeviceBuffer<Y> y(static_cast<size_t>(c.m * ldy));
+  gemm_testing::fill_uniform_bf16(xb.get(), xb.size(), seed, -1.f, 1.f, nullptr);
+  gemm_testing::fill_uniform_bf16(w.get(), w.size(), seed + 1, -1.f, 1.f, nullptr);
+  const auto rows = sample_indices(c.m, 12, seed), cols = sample_indices(c.n, 384, seed + 2);
+  std::vector<double> y0;
+  if (c.beta != 0.f) {
+    if constexpr (sizeof(Y) == 4)
+      gemm_testing::fill_uniform_f32(reinterpret_cast<float*>(y.get()), y.size(), seed + 3, -4.f,
+                                     4.f, nullptr);
+    else
+      gemm_testing::fill_uniform_bf16(reinterpret_cast<__nv_bfloat16*>(y.get()), y.size(), seed + 3,
+                                      -4.f, 4.f, nullptr);
+    y0 = test::pick_cols(download_rows(y.get(), ldy, rows, c.n), c.n, cols);
+  } else {
+    WS_CUDA_CHECK(cudaMemset(y.get(), 0xFF, y.bytes()));  // NaN poison
+  }
+  const __nv_bfloat16* x = xb.get() + c.x_offset;
+  GemmBf16Params p{x, w.get(), y.get(), c.m, c.n, c.k, c.ldx, c.ldw, c.ldy, c.y_f32, c.beta};
+  gemm_bf16(ctx, p, nullptr);
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+
+  // Every output element written, padding columns untouched (still the 0xFF poison).
+  auto full = y.download();
+  int64_t unwritten = 0, clobbered = 0;
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t j = 0; j < ldy; ++j) {
+      const double v = test::to_double(full[i * ldy + j]);
+      if (j < c.n) {
+        unwritten += std::isfinite(v) ? 0 : 1;
+      } else if (c.beta == 0.f) {
+        clobbered += std::isnan(v) ? 0 : 1;
+      }
+    }
+  EXPECT_EQ(unwritten, 0);
+  EXPECT_EQ(clobbered, 0);
+
+  std::vector<double> xr, wr;
+  for (auto v : download_rows(x, ldx, rows, c.k)) xr.push_back(test::to_double(v));
+  for (auto v : download_rows(w.get(), ldw, cols, c.k)) wr.push_back(test::to_double(v));
+  const auto ref = gemm_nt_ref(xr, wr, static_cast<int64_t>(rows.size()),
+                               static_cast<int64_t>(cols.size()), c.k, c.beta, y0);
+  const auto out = test::pick_cols(download_rows(y.get(), ldy, rows, c.n), c.n, cols);
+  const auto st = compare(out, ref);
+  // bf16 output rounding alone is ~1e-3 relative; fp32 output should be far tighter.
+  EXPECT_LT(st.rel_l2, sizeof(Y) == 4 ? 1e-4 : 8e-3);
+  EXPECT_LT(st.max_rel, sizeof(Y) == 4 ? 1e-3 : 5e-2);
+  std::printf("[bf16] %-60s rel_l2=%.2e max_rel=%.2e\n", describe(c).c_str(), st.rel_l2,
+              st.max_rel);
+}
+
+void check(BlasContext& ctx, const Bf16Case& c, uint64_t seed) {
+  if (c.y_f32)
+    check_case<float>(ctx, c, seed);
+  else
+    check_case<__nv_bfloat16>(ctx, c, seed);
+}
+
+TEST(GemmBf16, OddShapes) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  uint64_t seed = 100;
+  for (Bf16Case c : {Bf16Case{1, 1, 1}, Bf16Case{3, 5, 7}, Bf16Case{17, 33, 65},
+                     Bf16Case{1, 80, 96}, Bf16Case{130, 257, 129}, Bf16Case{64, 192, 96},
+                     Bf16Case{5, 1000, 36}, Bf16Case{257, 129, 1031}}) {
+    check(ctx, c, seed++);
+    c.y_f32 = true;
+    check(ctx, c, seed++);
+  }
+}
+
+TEST(GemmBf16, BetaFusedResidual) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  uint64_t seed = 200;
+  for (Bf16Case c : {Bf16Case{1, 256, 128}, Bf16Case{33, 7168, 512}, Bf16Case{300, 2048, 2048},
+                     Bf16Case{7, 80, 96}}) {
+    c.beta = 1.f;
+    check(ctx, c, seed++);
+    c.y_f32 = true;
+    c.beta = 0.5f;
+    check(ctx, c, seed++);
+  }
+}
+
+TEST(GemmBf16, StridedAndOffsetOperands) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  uint64_t seed = 300;
+  // Slices of fused projections: x = columns [1536, 2048) of a [m, 2112] buffer, etc.
+  check(ctx, Bf16Case{9, 512, 512, 2112, 0, 0, false, 0.f, 1536}, seed++);
+  check(ctx, Bf16Case{64, 256, 128, 192, 160, 300}, seed++);
+  check(ctx, Bf16Case{5, 96, 64, 80, 70, 100, false, 0.f, 1}, seed++);  // 2-byte aligned x
+  check(ctx, Bf16Case{130, 64, 64, 200, 0, 72, true, 0.f, 3}, seed++);
+  check(ctx, Bf16Case{4, 48, 40, 64, 48, 50, false, 1.f, 8}, seed++);
+}
+
+TEST(GemmBf16, ModelShapes) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  uint64_t seed = 400;
+  struct Shape {
+    int64_t n, k;
+    bool f32;
+    std::vector<int64_t> ms;
+  };
+  const std::vector<Shape> shapes = {
+      {129280, 7168, true, {1, 64, 257}},  // V3 lm_head (fp32 logits)
+      {256, 7168, true, {1, 4096}},        // V3 router
+      {102400, 2048, true, {1, 300}},      // V2-Lite lm_head
+      {64, 2048, true, {1, 4096}},         // V2-Lite router
+      {3072, 2048, false, {1, 512}},       // V2-Lite q_proj (bf16 model)
+      {576, 2048, false, {1, 64, 4096}},   // V2-Lite kv_a
+      {4096, 512, false, {1, 512}},        // V2-Lite kv_b
+      {2048, 2048, false, {1, 4096}},      // V2-Lite o_proj
+      {21888, 2048, false, {1, 512}},      // V2-Lite dense gate+up
+      {2048, 10944, false, {1, 512}},      // V2-Lite dense down
+      {1024, 256, true, {1, 33}},          // tiny lm_head
+      {176, 256, false, {1, 64, 300}},     // tiny q_a + kv_a
+      {192, 96, false, {1, 64}},           // tiny q_b
+      {256, 64, false, {1, 64}},           // tiny kv_b
+      {256, 128, false, {1, 64}},          // tiny o_proj
+      {1024, 256, false, {1, 64}},         // tiny dense gate+up
+      {256, 512, false, {3, 64}},          // tiny dense down
+      {240, 128, false, {5}},              // tiny-fp8-dslayout kv_b
+      {256, 144, false, {5}},              // tiny-fp8-dslayout o_proj
+  };
+  for (const auto& s : shapes)
+    for (int64_t m : s.ms) check(ctx, Bf16Case{m, s.n, s.k, 0, 0, 0, s.f32}, seed++);
+}
+
+TEST(GemmBf16, ZeroRowsIsNoOp) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  GemmBf16Params p{nullptr, nullptr, nullptr, 0, 64, 64};
+  EXPECT_NO_THROW(gemm_bf16(ctx, p, nullptr));
+  EXPECT_EQ(ctx.plan_count(), 0u);
+  p.k = 0;
+  EXPECT_THROW(gemm_bf16(ctx, p, nullptr), std::exception);
+}
+
+TEST(GemmBf16, PlansAreCachedPerShape) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  DeviceBuffer<__nv_bfloat16> x(64 * 128), w(256 * 128), y(64 * 256);
+  gemm_testing::fill_uniform_bf16(x.get(), x.size(), 1, -1, 1, nullptr);
+  gemm_testing::fill_uniform_bf16(w.get(), w.size(), 2, -1, 1, nullptr);
+  GemmBf16Params p{x.get(), w.get(), y.get(), 64, 256, 128};
+  gemm_bf16(ctx, p, nullptr);
+  gemm_bf16(ctx, p, nullptr);
+  EXPECT_EQ(ctx.plan_count(), 1u);
+  p.m = 32;
+  gemm_bf16(ctx, p, nullptr);
+  EXPECT_EQ(ctx.plan_count(), 2u);
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+}  // namespace
+}  // namespace wideserve::cuda
