@@ -56,9 +56,14 @@ bool run_cublaslt(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t st
   WS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
                                                  &p.x_scale, sizeof(p.x_scale)));
   const float alpha = 1.f, beta = p.beta;
-  WS_CUBLAS_CHECK(cublasLtMatmul(impl.handle, plan.desc, &alpha, p.w, plan.a, p.x, plan.b, &beta,
-                                 p.y, plan.c, p.y, plan.c, &plan.algo, impl.workspace.get(),
-                                 impl.workspace.bytes(), stream));
+  const cublasStatus_t st =
+      cublasLtMatmul(impl.handle, plan.desc, &alpha, p.w, plan.a, p.x, plan.b, &beta, p.y, plan.c,
+                     p.y, plan.c, &plan.algo, impl.workspace.get(), impl.workspace.bytes(), stream);
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED) {  // rejected at launch: never try this plan again
+    plan.has_algo = false;
+    return false;
+  }
+  WS_CUBLAS_CHECK(st);
   return true;
 }
 
