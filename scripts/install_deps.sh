@@ -19,7 +19,8 @@ fi
 # the versions the oracle tests were validated with: 5.17 would load the DeepSeek directory as
 # LlamaTokenizer (hard-coded Metaspace); 5.24 loads tokenizer.json as is.
 PY=${PYTHON:-python3}
-PIP_PKGS=("tokenizers==0.23.3" "transformers==5.24.0" jinja2 numpy safetensors openai)
-if ! "$PY" -c "import tokenizers, transformers, jinja2, numpy, safetensors, openai" >/dev/null 2>&1; then
+PIP_PKGS=("tokenizers==0.23.3" "transformers==5.24.0" jinja2 numpy safetensors openai
+  "nvidia-cutlass==4.2.0.0")
+if ! "$PY" -c "import tokenizers, transformers, jinja2, numpy, safetensors, openai, cutlass_library" >/dev/null 2>&1; then
   "$PY" -m pip install -q "${PIP_PKGS[@]}" || "$PY" -m pip install -q --break-system-packages "${PIP_PKGS[@]}"
 fi
