@@ -7,6 +7,7 @@
 #include "common/check.h"
 #include "common/thread_pool.h"
 #include "model/checkpoint.h"
+#include "model/ep_moe.h"
 #include "model/mla_attention.h"
 #include "model/moe_block.h"
 
@@ -20,6 +21,13 @@ std::unique_ptr<DeepseekModel> DeepseekModel::load(const std::string& model_dir)
   Checkpoint ckpt(model_dir, cfg.fp8_block_rows, cfg.fp8_block_cols);
   ModelWeights w = load_weights(ckpt, cfg);
   return std::make_unique<DeepseekModel>(std::move(cfg), std::move(w));
+}
+
+void DeepseekModel::release_routed_experts() {
+  for (auto& L : w_.layers) {
+    std::vector<float>().swap(L.moe.gate_up);
+    std::vector<float>().swap(L.moe.down);
+  }
 }
 
 void DeepseekModel::forward(std::span<const SequenceInput> seqs, kvcache::MlaKvStorage& kv,
@@ -48,6 +56,11 @@ void DeepseekModel::forward(std::span<const SequenceInput> seqs, kvcache::MlaKvS
     seq_rows[s + 1] = seq_rows[s] + n;
   }
   const int64_t rows = seq_rows.back();
+  if (opts.ep && !opts.ep_begun) {
+    bool decode_only = true;
+    for (const auto& sq : seqs) decode_only = decode_only && sq.tokens.size() <= 1;
+    opts.ep->begin_forward(rows, decode_only);
+  }
   std::vector<float> h(rows * H), xn(rows * H), tmp(rows * H);
   for (int64_t r = 0; r < rows; ++r)
     std::memcpy(&h[r * H], &w_.embed[static_cast<int64_t>(tokens[r]) * H], H * sizeof(float));
@@ -59,7 +72,9 @@ void DeepseekModel::forward(std::span<const SequenceInput> seqs, kvcache::MlaKvS
                   opts.attention);
     cpu::add_inplace(h.data(), tmp.data(), rows * H);
     cpu::rms_norm(h.data(), L.post_attention_norm.data(), eps, xn.data(), rows, H, H, H);
-    if (L.is_moe)
+    if (L.is_moe && opts.ep)
+      opts.ep->run(l, L.moe, xn.data(), tmp.data(), rows);
+    else if (L.is_moe)
       moe_forward(cfg_, L.moe, xn.data(), tmp.data(), rows);
     else
       mlp_forward(L.mlp, xn.data(), tmp.data(), rows);

@@ -24,6 +24,10 @@ class DeepseekModel {
   static std::unique_ptr<DeepseekModel> load(const std::string& model_dir);
 
   const ModelConfig& config() const { return cfg_; }
+  const ModelWeights& weights() const { return w_; }
+  // Frees the routed experts' full weights once every EP rank has taken its own (forward then
+  // needs ForwardOptions::ep on MoE layers).
+  void release_routed_experts();
 
   // Runs one step over all sequences: writes their new latent KV rows into `kv` and returns
   // logits [rows, vocab] in *logits, rows = sum over sequences of (all_logits ? n : 1).

@@ -7,6 +7,8 @@
 
 namespace wideserve::model {
 
+class EpMoe;  // model/ep_moe.h
+
 // One sequence's part of a step.
 struct SequenceInput {
   std::span<const int32_t> tokens;  // new tokens (a prefill chunk, or one decode token)
@@ -25,6 +27,8 @@ enum class AttentionMode {
 // Per-step options.
 struct ForwardOptions {
   AttentionMode attention = AttentionMode::kAuto;
+  EpMoe* ep = nullptr;  // expert parallelism: MoE layers through this rank's EpMoe (collective)
+  bool ep_begun = false;  // EpMoe::begin_forward already ran for this forward (ep_drain)
 };
 
 }  // namespace wideserve::model

@@ -5,6 +5,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/ops.h"
+#include "common/check.h"
 #include "common/thread_pool.h"
 #include "moe/router.h"
 
@@ -20,6 +21,7 @@ void mlp_forward(const MlpWeights& w, const float* x, float* out, int64_t rows) 
 
 void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, float* out,
                  int64_t rows) {
+  WS_CHECK(!w.gate_up.empty(), "routed experts were released to EP ranks; forward needs EpMoe");
   const int64_t H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
                 I = c.moe_intermediate_size;
   std::vector<float> logits(rows * E);
