@@ -61,8 +61,8 @@ class PerTensorFp8 {
   PerTensorFp8() {
     WS_CUBLAS_CHECK(cublasLtCreate(&handle_));
     ws_ = DeviceBuffer<char>(size_t{32} << 20);
-    scales_ = DeviceBuffer<float>(2);
-    gemm_testing::fill_uniform_f32(scales_.get(), 2, 7, 0.01f, 0.02f, nullptr);
+    scales_ = DeviceBuffer<float>(128);  // a at [0], b at [64]: both 256-byte aligned
+    gemm_testing::fill_uniform_f32(scales_.get(), 128, 7, 0.01f, 0.02f, nullptr);
   }
   ~PerTensorFp8() {
     release();
@@ -73,7 +73,7 @@ class PerTensorFp8 {
     WS_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F));
     cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     const float* sa = scales_.get();
-    const float* sb = scales_.get() + 1;
+    const float* sb = scales_.get() + 64;
     WS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, 4));
     WS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, 4));
     WS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc_, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sa,
@@ -159,6 +159,7 @@ const char* path_name(Fp8GemmPath p) {
 }  // namespace
 
 int main() {
+  setvbuf(stdout, nullptr, _IONBF, 0);  // keep partial output if a later step fails
   cudaDeviceProp prop{};
   WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   int drv = 0, rt = 0;

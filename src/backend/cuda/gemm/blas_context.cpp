@@ -76,19 +76,43 @@ Fp8GemmPath BlasContext::last_fp8_path() const {
   return impl_->last_fp8_path;
 }
 
-void BlasContext::reserve_fp8_scratch(int64_t m, int64_t n, int64_t k) {
-  WS_CUDA_REQUIRE(m >= 0 && n >= 0 && k >= 0, "reserve_fp8_scratch: negative size");
-  auto need_x = static_cast<size_t>(m * k), need_w = static_cast<size_t>(n * k);
-  if (impl_->scratch_x.size() >= need_x && impl_->scratch_w.size() >= need_w) return;
-  // The old buffers may still be read by queued work on any stream of this context.
+template <typename T>
+static void ensure_impl(DeviceBuffer<T>& buf, size_t count, cudaStream_t stream) {
+  if (buf.size() >= count) return;
+  cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+  WS_CUDA_CHECK(cudaStreamIsCapturing(stream, &cap));
+  WS_CUDA_REQUIRE(cap == cudaStreamCaptureStatusNone,
+                  "gemm_fp8_block: scratch of " + std::to_string(buf.size()) +
+                      " elements too small (" + std::to_string(count) +
+                      " needed) during CUDA graph capture; call "
+                      "BlasContext::reserve_fp8_scratch with the largest shape before capturing");
+  // The old buffer may still be read by queued work.
   WS_CUDA_CHECK(cudaDeviceSynchronize());
-  if (impl_->scratch_x.size() < need_x) {
-    impl_->scratch_x = DeviceBuffer<__nv_bfloat16>();
-    impl_->scratch_x = DeviceBuffer<__nv_bfloat16>(need_x);
-  }
-  if (impl_->scratch_w.size() < need_w) {
-    impl_->scratch_w = DeviceBuffer<__nv_bfloat16>();
-    impl_->scratch_w = DeviceBuffer<__nv_bfloat16>(need_w);
+  buf = DeviceBuffer<T>();
+  buf = DeviceBuffer<T>(count);
+}
+
+void ensure_scratch(DeviceBuffer<char>& buf, size_t count, cudaStream_t stream) {
+  ensure_impl(buf, count, stream);
+}
+
+void ensure_scratch(DeviceBuffer<__nv_bfloat16>& buf, size_t count, cudaStream_t stream) {
+  ensure_impl(buf, count, stream);
+}
+
+void BlasContext::reserve_fp8_scratch(int64_t m, int64_t n, int64_t k) {
+  WS_CUDA_REQUIRE(m >= 0 && n > 0 && k > 0, "reserve_fp8_scratch: bad shape");
+  Fp8GemmPath path = fp8_path_ == Fp8GemmPath::kAuto ? select_fp8_block_path(m, n, k) : fp8_path_;
+  if (path == Fp8GemmPath::kCublasLt) {
+    // Worst case: unaligned user scale pointers force staging of both scale tensors.
+    GemmFp8BlockParams p{nullptr, reinterpret_cast<const float*>(4),
+                         nullptr, reinterpret_cast<const float*>(4),
+                         nullptr, m,
+                         n,       k};
+    ensure_scratch(impl_->stage, plan_fp8_stage(p).bytes, nullptr);
+  } else {
+    ensure_scratch(impl_->scratch_x, static_cast<size_t>(m * k), nullptr);
+    ensure_scratch(impl_->scratch_w, static_cast<size_t>(n * k), nullptr);
   }
 }
 

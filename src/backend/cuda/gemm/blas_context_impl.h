@@ -58,6 +58,7 @@ struct BlasContext::Impl {
   DeviceBuffer<char> workspace;
   std::unordered_map<PlanKey, std::unique_ptr<BlasPlan>, PlanKeyHash> plans;
   DeviceBuffer<__nv_bfloat16> scratch_x, scratch_w;  // FP8 fallback: dequantized x and w
+  DeviceBuffer<char> stage;  // FP8 cuBLASLt path: scales/rows restaged to 16-byte strides
   Fp8GemmPath last_fp8_path = Fp8GemmPath::kAuto;
 
   // The cached plan for key, built by build() on first use (build fills desc and layouts).
@@ -65,6 +66,19 @@ struct BlasContext::Impl {
   // Runs the heuristic for a built plan; sets has_algo.
   void choose_algo(BlasPlan& plan, const PlanKey& key);
 };
+
+// Grows buf to at least count elements (synchronizing the device first); refuses while the stream
+// captures a graph.
+void ensure_scratch(DeviceBuffer<char>& buf, size_t count, cudaStream_t stream);
+void ensure_scratch(DeviceBuffer<__nv_bfloat16>& buf, size_t count, cudaStream_t stream);
+
+// Byte layout of the cuBLASLt path's staging area for one call (offsets 256-byte aligned).
+struct Fp8Stage {
+  int64_t m4, kb, kb4, nb, w_ld;  // m rounded up to 4; k blocks (and rounded up to 4); n blocks
+  bool stage_w, stage_xs, pad_m;  // what has to be restaged
+  size_t off_ws, off_xs, off_x, off_y, bytes;
+};
+Fp8Stage plan_fp8_stage(const GemmFp8BlockParams& p);
 
 // Largest power of two (capped at 256) dividing the address: cuBLASLt's alignment preference.
 int pointer_alignment(const void* p);

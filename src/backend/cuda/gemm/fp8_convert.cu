@@ -13,14 +13,13 @@ namespace {
 // one scale).
 template <int kVec>
 __global__ void dequant_fp8_kernel(DequantFp8Params p) {
-  const int64_t nkb = (p.k + 127) / 128;
   const int64_t per_row = p.k / kVec;
   const int64_t total = p.rows * per_row;
   for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < total;
        t += int64_t{gridDim.x} * blockDim.x) {
     const int64_t r = t / per_row, c = (t % per_row) * kVec;
-    const float s =
-        p.weight_blocks ? p.scale[(r / 128) * nkb + c / 128] : p.scale[(c / 128) * p.rows + r];
+    const float s = p.weight_blocks ? p.scale[(r / 128) * p.scale_ld + c / 128]
+                                    : p.scale[(c / 128) * p.scale_ld + r];
     const __nv_fp8_e4m3* src = p.q + r * p.k + c;
     __nv_bfloat16* dst = p.out + r * p.k + c;
     if constexpr (kVec == 8) {

@@ -10,11 +10,11 @@
 namespace wideserve::cuda {
 
 struct DequantFp8Params {
-  const __nv_fp8_e4m3* q;  // [rows, k] packed
-  const float* scale;      // weight: [ceil(rows/128)][ceil(k/128)]; act: [ceil(k/128)][rows]
-  int64_t rows, k;
-  bool weight_blocks;  // true: 128x128 weight blocks; false: 1x128 activation groups
-  __nv_bfloat16* out;  // [rows, k] packed
+  const __nv_fp8_e4m3* q;     // [rows, k] packed
+  const float* scale;         // weight: [ceil(rows/128)][scale_ld]; act: [ceil(k/128)][scale_ld]
+  int64_t rows, k, scale_ld;  // scale_ld: weight >= ceil(k/128), act >= rows
+  bool weight_blocks;         // true: 128x128 weight blocks; false: 1x128 activation groups
+  __nv_bfloat16* out;         // [rows, k] packed
 };
 // out = bf16(q * scale of its block).
 void launch_dequant_fp8(const DequantFp8Params& p, cudaStream_t stream);

@@ -17,13 +17,14 @@ namespace wideserve::cuda {
 // Which implementation gemm_fp8_block runs.
 enum class Fp8GemmPath : int {
   kAuto = 0,      // chosen by shape (select_fp8_block_path)
-  kCublasLt = 1,  // cuBLASLt native block scaling
+  kCublasLt = 1,  // cuBLASLt native block scaling (scales/rows staged to 16-byte strides if needed)
   kDequant = 2,   // own fallback: dequantize x and w to bf16 scratch, then gemm_bf16
 };
 
 // cuBLASLt handle + workspace (32 MiB) + a cache of matmul plans keyed by shape; one per stream.
-// Also owns the scratch of the FP8 fallback path (grown on demand; call reserve_fp8_scratch before
-// CUDA graph capture, since growing it while capturing is an error).
+// Also owns the FP8 path's scratch (staged scales/rows, or the fallback's bf16 copies), grown on
+// demand: call reserve_fp8_scratch for the largest shapes before CUDA graph capture, since growing
+// it while capturing is refused.
 class BlasContext {
  public:
   BlasContext();
@@ -31,8 +32,8 @@ class BlasContext {
   BlasContext(const BlasContext&) = delete;
   BlasContext& operator=(const BlasContext&) = delete;
 
-  // Make the FP8 fallback scratch large enough for (m, n, k); synchronizes the device when it
-  // grows.
+  // Make the FP8 scratch large enough for gemm_fp8_block(m, n, k) on the path kAuto picks (or
+  // the forced path); synchronizes the device when it grows.
   void reserve_fp8_scratch(int64_t m, int64_t n, int64_t k);
   // Tests/benchmarks: force one FP8 path for every call (kAuto = choose by shape).
   void set_fp8_path(Fp8GemmPath path) { fp8_path_ = path; }
@@ -70,7 +71,9 @@ struct GemmFp8BlockParams {
   const float* w_scale;    // [ceil(n/128)][ceil(k/128)] row-major (checkpoint weight_scale_inv)
   __nv_bfloat16* y;        // [m, n] row-major, packed
   int64_t m, n, k;
-  float beta = 0.f;  // y = x w^T + beta * y
+  float beta = 0.f;        // y = x w^T + beta * y
+  int64_t w_scale_ld = 0;  // row stride of w_scale in floats; 0 = ceil(k/128). A multiple of 4
+                           // (16 bytes) spares the per-call restaging cuBLASLt's path needs.
 };
 // y = dequant(x) dequant(w)^T (+ beta y) with bf16 output. m == 0 is a no-op.
 void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t stream);

@@ -62,8 +62,9 @@ std::vector<double> dequant_act_rows_ref(const std::vector<uint8_t>& q_rows,
 
 std::vector<double> dequant_weight_rows_ref(const std::vector<uint8_t>& q_rows,
                                             const std::vector<int64_t>& rows,
-                                            const std::vector<float>& scale, int64_t k) {
-  const int64_t nkb = (k + 127) / 128;
+                                            const std::vector<float>& scale, int64_t k,
+                                            int64_t scale_ld) {
+  const int64_t nkb = scale_ld != 0 ? scale_ld : (k + 127) / 128;
   std::vector<double> out(q_rows.size());
   for (size_t i = 0; i < rows.size(); ++i)
     for (int64_t c = 0; c < k; ++c)

@@ -31,9 +31,10 @@ std::vector<double> dequant_act_rows_ref(const std::vector<uint8_t>& q_rows,
                                          const std::vector<float>& scale, int64_t m, int64_t k);
 
 // Dequantized rows of a 128x128 block-scaled weight: q_rows [rows.size(), k] holds rows[i] of the
-// full [n, k] weight; scale is the full [ceil(n/128)][ceil(k/128)] tensor.
+// full [n, k] weight; scale is the full [ceil(n/128)][scale_ld] tensor (0 = ceil(k/128)).
 std::vector<double> dequant_weight_rows_ref(const std::vector<uint8_t>& q_rows,
                                             const std::vector<int64_t>& rows,
-                                            const std::vector<float>& scale, int64_t k);
+                                            const std::vector<float>& scale, int64_t k,
+                                            int64_t scale_ld = 0);
 
 }  // namespace wideserve::cuda

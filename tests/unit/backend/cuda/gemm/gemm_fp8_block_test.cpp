@@ -23,33 +23,52 @@ using test::download_rows;
 using test::sample_indices;
 
 // Block-scaled operands: x quantized from bf16 by launch_quantize_fp8, random e4m3 weights with
-// random positive block scales.
+// random positive block scales. scale_ld > ceil(k/128) leaves padding columns (filled with a
+// huge value that must never be used); scale_off shifts the scale pointer (misaligned tensors).
 struct Fp8Weights {
-  int64_t n, k;
+  int64_t n, k, scale_ld, scale_off;
   DeviceBuffer<__nv_fp8_e4m3> w;
-  DeviceBuffer<float> w_scale;
-  Fp8Weights(int64_t n_, int64_t k_, uint64_t seed)
+  DeviceBuffer<float> w_scale_buf;
+  Fp8Weights(int64_t n_, int64_t k_, uint64_t seed, int64_t ld = 0, int64_t off = 0)
       : n(n_),
         k(k_),
+        scale_ld(ld != 0 ? ld : (k_ + 127) / 128),
+        scale_off(off),
         w(static_cast<size_t>(n * k)),
-        w_scale(static_cast<size_t>(((n + 127) / 128) * ((k + 127) / 128))) {
+        w_scale_buf(static_cast<size_t>(((n + 127) / 128) * scale_ld + off)) {
     gemm_testing::fill_uniform_fp8(w.get(), w.size(), seed, 448.f, nullptr);
-    gemm_testing::fill_uniform_f32(w_scale.get(), w_scale.size(), seed + 1, 2e-4f, 2e-3f, nullptr);
+    gemm_testing::fill_uniform_f32(w_scale_buf.get(), w_scale_buf.size(), seed + 1, 1e30f, 2e30f,
+                                   nullptr);
+    const int64_t kb = (k + 127) / 128, nb = (n + 127) / 128;
+    for (int64_t b = 0; b < nb; ++b)
+      gemm_testing::fill_uniform_f32(w_scale() + b * scale_ld, kb, seed + 2 + b, 2e-4f, 2e-3f,
+                                     nullptr);
+  }
+  float* w_scale() const { return w_scale_buf.get() + scale_off; }
+  std::vector<float> scales_host() const {
+    auto all = w_scale_buf.download();
+    return {all.begin() + scale_off, all.end()};
   }
 };
 
 struct Fp8Acts {
-  int64_t m, k;
+  int64_t m, k, scale_off;
   DeviceBuffer<__nv_fp8_e4m3> x;
-  DeviceBuffer<float> x_scale;
-  Fp8Acts(int64_t m_, int64_t k_, uint64_t seed)
+  DeviceBuffer<float> x_scale_buf;
+  Fp8Acts(int64_t m_, int64_t k_, uint64_t seed, int64_t off = 0)
       : m(m_),
         k(k_),
+        scale_off(off),
         x(static_cast<size_t>(m * k)),
-        x_scale(static_cast<size_t>(m * ((k + 127) / 128))) {
+        x_scale_buf(static_cast<size_t>(m * ((k + 127) / 128) + off)) {
     DeviceBuffer<__nv_bfloat16> xb(static_cast<size_t>(m * k));
     gemm_testing::fill_uniform_bf16(xb.get(), xb.size(), seed, -3.f, 3.f, nullptr);
-    launch_quantize_fp8({xb.get(), m, k, 0, x.get(), x_scale.get()}, nullptr);
+    launch_quantize_fp8({xb.get(), m, k, 0, x.get(), x_scale()}, nullptr);
+  }
+  float* x_scale() const { return x_scale_buf.get() + scale_off; }
+  std::vector<float> scales_host() const {
+    auto all = x_scale_buf.download();
+    return {all.begin() + scale_off, all.end()};
   }
 };
 
@@ -71,21 +90,21 @@ Fp8Result run_and_check(BlasContext& ctx, const Fp8Acts& a, const Fp8Weights& wt
   } else {
     WS_CUDA_CHECK(cudaMemset(y.get(), 0xFF, y.bytes()));
   }
-  GemmFp8BlockParams p{a.x.get(), a.x_scale.get(), wt.w.get(), wt.w_scale.get(), y.get(), m, n, k,
-                       beta};
+  GemmFp8BlockParams p{a.x.get(), a.x_scale(), wt.w.get(), wt.w_scale(), y.get(), m, n, k, beta};
+  if (wt.scale_ld != (k + 127) / 128) p.w_scale_ld = wt.scale_ld;
   gemm_fp8_block(ctx, p, nullptr);
   WS_CUDA_CHECK(cudaDeviceSynchronize());
   Fp8Result r;
   r.path = ctx.last_fp8_path();
   r.nonfinite = gemm_testing::count_nonfinite_bf16(y.get(), y.size(), nullptr);
 
-  auto xs = a.x_scale.download();
-  auto ws = wt.w_scale.download();
+  auto xs = a.scales_host();
+  auto ws = wt.scales_host();
   std::vector<uint8_t> xq, wq;
   for (auto v : download_rows(a.x.get(), k, rows, k)) xq.push_back(v.__x);
   for (auto v : download_rows(wt.w.get(), k, cols, k)) wq.push_back(v.__x);
   const auto xd = dequant_act_rows_ref(xq, rows, xs, m, k);
-  const auto wd = dequant_weight_rows_ref(wq, cols, ws, k);
+  const auto wd = dequant_weight_rows_ref(wq, cols, ws, k, wt.scale_ld);
   const auto ref = gemm_nt_ref(xd, wd, static_cast<int64_t>(rows.size()),
                                static_cast<int64_t>(cols.size()), k, beta, y0);
   r.err = test::compare(test::pick_cols(download_rows(y.get(), n, rows, n), n, cols), ref);
@@ -109,11 +128,11 @@ TEST(GemmFp8Block, ShapeRuleOnlyPicksCorrectCublasLtShapes) {
   WS_REQUIRE_GPU();
   BlasContext ctx;
   uint64_t seed = 1000;
-  const std::vector<int64_t> ks = {128,  256,  384,  512,  640,  768,  896,
-                                   1024, 1152, 1408, 1536, 2048, 2816, 7168};
+  const std::vector<int64_t> ks = {128,  256,  384,  512,  640,  768,  896,  1024,
+                                   1152, 1408, 1536, 2048, 2816, 7168, 10240};
   const std::vector<int64_t> ns = {128, 256, 576, 2112, 7168};
   for (int64_t k : ks) {
-    for (int64_t m : {1, 64, 300}) {
+    for (int64_t m : {1, 3, 64, 130, 300}) {
       Fp8Acts a(m, k, seed++);
       for (int64_t n : ns) {
         Fp8Weights wt(n, k, seed++);
@@ -229,18 +248,20 @@ TEST(GemmFp8Block, GraphCaptureAfterReserve) {
   BlasContext ctx;
   cudaStream_t stream;
   WS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  Fp8Acts a1(8, 7168, 1), a2(8, 256, 2);
+  Fp8Acts a1(8, 7168, 1), a2(7, 256, 2);  // a2: m % 4 and k blocks % 4 staged
   Fp8Weights w1(2048, 7168, 3), w2(96, 256, 4);
-  DeviceBuffer<__nv_bfloat16> y1(8 * 2048), y2(8 * 96), r1(8 * 2048), r2(8 * 96);
-  GemmFp8BlockParams p1{
-      a1.x.get(), a1.x_scale.get(), w1.w.get(), w1.w_scale.get(), r1.get(), 8, 2048, 7168};
-  GemmFp8BlockParams p2{a2.x.get(), a2.x_scale.get(), w2.w.get(), w2.w_scale.get(), r2.get(), 8, 96,
-                        256};
-  gemm_fp8_block(ctx, p1, stream);  // eager reference results (also builds the plans)
+  DeviceBuffer<__nv_bfloat16> y1(8 * 2048), y2(7 * 96), r1(8 * 2048), r2(7 * 96);
+  GemmFp8BlockParams p1{a1.x.get(), a1.x_scale(), w1.w.get(), w1.w_scale(), r1.get(),
+                        8,          2048,         7168};
+  GemmFp8BlockParams p2{a2.x.get(), a2.x_scale(), w2.w.get(), w2.w_scale(), r2.get(), 7, 96, 256};
+  WS_CUDA_CHECK(cudaDeviceSynchronize());  // operands were made on the legacy stream
+  gemm_fp8_block(ctx, p1, stream);         // eager reference results (also builds the plans)
   gemm_fp8_block(ctx, p2, stream);
-  ctx.reserve_fp8_scratch(8, 96, 256);
+  WS_CUDA_CHECK(cudaStreamSynchronize(stream));
+  ctx.reserve_fp8_scratch(7, 96, 256);
   WS_CUDA_CHECK(cudaMemset(y1.get(), 0xFF, y1.bytes()));
   WS_CUDA_CHECK(cudaMemset(y2.get(), 0xFF, y2.bytes()));
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
   p1.y = y1.get();
   p2.y = y2.get();
   cudaGraph_t graph;
@@ -261,8 +282,9 @@ TEST(GemmFp8Block, GraphCaptureAfterReserve) {
   Fp8Acts a3(64, 10944, 5);
   Fp8Weights w3(2048, 10944, 6);
   DeviceBuffer<__nv_bfloat16> y3(64 * 2048);
-  GemmFp8BlockParams p3{
-      a3.x.get(), a3.x_scale.get(), w3.w.get(), w3.w_scale.get(), y3.get(), 64, 2048, 10944};
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+  GemmFp8BlockParams p3{a3.x.get(), a3.x_scale(), w3.w.get(), w3.w_scale(),
+                        y3.get(),   64,           2048,       10944};
   WS_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   EXPECT_THROW(gemm_fp8_block(ctx, p3, stream), std::exception);
   cudaGraph_t g3;
@@ -272,6 +294,32 @@ TEST(GemmFp8Block, GraphCaptureAfterReserve) {
   WS_CUDA_CHECK(cudaGraphExecDestroy(exec));
   WS_CUDA_CHECK(cudaGraphDestroy(graph));
   WS_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+// Padded w_scale rows (w_scale_ld) and scale tensors at 4-byte offsets (slices of larger
+// allocations) on both paths, including shapes that need m and k-block staging.
+TEST(GemmFp8Block, ScaleStridesAndMisalignedScales) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  uint64_t seed = 12000;
+  for (auto path : {Fp8GemmPath::kAuto, Fp8GemmPath::kDequant}) {
+    ctx.set_fp8_path(path);
+    for (auto [m, n, k, ld, off] :
+         {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>{64, 2048, 1408, 12, 0},
+          {5, 7168, 2048, 20, 0},
+          {64, 2112, 7168, 0, 1},
+          {3, 576, 512, 0, 3},
+          {130, 1024, 384, 5, 1},
+          {1, 256, 96, 3, 1}}) {
+      Fp8Acts a(m, k, seed++, off);
+      Fp8Weights wt(n, k, seed++, ld, off);
+      const auto r = run_and_check(ctx, a, wt, 0.f, seed++);
+      std::printf("[fp8 strides] m=%ld n=%ld k=%ld ld=%ld off=%ld path=%s rel_l2=%.2e\n", long(m),
+                  long(n), long(k), long(ld), long(off), path_name(r.path), r.err.rel_l2);
+      EXPECT_TRUE(ok(r)) << "m=" << m << " n=" << n << " k=" << k << " ld=" << ld << " off=" << off
+                         << " rel_l2=" << r.err.rel_l2;
+    }
+  }
 }
 
 TEST(GemmFp8Block, ZeroRowsIsNoOp) {
