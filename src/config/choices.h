@@ -12,7 +12,8 @@ using Choices = std::span<const std::string_view>;
 
 inline constexpr std::string_view kLogLevels[] = {"debug", "info", "warning", "error", "critical"};
 inline constexpr std::string_view kEngineKinds[] = {"model", "mock"};
-inline constexpr std::string_view kDevices[] = {"cpu", "cuda"};
+inline constexpr std::string_view kDevices[] = {"auto", "cpu", "cuda"};
+inline constexpr std::string_view kLoadFormats[] = {"auto", "safetensors", "dummy"};
 inline constexpr std::string_view kDisaggregationModes[] = {"null", "prefill", "decode"};
 // SGLang's names plus ours: nixl and ucx both run our UCX agent, tcp the socket fallback.
 inline constexpr std::string_view kTransferBackends[] = {

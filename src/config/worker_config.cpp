@@ -12,7 +12,6 @@ namespace {
 
 constexpr std::string_view kPdIssue = "PD disaggregation issue";
 constexpr std::string_view kWideEpIssue = "wide expert parallelism issue";
-constexpr std::string_view kCudaIssue = "CUDA backend issue";
 
 // Variables that name hardware or libraries this system lacks: noted, never an error.
 struct NotApplicable {
@@ -106,6 +105,7 @@ void validate(WorkerConfig& c) {
   if (c.served_model_name.empty()) c.served_model_name = c.model_path;
   check_choice("--engine", c.engine_kind, kEngineKinds);
   check_choice("--device", c.device, kDevices);
+  check_choice("--load-format", c.load_format, kLoadFormats);
   check_choice("--log-level", c.log_level, kLogLevels);
   WS_CHECK_ARG(c.watchdog_timeout_s > 0, "--watchdog-timeout must be > 0 (got {})",
                c.watchdog_timeout_s);
@@ -206,7 +206,6 @@ void enforce_support(const WorkerConfig& c) {
     unsupported("--ep-num-redundant-experts", std::to_string(c.moe.ep_num_redundant_experts),
                 kWideEpIssue);
   if (c.moe.enable_eplb) unsupported("--enable-eplb", "", kWideEpIssue);
-  if (c.device != "cpu") unsupported("--device", c.device, kCudaIssue);
 }
 
 }  // namespace

@@ -106,7 +106,8 @@ struct WorkerConfig {
 
   std::string engine_kind = "model";  // --engine model|mock
   MockConfig mock;
-  std::string device = "cpu";  // --device cpu|cuda
+  std::string device = "auto";       // --device auto|cpu|cuda (auto: cuda when a GPU is visible)
+  std::string load_format = "auto";  // --load-format auto|safetensors|dummy (dummy: random weights)
 
   std::string log_level = "info";     // --log-level
   double watchdog_timeout_s = 300.0;  // --watchdog-timeout (seconds)

@@ -49,7 +49,11 @@ void add_worker_flags(CLI::App& app, WorkerConfig& c) {
        "Accepted for compatibility; wideserve never runs model code", model);
   choice(app, "--engine", c.engine_kind, "Engine: the real model or a timing mock", kEngineKinds,
          model);
-  choice(app, "--device", c.device, "Backend device", kDevices, model);
+  choice(app, "--device", c.device, "Backend device (auto: cuda when a GPU is visible)", kDevices,
+         model);
+  choice(app, "--load-format", c.load_format,
+         "Weights: from the checkpoint, or random of its shapes (dummy, GPU benchmarks)",
+         kLoadFormats, model);
 
   const std::string net = "Request plane and discovery";
   opt(app, "--host", c.host, "Address the request plane binds", net);

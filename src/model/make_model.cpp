@@ -72,8 +72,16 @@ Dims preset_dims(const MakeModelOptions& o) {
             {"mscale", 1.0},   {"mscale_all_dim", 1.0}};
     d = Dims{129280, 7168, 18432, 2048, 61, 3,   256, 1,      8,   8,
              4,      1536, 512,   128,  64, 128, 128, 163840, 2.5, yarn};
+  } else if (o.preset == "v2-lite") {
+    // DeepSeek-V2-Lite's dimensions (V2 routing: softmax, greedy top-6, no q compression), with
+    // the DeepSeek-V3 vocabulary so that the shipped tokenizer's ids are all valid.
+    yarn = {{"factor", 40.0},  {"original_max_position_embeddings", 4096},
+            {"beta_fast", 32}, {"beta_slow", 1},
+            {"mscale", 0.707}, {"mscale_all_dim", 0.707}};
+    d = Dims{129280, 2048, 10944, 1408, 27, 1,   64, 2,      6,   1,
+             1,      0,    512,   128,  64, 128, 16, 163840, 1.0, yarn};
   } else {
-    WS_THROW(kInvalidArgument, "--preset: unknown preset '{}' (tiny, v3)", o.preset);
+    WS_THROW(kInvalidArgument, "--preset: unknown preset '{}' (tiny, v2-lite, v3)", o.preset);
   }
   if (o.layers > 0) {
     d.layers = o.layers;
@@ -84,8 +92,9 @@ Dims preset_dims(const MakeModelOptions& o) {
 
 ordered_json make_config(const Dims& d, const MakeModelOptions& o) {
   ordered_json c;
-  c["architectures"] = {"DeepseekV3ForCausalLM"};
-  c["model_type"] = "deepseek_v3";
+  const bool v2 = o.preset == "v2-lite";
+  c["architectures"] = {v2 ? "DeepseekV2ForCausalLM" : "DeepseekV3ForCausalLM"};
+  c["model_type"] = v2 ? "deepseek_v2" : "deepseek_v3";
   c["vocab_size"] = d.vocab;
   c["hidden_size"] = d.hidden;
   c["intermediate_size"] = d.inter;
@@ -97,18 +106,21 @@ ordered_json make_config(const Dims& d, const MakeModelOptions& o) {
   c["n_routed_experts"] = d.experts;
   c["routed_scaling_factor"] = d.scaling;
   c["kv_lora_rank"] = d.kv_lora;
-  c["q_lora_rank"] = d.q_lora;
+  if (d.q_lora > 0)
+    c["q_lora_rank"] = d.q_lora;
+  else
+    c["q_lora_rank"] = nullptr;
   c["qk_rope_head_dim"] = d.rope;
   c["v_head_dim"] = d.v;
   c["qk_nope_head_dim"] = d.nope;
-  c["topk_method"] = "noaux_tc";
-  c["scoring_func"] = "sigmoid";
+  c["topk_method"] = v2 ? "greedy" : "noaux_tc";
+  c["scoring_func"] = v2 ? "softmax" : "sigmoid";
   c["n_group"] = d.n_group;
   c["topk_group"] = d.topk_group;
   c["num_experts_per_tok"] = d.topk;
   c["first_k_dense_replace"] = d.dense;
   c["moe_layer_freq"] = 1;
-  c["norm_topk_prob"] = true;
+  c["norm_topk_prob"] = !v2;
   c["hidden_act"] = "silu";
   c["max_position_embeddings"] = d.max_pos;
   c["rms_norm_eps"] = 1e-6;
@@ -326,6 +338,14 @@ void make_model(const MakeModelOptions& o) {
   WS_CHECK_ARG(!o.out_dir.empty(), "--out: empty path");
   Dims d = preset_dims(o);
   fs::create_directories(o.out_dir);
+  if (o.config_only) {
+    std::ofstream(fs::path(o.out_dir) / "config.json") << make_config(d, o).dump(1);
+    copy_tokenizer(o.out_dir);
+    return;
+  }
+  WS_CHECK_ARG(o.preset != "v2-lite",
+               "--preset v2-lite is written with --config-only (its "
+               "weights are drawn on the GPU: --load-format dummy)");
   std::vector<TensorToWrite> tensors;
   for (const auto& spec : model_specs(d, o)) {
     if (spec.fused_experts)

@@ -10,12 +10,13 @@ namespace wideserve::model {
 
 // What to write.
 struct MakeModelOptions {
-  std::string preset = "tiny";  // tiny | v3
+  std::string preset = "tiny";  // tiny | v2-lite | v3
   std::string out_dir;
   uint64_t seed = 0;
   bool fp8 = false;
   std::string layout = "hf";  // hf | deepseek
   int64_t layers = 0;         // 0 = preset default
+  bool config_only = false;   // config.json + tokenizer, no weights (--load-format dummy)
 };
 
 // Writes the checkpoint; throws on a bad option (naming it) or an I/O failure.

@@ -33,7 +33,8 @@ TEST(WorkerConfig, DefaultsFinalize) {
   EXPECT_EQ(c.discovery_address.host, "127.0.0.1");
   EXPECT_EQ(c.discovery_address.port, 29400);
   EXPECT_EQ(c.engine_kind, "model");
-  EXPECT_EQ(c.device, "cpu");
+  EXPECT_EQ(c.device, "auto");
+  EXPECT_EQ(c.load_format, "auto");
   EXPECT_DOUBLE_EQ(c.mock.decode_ms, 10.0);
   EXPECT_DOUBLE_EQ(c.mock.prefill_tokens_per_s, 100000.0);
   EXPECT_EQ(c.mock.vocab_size, 129280);
@@ -217,7 +218,6 @@ TEST(WorkerConfig, NotSupportedYet) {
       {{"--ep-num-redundant-experts", "32"},
        "not supported yet: --ep-num-redundant-experts 32 (wide expert parallelism issue)"},
       {{"--enable-eplb"}, "not supported yet: --enable-eplb (wide expert parallelism issue)"},
-      {{"--device", "cuda"}, "not supported yet: --device cuda (CUDA backend issue)"},
   };
   for (const auto& [args, expected] : cases) {
     auto err = finalize_error(args);

@@ -1,0 +1,238 @@
+#include "backend/cuda/model/cuda_model.h"
+
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cuda/attention/mla.h"
+#include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/model/step_buffers.h"
+#include "backend/cuda/moe/moe.h"
+#include "backend/cuda/ops/mla_simple.h"
+#include "backend/cuda/ops/ops.h"
+#include "common/check.h"
+#include "common/logging.h"
+#include "model/rope.h"
+
+namespace wideserve::cuda {
+
+using model::ModelConfig;
+using bf16 = __nv_bfloat16;
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+void cublas_check(cublasStatus_t st, const char* what) {
+  WS_CHECK(st == CUBLAS_STATUS_SUCCESS, "cuBLAS {} failed: {}", what, cublasGetStatusString(st));
+}
+
+// C[b] = op(A[b]) B[b] in cuBLAS column-major terms, bf16 in/out, fp32 compute.
+void batched_gemm(cublasHandle_t h, bool trans_a, int64_t m, int64_t n, int64_t k, const bf16* a,
+                  int64_t lda, int64_t stride_a, const bf16* b, int64_t ldb, int64_t stride_b,
+                  bf16* c, int64_t ldc, int64_t stride_c, int64_t batch) {
+  const float alpha = 1.f, beta = 0.f;
+  cublas_check(cublasGemmStridedBatchedEx(
+                   h, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(m),
+                   static_cast<int>(n), static_cast<int>(k), &alpha, a, CUDA_R_16BF,
+                   static_cast<int>(lda), stride_a, b, CUDA_R_16BF, static_cast<int>(ldb), stride_b,
+                   &beta, c, CUDA_R_16BF, static_cast<int>(ldc), stride_c, static_cast<int>(batch),
+                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               "strided batched gemm");
+}
+
+}  // namespace
+
+struct CudaModel::Impl {
+  cudaStream_t stream = nullptr;
+  BlasContext blas;
+  cublasHandle_t cublas = nullptr;
+  DeviceBuffer<bf16> kv;
+  DeviceBuffer<float> inv_freq;
+  RopeTable rope{};
+  StepBuffers buf;
+  int64_t logits_rows_cap = 0;
+  ~Impl() {
+    if (cublas) cublasDestroy(cublas);
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
+std::unique_ptr<CudaModel> CudaModel::load(const std::string& model_dir,
+                                           const CudaModelOptions& o) {
+  ModelConfig cfg = model::load_model_config(model_dir);
+  DevWeights w = o.load_format == "dummy" ? dummy_dev_weights(cfg, o.dummy_fp8, o.seed)
+                                          : load_dev_weights(model_dir, cfg);
+  return std::make_unique<CudaModel>(std::move(cfg), std::move(w), o);
+}
+
+CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
+    : cfg_(std::move(cfg)), opts_(o), w_(std::move(w)), impl_(std::make_unique<Impl>()) {
+  WS_CHECK_ARG(opts_.page_size > 0, "page size must be positive");
+  WS_CHECK_ARG(opts_.max_step_tokens > 0 && opts_.max_seqs > 0, "step sizes must be positive");
+  Impl& I = *impl_;
+  WS_CUDA_CHECK(cudaStreamCreateWithFlags(&I.stream, cudaStreamNonBlocking));
+  cublas_check(cublasCreate(&I.cublas), "create");
+  cublas_check(cublasSetStream(I.cublas, I.stream), "set stream");
+  model::Rope rope(cfg_);
+  I.inv_freq = DeviceBuffer<float>(rope.inv_freq().size());
+  I.inv_freq.upload(rope.inv_freq());
+  I.rope = {I.inv_freq.get(), rope.dim(), rope.attention_factor()};
+  I.logits_rows_cap = std::max<int64_t>(opts_.max_seqs, 64);
+  I.buf.allocate(cfg_, opts_, I.logits_rows_cap);
+  const int64_t row = cfg_.kv_cache_dim();
+  num_pages_ = opts_.num_pages;
+  if (num_pages_ <= 0) {
+    size_t free_b = 0, total_b = 0;
+    WS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    const double budget =
+        opts_.mem_fraction * static_cast<double>(total_b) - static_cast<double>(total_b - free_b);
+    const double per_page = static_cast<double>(cfg_.num_hidden_layers * opts_.page_size * row) * 2;
+    num_pages_ = static_cast<int64_t>(budget / per_page);
+    WS_CHECK_CODE(kResourceExhausted, num_pages_ > 0,
+                  "no GPU memory left for the KV cache: {:.1f} GiB total, {:.1f} GiB free, "
+                  "--mem-fraction-static {}",
+                  total_b / 1073741824.0, free_b / 1073741824.0, opts_.mem_fraction);
+  }
+  I.kv = DeviceBuffer<bf16>(cfg_.num_hidden_layers * num_pages_ * opts_.page_size * row);
+  WS_LOG_INFO(
+      "GPU model: {:.2f} GiB weights, KV pool {} pages x {} tokens ({:.2f} GiB), scratch "
+      "{:.2f} GiB",
+      w_.bytes / 1073741824.0, num_pages_, opts_.page_size, I.kv.bytes() / 1073741824.0,
+      I.buf.bytes / 1073741824.0);
+}
+
+CudaModel::~CudaModel() = default;
+
+size_t CudaModel::kv_bytes() const {
+  return impl_->kv.bytes();
+}
+void* CudaModel::kv_data() const {
+  return impl_->kv.get();
+}
+
+int64_t CudaModel::run(std::span<const model::SequenceInput> seqs) {
+  Impl& I = *impl_;
+  StepBuffers& B = I.buf;
+  const ModelConfig& c = cfg_;
+  cudaStream_t st = I.stream;
+  const StepMeta meta = B.stage(c, seqs, opts_.page_size, num_pages_, st);
+  const int64_t T = meta.tokens;
+  if (T == 0) return 0;
+  const int64_t H = c.hidden_size, nh = c.num_attention_heads, nope = c.qk_nope_head_dim,
+                rd = c.qk_rope_head_dim, vd = c.v_head_dim, qk = c.qk_head_dim(),
+                lat = c.kv_lora_rank, row = c.kv_cache_dim();
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const int64_t slots = num_pages_ * opts_.page_size;
+
+  launch_embedding({meta.d_tokens, w_.embed.get(), nullptr, B.h.get(), T, H, c.vocab_size}, st);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const DevLayer& L = w_.layers[l];
+    bf16* cache = I.kv.get() + l * slots * row;
+    // --- attention ---
+    launch_rms_norm({nullptr, B.h.get(), nullptr, L.input_norm.get(), B.xn.get(), T, H, H, H, eps},
+                    st);
+    if (c.q_lora_rank > 0) {
+      B.linear(I.blas, L.q_a, B.xn.get(), T, B.qa.get(), st);
+      launch_rms_norm({nullptr, nullptr, B.qa.get(), L.q_a_norm.get(), B.qa_n.get(), T,
+                       c.q_lora_rank, c.q_lora_rank, c.q_lora_rank, eps},
+                      st);
+      B.linear(I.blas, L.q_b, B.qa_n.get(), T, B.q.get(), st);
+    } else {
+      B.linear(I.blas, L.q, B.xn.get(), T, B.q.get(), st);
+    }
+    B.linear(I.blas, L.kv_a, B.xn.get(), T, B.kva.get(), st);
+    launch_latent_prep({B.kva.get(), L.kv_a_norm.get(), meta.d_positions, meta.d_slots, cache,
+                        I.rope, T, lat, slots, eps},
+                       st);
+    // Absorbed query: q_nope . W_UK per head, then the roped tail.
+    batched_gemm(I.cublas, false, lat, T, nope, L.kv_b.get(), lat, (nope + vd) * lat, B.q.get(),
+                 nh * qk, qk, B.q_abs.get(), nh * row, row, nh);
+    launch_query_rope(
+        {B.q.get(), B.q_abs.get(), meta.d_positions, I.rope, T, nh, qk, nope, row, lat}, st);
+    if (lat == kMlaLatentDim && rd == kMlaRopeDim) {
+      MlaAttentionParams ap;
+      ap.q = B.q_abs.get();
+      ap.kv_cache = cache;
+      ap.page_table = meta.d_page_table;
+      ap.seq_lens = meta.d_seq_lens;
+      ap.token_seq = meta.d_token_seq;
+      ap.token_pos = meta.d_positions;
+      ap.out = B.o_lat.get();
+      ap.num_tokens = T;
+      ap.num_seqs = meta.seqs;
+      ap.num_heads = nh;
+      ap.max_pages_per_seq = meta.max_pages;
+      ap.page_size = opts_.page_size;
+      ap.softmax_scale = static_cast<float>(c.attention_scale());
+      ap.max_seq_len = meta.max_seq_len;
+      ap.workspace_bytes = mla_workspace_bytes(T, nh, meta.max_seq_len);
+      ap.workspace = B.mla_workspace(ap.workspace_bytes);
+      if (meta.decode_only)
+        launch_mla_decode(ap, st);
+      else
+        launch_mla_prefill(ap, st);
+    } else {
+      launch_mla_simple({B.q_abs.get(), cache, meta.d_page_table, meta.d_token_seq,
+                         meta.d_positions, B.o_lat.get(), T, nh, lat, rd, meta.max_pages,
+                         opts_.page_size, static_cast<float>(c.attention_scale())},
+                        st);
+    }
+    // Per-head W_UV on the latent output, then o_proj into the residual stream.
+    batched_gemm(I.cublas, true, vd, T, lat, L.kv_b.get() + nope * lat, lat, (nope + vd) * lat,
+                 B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
+    B.linear_residual(I.blas, L.o, B.attn.get(), T, st);
+    // --- MLP / MoE ---
+    launch_rms_norm(
+        {nullptr, B.h.get(), nullptr, L.post_attention_norm.get(), B.xn.get(), T, H, H, H, eps},
+        st);
+    if (!L.is_moe) {
+      B.mlp(I.blas, L.gate_up, L.down, B.xn.get(), T, nullptr, st);
+      continue;
+    }
+    B.moe(I.blas, c, L, B.xn.get(), T, st);
+  }
+  // Final norm of the rows that want logits.
+  launch_rms_norm({meta.d_logit_rows, B.h.get(), nullptr, w_.final_norm.get(), B.xn.get(),
+                   meta.logit_rows, H, H, H, eps},
+                  st);
+  return meta.logit_rows;
+}
+
+void CudaModel::forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) {
+  Impl& I = *impl_;
+  const int64_t m = run(seqs), V = cfg_.vocab_size, H = cfg_.hidden_size;
+  logits->resize(m * V);
+  for (int64_t r0 = 0; r0 < m; r0 += I.logits_rows_cap) {
+    const int64_t n = std::min(I.logits_rows_cap, m - r0);
+    GemmBf16Params g{I.buf.xn.get() + r0 * H, w_.lm_head.get(), I.buf.logits.get(), n, V, H};
+    g.y_f32 = true;
+    gemm_bf16(I.blas, g, I.stream);
+    WS_CUDA_CHECK(cudaMemcpyAsync(logits->data() + r0 * V, I.buf.logits.get(),
+                                  n * V * sizeof(float), cudaMemcpyDeviceToHost, I.stream));
+  }
+  WS_CUDA_CHECK(cudaStreamSynchronize(I.stream));
+}
+
+void CudaModel::forward_greedy(std::span<const model::SequenceInput> seqs,
+                               std::vector<int32_t>* ids) {
+  Impl& I = *impl_;
+  const int64_t m = run(seqs), V = cfg_.vocab_size, H = cfg_.hidden_size;
+  ids->resize(m);
+  for (int64_t r0 = 0; r0 < m; r0 += I.logits_rows_cap) {
+    const int64_t n = std::min(I.logits_rows_cap, m - r0);
+    GemmBf16Params g{I.buf.xn.get() + r0 * H, w_.lm_head.get(), I.buf.logits.get(), n, V, H};
+    g.y_f32 = true;
+    gemm_bf16(I.blas, g, I.stream);
+    launch_argmax({I.buf.logits.get(), I.buf.ids.get() + r0, n, V}, I.stream);
+  }
+  if (m > 0)
+    WS_CUDA_CHECK(cudaMemcpyAsync(ids->data(), I.buf.ids.get(), m * sizeof(int32_t),
+                                  cudaMemcpyDeviceToHost, I.stream));
+  WS_CUDA_CHECK(cudaStreamSynchronize(I.stream));
+}
+
+}  // namespace wideserve::cuda

@@ -1,0 +1,65 @@
+// The DeepSeek V2/V3 decoder on one GPU: the same step contract as the CPU model (sequences of new
+// tokens over a paged latent KV cache -> logits), with bf16 activations, an fp32 residual stream,
+// FP8 block-scaled or BF16 GEMMs, absorbed MLA over a bf16 latent cache and grouped-GEMM MoE.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/model/cuda_weights.h"
+#include "model/forward_batch.h"
+#include "model/model_config.h"
+
+namespace wideserve::cuda {
+
+// Sizes fixed at start (they size the KV pool and every scratch buffer).
+struct CudaModelOptions {
+  int64_t num_pages = 0;             // KV pool pages (0 = from mem_fraction)
+  int64_t page_size = 64;            // tokens per page
+  int64_t max_step_tokens = 8192;    // tokens in one forward (chunked prefill size + decodes)
+  int64_t max_seqs = 256;            // sequences in one forward
+  double mem_fraction = 0.85;        // of the device's memory for weights + KV + scratch
+  std::string load_format = "auto";  // auto | dummy
+  bool dummy_fp8 = false;            // dummy weights in FP8 where shapes allow
+  uint64_t seed = 0;
+};
+
+class CudaModel {
+ public:
+  // Reads config.json from model_dir; weights from its safetensors unless load_format is dummy.
+  static std::unique_ptr<CudaModel> load(const std::string& model_dir, const CudaModelOptions& o);
+  CudaModel(model::ModelConfig cfg, DevWeights w, const CudaModelOptions& o);
+  ~CudaModel();
+
+  const model::ModelConfig& config() const { return cfg_; }
+  int64_t num_pages() const { return num_pages_; }
+  int64_t page_size() const { return opts_.page_size; }
+  size_t weight_bytes() const { return w_.bytes; }
+  size_t kv_bytes() const;
+  // The bf16 latent pool [layers][slots][kv_lora + rope].
+  void* kv_data() const;
+
+  // One step; logits [rows, vocab] fp32 on the host as DeepseekModel::forward returns them.
+  void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits);
+  // One step returning the greedy token of each logits row (argmax on the device).
+  void forward_greedy(std::span<const model::SequenceInput> seqs, std::vector<int32_t>* ids);
+
+  struct Impl;
+
+ private:
+  // Runs the decoder and LM head; leaves logits rows on the device; returns the row count.
+  int64_t run(std::span<const model::SequenceInput> seqs);
+
+  model::ModelConfig cfg_;
+  CudaModelOptions opts_;
+  DevWeights w_;
+  int64_t num_pages_ = 0;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wideserve::cuda

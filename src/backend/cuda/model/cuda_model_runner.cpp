@@ -1,0 +1,55 @@
+#include "backend/cuda/model/cuda_model_runner.h"
+
+#include <algorithm>
+
+#include "backend/cuda/common/device_info.h"
+#include "backend/cuda/model/cuda_model.h"
+#include "common/check.h"
+#include "common/logging.h"
+
+namespace wideserve::cuda {
+namespace {
+
+class CudaModelRunner : public engine::ModelRunner {
+ public:
+  CudaModelRunner(std::unique_ptr<CudaModel> m, int64_t context)
+      : model_(std::move(m)), context_(context) {}
+
+  int64_t vocab_size() const override { return model_->config().vocab_size; }
+  int64_t num_pages() const override { return model_->num_pages(); }
+  int64_t page_size() const override { return model_->page_size(); }
+  int64_t max_context() const override { return context_; }
+  std::vector<int32_t> eos_token_ids() const override { return model_->config().eos_token_ids; }
+  void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) override {
+    model_->forward(seqs, logits);
+  }
+  engine::KvBufferInfo kv_buffer() override {
+    const auto& c = model_->config();
+    return {model_->kv_data(),   model_->kv_bytes(),
+            c.num_hidden_layers, model_->num_pages() * model_->page_size(),
+            c.kv_cache_dim(),    2,
+            model_->page_size(), "bf16"};
+  }
+
+ private:
+  std::unique_ptr<CudaModel> model_;
+  int64_t context_;
+};
+
+}  // namespace
+
+std::unique_ptr<engine::ModelRunner> make_cuda_model_runner(const CudaRunnerOptions& o) {
+  WS_CHECK_CODE(kUnavailable, device_count() > 0, "--device cuda: {}", describe_devices());
+  CudaModelOptions mo;
+  mo.page_size = o.page_size;
+  mo.load_format = o.load_format;
+  mo.max_seqs = o.max_running_requests;
+  mo.max_step_tokens = o.chunked_prefill_size + o.max_running_requests;
+  if (o.mem_fraction > 0) mo.mem_fraction = o.mem_fraction;
+  if (o.max_total_tokens > 0) mo.num_pages = (o.max_total_tokens + o.page_size - 1) / o.page_size;
+  auto m = CudaModel::load(o.model_path, mo);
+  const int64_t ctx = o.context_length > 0 ? o.context_length : m->config().max_position_embeddings;
+  return std::make_unique<CudaModelRunner>(std::move(m), ctx);
+}
+
+}  // namespace wideserve::cuda

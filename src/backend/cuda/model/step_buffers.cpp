@@ -1,0 +1,314 @@
+#include "backend/cuda/model/step_buffers.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "backend/cuda/model/cuda_model.h"
+#include "backend/cuda/moe/moe.h"
+#include "backend/cuda/ops/ops.h"
+#include "common/check.h"
+
+namespace wideserve::cuda {
+
+using bf16 = __nv_bfloat16;
+using fp8 = __nv_fp8_e4m3;
+
+namespace {
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+template <typename T>
+DeviceBuffer<T> alloc(int64_t n, size_t* bytes) {
+  DeviceBuffer<T> d(static_cast<size_t>(std::max<int64_t>(n, 1)));
+  *bytes += d.bytes();
+  return d;
+}
+}  // namespace
+
+StepBuffers::~StepBuffers() {
+  if (host_meta_) cudaFreeHost(host_meta_);
+}
+
+void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& o,
+                           int64_t logits_rows) {
+  const int64_t T = o.max_step_tokens, H = c.hidden_size, nh = c.num_attention_heads;
+  const int64_t row = c.kv_cache_dim(), lat = c.kv_lora_rank;
+  const int64_t shared_inter = c.moe_intermediate_size * std::max<int64_t>(c.n_shared_experts, 1);
+  const int64_t inter = std::max({c.intermediate_size, shared_inter, c.moe_intermediate_size});
+  max_tokens_ = T;
+  max_seqs_ = o.max_seqs;
+  max_pages_ = ceil_div(std::max<int64_t>(c.max_position_embeddings, 1), o.page_size);
+  max_k_ = std::max({H, c.q_lora_rank, nh * c.v_head_dim, inter});
+  h = alloc<float>(T * H, &bytes);
+  xn = alloc<bf16>(T * H, &bytes);
+  qa = alloc<bf16>(T * c.q_lora_rank, &bytes);
+  qa_n = alloc<bf16>(T * c.q_lora_rank, &bytes);
+  q = alloc<bf16>(T * nh * c.qk_head_dim(), &bytes);
+  kva = alloc<bf16>(T * row, &bytes);
+  q_abs = alloc<bf16>(T * nh * row, &bytes);
+  o_lat = alloc<bf16>(T * nh * lat, &bytes);
+  attn = alloc<bf16>(T * nh * c.v_head_dim, &bytes);
+  tmp = alloc<bf16>(T * H, &bytes);
+  gu = alloc<bf16>(T * 2 * inter, &bytes);
+  act = alloc<bf16>(T * inter, &bytes);
+  logits = alloc<float>(logits_rows * c.vocab_size, &bytes);
+  ids = alloc<int32_t>(T, &bytes);
+  xq_ = alloc<fp8>(T * max_k_, &bytes);
+  xs_ = alloc<float>(ceil_div(max_k_, 128) * T, &bytes);
+  if (c.n_routed_experts > 0) {
+    const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok, I = c.moe_intermediate_size;
+    const int64_t R = T * K;
+    top_k_ = K;
+    experts_ = E;
+    router_logits_ = alloc<float>(T * E, &bytes);
+    topk_w_ = alloc<float>(T * K, &bytes);
+    topk_ids_ = alloc<int32_t>(T * K, &bytes);
+    counts_ = alloc<int32_t>(E, &bytes);
+    offsets_ = alloc<int32_t>(E + 1, &bytes);
+    sorted_to_slot_ = alloc<int32_t>(R, &bytes);
+    slot_to_sorted_ = alloc<int32_t>(R, &bytes);
+    align_ws_ = alloc<uint8_t>(static_cast<int64_t>(moe_align_workspace_bytes(T, K, E)), &bytes);
+    gg_ws_ = alloc<uint8_t>(static_cast<int64_t>(grouped_gemm_workspace_bytes(E)), &bytes);
+    sorted_ = alloc<bf16>(R * H, &bytes);
+    sorted_q_ = alloc<fp8>(R * H, &bytes);
+    sorted_scales_ = alloc<float>(R * ceil_div(H, 128), &bytes);
+    gu_sorted_ = alloc<bf16>(R * 2 * I, &bytes);
+    act_sorted_ = alloc<bf16>(R * I, &bytes);
+    act_sorted_q_ = alloc<fp8>(R * I, &bytes);
+    act_scales_ = alloc<float>(R * ceil_div(I, 128), &bytes);
+    y_sorted_ = alloc<bf16>(R * H, &bytes);
+    shared_out_ = alloc<bf16>(T * H, &bytes);
+  }
+  meta_cap_ = 6 * T + 2 * o.max_seqs + o.max_seqs * max_pages_;
+  WS_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_meta_), meta_cap_ * 4));
+  meta_ = alloc<int32_t>(meta_cap_, &bytes);
+}
+
+StepMeta StepBuffers::stage(const model::ModelConfig& c, std::span<const model::SequenceInput> seqs,
+                            int64_t page_size, int64_t num_pages, cudaStream_t st) {
+  StepMeta m;
+  m.seqs = static_cast<int64_t>(seqs.size());
+  WS_CHECK_ARG(m.seqs <= max_seqs_, "step has {} sequences, the GPU model was sized for {}", m.seqs,
+               max_seqs_);
+  m.decode_only = true;
+  for (const auto& s : seqs) {
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    WS_CHECK_ARG(s.start_pos >= 0, "negative start position");
+    WS_CHECK_ARG(static_cast<int64_t>(s.pages.size()) * page_size >= s.start_pos + n,
+                 "page table holds {} tokens, needs {}", s.pages.size() * page_size,
+                 s.start_pos + n);
+    m.tokens += n;
+    m.max_pages = std::max<int64_t>(m.max_pages, static_cast<int64_t>(s.pages.size()));
+    m.max_seq_len = std::max(m.max_seq_len, s.start_pos + n);
+    if (n != 1) m.decode_only = false;
+    if (n > 0) m.logit_rows += s.all_logits ? n : 1;
+  }
+  WS_CHECK_ARG(m.tokens <= max_tokens_, "step has {} tokens, the GPU model was sized for {}",
+               m.tokens, max_tokens_);
+  WS_CHECK_ARG(m.max_pages <= max_pages_, "page table of {} pages exceeds the context bound {}",
+               m.max_pages, max_pages_);
+  m.max_pages = std::max<int64_t>(m.max_pages, 1);
+  const int64_t T = m.tokens, S = m.seqs;
+  int32_t* tok = host_meta_;
+  int32_t* pos = tok + T;
+  int32_t* slot = pos + T;
+  int32_t* tseq = slot + T;
+  int32_t* lrows = tseq + T;
+  int32_t* lens = lrows + T;
+  int32_t* table = lens + S;
+  int64_t r = 0, lr = 0;
+  for (int64_t s = 0; s < S; ++s) {
+    const auto& sq = seqs[s];
+    const int64_t n = static_cast<int64_t>(sq.tokens.size());
+    for (int32_t p : sq.pages)
+      WS_CHECK_ARG(p >= 0 && p < num_pages, "page {} outside the KV pool", p);
+    for (int64_t i = 0; i < n; ++i, ++r) {
+      WS_CHECK_ARG(sq.tokens[i] >= 0 && sq.tokens[i] < c.vocab_size,
+                   "token id {} outside vocabulary [0, {})", sq.tokens[i], c.vocab_size);
+      const int64_t p = sq.start_pos + i;
+      tok[r] = sq.tokens[i];
+      pos[r] = static_cast<int32_t>(p);
+      slot[r] = static_cast<int32_t>(sq.pages[p / page_size] * page_size + p % page_size);
+      tseq[r] = static_cast<int32_t>(s);
+      if (sq.all_logits || i == n - 1) lrows[lr++] = static_cast<int32_t>(r);
+    }
+    lens[s] = static_cast<int32_t>(sq.start_pos + n);
+    for (int64_t j = 0; j < m.max_pages; ++j)
+      table[s * m.max_pages + j] = j < static_cast<int64_t>(sq.pages.size()) ? sq.pages[j] : 0;
+  }
+  const int64_t total = 5 * T + S + S * m.max_pages;
+  WS_CUDA_CHECK(cudaMemcpyAsync(meta_.get(), host_meta_, total * 4, cudaMemcpyHostToDevice, st));
+  const int32_t* d = meta_.get();
+  m.d_tokens = d;
+  m.d_positions = d + T;
+  m.d_slots = d + 2 * T;
+  m.d_token_seq = d + 3 * T;
+  m.d_logit_rows = d + 4 * T;
+  m.d_seq_lens = d + 5 * T;
+  m.d_page_table = d + 5 * T + S;
+  return m;
+}
+
+void StepBuffers::linear(BlasContext& blas, const DevLinear& l, const bf16* x, int64_t m, bf16* y,
+                         cudaStream_t st) {
+  if (m == 0) return;
+  if (l.fp8) {
+    QuantizeFp8Params qp{x, m, l.in, 0, xq_.get(), xs_.get()};
+    launch_quantize_fp8(qp, st);
+    GemmFp8BlockParams g{xq_.get(), xs_.get(), l.q.get(), l.scale.get(), y, m, l.out, l.in};
+    gemm_fp8_block(blas, g, st);
+    return;
+  }
+  GemmBf16Params g{x, l.w.get(), y, m, l.out, l.in};
+  gemm_bf16(blas, g, st);
+}
+
+void StepBuffers::linear_residual(BlasContext& blas, const DevLinear& l, const bf16* x, int64_t m,
+                                  cudaStream_t st) {
+  if (m == 0) return;
+  if (l.fp8) {
+    linear(blas, l, x, m, tmp.get(), st);
+    launch_add_residual({tmp.get(), h.get(), m, l.out}, st);
+    return;
+  }
+  GemmBf16Params g{x, l.w.get(), h.get(), m, l.out, l.in};
+  g.y_f32 = true;
+  g.beta = 1.f;
+  gemm_bf16(blas, g, st);
+}
+
+void StepBuffers::mlp(BlasContext& blas, const DevLinear& gate_up, const DevLinear& down,
+                      const bf16* x, int64_t m, bf16* out, cudaStream_t st) {
+  const int64_t inter = gate_up.out / 2;
+  linear(blas, gate_up, x, m, gu.get(), st);
+  launch_silu_mul({gu.get(), act.get(), m, inter}, st);
+  if (out == nullptr)
+    linear_residual(blas, down, act.get(), m, st);
+  else
+    linear(blas, down, act.get(), m, out, st);
+}
+
+void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevLayer& L,
+                      const bf16* x, int64_t m, cudaStream_t st) {
+  const int64_t H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
+                I = c.moe_intermediate_size, R = m * K;
+  if (L.has_shared) mlp(blas, L.gate_up, L.down, x, m, shared_out_.get(), st);
+  GemmBf16Params g{x, L.router.get(), router_logits_.get(), m, E, H};
+  g.y_f32 = true;
+  gemm_bf16(blas, g, st);
+  MoeRoutingParams rp;
+  rp.logits = router_logits_.get();
+  rp.bias = L.router_bias.size() > 0 ? L.router_bias.get() : nullptr;
+  rp.num_tokens = m;
+  rp.num_experts = E;
+  rp.top_k = K;
+  rp.n_group = c.n_group;
+  rp.topk_group = c.topk_group;
+  rp.scoring = c.scoring_func == moe::ScoringFunc::kSigmoid ? 1 : 0;
+  rp.topk_method = c.topk_method == moe::TopkMethod::kNoauxTc              ? 2
+                   : c.topk_method == moe::TopkMethod::kGroupLimitedGreedy ? 1
+                                                                           : 0;
+  rp.renormalize = c.norm_topk_prob;
+  rp.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+  rp.topk_ids = topk_ids_.get();
+  rp.topk_weights = topk_w_.get();
+  launch_moe_routing(rp, st);
+  MoeAlignParams ap{};
+  ap.topk_ids = topk_ids_.get();
+  ap.num_tokens = m;
+  ap.top_k = K;
+  ap.num_experts = E;
+  ap.expert_counts = counts_.get();
+  ap.expert_offsets = offsets_.get();
+  ap.sorted_to_slot = sorted_to_slot_.get();
+  ap.slot_to_sorted = slot_to_sorted_.get();
+  ap.workspace = align_ws_.get();
+  launch_moe_align(ap, st);
+  const int32_t* num_rows = offsets_.get() + E;
+  const DevExperts& X = L.experts;
+  MoeGatherParams gp{};
+  gp.x = x;
+  gp.sorted_to_slot = sorted_to_slot_.get();
+  gp.num_rows = num_rows;
+  gp.num_tokens = m;
+  gp.top_k = K;
+  gp.hidden = H;
+  gp.max_rows = R;
+  if (X.fp8) {
+    gp.out_fp8 = sorted_q_.get();
+    gp.out_scales = sorted_scales_.get();
+  } else {
+    gp.out_bf16 = sorted_.get();
+  }
+  launch_moe_gather(gp, st);
+  GroupedGemmParams gg{};
+  gg.expert_offsets = offsets_.get();
+  gg.num_experts = E;
+  gg.max_rows = R;
+  gg.workspace = gg_ws_.get();
+  gg.n = 2 * I;
+  gg.k = H;
+  gg.d = gu_sorted_.get();
+  if (X.fp8) {
+    gg.a = sorted_q_.get();
+    gg.a_scales = sorted_scales_.get();
+    gg.b = X.gate_up_q.get();
+    gg.b_scales = X.gate_up_scale.get();
+    launch_grouped_gemm_fp8(gg, st);
+  } else {
+    gg.a = sorted_.get();
+    gg.b = X.gate_up.get();
+    launch_grouped_gemm_bf16(gg, st);
+  }
+  SiluAndMulParams sp{};
+  sp.x = gu_sorted_.get();
+  sp.rows = R;
+  sp.inter = I;
+  sp.num_rows = num_rows;
+  if (X.fp8) {
+    sp.out_fp8 = act_sorted_q_.get();
+    sp.out_scales = act_scales_.get();
+  } else {
+    sp.out_bf16 = act_sorted_.get();
+  }
+  launch_silu_and_mul(sp, st);
+  gg.n = H;
+  gg.k = I;
+  gg.d = y_sorted_.get();
+  if (X.fp8) {
+    gg.a = act_sorted_q_.get();
+    gg.a_scales = act_scales_.get();
+    gg.b = X.down_q.get();
+    gg.b_scales = X.down_scale.get();
+    launch_grouped_gemm_fp8(gg, st);
+  } else {
+    gg.a = act_sorted_.get();
+    gg.a_scales = nullptr;
+    gg.b = X.down.get();
+    gg.b_scales = nullptr;
+    launch_grouped_gemm_bf16(gg, st);
+  }
+  MoeCombineParams cp{};
+  cp.y = y_sorted_.get();
+  cp.slot_to_sorted = slot_to_sorted_.get();
+  cp.topk_weights = topk_w_.get();
+  cp.shared = L.has_shared ? shared_out_.get() : nullptr;
+  cp.num_tokens = m;
+  cp.top_k = K;
+  cp.hidden = H;
+  cp.out = tmp.get();
+  launch_moe_combine(cp, st);
+  launch_add_residual({tmp.get(), h.get(), m, H}, st);
+}
+
+void* StepBuffers::mla_workspace(size_t need) {
+  if (need == 0) return nullptr;
+  if (mla_ws_.size() < need) {
+    mla_ws_ = DeviceBuffer<uint8_t>();
+    mla_ws_ = DeviceBuffer<uint8_t>(need);
+  }
+  return mla_ws_.get();
+}
+
+}  // namespace wideserve::cuda

@@ -1,0 +1,82 @@
+// Scratch of the GPU model, sized once for the largest step: activations, MoE sorted rows, FP8
+// quantization buffers, logits, and the step's metadata (token ids, positions, cache slots, page
+// tables) staged through pinned memory. Also the layer building blocks that use them.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <span>
+
+#include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/model/cuda_weights.h"
+#include "model/forward_batch.h"
+#include "model/model_config.h"
+
+namespace wideserve::cuda {
+
+struct CudaModelOptions;
+
+// Device pointers to one step's metadata (valid until the next stage()).
+struct StepMeta {
+  int64_t tokens = 0, seqs = 0, max_pages = 0, max_seq_len = 0, logit_rows = 0;
+  bool decode_only = false;
+  const int32_t* d_tokens = nullptr;
+  const int32_t* d_positions = nullptr;
+  const int32_t* d_slots = nullptr;
+  const int32_t* d_token_seq = nullptr;
+  const int32_t* d_seq_lens = nullptr;
+  const int32_t* d_page_table = nullptr;  // [seqs][max_pages]
+  const int32_t* d_logit_rows = nullptr;
+};
+
+class StepBuffers {
+ public:
+  StepBuffers() = default;
+  ~StepBuffers();
+  void allocate(const model::ModelConfig& c, const CudaModelOptions& o, int64_t logits_rows);
+
+  // Checks the step (token ids, page tables) like the CPU model and copies its metadata.
+  StepMeta stage(const model::ModelConfig& c, std::span<const model::SequenceInput> seqs,
+                 int64_t page_size, int64_t num_pages, cudaStream_t st);
+
+  // y[m, out] = x W^T (bf16 out), FP8 linears quantize x first.
+  void linear(BlasContext& blas, const DevLinear& l, const __nv_bfloat16* x, int64_t m,
+              __nv_bfloat16* y, cudaStream_t st);
+  // h += x W^T into the fp32 residual stream.
+  void linear_residual(BlasContext& blas, const DevLinear& l, const __nv_bfloat16* x, int64_t m,
+                       cudaStream_t st);
+  // SwiGLU MLP; out == null adds into the residual stream.
+  void mlp(BlasContext& blas, const DevLinear& gate_up, const DevLinear& down,
+           const __nv_bfloat16* x, int64_t m, __nv_bfloat16* out, cudaStream_t st);
+  // Routed (+ shared) experts of one layer, added into the residual stream.
+  void moe(BlasContext& blas, const model::ModelConfig& c, const DevLayer& L,
+           const __nv_bfloat16* x, int64_t m, cudaStream_t st);
+  // MLA split-KV workspace of at least `bytes` (grown outside graph capture).
+  void* mla_workspace(size_t bytes);
+
+  DeviceBuffer<float> h, logits;
+  DeviceBuffer<__nv_bfloat16> xn, qa, qa_n, q, kva, q_abs, o_lat, attn, tmp, gu, act;
+  DeviceBuffer<int32_t> ids;
+  size_t bytes = 0;
+
+ private:
+  int64_t max_tokens_ = 0, max_seqs_ = 0, max_pages_ = 0, max_k_ = 0, top_k_ = 0, experts_ = 0;
+  DeviceBuffer<__nv_fp8_e4m3> xq_;
+  DeviceBuffer<float> xs_;
+  // MoE
+  DeviceBuffer<float> router_logits_, topk_w_, sorted_scales_, act_scales_;
+  DeviceBuffer<int32_t> topk_ids_, counts_, offsets_, sorted_to_slot_, slot_to_sorted_;
+  DeviceBuffer<uint8_t> align_ws_, gg_ws_, mla_ws_;
+  DeviceBuffer<__nv_bfloat16> sorted_, gu_sorted_, act_sorted_, y_sorted_, shared_out_;
+  DeviceBuffer<__nv_fp8_e4m3> sorted_q_, act_sorted_q_;
+  // Metadata staging.
+  int32_t* host_meta_ = nullptr;
+  DeviceBuffer<int32_t> meta_;
+  int64_t meta_cap_ = 0;
+};
+
+}  // namespace wideserve::cuda

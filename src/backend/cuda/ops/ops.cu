@@ -1,0 +1,284 @@
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+
+#include <string>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/ops/ops.h"
+
+namespace wideserve::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ float block_sum(float v) {
+  __shared__ float partial[32];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();  // partial[] may still be read by a previous call
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  const int warps = blockDim.x >> 5;
+  v = lane < warps ? partial[lane] : 0.f;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__global__ void embedding_kernel(EmbeddingParams p) {
+  const int64_t t = blockIdx.x;
+  const __nv_bfloat16* src = p.table + static_cast<int64_t>(p.ids[t]) * p.dim;
+  for (int64_t i = threadIdx.x; i < p.dim; i += blockDim.x) {
+    __nv_bfloat16 v = src[i];
+    if (p.out) p.out[t * p.dim + i] = v;
+    if (p.residual) p.residual[t * p.dim + i] = __bfloat162float(v);
+  }
+}
+
+__global__ void rms_norm_kernel(RmsNormParams p) {
+  const int64_t r = blockIdx.x;
+  const int64_t src = p.row_index ? p.row_index[r] : r;
+  const float* xf = p.x ? p.x + src * p.x_stride : nullptr;
+  const __nv_bfloat16* xb = p.x_bf16 ? p.x_bf16 + src * p.x_stride : nullptr;
+  float ss = 0.f;
+  for (int64_t i = threadIdx.x; i < p.dim; i += blockDim.x) {
+    float v = xf ? xf[i] : __bfloat162float(xb[i]);
+    ss += v * v;
+  }
+  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(p.dim) + p.eps);
+  __nv_bfloat16* out = p.out + r * p.out_stride;
+  for (int64_t i = threadIdx.x; i < p.dim; i += blockDim.x) {
+    float v = xf ? xf[i] : __bfloat162float(xb[i]);
+    // HF: weight * (x * inv).to(bf16): round the normalised value first.
+    float n = __bfloat162float(__float2bfloat16(v * inv));
+    out[i] = __float2bfloat16(n * __bfloat162float(p.w[i]));
+  }
+}
+
+// Rotates the pair (a, b) = (x[2i], x[2i+1]) and writes (out[i], out[half+i]).
+__device__ void rope_pair(const RopeTable& rt, int64_t pos, int i, float a, float b, float* ra,
+                          float* rb) {
+  float s, c;
+  sincosf(rt.inv_freq[i] * static_cast<float>(pos), &s, &c);
+  c *= rt.attention_factor;
+  s *= rt.attention_factor;
+  *ra = a * c - b * s;
+  *rb = b * c + a * s;
+}
+
+__global__ void latent_prep_kernel(LatentPrepParams p) {
+  const int64_t t = blockIdx.x;
+  const int64_t row = p.kv_lora + p.rope.rope_dim;
+  const __nv_bfloat16* x = p.kv_a + t * row;
+  __nv_bfloat16* dst = p.kv_cache + static_cast<int64_t>(p.slot_mapping[t]) * row;
+  float ss = 0.f;
+  for (int64_t i = threadIdx.x; i < p.kv_lora; i += blockDim.x) {
+    float v = __bfloat162float(x[i]);
+    ss += v * v;
+  }
+  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(p.kv_lora) + p.eps);
+  for (int64_t i = threadIdx.x; i < p.kv_lora; i += blockDim.x) {
+    float n = __bfloat162float(__float2bfloat16(__bfloat162float(x[i]) * inv));
+    dst[i] = __float2bfloat16(n * __bfloat162float(p.norm_w[i]));
+  }
+  const int half = static_cast<int>(p.rope.rope_dim / 2);
+  const int64_t pos = p.positions[t];
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    float ra, rb;
+    rope_pair(p.rope, pos, i, __bfloat162float(x[p.kv_lora + 2 * i]),
+              __bfloat162float(x[p.kv_lora + 2 * i + 1]), &ra, &rb);
+    dst[p.kv_lora + i] = __float2bfloat16(ra);
+    dst[p.kv_lora + half + i] = __float2bfloat16(rb);
+  }
+}
+
+__global__ void query_rope_kernel(QueryRopeParams p) {
+  const int64_t t = blockIdx.x;
+  const int half = static_cast<int>(p.rope.rope_dim / 2);
+  const int64_t pos = p.positions[t];
+  for (int64_t j = threadIdx.x; j < p.heads * half; j += blockDim.x) {
+    const int64_t h = j / half;
+    const int i = static_cast<int>(j % half);
+    const __nv_bfloat16* q = p.q + (t * p.heads + h) * p.q_stride + p.nope;
+    __nv_bfloat16* o = p.out + (t * p.heads + h) * p.out_stride + p.out_col;
+    float ra, rb;
+    rope_pair(p.rope, pos, i, __bfloat162float(q[2 * i]), __bfloat162float(q[2 * i + 1]), &ra, &rb);
+    o[i] = __float2bfloat16(ra);
+    o[half + i] = __float2bfloat16(rb);
+  }
+}
+
+__global__ void silu_mul_kernel(SiluMulParams p) {
+  const int64_t n = p.rows * p.inter;
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = j / p.inter, i = j % p.inter;
+    const float g = __bfloat162float(p.x[r * 2 * p.inter + i]);
+    const float u = __bfloat162float(p.x[r * 2 * p.inter + p.inter + i]);
+    // HF: act_fn(gate) * up in bf16: silu rounds to bf16 before the product.
+    const float s = __bfloat162float(__float2bfloat16(g / (1.f + __expf(-g))));
+    p.out[j] = __float2bfloat16(s * u);
+  }
+}
+
+__global__ void add_residual_kernel(AddResidualParams p) {
+  const int64_t n = p.rows * p.dim;
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    p.residual[j] += __bfloat162float(p.x[j]);
+}
+
+__global__ void argmax_kernel(ArgmaxParams p) {
+  const int64_t r = blockIdx.x;
+  const float* x = p.logits + r * p.vocab;
+  float best = -INFINITY;
+  int64_t idx = INT64_MAX;
+  for (int64_t i = threadIdx.x; i < p.vocab; i += blockDim.x) {
+    const float v = x[i];
+    // Strictly greater keeps the first index per thread; NaN never wins.
+    if (v > best || idx == INT64_MAX) {
+      if (v == v || idx == INT64_MAX) {
+        best = v == v ? v : -INFINITY;
+        idx = i;
+      }
+    }
+  }
+  __shared__ float sv[kThreads];
+  __shared__ int64_t si[kThreads];
+  sv[threadIdx.x] = best;
+  si[threadIdx.x] = idx;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      const float ov = sv[threadIdx.x + s];
+      const int64_t oi = si[threadIdx.x + s];
+      if (ov > sv[threadIdx.x] || (ov == sv[threadIdx.x] && oi < si[threadIdx.x])) {
+        sv[threadIdx.x] = ov;
+        si[threadIdx.x] = oi;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) p.ids[r] = static_cast<int32_t>(si[0] == INT64_MAX ? 0 : si[0]);
+}
+
+__device__ uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Uniform in [0, 1) from (seed, i).
+__device__ float uniform01(uint64_t seed, int64_t i) {
+  return static_cast<float>(mix64(seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(i)) >> 40) *
+         (1.0f / 16777216.0f);
+}
+
+__global__ void fill_bf16_kernel(__nv_bfloat16* out, int64_t n, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = __float2bfloat16((uniform01(seed, i) * 2.f - 1.f) * scale);
+}
+
+__global__ void fill_fp8_kernel(__nv_fp8_e4m3* out, int64_t n, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = __nv_fp8_e4m3((uniform01(seed, i) * 2.f - 1.f) * scale);
+}
+
+__global__ void fill_f32_kernel(float* out, int64_t n, uint64_t seed, float lo, float hi) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = lo + uniform01(seed, i) * (hi - lo);
+}
+
+int grid_for(int64_t n) {
+  int64_t g = (n + kThreads - 1) / kThreads;
+  return static_cast<int>(g < 1 ? 1 : (g > 65536 ? 65536 : g));
+}
+
+std::string dims(int64_t a, int64_t b) {
+  return std::to_string(a) + "x" + std::to_string(b);
+}
+
+}  // namespace
+
+void launch_embedding(const EmbeddingParams& p, cudaStream_t stream) {
+  if (p.tokens == 0) return;
+  WS_CUDA_REQUIRE(p.ids && p.table && (p.out || p.residual) && p.dim > 0,
+                  "embedding: null pointer or empty dim " + dims(p.tokens, p.dim));
+  embedding_kernel<<<static_cast<unsigned>(p.tokens), kThreads, 0, stream>>>(p);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_rms_norm(const RmsNormParams& p, cudaStream_t stream) {
+  if (p.rows == 0) return;
+  WS_CUDA_REQUIRE((p.x != nullptr) != (p.x_bf16 != nullptr), "rms_norm: exactly one input");
+  WS_CUDA_REQUIRE(p.w && p.out && p.dim > 0 && p.x_stride >= p.dim && p.out_stride >= p.dim,
+                  "rms_norm: bad shape " + dims(p.rows, p.dim));
+  rms_norm_kernel<<<static_cast<unsigned>(p.rows), kThreads, 0, stream>>>(p);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_latent_prep(const LatentPrepParams& p, cudaStream_t stream) {
+  if (p.tokens == 0) return;
+  WS_CUDA_REQUIRE(p.kv_a && p.norm_w && p.positions && p.slot_mapping && p.kv_cache &&
+                      p.rope.inv_freq && p.rope.rope_dim % 2 == 0 && p.kv_lora > 0,
+                  "latent_prep: bad arguments");
+  latent_prep_kernel<<<static_cast<unsigned>(p.tokens), kThreads, 0, stream>>>(p);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_query_rope(const QueryRopeParams& p, cudaStream_t stream) {
+  if (p.tokens == 0) return;
+  WS_CUDA_REQUIRE(p.q && p.out && p.positions && p.rope.inv_freq && p.rope.rope_dim % 2 == 0 &&
+                      p.q_stride >= p.nope + p.rope.rope_dim &&
+                      p.out_stride >= p.out_col + p.rope.rope_dim,
+                  "query_rope: bad arguments");
+  query_rope_kernel<<<static_cast<unsigned>(p.tokens), kThreads, 0, stream>>>(p);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_silu_mul(const SiluMulParams& p, cudaStream_t stream) {
+  if (p.rows == 0) return;
+  WS_CUDA_REQUIRE(p.x && p.out && p.inter > 0, "silu_mul: bad arguments");
+  silu_mul_kernel<<<grid_for(p.rows * p.inter), kThreads, 0, stream>>>(p);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_add_residual(const AddResidualParams& p, cudaStream_t stream) {
+  if (p.rows == 0) return;
+  WS_CUDA_REQUIRE(p.x && p.residual && p.dim > 0, "add_residual: bad arguments");
+  add_residual_kernel<<<grid_for(p.rows * p.dim), kThreads, 0, stream>>>(p);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_argmax(const ArgmaxParams& p, cudaStream_t stream) {
+  if (p.rows == 0) return;
+  WS_CUDA_REQUIRE(p.logits && p.ids && p.vocab > 0, "argmax: bad arguments");
+  argmax_kernel<<<static_cast<unsigned>(p.rows), kThreads, 0, stream>>>(p);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_fill_random_bf16(__nv_bfloat16* out, int64_t n, uint64_t seed, float scale,
+                             cudaStream_t stream) {
+  if (n == 0) return;
+  fill_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, n, seed, scale);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_fill_random_fp8(void* out, int64_t n, uint64_t seed, float scale, cudaStream_t stream) {
+  if (n == 0) return;
+  fill_fp8_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<__nv_fp8_e4m3*>(out), n, seed,
+                                                        scale);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_fill_random_f32(float* out, int64_t n, uint64_t seed, float lo, float hi,
+                            cudaStream_t stream) {
+  if (n == 0) return;
+  fill_f32_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, n, seed, lo, hi);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace wideserve::cuda
