@@ -185,31 +185,35 @@ int main() {
   }
   BlasContext ctx;
   PerTensorFp8 pt;
-  {
-    const int64_t s = 8192;
-    std::vector<DeviceBuffer<__nv_bfloat16>> x, w;
-    for (int c = 0; c < 2; ++c) {
-      x.emplace_back(s * s);
-      w.emplace_back(s * s);
-      gemm_testing::fill_uniform_bf16(x.back().get(), s * s, 20 + c, -1, 1, nullptr);
-      gemm_testing::fill_uniform_bf16(w.back().get(), s * s, 30 + c, -1, 1, nullptr);
+  try {
+    {
+      const int64_t s = 8192;
+      std::vector<DeviceBuffer<__nv_bfloat16>> x, w;
+      for (int c = 0; c < 2; ++c) {
+        x.emplace_back(s * s);
+        w.emplace_back(s * s);
+        gemm_testing::fill_uniform_bf16(x.back().get(), s * s, 20 + c, -1, 1, nullptr);
+        gemm_testing::fill_uniform_bf16(w.back().get(), s * s, 30 + c, -1, 1, nullptr);
+      }
+      DeviceBuffer<__nv_bfloat16> y(s * s);
+      const double ms = time_ms([&](int i) {
+        gemm_bf16(ctx, {x[i % 2].get(), w[i % 2].get(), y.get(), s, s, s}, nullptr);
+      });
+      std::printf("limit: cuBLASLt bf16 8192^3 random: %.0f TFLOP/s\n", tflops(s, s, s, ms));
+      Fp8Sets f(s, s, s);
+      pt.prepare(s, s, s);
+      const double ms8 = time_ms([&](int i) {
+        auto p = f.params(i);
+        pt.run(p.x, p.w, p.y);
+      });
+      std::printf("limit: cuBLASLt fp8 per-tensor 8192^3 random: %.0f TFLOP/s\n",
+                  tflops(s, s, s, ms8));
+      const double msb = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); });
+      std::printf("block-scaled fp8 8192^3: %.0f TFLOP/s (%s)\n", tflops(s, s, s, msb),
+                  path_name(ctx.last_fp8_path()));
     }
-    DeviceBuffer<__nv_bfloat16> y(s * s);
-    const double ms = time_ms([&](int i) {
-      gemm_bf16(ctx, {x[i % 2].get(), w[i % 2].get(), y.get(), s, s, s}, nullptr);
-    });
-    std::printf("limit: cuBLASLt bf16 8192^3 random: %.0f TFLOP/s\n", tflops(s, s, s, ms));
-    Fp8Sets f(s, s, s);
-    pt.prepare(s, s, s);
-    const double ms8 = time_ms([&](int i) {
-      auto p = f.params(i);
-      pt.run(p.x, p.w, p.y);
-    });
-    std::printf("limit: cuBLASLt fp8 per-tensor 8192^3 random: %.0f TFLOP/s\n",
-                tflops(s, s, s, ms8));
-    const double msb = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); });
-    std::printf("block-scaled fp8 8192^3: %.0f TFLOP/s (%s)\n", tflops(s, s, s, msb),
-                path_name(ctx.last_fp8_path()));
+  } catch (const std::exception& e) {
+    std::printf("8192^3 failed: %s\n", e.what());
   }
 
   // 2. Block-scaled FP8 at DeepSeek-V3 shapes vs per-tensor FP8 at the same shape.
@@ -224,72 +228,88 @@ int main() {
   std::printf("\n%-20s %6s %6s %6s | %9s %8s | %9s | %6s\n", "shape", "N", "K", "M", "block TF/s",
               "path", "pt TF/s", "ratio");
   for (const auto& s : shapes) {
-    for (int64_t m : {64, 128, 512, 4096, 8192}) {
-      Fp8Sets f(m, s.n, s.k);
-      const double msb = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); });
-      const auto path = ctx.last_fp8_path();
-      pt.prepare(m, s.n, s.k);
-      const double msp = time_ms([&](int i) {
-        auto p = f.params(i);
-        pt.run(p.x, p.w, p.y);
-      });
-      const double tb = tflops(m, s.n, s.k, msb), tp = tflops(m, s.n, s.k, msp);
-      std::printf("%-20s %6ld %6ld %6ld | %9.0f %8s | %9.0f | %5.0f%%\n", s.name, long(s.n),
-                  long(s.k), long(m), tb, path_name(path), tp, 100.0 * tb / tp);
-    }
+    for (int64_t m : {64, 128, 512, 4096, 8192}) try {
+        Fp8Sets f(m, s.n, s.k);
+        const double msb = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); });
+        const auto path = ctx.last_fp8_path();
+        pt.prepare(m, s.n, s.k);
+        const double msp = time_ms([&](int i) {
+          auto p = f.params(i);
+          pt.run(p.x, p.w, p.y);
+        });
+        const double tb = tflops(m, s.n, s.k, msb), tp = tflops(m, s.n, s.k, msp);
+        std::printf("%-20s %6ld %6ld %6ld | %9.0f %8s | %9.0f | %5.0f%%\n", s.name, long(s.n),
+                    long(s.k), long(m), tb, path_name(path), tp, 100.0 * tb / tp);
+      } catch (const std::exception& e) {
+        std::printf("%-20s %6ld %6ld %6ld | failed: %s\n", s.name, long(s.n), long(s.k), long(m),
+                    e.what());
+      }
   }
 
   // 3. M = 1 (decode) latency: weight-bandwidth bound.
-  std::printf("\n%-20s %6s %6s | %8s %10s\n", "decode M=1", "N", "K", "us", "weight GB/s");
-  for (const auto& s : shapes) {
-    Fp8Sets f(1, s.n, s.k);
-    const double ms = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); }, 20, 9);
-    std::printf("%-20s %6ld %6ld | %8.1f %10.0f\n", s.name, long(s.n), long(s.k), ms * 1e3,
-                double(s.n) * s.k / (ms * 1e-3) / 1e9);
+  try {
+    std::printf("\n%-20s %6s %6s | %8s %10s\n", "decode M=1", "N", "K", "us", "weight GB/s");
+    for (const auto& s : shapes) {
+      Fp8Sets f(1, s.n, s.k);
+      const double ms = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); }, 20, 9);
+      std::printf("%-20s %6ld %6ld | %8.1f %10.0f\n", s.name, long(s.n), long(s.k), ms * 1e3,
+                  double(s.n) * s.k / (ms * 1e-3) / 1e9);
+    }
+  } catch (const std::exception& e) {
+    std::printf("decode failed: %s\n", e.what());
   }
 
   // 4. The fallback path (shapes cuBLASLt does not take) and the same shape on cuBLASLt.
-  std::printf("\n%-24s %6s %6s %6s | %9s %9s\n", "fallback", "N", "K", "M", "dequant", "cublaslt");
-  for (auto [n, k] : {std::pair<int64_t, int64_t>{2048, 10944}, {7168, 2048}}) {
-    for (int64_t m : {1, 64, 4096}) {
-      Fp8Sets f(m, n, k);
-      ctx.set_fp8_path(Fp8GemmPath::kDequant);
-      const double msd = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); });
-      double msc = -1;
-      if (k % 128 == 0) {
-        ctx.set_fp8_path(Fp8GemmPath::kCublasLt);
-        msc = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); });
+  try {
+    std::printf("\n%-24s %6s %6s %6s | %9s %9s\n", "fallback", "N", "K", "M", "dequant",
+                "cublaslt");
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{2048, 10944}, {7168, 2048}}) {
+      for (int64_t m : {1, 64, 4096}) {
+        Fp8Sets f(m, n, k);
+        ctx.set_fp8_path(Fp8GemmPath::kDequant);
+        const double msd = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); });
+        double msc = -1;
+        if (k % 128 == 0) {
+          ctx.set_fp8_path(Fp8GemmPath::kCublasLt);
+          msc = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); });
+        }
+        ctx.set_fp8_path(Fp8GemmPath::kAuto);
+        std::printf("%-24s %6ld %6ld %6ld | %6.1f us %6.1f us\n", "", long(n), long(k), long(m),
+                    msd * 1e3, msc * 1e3);
       }
-      ctx.set_fp8_path(Fp8GemmPath::kAuto);
-      std::printf("%-24s %6ld %6ld %6ld | %6.1f us %6.1f us\n", "", long(n), long(k), long(m),
-                  msd * 1e3, msc * 1e3);
     }
+  } catch (const std::exception& e) {
+    std::printf("fallback failed: %s\n", e.what());
   }
 
   // 5. Quantizer bandwidth (bf16 read + e4m3 write + scales).
-  std::printf("\n%-10s %6s %6s | %8s %8s\n", "quantize", "M", "K", "us", "GB/s");
-  for (auto [m, k] : {std::pair<int64_t, int64_t>{1, 7168},
-                      {64, 7168},
-                      {4096, 7168},
-                      {8192, 7168},
-                      {4096, 18432},
-                      {4096, 2048}}) {
-    const int copies = copies_for(static_cast<size_t>(m * k * 3));
-    std::vector<DeviceBuffer<__nv_bfloat16>> x;
-    for (int c = 0; c < copies; ++c) {
-      x.emplace_back(static_cast<size_t>(m * k));
-      gemm_testing::fill_uniform_bf16(x.back().get(), m * k, 40 + c, -3, 3, nullptr);
+  try {
+    std::printf("\n%-10s %6s %6s | %8s %8s\n", "quantize", "M", "K", "us", "GB/s");
+    for (auto [m, k] : {std::pair<int64_t, int64_t>{1, 7168},
+                        {64, 7168},
+                        {4096, 7168},
+                        {8192, 7168},
+                        {4096, 18432},
+                        {4096, 2048}}) {
+      const int copies = copies_for(static_cast<size_t>(m * k * 3));
+      std::vector<DeviceBuffer<__nv_bfloat16>> x;
+      for (int c = 0; c < copies; ++c) {
+        x.emplace_back(static_cast<size_t>(m * k));
+        gemm_testing::fill_uniform_bf16(x.back().get(), m * k, 40 + c, -3, 3, nullptr);
+      }
+      DeviceBuffer<__nv_fp8_e4m3> q(static_cast<size_t>(m * k));
+      DeviceBuffer<float> sc(static_cast<size_t>(m * ((k + 127) / 128)));
+      const double ms = time_ms(
+          [&](int i) {
+            launch_quantize_fp8({x[i % copies].get(), m, k, 0, q.get(), sc.get()}, nullptr);
+          },
+          20, 9);
+      const double bytes = double(m) * k * 3 + double(sc.bytes());
+      std::printf("%-10s %6ld %6ld | %8.1f %8.0f\n", "", long(m), long(k), ms * 1e3,
+                  bytes / (ms * 1e-3) / 1e9);
     }
-    DeviceBuffer<__nv_fp8_e4m3> q(static_cast<size_t>(m * k));
-    DeviceBuffer<float> sc(static_cast<size_t>(m * ((k + 127) / 128)));
-    const double ms = time_ms(
-        [&](int i) {
-          launch_quantize_fp8({x[i % copies].get(), m, k, 0, q.get(), sc.get()}, nullptr);
-        },
-        20, 9);
-    const double bytes = double(m) * k * 3 + double(sc.bytes());
-    std::printf("%-10s %6ld %6ld | %8.1f %8.0f\n", "", long(m), long(k), ms * 1e3,
-                bytes / (ms * 1e-3) / 1e9);
+  } catch (const std::exception& e) {
+    std::printf("quantize failed: %s\n", e.what());
   }
   WS_CUDA_CHECK(cudaDeviceSynchronize());
   return 0;

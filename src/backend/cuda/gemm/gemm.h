@@ -23,8 +23,8 @@ enum class Fp8GemmPath : int {
 
 // cuBLASLt handle + workspace (32 MiB) + a cache of matmul plans keyed by shape; one per stream.
 // Also owns the FP8 path's scratch (staged scales/rows, or the fallback's bf16 copies), grown on
-// demand: call reserve_fp8_scratch for the largest shapes before CUDA graph capture, since growing
-// it while capturing is refused.
+// demand: call reserve_fp8_scratch for the largest shapes before capturing any CUDA graph (growing
+// it while capturing is refused, and growing it later would free memory a captured graph uses).
 class BlasContext {
  public:
   BlasContext();

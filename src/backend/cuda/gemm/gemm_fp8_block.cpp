@@ -24,7 +24,9 @@ size_t align256(size_t v) {
   return (v + 255) / 256 * 256;
 }
 
-void build_fp8_plan(BlasPlan& p, const PlanKey& key) {
+// The scale pointers must be set before the heuristic query (it rejects block scaling without
+// them); each call sets its own again.
+void build_fp8_plan(BlasPlan& p, const PlanKey& key, const float* w_scale, const float* x_scale) {
   WS_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   auto set = [&p](cublasLtMatmulDescAttributes_t attr, const void* v, size_t size) {
@@ -36,6 +38,8 @@ void build_fp8_plan(BlasPlan& p, const PlanKey& key) {
   const int32_t b_mode = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
   set(CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &a_mode, sizeof(a_mode));
   set(CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &b_mode, sizeof(b_mode));
+  set(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scale, sizeof(w_scale));
+  set(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scale, sizeof(x_scale));
   WS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_8F_E4M3, key.k, key.n, key.k));
   WS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_8F_E4M3, key.k, key.m, key.k));
   WS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_16BF, key.n, key.m, key.n));
@@ -69,7 +73,8 @@ bool run_cublaslt(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t st
               pointer_alignment(x),
               pointer_alignment(p.w),
               pointer_alignment(y)};
-  BlasPlan& plan = impl.plan(key, [&key](BlasPlan& bp) { build_fp8_plan(bp, key); });
+  BlasPlan& plan = impl.plan(
+      key, [&](BlasPlan& bp) { build_fp8_plan(bp, key, w_scale, x_scale); });
   if (!plan.has_algo) return false;
 
   if (st.stage_w)  // [nb][w_ld] -> [nb][kb4]
