@@ -71,9 +71,10 @@ struct GemmFp8BlockParams {
   const float* w_scale;    // [ceil(n/128)][ceil(k/128)] row-major (checkpoint weight_scale_inv)
   __nv_bfloat16* y;        // [m, n] row-major, packed
   int64_t m, n, k;
-  float beta = 0.f;        // y = x w^T + beta * y
-  int64_t w_scale_ld = 0;  // row stride of w_scale in floats; 0 = ceil(k/128). A multiple of 4
-                           // (16 bytes) spares the per-call restaging cuBLASLt's path needs.
+  float beta = 0.f;  // y = x w^T + beta * y
+  int64_t w_scale_ld =
+      0;  // row stride of w_scale in floats; 0 = ceil(k/128). Storing the scales
+          // with stride round_up(ceil(k/128), 4) spares cuBLASLt's per-call restage.
 };
 // y = dequant(x) dequant(w)^T (+ beta y) with bf16 output. m == 0 is a no-op.
 void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t stream);

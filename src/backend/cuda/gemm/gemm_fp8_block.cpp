@@ -1,10 +1,10 @@
 // gemm_fp8_block: DeepSeek FP8 (128x128 weight blocks, 1x128 activation groups) with bf16 output.
 // cuBLASLt runs the scheme natively (A = w with BLK128x128_32F scales, B = x with VEC128_32F
-// scales, transa=T, transb=N). Measured on CUDA 13 (docs/cuda_gemm.md): its kernels read the scale
-// tensors with 16-byte row strides, so ceil(k/128) % 4 != 0 gives wrong results unless w_scale's
-// rows are restaged to a stride of a multiple of 4 floats, and it offers no algorithm for
-// m % 4 != 0, so such calls run on m rounded up to 4 (x rows, x_scale and y staged). Shapes with
-// k % 128 != 0 take the dequantize-to-bf16 fallback.
+// scales, transa=T, transb=N). Measured on CUDA 13 / cuBLASLt 13.1 (docs/cuda_gemm.md): it reads
+// w_scale with a row stride of ceil(k/128) rounded up to 4 floats, so any other stride (the
+// checkpoint's, whenever ceil(k/128) % 4 != 0) gives wrong results unless w_scale is restaged, and
+// it offers no algorithm for m % 4 != 0, so such calls run on m rounded up to 4 (x rows, x_scale
+// and y staged). Shapes with k % 128 != 0 take the dequantize-to-bf16 fallback.
 #include <cublasLt.h>
 
 #include <string>
@@ -73,8 +73,7 @@ bool run_cublaslt(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t st
               pointer_alignment(x),
               pointer_alignment(p.w),
               pointer_alignment(y)};
-  BlasPlan& plan = impl.plan(
-      key, [&](BlasPlan& bp) { build_fp8_plan(bp, key, w_scale, x_scale); });
+  BlasPlan& plan = impl.plan(key, [&](BlasPlan& bp) { build_fp8_plan(bp, key, w_scale, x_scale); });
   if (!plan.has_algo) return false;
 
   if (st.stage_w)  // [nb][w_ld] -> [nb][kb4]
@@ -134,7 +133,9 @@ Fp8Stage plan_fp8_stage(const GemmFp8BlockParams& p) {
   s.nb = (p.n + 127) / 128;
   s.w_ld = p.w_scale_ld != 0 ? p.w_scale_ld : s.kb;
   s.pad_m = s.m4 != p.m;
-  s.stage_w = s.w_ld % 4 != 0 || pointer_alignment(p.w_scale) < 16;
+  // cuBLASLt derives the w_scale row stride itself (ceil(k/128) rounded up to 4); any other stride
+  // is restaged (device run 3: w_scale_ld 20 with 16 k blocks read the padding).
+  s.stage_w = s.w_ld != s.kb4 || pointer_alignment(p.w_scale) < 16;
   s.stage_xs = s.pad_m || pointer_alignment(p.x_scale) < 16;
   size_t off = 0;
   s.off_ws = off;
