@@ -350,9 +350,22 @@ std::vector<RequestOutput> EngineCore::step() {
                   b.seq->num_computed, b.seq->pages, false});
     (b.n == 1 && b.seq->state == RequestState::kDecoding ? decode_rows : prefill_rows) += b.n;
   }
+  // Greedy steps on a GPU runner take the argmax on the device: only token ids cross to the host.
+  bool device_greedy = runner_->supports_device_greedy();
+  for (size_t i = 0; device_greedy && i < batch.size(); ++i) {
+    const Seq* s = batch[i].seq;
+    const SamplingParams& p = s->params;
+    device_greedy = p.temperature == 0.0f && p.top_logprobs < 0 && p.presence_penalty == 0.0f &&
+                    p.frequency_penalty == 0.0f && p.repetition_penalty == 1.0f &&
+                    s->generated() >= p.min_new_tokens;
+  }
   std::vector<float> logits;
+  std::vector<int32_t> greedy_ids;
   try {
-    runner_->forward(in, &logits);
+    if (device_greedy)
+      runner_->forward_greedy(in, &greedy_ids);
+    else
+      runner_->forward(in, &logits);
   } catch (const std::exception& e) {
     // The step failed as a whole: fail its requests, keep serving the rest.
     WS_LOG_ERROR("forward step failed: {}", e.what());
@@ -378,7 +391,10 @@ std::vector<RequestOutput> EngineCore::step() {
     }
     SampleResult r;
     try {
-      r = sample({logits.data() + i * V, static_cast<size_t>(V)}, s->params, *s->sampler, banned);
+      if (device_greedy)
+        r.token = greedy_ids[i];
+      else
+        r = sample({logits.data() + i * V, static_cast<size_t>(V)}, s->params, *s->sampler, banned);
     } catch (const Error& e) {
       RequestOutput& o = output_for(s, &out);
       o.error = e.what();

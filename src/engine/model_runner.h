@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,13 @@ class ModelRunner {
   virtual void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) = 0;
   // The KV pool's memory (disaggregation).
   virtual KvBufferInfo kv_buffer() = 0;
+  // Whether forward_greedy runs (argmax on the device: no logits cross to the host).
+  virtual bool supports_device_greedy() const { return false; }
+  // The step's argmax token per logits row (same rows as forward's).
+  virtual void forward_greedy(std::span<const model::SequenceInput> seqs,
+                              std::vector<int32_t>* ids) {
+    throw std::logic_error("forward_greedy is not supported by this runner");
+  }
 };
 
 // DeepseekModel on the CPU backend with a float32 latent KV pool of max_total_tokens tokens.

@@ -23,6 +23,11 @@ class CudaModelRunner : public engine::ModelRunner {
   void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) override {
     model_->forward(seqs, logits);
   }
+  bool supports_device_greedy() const override { return true; }
+  void forward_greedy(std::span<const model::SequenceInput> seqs,
+                      std::vector<int32_t>* ids) override {
+    model_->forward_greedy(seqs, ids);
+  }
   engine::KvBufferInfo kv_buffer() override {
     const auto& c = model_->config();
     return {model_->kv_data(),   model_->kv_bytes(),
