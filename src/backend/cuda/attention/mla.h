@@ -29,7 +29,7 @@ struct MlaAttentionParams {
   float* lse = nullptr;           // optional [num_tokens, num_heads], natural log of sum exp(score)
   int64_t num_tokens = 0, num_seqs = 0, num_heads = 0, max_pages_per_seq = 0, page_size = 0;
   float softmax_scale = 1.0f;
-  int64_t max_seq_len = 0;  // host-known bound for the split plan (decode graphs pass capacity)
+  int64_t max_seq_len = 0;    // host-known bound for the split plan (decode graphs pass capacity)
   void* workspace = nullptr;  // split-KV partials, >= mla_workspace_bytes(...)
   size_t workspace_bytes = 0;
 };

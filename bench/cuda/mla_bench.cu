@@ -1,0 +1,185 @@
+// MLA attention bench (H200): device-to-device copy bandwidth (the physical limit, read + write),
+// then decode over a paged bf16 latent cache at several batch x context sizes for H = 16 and 128,
+// then prefill TFLOP/s. Each timed unit is a CUDA graph of launches that rotate over disjoint
+// page-table sets of a >= 512 MB pool, so L2 (60 MB) never holds the KV; median of replays.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/attention/mla.h"
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/device_buffer.h"
+
+using namespace wideserve::cuda;
+
+namespace {
+
+__global__ void fill_random(__nv_bfloat16* x, int64_t n, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    uint64_t h = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 29;
+    x[i] = __float2bfloat16(scale * ((h >> 40) * (1.0f / (1 << 24)) - 0.5f));
+  }
+}
+
+void fill(DeviceBuffer<__nv_bfloat16>& b, uint64_t seed, float scale = 2.f) {
+  fill_random<<<1024, 256>>>(b.get(), b.size(), seed, scale);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+// Median ms of `reps` replays of a graph made by `body` on stream s.
+template <typename F>
+double time_graph(cudaStream_t s, int reps, F body) {
+  cudaGraph_t g;
+  cudaGraphExec_t e;
+  WS_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  body();
+  WS_CUDA_CHECK(cudaStreamEndCapture(s, &g));
+  WS_CUDA_CHECK(cudaGraphInstantiate(&e, g, 0));
+  cudaEvent_t a, b;
+  WS_CUDA_CHECK(cudaEventCreate(&a));
+  WS_CUDA_CHECK(cudaEventCreate(&b));
+  for (int i = 0; i < 3; ++i) WS_CUDA_CHECK(cudaGraphLaunch(e, s));  // warm-up
+  std::vector<float> ms(reps);
+  for (int i = 0; i < reps; ++i) {
+    WS_CUDA_CHECK(cudaEventRecord(a, s));
+    WS_CUDA_CHECK(cudaGraphLaunch(e, s));
+    WS_CUDA_CHECK(cudaEventRecord(b, s));
+    WS_CUDA_CHECK(cudaEventSynchronize(b));
+    WS_CUDA_CHECK(cudaEventElapsedTime(&ms[i], a, b));
+  }
+  std::sort(ms.begin(), ms.end());
+  WS_CUDA_CHECK(cudaGraphExecDestroy(e));
+  WS_CUDA_CHECK(cudaGraphDestroy(g));
+  WS_CUDA_CHECK(cudaEventDestroy(a));
+  WS_CUDA_CHECK(cudaEventDestroy(b));
+  return ms[reps / 2];
+}
+
+struct Result {
+  double us, gbs, tflops;
+};
+
+constexpr int64_t kPage = 64;
+
+// batch sequences, each with `ctx` cached rows and `qlen` query tokens at its end.
+Result run_attention(DeviceBuffer<__nv_bfloat16>& pool, int64_t pool_pages, int64_t heads,
+                     int64_t batch, int64_t ctx, int64_t qlen, cudaStream_t s) {
+  const int64_t pps = (ctx + kPage - 1) / kPage, pages = batch * pps;
+  // Decode rotates over disjoint sets; prefill is compute bound and uses one.
+  const int64_t sets =
+      qlen > 1 ? 1 : std::max<int64_t>(1, std::min<int64_t>(16, pool_pages / pages));
+  std::vector<int32_t> perm(pool_pages);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), std::mt19937_64(heads * 1000 + batch));
+  std::vector<int32_t> table(sets * pages);
+  for (int64_t i = 0; i < sets * pages; ++i) table[i] = perm[i];  // disjoint sets
+  std::vector<int32_t> lens(batch, static_cast<int32_t>(ctx)), seq, pos;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = ctx - qlen; i < ctx; ++i) {
+      seq.push_back(static_cast<int32_t>(b));
+      pos.push_back(static_cast<int32_t>(i));
+    }
+  const int64_t T = seq.size();
+  DeviceBuffer<int32_t> dt(table.size()), dl(batch), ds(T), dp(T);
+  dt.upload(table);
+  dl.upload(lens);
+  ds.upload(seq);
+  dp.upload(pos);
+  DeviceBuffer<__nv_bfloat16> q(T * heads * kMlaRowDim), out(T * heads * kMlaLatentDim);
+  fill(q, 77, 0.5f);
+  DeviceBuffer<float> lse(T * heads);
+  const size_t wsb = mla_workspace_bytes(T, heads, ctx);
+  DeviceBuffer<unsigned char> ws(std::max<size_t>(wsb, 1));
+  MlaAttentionParams p{q.get(), pool.get(), dt.get(), dl.get(), ds.get(), dp.get(), out.get()};
+  p.lse = lse.get();
+  p.num_tokens = T;
+  p.num_seqs = batch;
+  p.num_heads = heads;
+  p.max_pages_per_seq = pps;
+  p.page_size = kPage;
+  p.softmax_scale = 0.0721f;
+  p.max_seq_len = ctx;
+  p.workspace = ws.get();
+  p.workspace_bytes = wsb;
+  const int per_graph = static_cast<int>(std::max<int64_t>(sets, 4));
+  double ms = time_graph(s, 15, [&] {
+    for (int i = 0; i < per_graph; ++i) {
+      MlaAttentionParams pi = p;
+      pi.page_table = dt.get() + (i % sets) * pages;
+      if (qlen == 1)
+        launch_mla_decode(pi, s);
+      else
+        launch_mla_prefill(pi, s);
+    }
+  });
+  const double sec = ms * 1e-3 / per_graph;
+  const double bytes =
+      batch * ctx * kMlaRowDim * 2.0 + T * heads * (kMlaRowDim + kMlaLatentDim) * 2.0;
+  double visible = 0;  // causal: query at position i sees i + 1 rows
+  for (int64_t i = ctx - qlen; i < ctx; ++i) visible += i + 1;
+  const double flops = 2.0 * heads * (kMlaRowDim + kMlaLatentDim) * visible * batch;
+  return {sec * 1e6, bytes / sec * 1e-9, flops / sec * 1e-12};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"MLA attention bench"};
+  CLI11_PARSE(app, argc, argv);
+  cudaDeviceProp prop{};
+  WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount,
+              prop.l2CacheSize >> 20);
+  cudaStream_t s;
+  WS_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+
+  // Physical limit: 1 GiB device-to-device copy, bytes read + written.
+  double copy_gbs;
+  {
+    const size_t n = size_t{1} << 29;  // bf16 elements = 1 GiB
+    DeviceBuffer<__nv_bfloat16> a(n), b(n);
+    fill(a, 1);
+    double ms = time_graph(s, 15, [&] {
+      WS_CUDA_CHECK(cudaMemcpyAsync(b.get(), a.get(), a.bytes(), cudaMemcpyDeviceToDevice, s));
+    });
+    copy_gbs = 2.0 * a.bytes() / (ms * 1e-3) * 1e-9;
+    std::printf("d2d copy: %.1f GB/s (read+write)\n", copy_gbs);
+  }
+
+  // KV pool: max(1.2 GB, what the largest case needs) of random rows.
+  const int64_t pool_pages = (128 * 4096 * 2 + 64 * 8192) / kPage;  // ~1.8 GB
+  DeviceBuffer<__nv_bfloat16> pool(pool_pages * kPage * kMlaRowDim);
+  fill(pool, 2);
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+
+  std::printf("\n%-8s %5s %6s %6s %10s %9s %7s %9s\n", "mode", "heads", "batch", "ctx", "us",
+              "GB/s", "of_copy", "TFLOP/s");
+  struct D {
+    int64_t batch, ctx;
+  };
+  const D decode[] = {{64, 4096}, {1, 4096}, {32, 4096}, {128, 4096}, {64, 1024}, {64, 8192}};
+  for (int64_t heads : {16, 128})
+    for (const D& d : decode) {
+      Result r = run_attention(pool, pool_pages, heads, d.batch, d.ctx, 1, s);
+      std::printf("%-8s %5ld %6ld %6ld %10.1f %9.1f %6.1f%% %9.1f\n", "decode", heads, d.batch,
+                  d.ctx, r.us, r.gbs, 100.0 * r.gbs / copy_gbs, r.tflops);
+    }
+  for (int64_t heads : {16, 128})
+    for (int64_t prompt : {2048, 8192}) {
+      Result r = run_attention(pool, pool_pages, heads, 1, prompt, prompt, s);
+      std::printf("%-8s %5ld %6d %6ld %10.1f %9s %7s %9.1f\n", "prefill", heads, 1, prompt, r.us,
+                  "-", "-", r.tflops);
+    }
+  WS_CUDA_CHECK(cudaStreamDestroy(s));
+  return 0;
+}

@@ -1,0 +1,266 @@
+// GPU MLA attention (decode, prefill over prefix + chunk, kv store) against the float64 CPU
+// reference: random bf16 q/cache, shuffled pages, mixed lengths, page sizes 1/16/64, heads 2..128.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/attention/mla.h"
+#include "backend/cuda/attention/mla_ref.h"
+#include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/gpu_test_util.h"
+
+namespace wideserve::cuda {
+namespace {
+
+using test::randn;
+using test::rel_l2;
+
+std::vector<__nv_bfloat16> to_bf16(std::vector<float>& v) {  // rounds v in place too
+  std::vector<__nv_bfloat16> b(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    b[i] = __float2bfloat16(v[i]);
+    v[i] = __bfloat162float(b[i]);
+  }
+  return b;
+}
+
+// A batch: per sequence its cache length and how many of its last positions are queries.
+struct Case {
+  int64_t heads, page_size;
+  std::vector<int32_t> lens, queries;  // queries[s] <= lens[s]
+  bool prefill;
+  uint64_t seed;
+  int64_t extra_capacity =
+      0;  // max_seq_len passed = max(lens) + extra (decode graphs pass capacity)
+};
+
+void run_case(const Case& c) {
+  const int64_t S = c.lens.size(), H = c.heads, ps = c.page_size;
+  const int64_t max_len = *std::max_element(c.lens.begin(), c.lens.end());
+  const int64_t mpps = (max_len + ps - 1) / ps + 1;  // one spare page slot per sequence
+  // Shuffled physical pages for all sequences, plus unused ones.
+  const int64_t num_pages = S * mpps + 3;
+  std::vector<int32_t> perm(num_pages);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::mt19937_64 g(c.seed);
+  std::shuffle(perm.begin(), perm.end(), g);
+  std::vector<int32_t> table(S * mpps);
+  for (int64_t i = 0; i < S * mpps; ++i) table[i] = perm[i];
+  std::vector<int32_t> token_seq, token_pos;
+  for (int64_t s = 0; s < S; ++s)
+    for (int32_t i = c.lens[s] - c.queries[s]; i < c.lens[s]; ++i) {
+      token_seq.push_back(static_cast<int32_t>(s));
+      token_pos.push_back(i);
+    }
+  const int64_t T = token_seq.size();
+  const int64_t slots = num_pages * ps;
+  std::vector<float> qf = randn(T * H * kMlaRowDim, c.seed + 1);
+  std::vector<float> kvf = randn(slots * kMlaRowDim, c.seed + 2);
+  auto qb = to_bf16(qf);
+  auto kvb = to_bf16(kvf);
+  const double scale = 1.0 / std::sqrt(192.0);
+
+  std::vector<double> ref, ref_lse;
+  mla_attention_ref(qf, kvf, table, c.lens, token_seq, token_pos, H, mpps, ps, scale, ref, ref_lse);
+
+  DeviceBuffer<__nv_bfloat16> dq(qb.size()), dkv(kvb.size()), dout(T * H * kMlaLatentDim);
+  DeviceBuffer<int32_t> dtable(table.size()), dlens(S), dseq(T), dpos(T);
+  DeviceBuffer<float> dlse(T * H);
+  dq.upload(qb);
+  dkv.upload(kvb);
+  dtable.upload(table);
+  dlens.upload(c.lens);
+  dseq.upload(token_seq);
+  dpos.upload(token_pos);
+  const int64_t max_seq_len = max_len + c.extra_capacity;
+  const size_t ws = mla_workspace_bytes(T, H, max_seq_len);
+  DeviceBuffer<unsigned char> dws(std::max<size_t>(ws, 1));
+  WS_CUDA_CHECK(cudaMemset(dout.get(), 0xFF, dout.bytes()));
+  WS_CUDA_CHECK(cudaMemset(dlse.get(), 0xFF, dlse.bytes()));
+  WS_CUDA_CHECK(cudaMemset(dws.get(), 0xFF, dws.bytes()));
+
+  MlaAttentionParams p{};
+  p.q = dq.get();
+  p.kv_cache = dkv.get();
+  p.page_table = dtable.get();
+  p.seq_lens = dlens.get();
+  p.token_seq = dseq.get();
+  p.token_pos = dpos.get();
+  p.out = dout.get();
+  p.lse = dlse.get();
+  p.num_tokens = T;
+  p.num_seqs = S;
+  p.num_heads = H;
+  p.max_pages_per_seq = mpps;
+  p.page_size = ps;
+  p.softmax_scale = static_cast<float>(scale);
+  p.max_seq_len = max_seq_len;
+  p.workspace = dws.get();
+  p.workspace_bytes = ws;
+  if (c.prefill)
+    launch_mla_prefill(p, nullptr);
+  else
+    launch_mla_decode(p, nullptr);
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+
+  auto outb = dout.download();
+  std::vector<float> out(outb.size());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = __bfloat162float(outb[i]);
+  auto lse = dlse.download();
+  const double err = rel_l2(out, ref);
+  EXPECT_LT(err, 1e-2) << "heads " << H << " page " << ps << " tokens " << T;
+  double lse_err = 0;
+  for (size_t i = 0; i < lse.size(); ++i)
+    lse_err = std::max(lse_err, std::isfinite(lse[i]) ? std::abs(lse[i] - ref_lse[i]) : INFINITY);
+  EXPECT_LT(lse_err, 2e-2) << "heads " << H << " page " << ps;
+}
+
+std::vector<int32_t> ones(size_t n) {
+  return std::vector<int32_t>(n, 1);
+}
+
+TEST(MlaAttention, DecodeMixedLengthsPageSizes) {
+  WS_REQUIRE_GPU();
+  const std::vector<int32_t> lens = {1, 7, 64, 65, 130, 333, 1000, 2049};
+  uint64_t seed = 100;
+  for (int64_t heads : {2, 16})
+    for (int64_t ps : {1, 16, 64}) run_case({heads, ps, lens, ones(lens.size()), false, seed += 7});
+}
+
+TEST(MlaAttention, DecodeManyHeads) {
+  WS_REQUIRE_GPU();
+  run_case({128, 64, {5, 300, 1500, 77}, ones(4), false, 301});
+  run_case({128, 16, {4097}, ones(1), false, 302});        // long single sequence: many splits
+  run_case({40, 1, {19, 250, 129}, ones(3), false, 303});  // heads not a multiple of the block
+}
+
+TEST(MlaAttention, DecodeSplitsWithCapacityBound) {
+  WS_REQUIRE_GPU();
+  // max_seq_len far above the real lengths (a decode graph passes capacity): empty splits.
+  run_case({16, 16, {3, 40, 200}, ones(3), false, 401, 8000});
+  run_case({4, 64, {1}, ones(1), false, 402, 3000});
+}
+
+TEST(MlaAttention, PrefillPrefixAndChunk) {
+  WS_REQUIRE_GPU();
+  uint64_t seed = 500;
+  for (int64_t heads : {2, 16})
+    for (int64_t ps : {1, 16, 64}) {
+      // Chunks of odd sizes after cached prefixes, and a fresh prompt (prefix 0).
+      run_case({heads, ps, {37, 300, 5, 129}, {37, 61, 3, 64}, true, seed += 11});
+    }
+  run_case({128, 16, {90, 233}, {23, 41}, true, 551});
+  run_case({3, 16, {1, 2, 3, 700}, {1, 2, 1, 150}, true, 552});  // tokens of a CTA span sequences
+}
+
+TEST(MlaAttention, PrefillLongPromptSplits) {
+  WS_REQUIRE_GPU();
+  run_case({16, 64, {2500}, {9}, true, 601});  // few tokens over a long prefix: split-KV path
+}
+
+TEST(MlaAttention, DecodeGraphCaptureReplays) {
+  WS_REQUIRE_GPU();
+  const int64_t T = 3, H = 16, ps = 16, mpps = 8;
+  std::vector<int32_t> table(T * mpps), lens = {10, 100, 128}, seq = {0, 1, 2}, pos = {9, 99, 127};
+  std::iota(table.begin(), table.end(), 0);
+  std::shuffle(table.begin(), table.end(), std::mt19937_64(7));
+  std::vector<float> qf = randn(T * H * kMlaRowDim, 701),
+                     kvf = randn(T * mpps * ps * kMlaRowDim, 702);
+  auto qb = to_bf16(qf);
+  auto kvb = to_bf16(kvf);
+  std::vector<double> ref, ref_lse;
+  mla_attention_ref(qf, kvf, table, lens, seq, pos, H, mpps, ps, 0.1, ref, ref_lse);
+  DeviceBuffer<__nv_bfloat16> dq(qb.size()), dkv(kvb.size()), dout(T * H * kMlaLatentDim);
+  DeviceBuffer<int32_t> dt(table.size()), dl(T), ds(T), dp(T);
+  dq.upload(qb);
+  dkv.upload(kvb);
+  dt.upload(table);
+  dl.upload(lens);
+  ds.upload(seq);
+  dp.upload(pos);
+  const size_t ws = mla_workspace_bytes(T, H, mpps * ps);
+  DeviceBuffer<unsigned char> dws(std::max<size_t>(ws, 1));
+  MlaAttentionParams p{dq.get(), dkv.get(), dt.get(), dl.get(), ds.get(), dp.get(), dout.get()};
+  p.num_tokens = T;
+  p.num_seqs = T;
+  p.num_heads = H;
+  p.max_pages_per_seq = mpps;
+  p.page_size = ps;
+  p.softmax_scale = 0.1f;
+  p.max_seq_len = mpps * ps;
+  p.workspace = dws.get();
+  p.workspace_bytes = ws;
+  cudaStream_t st;
+  WS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  WS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+  launch_mla_decode(p, st);
+  WS_CUDA_CHECK(cudaStreamEndCapture(st, &graph));
+  WS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int rep = 0; rep < 2; ++rep) {
+    WS_CUDA_CHECK(cudaMemsetAsync(dout.get(), 0xFF, dout.bytes(), st));
+    WS_CUDA_CHECK(cudaGraphLaunch(exec, st));
+    WS_CUDA_CHECK(cudaStreamSynchronize(st));
+    auto ob = dout.download();
+    std::vector<float> o(ob.size());
+    for (size_t i = 0; i < o.size(); ++i) o[i] = __bfloat162float(ob[i]);
+    EXPECT_LT(rel_l2(o, ref), 1e-2) << "replay " << rep;
+  }
+  WS_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  WS_CUDA_CHECK(cudaGraphDestroy(graph));
+  WS_CUDA_CHECK(cudaStreamDestroy(st));
+}
+
+TEST(MlaAttention, RejectsMissingWorkspace) {
+  WS_REQUIRE_GPU();
+  DeviceBuffer<__nv_bfloat16> d(kMlaRowDim * 128);
+  DeviceBuffer<int32_t> di(64);
+  MlaAttentionParams p{d.get(), d.get(), di.get(), di.get(), di.get(), di.get(), d.get()};
+  p.num_tokens = 1;
+  p.num_seqs = 1;
+  p.num_heads = 16;
+  p.max_pages_per_seq = 64;
+  p.page_size = 64;
+  p.max_seq_len = 4096;  // one token over 4k: the plan splits, so a workspace is required
+  ASSERT_GT(mla_workspace_bytes(1, 16, 4096), 0u);
+  EXPECT_ANY_THROW(launch_mla_decode(p, nullptr));
+}
+
+TEST(MlaKvStore, ScattersRowsToSlots) {
+  WS_REQUIRE_GPU();
+  const int64_t T = 37, slots = 100;
+  std::vector<float> rf = randn(T * kMlaRowDim, 801), cf = randn(slots * kMlaRowDim, 802);
+  auto rb = to_bf16(rf);
+  auto cb = to_bf16(cf);
+  std::vector<int32_t> perm(slots);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), std::mt19937_64(803));
+  std::vector<int32_t> map(perm.begin(), perm.begin() + T);
+  map[5] = -1;  // padding token
+  DeviceBuffer<__nv_bfloat16> drows(rb.size()), dcache(cb.size());
+  DeviceBuffer<int32_t> dmap(T);
+  drows.upload(rb);
+  dcache.upload(cb);
+  dmap.upload(map);
+  launch_mla_kv_store({drows.get(), dmap.get(), dcache.get(), T, slots}, nullptr);
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+  auto got = dcache.download();
+  std::vector<float> want = cf;
+  for (int64_t t = 0; t < T; ++t)
+    if (map[t] >= 0)
+      std::copy(rf.begin() + t * kMlaRowDim, rf.begin() + (t + 1) * kMlaRowDim,
+                want.begin() + map[t] * kMlaRowDim);
+  int64_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) bad += __bfloat162float(got[i]) != want[i];
+  EXPECT_EQ(bad, 0);
+}
+
+}  // namespace
+}  // namespace wideserve::cuda
