@@ -2,8 +2,10 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/ep_flags.h"
 #include "cli/token_ids.h"
 #include "common/check.h"
+#include "model/ep_rank.h"
 #include "model/greedy_generator.h"
 
 namespace wideserve::cli {
@@ -13,6 +15,7 @@ struct GenerateArgs {
   std::string model_path, token_ids;
   int max_new_tokens = 16;
   bool ignore_eos = true;
+  EpArgs ep;
 };
 
 WS_REGISTER_COMMAND(
@@ -23,10 +26,29 @@ WS_REGISTER_COMMAND(
       app.add_option("--max-new-tokens", a->max_new_tokens, "Tokens to generate")
           ->check(CLI::Range(1, 1 << 20));
       app.add_flag("!--stop-at-eos", a->ignore_eos, "Stop at the config's EOS token (default: no)");
+      add_ep_flags(app, a->ep);
       return [a] {
         auto ids = parse_token_ids(a->token_ids, "--token-ids");
         auto m = model::DeepseekModel::load(a->model_path);
-        auto out = model::greedy_generate(*m, ids, a->max_new_tokens, !a->ignore_eos);
+        std::vector<int32_t> out;
+        if (ep_world_size(a->ep.parallel, a->ep.moe) == 1) {
+          out = model::greedy_generate(*m, ids, a->max_new_tokens, !a->ignore_eos);
+        } else {
+          // Rank 0 generates; every other rank joins its MoE exchanges until it is done.
+          bool mine = false;
+          run_ep_ranks(*m, a->ep, [&](int rank, model::EpMoe& ep) {
+            const auto& c = m->config();
+            kvcache::MlaKvStorage kv(c.num_hidden_layers, 1, 1, c.kv_cache_dim());
+            model::ep_run_rank(*m, ep, kv, [&] {
+              if (rank != 0) return;
+              model::ForwardOptions o;
+              o.ep = &ep;
+              out = model::greedy_generate(*m, ids, a->max_new_tokens, !a->ignore_eos, nullptr, o);
+              mine = true;
+            });
+          });
+          if (!mine) return 0;  // rank 0 lives in another node's process
+        }
         std::string line;
         for (size_t i = 0; i < out.size(); ++i) line += (i ? "," : "") + std::to_string(out[i]);
         std::printf("%s\n", line.c_str());

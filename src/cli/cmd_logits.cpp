@@ -2,16 +2,19 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/ep_flags.h"
 #include "cli/token_ids.h"
 #include "common/check.h"
 #include "kvcache/page_pool.h"
 #include "model/deepseek_model.h"
+#include "model/ep_rank.h"
 
 namespace wideserve::cli {
 namespace {
 
 struct LogitsArgs {
   std::string model_path, token_ids, out, attention = "auto";
+  EpArgs ep;
 };
 
 WS_REGISTER_COMMAND(
@@ -23,6 +26,7 @@ WS_REGISTER_COMMAND(
           ->required();
       app.add_option("--attention", a->attention, "auto|expanded|absorbed")
           ->check(CLI::IsMember({"auto", "expanded", "absorbed"}));
+      add_ep_flags(app, a->ep);
       return [a] {
         auto ids = parse_token_ids(a->token_ids, "--token-ids");
         auto m = model::DeepseekModel::load(a->model_path);
@@ -37,7 +41,23 @@ WS_REGISTER_COMMAND(
         if (a->attention == "expanded") opts.attention = model::AttentionMode::kExpanded;
         if (a->attention == "absorbed") opts.attention = model::AttentionMode::kAbsorbed;
         std::vector<float> logits;
-        m->forward({&s, 1}, kv, &logits, opts);
+        if (ep_world_size(a->ep.parallel, a->ep.moe) == 1) {
+          m->forward({&s, 1}, kv, &logits, opts);
+        } else {
+          // Rank 0 computes the prompt; every other rank joins its MoE exchanges.
+          bool mine = false;
+          run_ep_ranks(*m, a->ep, [&](int rank, model::EpMoe& ep) {
+            kvcache::MlaKvStorage rkv(c.num_hidden_layers, kv.num_pages(), page, c.kv_cache_dim());
+            model::ep_run_rank(*m, ep, rkv, [&] {
+              if (rank != 0) return;
+              model::ForwardOptions o = opts;
+              o.ep = &ep;
+              m->forward({&s, 1}, rkv, &logits, o);
+              mine = true;
+            });
+          });
+          if (!mine) return 0;  // another node's process writes the file
+        }
         FILE* f = std::fopen(a->out.c_str(), "wb");
         WS_CHECK_ARG(f, "--out: cannot write {}", a->out);
         bool ok = std::fwrite(logits.data(), sizeof(float), logits.size(), f) == logits.size();

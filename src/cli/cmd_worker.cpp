@@ -6,15 +6,21 @@
 #include <filesystem>
 
 #include "cli/command.h"
+#include "cli/ep_flags.h"
+#include "cli/model_runner_factory.h"
 #include "common/check.h"
 #include "common/logging.h"
 #include "config/worker_config.h"
 #include "disagg/decode_coordinator.h"
 #include "disagg/prefill_coordinator.h"
+#include "dist/launch.h"
 #include "engine/engine.h"
 #include "engine/mock_engine.h"
 #include "engine/model_runner.h"
+#include "engine/multi_rank_engine.h"
+#include "model/deepseek_model.h"
 #include "model/model_config.h"
+#include "runtime/kv_event_publisher.h"
 #include "runtime/worker_service.h"
 
 namespace wideserve::cli {
@@ -75,8 +81,7 @@ std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg
     if (cfg.engine.max_total_tokens > 0) m.max_total_tokens = cfg.engine.max_total_tokens;
     return std::make_unique<engine::MockEngine>(m);
   }
-  auto runner = engine::make_cpu_model_runner(cfg.model_path, cfg.engine.max_total_tokens,
-                                              cfg.engine.page_size);
+  auto runner = make_model_runner(cfg);
   if (cfg.disagg.mode == "null")
     return std::make_unique<engine::Engine>(cfg.engine, std::move(runner));
   disagg::DisaggOptions d = disagg_options(cfg);
@@ -90,6 +95,7 @@ std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg
 
 int run_worker(config::WorkerConfig& cfg) {
   config::finalize_worker_config(cfg);
+  resolve_device(cfg);
   set_log_level(cfg.log_level);
   config::log_worker_config_notes(cfg);
   // Signals are taken synchronously by the service; no other thread may receive them.
@@ -99,8 +105,18 @@ int run_worker(config::WorkerConfig& cfg) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  // KV events for KV-aware routing: the prefix cache reports to this publisher.
+  std::shared_ptr<runtime::KvEventPublisher> kv_events;
+  if (cfg.engine_kind != "mock" && !cfg.engine.disable_radix_cache) {
+    kv_events = std::make_shared<runtime::KvEventPublisher>(cfg.host, cfg.advertise_host);
+    cfg.engine.kv_event_sink = kv_events;
+  }
   auto eng = make_engine(cfg);
   runtime::WorkerInfo info;
+  if (kv_events) {
+    info.kv_events_endpoint = kv_events->events_endpoint();
+    info.kv_state_endpoint = kv_events->state_endpoint();
+  }
   info.model_name = cfg.served_model_name;
   info.model_path = std::filesystem::absolute(cfg.model_path).lexically_normal().string();
   info.role = cfg.disagg.mode == "prefill"  ? runtime::WorkerRole::kPrefill

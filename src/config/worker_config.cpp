@@ -194,18 +194,34 @@ void enforce_support(const WorkerConfig& c) {
                "--disaggregation-transfer-backend {} is not available here; use nixl, ucx or tcp",
                b);
   }
-  if (p.dp_size > 1) unsupported("--dp-size", std::to_string(p.dp_size), kWideEpIssue);
-  if (p.tp_size > 1) unsupported("--tp-size", std::to_string(p.tp_size), kWideEpIssue);
-  if (p.ep_size > 1) unsupported("--ep-size", std::to_string(p.ep_size), kWideEpIssue);
-  if (p.enable_dp_attention) unsupported("--enable-dp-attention", "", kWideEpIssue);
-  if (p.nnodes > 1) unsupported("--nnodes", std::to_string(p.nnodes), kWideEpIssue);
-  if (c.moe.a2a_backend != "none")
-    unsupported("--moe-a2a-backend", c.moe.a2a_backend, kWideEpIssue);
-  if (p.enable_dp_lm_head) unsupported("--enable-dp-lm-head", "", kWideEpIssue);
-  if (c.moe.ep_num_redundant_experts > 0)
-    unsupported("--ep-num-redundant-experts", std::to_string(c.moe.ep_num_redundant_experts),
+  // Wide EP (CPU): N ranks = --tp-size N --dp-size N --enable-dp-attention, experts sharded.
+  if (p.tp_size > 1 && !(p.enable_dp_attention && p.dp_size == p.tp_size))
+    unsupported("--tp-size",
+                std::to_string(p.tp_size) + " without --enable-dp-attention --dp-size " +
+                    std::to_string(p.tp_size) + " (attention tensor parallelism)",
                 kWideEpIssue);
-  if (c.moe.enable_eplb) unsupported("--enable-eplb", "", kWideEpIssue);
+  if (p.tp_size == 1 && (p.dp_size > 1 || p.enable_dp_attention || p.nnodes > 1))
+    WS_THROW(kInvalidArgument,
+             "--dp-size/--enable-dp-attention/--nnodes need --tp-size N --dp-size N "
+             "--enable-dp-attention");
+  if (p.ep_size > 1 && p.ep_size != p.tp_size)
+    WS_THROW(kInvalidArgument, "--ep-size must be 1 or --tp-size ({}), got {}", p.tp_size,
+             p.ep_size);
+  if (p.nnodes > 1 && p.tp_size % p.nnodes != 0)
+    WS_THROW(kInvalidArgument, "--tp-size {} is not divisible by --nnodes {}", p.tp_size, p.nnodes);
+  if (p.nnodes > 1 && p.dist_init_addr.empty())
+    WS_THROW(kInvalidArgument, "--nnodes {} needs --dist-init-addr HOST:PORT", p.nnodes);
+  if (c.moe.a2a_backend != "none" && c.moe.a2a_backend != "deepep")
+    unsupported("--moe-a2a-backend", c.moe.a2a_backend, kWideEpIssue);
+  if (c.moe.ep_dispatch_algorithm == "fake")
+    unsupported("--ep-dispatch-algorithm", "fake", kWideEpIssue);
+  if (p.tp_size > 1 && c.disagg.mode != "null")
+    unsupported("--disaggregation-mode with --tp-size > 1:", c.disagg.mode, kWideEpIssue);
+  if (p.tp_size > 1 && c.engine_kind == "mock")
+    WS_THROW(kInvalidArgument, "--engine mock runs one rank (drop --tp-size)");
+  WS_CHECK_ARG(c.moe.eplb_rebalance_num_iterations >= 1,
+               "--eplb-rebalance-num-iterations must be >= 1 (got {})",
+               c.moe.eplb_rebalance_num_iterations);
 }
 
 }  // namespace

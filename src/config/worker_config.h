@@ -59,6 +59,7 @@ struct MoeConfig {
   std::string eplb_algorithm = "auto";           // --eplb-algorithm
   std::string init_expert_location = "trivial";  // --init-expert-location
   bool enable_eplb = false;                      // --enable-eplb
+  int64_t eplb_rebalance_num_iterations = 1000;  // --eplb-rebalance-num-iterations
   bool disable_shared_experts_fusion = false;  // --disable-shared-experts-fusion (no fusion exists)
 };
 

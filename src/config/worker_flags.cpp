@@ -131,6 +131,8 @@ void add_worker_flags(CLI::App& app, WorkerConfig& c) {
   opt(app, "--init-expert-location", m.init_expert_location,
       "Initial expert placement: trivial or a placement file", moe);
   flag(app, "--enable-eplb", m.enable_eplb, "Rebalance experts online", moe);
+  opt(app, "--eplb-rebalance-num-iterations", m.eplb_rebalance_num_iterations,
+      "Forward passes between online rebalances", moe);
   flag(app, "--disable-shared-experts-fusion", m.disable_shared_experts_fusion,
        "Accepted (wideserve never fuses shared experts into routed ones)", moe);
 

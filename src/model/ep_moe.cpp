@@ -71,6 +71,8 @@ bool EpMoe::begin_forward(int64_t rows, bool decode_only, bool active) {
     any_active = any_active || all[3 * r + 2] != 0;
   }
   if (!any_active) return false;
+  if (opts_.rebalance_every > 0 && forwards_ > 0 && forwards_ % opts_.rebalance_every == 0)
+    rebalance();
   switch (opts_.deepep_mode) {
     case moe::DeepepMode::kNormal:
       mode_ = moe::DispatchMode::kNormal;

@@ -28,6 +28,7 @@ struct EpOptions {
   std::string init_expert_location = "trivial";  // --init-expert-location
   moe::EplbAlgorithm eplb_algorithm = moe::EplbAlgorithm::kDeepseek;  // --eplb-algorithm
   int32_t num_nodes = 1;                                              // --nnodes (EPLB hierarchy)
+  int64_t rebalance_every = 0;  // --enable-eplb: rebalance every N forwards (0 = never)
 };
 
 // Per-layer load figures since the last reset (data only; identical on every rank).
@@ -50,7 +51,8 @@ class EpMoe {
   // Collective, once per forward: exchanges row counts and whether the step is decode-only
   // (every sequence one token), which picks the dispatch mode for --deepep-mode auto. A rank
   // that has finished its own work passes active = false (see ep_drain); returns whether any
-  // rank is still active, i.e. whether this round runs a forward.
+  // rank is still active, i.e. whether this round runs a forward. With rebalance_every = N, every
+  // Nth round rebalances first (all ranks count the same rounds).
   bool begin_forward(int64_t rows, bool decode_only, bool active = true);
   // Collective: out [rows, H] = routed experts (weighted) + shared experts of decoder `layer`.
   void run(int64_t layer, const MoeWeights& w, const float* x, float* out, int64_t rows);

@@ -62,7 +62,7 @@ for args, expect in [
     (["--chunked-prefill-size", "0"], "--chunked-prefill-size"),
     (["--deepep-mode", "fast"], "--deepep-mode"),
     (["--disagg", "--disaggregation-mode", "prefill"], "--disagg starts one prefill and one decode"),
-    (["--tp-size", "8"], "not supported yet: --tp-size 8"),
+    (["--tp-size", "8"], "not supported yet: --tp-size 8 without --enable-dp-attention"),
     (["--device", "cuda"], "not supported yet: --device cuda"),
     (["--num-workers", "0"], "--num-workers"),
     (["--num-workers", "2", "--request-plane-port", "5000"], "--request-plane-port"),

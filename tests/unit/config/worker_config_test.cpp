@@ -204,20 +204,17 @@ TEST(WorkerConfig, ValidationPrecedesSupportPolicy) {
 // Each later-issue feature alone fails with kUnimplemented and exactly this message prefix.
 TEST(WorkerConfig, NotSupportedYet) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"--tp-size", "2"}, "not supported yet: --tp-size 2 (wide expert parallelism issue)"},
-      {{"--dp-size", "4"}, "not supported yet: --dp-size 4 (wide expert parallelism issue)"},
-      {{"--ep-size", "8"}, "not supported yet: --ep-size 8 (wide expert parallelism issue)"},
-      {{"--enable-dp-attention"},
-       "not supported yet: --enable-dp-attention (wide expert parallelism issue)"},
-      {{"--nnodes", "2", "--node-rank", "1"},
-       "not supported yet: --nnodes 2 (wide expert parallelism issue)"},
-      {{"--moe-a2a-backend", "deepep"},
-       "not supported yet: --moe-a2a-backend deepep (wide expert parallelism issue)"},
-      {{"--enable-dp-lm-head"},
-       "not supported yet: --enable-dp-lm-head (wide expert parallelism issue)"},
-      {{"--ep-num-redundant-experts", "32"},
-       "not supported yet: --ep-num-redundant-experts 32 (wide expert parallelism issue)"},
-      {{"--enable-eplb"}, "not supported yet: --enable-eplb (wide expert parallelism issue)"},
+      {{"--tp-size", "2"},
+       "not supported yet: --tp-size 2 without --enable-dp-attention --dp-size 2 (attention "
+       "tensor parallelism) (wide expert parallelism issue)"},
+      {{"--moe-a2a-backend", "mooncake"},
+       "not supported yet: --moe-a2a-backend mooncake (wide expert parallelism issue)"},
+      {{"--ep-dispatch-algorithm", "fake"},
+       "not supported yet: --ep-dispatch-algorithm fake (wide expert parallelism issue)"},
+      {{"--tp-size", "2", "--dp-size", "2", "--enable-dp-attention", "--disaggregation-mode",
+        "decode"},
+       "not supported yet: --disaggregation-mode with --tp-size > 1: decode (wide expert "
+       "parallelism issue)"},
   };
   for (const auto& [args, expected] : cases) {
     auto err = finalize_error(args);
@@ -225,6 +222,29 @@ TEST(WorkerConfig, NotSupportedYet) {
     EXPECT_EQ(err->code(), ErrorCode::kUnimplemented) << err->what();
     EXPECT_EQ(std::string(err->what()).rfind(expected, 0), 0u)
         << "got: " << err->what() << "\nexpected: " << expected;
+  }
+}
+
+// Wide EP (issue 7): N ranks with DP attention, redundant experts, EPLB, DeepEP modes.
+TEST(WorkerConfig, WideEpAccepted) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--tp-size", "4", "--dp-size", "4", "--enable-dp-attention", "--moe-a2a-backend",
+            "deepep", "--deepep-mode", "low_latency", "--ep-num-redundant-experts", "4",
+            "--enable-eplb", "--eplb-rebalance-num-iterations", "10", "--ep-size", "4"},
+           {"--tp-size", "8", "--dp-size", "8", "--enable-dp-attention", "--nnodes", "2",
+            "--node-rank", "1", "--dist-init-addr", "127.0.0.1:5757", "--enable-dp-lm-head"}}) {
+    auto err = finalize_error(args);
+    EXPECT_FALSE(err) << err->what();
+  }
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--dp-size", "4"},
+           {"--enable-dp-attention"},
+           {"--tp-size", "4", "--dp-size", "4", "--enable-dp-attention", "--ep-size", "2"},
+           {"--tp-size", "4", "--dp-size", "4", "--enable-dp-attention", "--nnodes", "2"},
+           {"--eplb-rebalance-num-iterations", "0"}}) {
+    auto err = finalize_error(args);
+    ASSERT_TRUE(err);
+    EXPECT_EQ(err->code(), ErrorCode::kInvalidArgument) << err->what();
   }
 }
 
