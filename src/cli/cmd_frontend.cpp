@@ -21,6 +21,7 @@ int run_frontend(config::FrontendConfig& cfg) {
   o.max_concurrent_requests = cfg.max_concurrent_requests;
   o.max_body_bytes = static_cast<size_t>(cfg.max_body_bytes);
   o.http_threads = static_cast<int>(cfg.http_threads);
+  o.migration_limit = cfg.migration_limit;
   frontend::Frontend fe(o);
   return fe.run();
 }

@@ -45,7 +45,8 @@ void add_frontend_flags(CLI::App& app, FrontendConfig& c) {
   opt(app, "--log-level", c.log_level, "Log level {" + join_choices(kLogLevels) + "}")
       ->capture_default_str();
   opt(app, "--migration-limit", c.migration_limit,
-      "Times a stream may move to another worker when its worker dies")
+      "Times each choice of a request may move to another worker when its worker dies "
+      "(0 = the stream ends with an error)")
       ->capture_default_str();
   opt(app, "--busy-threshold", c.busy_threshold, "KV load above which a worker counts as busy");
 }
@@ -87,9 +88,6 @@ void finalize_frontend_config(FrontendConfig& c, const EnvMap& env) {
 
   if (c.router_mode == "kv")
     WS_THROW(kUnimplemented, "not supported yet: --router-mode kv ({})", kClusterIssue);
-  if (c.migration_limit > 0)
-    WS_THROW(kUnimplemented, "not supported yet: --migration-limit {} ({})", c.migration_limit,
-             kClusterIssue);
   if (c.busy_threshold)
     WS_THROW(kUnimplemented, "not supported yet: --busy-threshold {} ({})", *c.busy_threshold,
              kClusterIssue);

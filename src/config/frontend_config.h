@@ -31,7 +31,7 @@ struct FrontendConfig {
   std::string namespace_name = "dynamo";         // --namespace (Dynamo; accepted)
   std::optional<int64_t> kv_cache_block_size;    // --kv-cache-block-size (Dynamo; accepted)
   std::string log_level = "info";                // --log-level
-  int64_t migration_limit = 0;                   // --migration-limit (> 0: cluster runtime issue)
+  int64_t migration_limit = 0;                   // --migration-limit: moves per choice
   std::optional<double> busy_threshold;          // --busy-threshold (set: cluster runtime issue)
 
   std::vector<std::string> warnings;  // filled by finalize (unknown WIDESERVE_* variables)
@@ -41,8 +41,7 @@ struct FrontendConfig {
 void add_frontend_flags(CLI::App& app, FrontendConfig& cfg);
 
 // Applies `env` (WIDESERVE_DISCOVERY), validates (messages name the flag), and fails with
-// Error(kUnimplemented) for --router-mode kv, --migration-limit > 0, --busy-threshold, in that
-// order.
+// Error(kUnimplemented) for --router-mode kv, --busy-threshold, in that order.
 void finalize_frontend_config(FrontendConfig& cfg, const EnvMap& env);
 // The same with the process environment.
 void finalize_frontend_config(FrontendConfig& cfg);

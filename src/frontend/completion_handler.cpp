@@ -1,6 +1,7 @@
 // POST /v1/chat/completions and /v1/completions: parse, pre-process, route each prompt to a
 // worker, stream the outputs back through the per-choice post-processing, account metrics, and
 // abort the engine work of clients that leave.
+#include <deque>
 #include <random>
 
 #include "api/openai_response.h"
@@ -8,6 +9,7 @@
 #include "common/logging.h"
 #include "frontend/choice_stream.h"
 #include "frontend/frontend.h"
+#include "frontend/migration.h"
 #include "frontend/output_channel.h"
 #include "frontend/prepare_request.h"
 
@@ -43,6 +45,7 @@ struct EngineCall {
   std::string prefill_endpoint;
   bool prefill_done = true;
   bool prefill_aborted = false;
+  bool resumed = false;  // a migration's continuation: its cached tokens are not the prompt's
 };
 
 uint64_t random_room() {
@@ -163,47 +166,65 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
   auto executor = co_await net::this_coro::executor;
   auto channel = std::make_shared<OutputChannel>(executor);
   auto handler = [channel](const engine::RequestOutput& o) { channel->push(o); };
-  std::vector<EngineCall> calls;
+  if (opts_.migration_limit > 0) {
+    thread_local std::mt19937_64 seed_rng{std::random_device{}()};
+    pin_seed_for_migration(prep.params, seed_rng());
+  }
+  MigrationLedger ledger(choices.size(), opts_.migration_limit);
+  std::deque<EngineCall> calls;  // a deque: migrations append while a call is referenced
   std::string send_error;
+  // Sends one engine call (PD: prefill + decode) for g.params.n choices from choice_base; false
+  // (send_error set) when it could not be sent.
+  auto dispatch = [&](size_t p, int choice_base, runtime::GenerateRequest g,
+                      const std::vector<router::Candidate>& dec,
+                      const std::vector<router::Candidate>& pre, bool resumed) {
+    const auto& c = dec[router_.pick(dec)];
+    EngineCall call;
+    call.id = next_request_id_.fetch_add(1);
+    call.endpoint = c.endpoint;
+    call.worker = c.instance_id;
+    call.prompt_index = p;
+    call.samples = g.params.n;
+    call.choice_base = choice_base;
+    call.open = call.worker_open = call.samples;
+    call.resumed = resumed;
+    g.request_id = call.id;
+    try {
+      if (!pre.empty()) {
+        const auto& pc = pre[prefill_router_.pick(pre)];
+        g.disagg.bootstrap_host = pc.bootstrap_host;
+        g.disagg.bootstrap_port = pc.bootstrap_port;
+        g.disagg.bootstrap_room = random_room();
+        runtime::GenerateRequest pg = g;
+        call.prefill_id = next_request_id_.fetch_add(1);
+        call.prefill_endpoint = pc.endpoint;
+        call.prefill_done = false;
+        pg.request_id = call.prefill_id;
+        // Both go out together: the decode side reserves pages while the prefill waits.
+        client_->generate(pc.endpoint, std::move(pg), handler);
+      }
+      client_->generate(c.endpoint, std::move(g), handler);
+    } catch (const Error& e) {
+      send_error = user_message(e);
+      if (!call.prefill_done) client_->abort(call.prefill_endpoint, call.prefill_id);
+      return false;
+    }
+    for (int i = 0; i < call.samples; ++i) ledger.set_owner(choice_base + i, call.id);
+    calls.push_back(std::move(call));
+    return true;
+  };
   for (size_t p = 0; p < num_prompts && send_error.empty(); ++p) {
     // PD: one call per sample, each with its own bootstrap room (n > 1 never shares a room).
     for (int i = 0; i < (pd ? n : 1); ++i) {
-      const auto& c = cands[router_.pick(cands)];
-      EngineCall call;
-      call.id = next_request_id_.fetch_add(1);
-      call.endpoint = c.endpoint;
-      call.worker = c.instance_id;
-      call.prompt_index = p;
-      call.samples = pd ? 1 : n;
-      call.choice_base = static_cast<int>(p) * n + i;
-      call.open = call.worker_open = call.samples;
       runtime::GenerateRequest g;
-      g.request_id = call.id;
       g.token_ids = prep.prompts[p];
       g.params = prep.params;
-      try {
-        if (pd) {
-          const auto& pc = prefill_cands[prefill_router_.pick(prefill_cands)];
-          g.params.n = 1;
-          g.sample_index = i;
-          g.disagg.bootstrap_host = pc.bootstrap_host;
-          g.disagg.bootstrap_port = pc.bootstrap_port;
-          g.disagg.bootstrap_room = random_room();
-          runtime::GenerateRequest pg = g;
-          call.prefill_id = next_request_id_.fetch_add(1);
-          call.prefill_endpoint = pc.endpoint;
-          call.prefill_done = false;
-          pg.request_id = call.prefill_id;
-          // Both go out together: the decode side reserves pages while the prefill waits.
-          client_->generate(pc.endpoint, std::move(pg), handler);
-        }
-        client_->generate(c.endpoint, std::move(g), handler);
-      } catch (const Error& e) {
-        send_error = user_message(e);
-        if (!call.prefill_done) client_->abort(call.prefill_endpoint, call.prefill_id);
-        break;
+      if (pd) {
+        g.params.n = 1;
+        g.sample_index = i;
       }
-      calls.push_back(std::move(call));
+      if (!dispatch(p, static_cast<int>(p) * n + i, std::move(g), cands, prefill_cands, false))
+        break;
     }
   }
   int64_t prompt_tokens = 0;
@@ -249,6 +270,39 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
     for (const auto& c : calls) k += c.open;
     return k;
   };
+  auto& migrations = metrics_.counter("wideserve_frontend_migrations_total",
+                                      "Choices moved to another worker after theirs was lost",
+                                      {"model"}, {model_label});
+  // The worker under `from` was lost while it produced choice ch: continue the choice elsewhere
+  // (prompt + its tokens so far). False when the limit is spent; sets `error` when no other
+  // worker can take it.
+  auto migrate = [&](EngineCall& from, size_t ch, const std::string& lost_endpoint,
+                     const std::string& why) {
+    if (!ledger.try_migrate(ch)) return false;
+    std::vector<router::Candidate> pre, dec;
+    for (auto& c : models_.candidates(req.model)) {
+      if (c.endpoint == lost_endpoint) continue;  // discovery may not have dropped it yet
+      (c.role == runtime::WorkerRole::kPrefill ? pre : dec).push_back(std::move(c));
+    }
+    --from.open;  // the choice leaves this call either way
+    if (dec.empty()) {
+      error = fmt::format("{}; no other worker to continue on", why);
+      return false;
+    }
+    const auto& done = ledger.tokens(ch);
+    WS_LOG_WARN(
+        "request {}: choice {} moves to another worker after {} token(s) (migration {}/{}): {}",
+        meta.id, ch, done.size(), ledger.migrations(ch), ledger.limit(), why);
+    auto g = make_resume_request(prep.prompts[from.prompt_index], prep.params,
+                                 static_cast<int32_t>(ch % n), done);
+    WS_CHECK(g.has_value(), "a choice with nothing left to generate cannot migrate");
+    migrations.inc();
+    if (!dispatch(from.prompt_index, static_cast<int>(ch), std::move(*g), dec, pre, true)) {
+      error = send_error;
+      return false;
+    }
+    return true;
+  };
   if (!send_error.empty()) error = send_error;
   while (error.empty() && open_choices() > 0 && !ex.client_gone()) {
     co_await channel->wait(Clock::now() + std::chrono::seconds(1));
@@ -256,7 +310,7 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
     if (outs.empty()) continue;
     std::vector<api::ChoiceOut> deltas;
     const auto now = Clock::now();
-    for (const auto& o : outs) {
+    for (auto& o : outs) {
       auto pf = std::find_if(calls.begin(), calls.end(), [&](const EngineCall& c) {
         return c.prefill_id == o.id && o.id != 0;
       });
@@ -264,6 +318,20 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
         // Prefill side of a PD call: only its end matters (the tokens come from decode).
         if (o.finish != engine::FinishReason::kNone) pf->prefill_done = true;
         if (o.finish == engine::FinishReason::kError && !pf->prefill_aborted) {
+          // A lost prefill worker: its decode side waits for KV that never comes; stop it and
+          // run the choice again through prefill + decode.
+          const auto ch = static_cast<size_t>(pf->choice_base);
+          if (is_worker_loss(o) && pf->open > 0 && ledger.owner(ch) == pf->id &&
+              !choices[ch].finished() &&
+              static_cast<int64_t>(ledger.tokens(ch).size()) < prep.params.max_new_tokens) {
+            EngineCall& from = *pf;
+            if (!from.worker_done && !from.aborted) {
+              from.aborted = true;
+              client_->abort(from.endpoint, from.id);
+            }
+            if (migrate(from, ch, from.prefill_endpoint, "prefill failed: " + o.error)) continue;
+            if (!error.empty()) break;
+          }
           error = "prefill failed: " + o.error;
           break;
         }
@@ -276,8 +344,23 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
       if (o.finish != engine::FinishReason::kNone && --call.worker_open == 0)
         call.worker_done = true;
       call.cached_tokens = std::max(call.cached_tokens, o.cached_tokens);
-      auto& cs = choices[call.choice_base + o.index];
-      if (cs.finished()) continue;
+      const auto ch = static_cast<size_t>(call.choice_base + o.index);
+      auto& cs = choices[ch];
+      if (cs.finished() || ledger.owner(ch) != call.id) continue;  // done, or moved elsewhere
+      if (is_worker_loss(o)) {
+        if (static_cast<int64_t>(ledger.tokens(ch).size()) >= prep.params.max_new_tokens) {
+          // Lost after its last token but before the finish: it has all it asked for.
+          o.finish = engine::FinishReason::kLength;
+          o.error.clear();
+        } else {
+          if (!call.prefill_done && !call.prefill_aborted) {
+            call.prefill_aborted = true;
+            client_->abort(call.prefill_endpoint, call.prefill_id);
+          }
+          if (migrate(call, ch, call.endpoint, o.error)) continue;
+          if (!error.empty()) break;
+        }
+      }
       if (!o.new_tokens.empty()) {
         if (!first_token_seen) {
           first_token_seen = true;
@@ -289,6 +372,7 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
         last_token_time = now;
       }
       const int64_t before = cs.completion_tokens();
+      ledger.record(ch, call.id, o.new_tokens);
       auto d = cs.push(o);
       completion_tokens += cs.completion_tokens() - before;
       if (!cs.error().empty()) {
@@ -349,7 +433,8 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
     co_return;
   }
   int64_t cached = 0;
-  for (const auto& c : calls) cached += c.cached_tokens;
+  for (const auto& c : calls)
+    if (!c.resumed) cached += c.cached_tokens;
   const api::UsageOut usage{prompt_tokens, completion_tokens, cached};
   if (!error.empty()) {
     count_request("error");

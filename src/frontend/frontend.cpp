@@ -159,7 +159,8 @@ void Frontend::begin_drain() {
   if (draining_.exchange(true)) return;
   WS_LOG_INFO("draining: {} request(s) in flight, up to {:.0f} s", inflight_.load(),
               opts_.shutdown_timeout_s);
-  server_->stop_accepting();
+  // Still accepting: load balancers' /health probes get 503 and new completions 503 (not a
+  // refused connection) until the last in-flight request has finished.
   auto timer = std::make_shared<net::steady_timer>(ioc_);
   const auto deadline =
       std::chrono::steady_clock::now() +

@@ -31,6 +31,7 @@ struct FrontendOptions {
   size_t max_body_bytes = 32u << 20;
   int http_threads = 2;
   double shutdown_timeout_s = 30.0;  // SIGTERM: in-flight requests get this long to finish
+  int64_t migration_limit = 0;       // times a choice may move when its worker is lost
 };
 
 class Frontend {

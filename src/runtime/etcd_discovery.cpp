@@ -47,6 +47,7 @@ EtcdWatcher::EtcdWatcher(const DiscoveryUrl& url, WatcherOptions opts, WatcherCa
       client_(etcd_endpoints(url), call_timeout(url), wake_.fd()) {
   WS_LOG_INFO("etcd discovery: watching {}* at {}", kEtcdWorkerPrefix, url_.to_string());
   thread_ = std::thread([this] { loop(); });
+  reaper_ = std::thread([this] { reap_loop(); });
 }
 
 EtcdWatcher::~EtcdWatcher() {
@@ -57,6 +58,30 @@ void EtcdWatcher::stop() {
   stopping_ = true;
   wake_.signal();
   if (thread_.joinable()) thread_.join();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void EtcdWatcher::reap_loop() {
+  const auto ttl = lease_ttl(url_);
+  const auto every = std::clamp<std::chrono::milliseconds>(ttl / 10, 100ms, 500ms);
+  std::vector<Event> events;
+  while (sleep_for(every)) {
+    std::lock_guard<std::mutex> apply(apply_mu_);
+    std::vector<std::string> expired;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto now = Clock::now();
+      for (const auto& [key, k] : workers_)
+        if (k.missing_since && now - *k.missing_since >= ttl) expired.push_back(key);
+    }
+    for (const std::string& key : expired)
+      on_delete(key,
+                fmt::format("its key has been missing from etcd for the lease TTL ({} s) and it "
+                            "did not re-register",
+                            url_.lease_ttl_s),
+                events);
+    emit(events);
+  }
 }
 
 std::vector<WorkerEntry> EtcdWatcher::snapshot() const {
@@ -81,8 +106,12 @@ void EtcdWatcher::loop() {
   std::vector<Event> events;
   while (!stopping_) {
     try {
-      const int64_t rev = resync(events);
-      emit(events);
+      int64_t rev = 0;
+      {
+        std::lock_guard<std::mutex> apply(apply_mu_);
+        rev = resync(events);
+        emit(events);
+      }
       EtcdWatch watch(client_, kEtcdWorkerPrefix, rev + 1, wake_.fd());
       ++syncs_;
       if (!ever || down_since) {
@@ -95,7 +124,9 @@ void EtcdWatcher::loop() {
       warned_stale = false;
       backoff = 100ms;
       for (;;) {
-        for (EtcdWatch::Event& e : watch.next()) {
+        std::vector<EtcdWatch::Event> batch = watch.next();
+        std::lock_guard<std::mutex> apply(apply_mu_);
+        for (EtcdWatch::Event& e : batch) {
           if (e.deleted)
             on_delete(e.kv.key, "its key was deleted (unregistered, or its lease expired)", events);
           else
@@ -104,7 +135,10 @@ void EtcdWatcher::loop() {
         emit(events);
       }
     } catch (const std::exception& e) {
-      emit(events);
+      {
+        std::lock_guard<std::mutex> apply(apply_mu_);
+        emit(events);
+      }
       if (stopping_) break;
       const auto now = Clock::now();
       if (!down_since) down_since = now;
@@ -132,15 +166,21 @@ int64_t EtcdWatcher::resync(std::vector<Event>& events) {
             [](const EtcdKv& a, const EtcdKv& b) { return a.create_revision > b.create_revision; });
   std::set<std::string> present;
   for (const EtcdKv& kv : r.kvs) present.insert(kv.key);
-  std::vector<std::string> gone;
   {
+    // A key that vanished while the watch was down is not proof of death: a wiped or replaced
+    // etcd loses every key at once while the workers live on and re-register within TTL/3. Keep
+    // routing to them; the reaper removes any that stay missing for a lease TTL.
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [key, k] : workers_)
-      if (!present.count(key)) gone.push_back(key);
+    const auto now = Clock::now();
+    for (auto& [key, k] : workers_)
+      if (!present.count(key) && !k.missing_since) {
+        k.missing_since = now;
+        WS_LOG_WARN(
+            "etcd discovery: worker {}'s key vanished while the watch was down; still routing to "
+            "it for up to {} s unless it re-registers",
+            k.entry.info.instance_id, url_.lease_ttl_s);
+      }
   }
-  for (const std::string& key : gone)
-    on_delete(key, "its key vanished while the watch was down (unregistered, or its lease expired)",
-              events);
   std::erase_if(refused_, [&](const auto& kv) { return !present.count(kv.first); });
   std::erase_if(bad_, [&](const auto& kv) { return !present.count(kv.first); });
   for (const EtcdKv& kv : r.kvs) on_put(kv, events);
@@ -173,6 +213,9 @@ void EtcdWatcher::on_put(const EtcdKv& kv, std::vector<Event>& events) {
     if (it != workers_.end() && it->second.entry.info.endpoint == rec.info.endpoint) {
       // Load, draining, or a re-registration of the same process under a new lease.
       Known& k = it->second;
+      if (k.missing_since)
+        WS_LOG_INFO("etcd discovery: worker {} is back in etcd", rec.info.instance_id);
+      k.missing_since.reset();
       k.entry.info = std::move(rec.info);
       k.entry.load = rec.load;
       k.entry.draining = rec.draining;

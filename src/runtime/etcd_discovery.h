@@ -41,6 +41,9 @@ class EtcdWatcher : public WorkerWatcher {
   struct Known {
     WorkerEntry entry;
     int64_t create_revision = 0;
+    // Set when a resync did not find the key (etcd lost its data, or the key went while the
+    // watch was down): the worker stays routable until it re-registers, or for one lease TTL.
+    std::optional<std::chrono::steady_clock::time_point> missing_since;
   };
   struct Event {
     enum class Type { kAdded, kRemoved, kUpdated } type;
@@ -54,6 +57,7 @@ class EtcdWatcher : public WorkerWatcher {
   void on_delete(const std::string& key, const std::string& reason, std::vector<Event>& events);
   void emit(std::vector<Event>& events);
   bool sleep_for(std::chrono::milliseconds d);  // false when stopping
+  void reap_loop();                             // removes workers missing for a lease TTL
 
   DiscoveryUrl url_;
   WatcherOptions opts_;
@@ -67,7 +71,11 @@ class EtcdWatcher : public WorkerWatcher {
   std::map<std::string, int64_t> refused_;  // key -> create_revision admit refused (thread only)
   std::map<std::string, int64_t> bad_;      // key -> mod_revision that did not decode (thread only)
   LogLimiter fail_log_;                     // thread only
+  // Held while events are applied and emitted (watch thread and reaper), so callbacks keep the
+  // order of the changes they report; also guards refused_ and bad_.
+  std::mutex apply_mu_;
   std::thread thread_;
+  std::thread reaper_;
 };
 
 // Worker side: the lease, the key and its keepalives, on its own thread.

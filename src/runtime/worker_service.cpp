@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -141,10 +142,16 @@ int WorkerService::run() {
     }
   }
   registration_->set_draining(true);
+  const auto drain_start = std::chrono::steady_clock::now();
   const auto deadline =
-      std::chrono::steady_clock::now() +
-      std::chrono::milliseconds(static_cast<int64_t>(opts_.drain_timeout_s * 1e3));
-  while (inflight() > 0 && std::chrono::steady_clock::now() < deadline)
+      drain_start + std::chrono::milliseconds(static_cast<int64_t>(opts_.drain_timeout_s * 1e3));
+  // Requests the frontend sent before it heard "draining" may still be on their way: even when
+  // idle, stay a moment (a few heartbeats, at most 1 s) so they are served rather than lost.
+  const auto grace =
+      std::min(deadline, drain_start + std::chrono::milliseconds(std::clamp<int64_t>(
+                                           3 * opts_.heartbeat_interval_ms, 300, 1000)));
+  while ((inflight() > 0 || std::chrono::steady_clock::now() < grace) &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (inflight() > 0) {
     WS_LOG_WARN("drain deadline: aborting {} request(s)", inflight());

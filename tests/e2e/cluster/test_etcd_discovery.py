@@ -2,7 +2,8 @@
 workers registering there (lease TTL 3 s). Both appear in /health; a worker killed with SIGKILL
 disappears within the lease TTL; etcd killed and restarted under a loop of small /v1/completions
 requests (same data directory: the workers' leases survive; then a wiped data directory: the
-workers re-register by themselves) while serving goes on. Skips only when no etcd binary is
+workers re-register by themselves, and the frontend keeps routing to them meanwhile: no request
+fails) while serving goes on. Skips only when no etcd binary is
 installed (scripts/install_deps.sh installs etcd-server)."""
 import base64, json, os, shutil, signal, sys, threading, time
 
@@ -220,7 +221,12 @@ def body():
     print(f"restart with wiped data: around the restart {summarize(during2)}, afterwards {after2}")
     for r in fails[:5]:
         print(f"  failed at +{r[0] - t_kill2:.2f} s: {r[2]} {json.dumps(r[3])[:300]}")
+    check(not fails, f"no request failed across the wiped restart: the frontend kept routing to the live "
+                     f"workers while their keys were gone [{len(fails)} failed]")
     check(set(after2) == {200} and after2.get(200, 0) > 0, "serving resumed after the wiped restart")
+    fe_log = c.frontend.log_text()
+    check("key vanished while the watch was down" in fe_log and "is back in etcd" in fe_log,
+          "the frontend logged the vanished keys and the workers' return")
     logs = "".join(w.log_text() for w in (w1, w2))
     check(logs.count("re-registered in etcd") >= 2, "both workers logged their re-registration")
 

@@ -84,8 +84,6 @@ TEST(FrontendConfig, ValidationNamesTheFlag) {
 TEST(FrontendConfig, NotSupportedYet) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--router-mode", "kv"}, "not supported yet: --router-mode kv (cluster runtime issue)"},
-      {{"--migration-limit", "3"},
-       "not supported yet: --migration-limit 3 (cluster runtime issue)"},
       {{"--busy-threshold", "0.9"},
        "not supported yet: --busy-threshold 0.9 (cluster runtime issue)"},
   };

@@ -339,6 +339,32 @@ TEST(EtcdDiscovery, ReregistersWhenEtcdLosesItsData) {
   EXPECT_TRUE(wait_until([&] { return has_worker(*watcher, "d"); }));
   EtcdClient c({{"127.0.0.1", etcd.port()}});
   EXPECT_TRUE(wait_until([&] { return c.range_prefix(kEtcdWorkerPrefix).kvs.size() == 1; }));
+  // The frontend never dropped the live worker while its key was gone.
+  EXPECT_EQ(rec.count(rec.removed, "d"), 0u);
+}
+
+TEST(EtcdDiscovery, WorkerMissingAfterDataLossGoesAfterOneLeaseTtl) {
+  EtcdServer etcd;
+  WS_REQUIRE_ETCD(etcd);
+  Recorder rec;
+  auto watcher = make_worker_watcher(etcd.url(2), {}, rec.callbacks());
+  auto live =
+      make_worker_registration(etcd.url(2), info_for("live", "tcp://127.0.0.1:7030"), nullptr);
+  auto dead =
+      make_worker_registration(etcd.url(2), info_for("dead", "tcp://127.0.0.1:7031"), nullptr);
+  ASSERT_TRUE(
+      wait_until([&] { return has_worker(*watcher, "live") && has_worker(*watcher, "dead"); }));
+  etcd.kill();
+  dead->stop();  // dies while etcd is down: its revoke cannot reach etcd
+  etcd.start(/*wipe_data=*/true);
+  ASSERT_FALSE(HasFatalFailure());
+  const auto t0 = std::chrono::steady_clock::now();
+  // Kept while it might still re-register, removed once missing for the lease TTL (2 s).
+  ASSERT_TRUE(wait_until([&] { return rec.count(rec.removed, "dead") == 1; }, 8000ms));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 1500ms);
+  EXPECT_TRUE(has_worker(*watcher, "live"));
+  EXPECT_EQ(rec.count(rec.removed, "live"), 0u);
 }
 
 }  // namespace
