@@ -1,0 +1,192 @@
+// GPU model step times against the bytes-moved floor and the matrix rate: decode steps at several
+// batch sizes over a cached context, and prefill of long prompts, on DeepSeek-V2-Lite or V3
+// dimensions with random weights drawn on the device (--load-format dummy). The floor uses the
+// device-to-device copy bandwidth measured in the same run.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+#include <vector>
+
+#include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/model/cuda_model.h"
+#include "backend/cuda/ops/ops.h"
+#include "model/make_model.h"
+
+using namespace wideserve;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Device-to-device copy GB/s counting bytes read plus written.
+double copy_bandwidth() {
+  const size_t n = size_t(2) << 30;
+  cuda::DeviceBuffer<uint8_t> a(n), b(n);
+  cudaMemset(a.get(), 1, n);
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  std::vector<double> t;
+  for (int i = 0; i < 8; ++i) {
+    cudaEventRecord(e0);
+    cudaMemcpy(b.get(), a.get(), n, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    if (i >= 2) t.push_back(ms);
+  }
+  return 2.0 * n / (median(t) * 1e-3) / 1e9;
+}
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"GPU model step benchmark"};
+  std::string preset = "v2-lite", batches = "1,32,128,256", prefills = "2048,8192";
+  int64_t layers = 0, context = 1024, reps = 10;
+  bool fp8 = false;
+  app.add_option("--preset", preset, "v2-lite | v3");
+  app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
+  app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
+  app.add_option("--batches", batches, "Decode batch sizes");
+  app.add_option("--context", context, "Cached tokens per sequence for decode steps");
+  app.add_option("--prefills", prefills, "Prompt lengths for prefill");
+  app.add_option("--reps", reps, "Timed repetitions");
+  CLI11_PARSE(app, argc, argv);
+  auto list = [](const std::string& s) {
+    std::vector<int64_t> v;
+    size_t p = 0;
+    while (p < s.size()) {
+      size_t q = s.find(',', p);
+      v.push_back(std::stoll(s.substr(p, q - p)));
+      p = q == std::string::npos ? s.size() : q + 1;
+    }
+    return v;
+  };
+  const auto bs = list(batches), ps = list(prefills);
+  const int64_t max_b = *std::max_element(bs.begin(), bs.end());
+  const int64_t max_p = *std::max_element(ps.begin(), ps.end());
+
+  const double bw = copy_bandwidth();
+  std::printf("device copy bandwidth (read+write): %.0f GB/s\n", bw);
+
+  std::string dir = "/tmp/ws_step_bench_" + preset + std::to_string(layers) + (fp8 ? "_fp8" : "");
+  model::MakeModelOptions mo;
+  mo.preset = preset;
+  mo.out_dir = dir;
+  mo.fp8 = fp8;
+  mo.layers = layers;
+  mo.config_only = true;
+  model::make_model(mo);
+
+  const int64_t page = 64;
+  const int64_t pages_per_seq = (context + 1 + page - 1) / page;
+  cuda::CudaModelOptions o;
+  o.page_size = page;
+  o.max_seqs = std::max<int64_t>(max_b, 1);
+  o.max_step_tokens = std::max(max_b, max_p);
+  o.num_pages = std::max(max_b * pages_per_seq, (max_p + page - 1) / page) + 8;
+  o.load_format = "dummy";
+  o.dummy_fp8 = fp8;
+  auto m = cuda::CudaModel::load(dir, o);
+  const auto& c = m->config();
+  // Random latent cache: the decode steps read real-looking values.
+  cuda::launch_fill_random_bf16(static_cast<__nv_bfloat16*>(m->kv_data()),
+                                static_cast<int64_t>(m->kv_bytes() / 2), 7, 1.0f, nullptr);
+  cudaDeviceSynchronize();
+
+  // Bytes a decode step must read: every non-expert weight, the experts its tokens touch (expected
+  // number under uniform routing), and each sequence's cached rows in every layer.
+  const double wbytes = static_cast<double>(m->weight_bytes());
+  const int64_t moe_layers = [&] {
+    int64_t n = 0;
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l) n += c.is_moe_layer(l);
+    return n;
+  }();
+  const double E = static_cast<double>(c.n_routed_experts), K = c.num_experts_per_tok;
+  const bool expert_fp8 = fp8 && c.moe_intermediate_size % 128 == 0 && c.hidden_size % 128 == 0;
+  const double expert_bytes = 3.0 * c.moe_intermediate_size * c.hidden_size * (expert_fp8 ? 1 : 2);
+  const double all_experts = moe_layers * E * expert_bytes;
+  const double embed_bytes = static_cast<double>(c.vocab_size) * c.hidden_size * 2;
+  std::printf("model: %s, %lld layers, %s, weights %.2f GiB (experts %.2f GiB)\n", preset.c_str(),
+              static_cast<long long>(c.num_hidden_layers), fp8 ? "FP8" : "BF16",
+              wbytes / 1073741824.0, all_experts / 1073741824.0);
+
+  std::printf("\n| batch | context | step ms (median) | floor ms | step/floor | tok/s |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  for (int64_t B : bs) {
+    std::vector<std::vector<int32_t>> pg(B), tok(B);
+    std::vector<model::SequenceInput> in(B);
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t j = 0; j < pages_per_seq; ++j)
+        pg[b].push_back(static_cast<int32_t>(b * pages_per_seq + j));
+      tok[b] = {static_cast<int32_t>((b * 7919) % 100000)};
+      in[b] = {tok[b], context, pg[b], false};
+    }
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 3; ++i) m->forward_greedy(in, &ids);
+    std::vector<double> t;
+    for (int64_t i = 0; i < reps; ++i) {
+      const double t0 = now();
+      m->forward_greedy(in, &ids);
+      t.push_back(now() - t0);
+    }
+    const double touched = E > 0 ? E * (1.0 - std::pow(1.0 - K / E, static_cast<double>(B))) : 0;
+    const double bytes =
+        (wbytes - all_experts - embed_bytes) + moe_layers * touched * expert_bytes +
+        static_cast<double>(B) * (context + 1) * c.kv_cache_dim() * 2 * c.num_hidden_layers;
+    const double floor_s = bytes / (bw / 2 * 1e9);  // reads at the copy's per-direction rate
+    const double step = median(t);
+    std::printf("| %lld | %lld | %.3f | %.3f | %.2f | %.0f |\n", static_cast<long long>(B),
+                static_cast<long long>(context), step * 1e3, floor_s * 1e3, step / floor_s,
+                B / step);
+  }
+
+  // Prefill: FLOPs of the linears per token (2 x active parameters) plus absorbed attention.
+  const double H = c.hidden_size, nh = c.num_attention_heads, row = c.kv_cache_dim(),
+               lat = c.kv_lora_rank, qk = c.qk_head_dim(), vd = c.v_head_dim;
+  double attn_params =
+      (c.q_lora_rank > 0 ? H * c.q_lora_rank + c.q_lora_rank * nh * qk : H * nh * qk) + H * row +
+      nh * c.qk_nope_head_dim * lat + nh * lat * vd + nh * vd * H;
+  double mlp_params = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+    mlp_params += c.is_moe_layer(l)
+                      ? 3.0 * H * c.moe_intermediate_size * (K + c.n_shared_experts) + H * E
+                      : 3.0 * H * c.intermediate_size;
+  const double linear_flops_per_tok = 2.0 * (attn_params * c.num_hidden_layers + mlp_params);
+  std::printf("\n| prompt | prefill ms | tok/s | TFLOP/s (linears + attention) |\n");
+  std::printf("|---|---|---|---|\n");
+  for (int64_t P : ps) {
+    std::vector<int32_t> prompt(P), pages;
+    for (int64_t i = 0; i < P; ++i) prompt[i] = static_cast<int32_t>((i * 104729) % 100000);
+    for (int64_t j = 0; j < (P + page - 1) / page; ++j) pages.push_back(static_cast<int32_t>(j));
+    model::SequenceInput s{prompt, 0, pages, false};
+    std::vector<int32_t> ids;
+    m->forward_greedy({&s, 1}, &ids);
+    std::vector<double> t;
+    for (int64_t i = 0; i < std::max<int64_t>(3, reps / 3); ++i) {
+      const double t0 = now();
+      m->forward_greedy({&s, 1}, &ids);
+      t.push_back(now() - t0);
+    }
+    const double attn_flops = nh * (row + lat) * 2.0 * (P * (P + 1) / 2.0) * c.num_hidden_layers;
+    const double flops = linear_flops_per_tok * P + attn_flops;
+    const double step = median(t);
+    std::printf("| %lld | %.2f | %.0f | %.1f |\n", static_cast<long long>(P), step * 1e3, P / step,
+                flops / step / 1e12);
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}
