@@ -3,8 +3,8 @@
 // in, fp32 accumulate), cp.async 16-byte row gathers, online softmax in fp32 (base-2 exponent).
 //
 // A CTA owns MROWS = 16*MB query rows (a row = one (token, head) pair), one KV split, 8 warps.
-// Per 64-row KV tile (double-buffered in shared memory, loaded once for all MROWS rows):
-//   A: warp w computes S[:, 8w..8w+8) = Q·K^T over d = 576 (its 8 KV rows, all MB m-tiles);
+// Per 48-row KV tile (3-stage cp.async ring in shared memory, loaded once for all MROWS rows):
+//   A: warp w < 6 computes S[:, 8w..8w+8) = Q·K^T over d = 576 (its 8 KV rows, all MB m-tiles);
 //      masks, quad max -> red_max[w][row].
 //   B: every warp forms the same new row max from red_max, rescales its O, writes P (bf16) to smem;
 //      each lane keeps a partial row sum l (reduced across quads and warps only at the end).
@@ -27,7 +27,9 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
-constexpr int kBn = 64;            // KV rows per tile
+constexpr int kBn = 48;            // KV rows per tile (3 stages fit shared memory with Q)
+constexpr int kStages = 3;         // cp.async pipeline depth: two tiles in flight while computing
+constexpr int kQkWarps = kBn / 8;  // warps with KV rows in the QK phase
 constexpr int kRow = 576;          // elements per cache row / query head
 constexpr int kLat = 512;          // value / output width
 constexpr int kStride = kRow + 8;  // smem row stride (elements): 1168 B, ldmatrix conflict-free
@@ -53,6 +55,9 @@ __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool v
 }
 __device__ __forceinline__ void cp_async_commit() {
   asm volatile("cp.async.commit_group;\n" ::);
+}
+__device__ __forceinline__ void cp_async_wait_one() {
+  asm volatile("cp.async.wait_group 1;\n" ::);
 }
 __device__ __forceinline__ void cp_async_wait_all() {
   asm volatile("cp.async.wait_group 0;\n" ::);
@@ -80,7 +85,7 @@ template <int MB>
 struct Smem {
   static constexpr int kRows = 16 * MB;
   __nv_bfloat16 q[kRows * kStride];
-  __nv_bfloat16 kv[2][kBn * kStride];
+  __nv_bfloat16 kv[kStages][kBn * kStride];
   __nv_bfloat16 pm[kRows * kPStride];
   float red[kWarps][kRows];
   int row_tok[kRows];
@@ -156,6 +161,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_fwd_kernel(const KernelArgs a
     }
     if (ntiles > 0) load_tile(0, 0);
     cp_async_commit();
+    if (ntiles > 1) load_tile(1, 1);
+    cp_async_commit();
 
     // Per-lane state for rows (m*16 + lane/4 + 8*h): running max (log2 units) and partial sum.
     float acc[MB][8][4];
@@ -174,39 +181,52 @@ __global__ void __launch_bounds__(kThreads, 1) mla_fwd_kernel(const KernelArgs a
     }
 
     for (int tile = 0; tile < ntiles; ++tile) {
-      const int buf = tile & 1;
-      cp_async_wait_all();
-      __syncthreads();
-      if (tile + 1 < ntiles) load_tile(tile + 1, buf ^ 1);
+      const int buf = tile % kStages;
+      cp_async_wait_one();  // this tile's group; the next one may still fly
+      __syncthreads();      // also: every warp is done with the buffer refilled below
+      if (tile + 2 < ntiles) load_tile(tile + 2, (tile + 2) % kStages);
       cp_async_commit();
       const __nv_bfloat16* kvs = sm.kv[buf];
 
-      // A: S = Q K^T for this warp's 8 KV rows.
-      float s[MB][4];
+      // A: S = Q K^T for this warp's 8 KV rows; four accumulator chains per m-tile so the
+      // tensor pipe is not serialised on one accumulator's latency.
+      float s[MB][4], sc[MB][4][4];
 #pragma unroll
-      for (int m = 0; m < MB; ++m) s[m][0] = s[m][1] = s[m][2] = s[m][3] = 0.f;
-      const uint32_t k_addr = smem_addr(&kvs[(warp * 8 + lane % 8) * kStride + (lane / 8) * 8]);
-      const uint32_t q_addr = smem_addr(&sm.q[(lane % 16) * kStride + (lane / 16) * 8]);
-#pragma unroll 3
-      for (int k2 = 0; k2 < kRow / 32; ++k2) {
-        uint32_t b[4];
-        ldsm_x4(b, k_addr + k2 * 64);
+      for (int m = 0; m < MB; ++m)
 #pragma unroll
-        for (int m = 0; m < MB; ++m) {
-          uint32_t qa[4], qb[4];
-          ldsm_x4(qa, q_addr + (m * 16 * kStride + k2 * 32) * 2);
-          ldsm_x4(qb, q_addr + (m * 16 * kStride + k2 * 32 + 16) * 2);
-          mma16816(s[m], qa, b[0], b[1]);
-          mma16816(s[m], qb, b[2], b[3]);
+        for (int c = 0; c < 4; ++c) sc[m][c][0] = sc[m][c][1] = sc[m][c][2] = sc[m][c][3] = 0.f;
+      if (warp < kQkWarps) {
+        const uint32_t k_addr = smem_addr(&kvs[(warp * 8 + lane % 8) * kStride + (lane / 8) * 8]);
+        const uint32_t q_addr = smem_addr(&sm.q[(lane % 16) * kStride + (lane / 16) * 8]);
+#pragma unroll 1
+        for (int k2 = 0; k2 < kRow / 32; k2 += 2) {
+#pragma unroll
+          for (int u = 0; u < 2; ++u) {
+            uint32_t b[4];
+            ldsm_x4(b, k_addr + (k2 + u) * 64);
+#pragma unroll
+            for (int m = 0; m < MB; ++m) {
+              uint32_t qa[4], qb[4];
+              ldsm_x4(qa, q_addr + (m * 16 * kStride + (k2 + u) * 32) * 2);
+              ldsm_x4(qb, q_addr + (m * 16 * kStride + (k2 + u) * 32 + 16) * 2);
+              mma16816(sc[m][2 * u], qa, b[0], b[1]);
+              mma16816(sc[m][2 * u + 1], qb, b[2], b[3]);
+            }
+          }
         }
       }
+#pragma unroll
+      for (int m = 0; m < MB; ++m)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          s[m][e] = (sc[m][0][e] + sc[m][1][e]) + (sc[m][2][e] + sc[m][3][e]);
       const int col0 = lo + tile * kBn + warp * 8 + (lane % 4) * 2;
 #pragma unroll
       for (int m = 0; m < MB; ++m) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           int pos = col0 + (e & 1);
-          s[m][e] = pos < lim[m][e >> 1] ? s[m][e] * a.scale_log2 : -INFINITY;
+          s[m][e] = warp < kQkWarps && pos < lim[m][e >> 1] ? s[m][e] * a.scale_log2 : -INFINITY;
         }
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
@@ -237,8 +257,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_fwd_kernel(const KernelArgs a
             acc[m][j][2 * h] *= alpha;
             acc[m][j][2 * h + 1] *= alpha;
           }
-          *reinterpret_cast<__nv_bfloat162*>(&sm.pm[r * kPStride + warp * 8 + (lane % 4) * 2]) =
-              __floats2bfloat162_rn(p0, p1);
+          if (warp < kQkWarps)
+            *reinterpret_cast<__nv_bfloat162*>(&sm.pm[r * kPStride + warp * 8 + (lane % 4) * 2]) =
+                __floats2bfloat162_rn(p0, p1);
         }
       }
       __syncthreads();
