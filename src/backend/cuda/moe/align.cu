@@ -87,8 +87,8 @@ __global__ void align_scan_kernel(MoeAlignParams p, int* chunk_counts, int chunk
 __global__ void align_place_kernel(MoeAlignParams p, const int* chunk_base) {
   extern __shared__ int sm[];
   const int E = static_cast<int>(p.num_experts);
-  int* running = sm;               // [E] next row of expert e for this chunk
-  int* warp_cnt = sm + E;          // [kWarps][E] rows of expert e in warp w of this step
+  int* running = sm;       // [E] next row of expert e for this chunk
+  int* warp_cnt = sm + E;  // [kWarps][E] rows of expert e in warp w of this step
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int e = threadIdx.x; e < E; e += blockDim.x) {
     running[e] = p.expert_offsets[e] + chunk_base[blockIdx.x * E + e];
@@ -131,7 +131,9 @@ __global__ void align_place_kernel(MoeAlignParams p, const int* chunk_base) {
     if (r >= total) p.sorted_to_slot[r] = -1;
 }
 
-int64_t chunk_count(int64_t slots) { return (slots + kChunk - 1) / kChunk; }
+int64_t chunk_count(int64_t slots) {
+  return (slots + kChunk - 1) / kChunk;
+}
 
 }  // namespace
 
@@ -141,12 +143,12 @@ size_t moe_align_workspace_bytes(int64_t num_tokens, int64_t top_k, int64_t num_
 }
 
 void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream) {
-  WS_CUDA_REQUIRE(p.num_tokens >= 0 && p.top_k > 0,
-                  "moe align: tokens " + std::to_string(p.num_tokens) + ", top_k " +
-                      std::to_string(p.top_k));
-  WS_CUDA_REQUIRE(p.num_experts > 0 && p.num_experts <= 1024,
-                  "moe align: num_experts must be in [1, 1024], got " +
-                      std::to_string(p.num_experts));
+  WS_CUDA_REQUIRE(
+      p.num_tokens >= 0 && p.top_k > 0,
+      "moe align: tokens " + std::to_string(p.num_tokens) + ", top_k " + std::to_string(p.top_k));
+  WS_CUDA_REQUIRE(
+      p.num_experts > 0 && p.num_experts <= 1024,
+      "moe align: num_experts must be in [1, 1024], got " + std::to_string(p.num_experts));
   const int64_t slots = p.num_tokens * p.top_k;
   WS_CUDA_REQUIRE(slots < (int64_t(1) << 31), "moe align: too many slots");
   WS_CUDA_REQUIRE(p.expert_counts && p.expert_offsets && p.workspace, "moe align: null pointer");

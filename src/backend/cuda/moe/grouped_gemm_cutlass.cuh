@@ -25,7 +25,9 @@ namespace wideserve::cuda::moe_detail {
 
 using GroupShape = cutlass::gemm::GroupProblemShape<cute::Shape<int, int, int>>;
 
-inline size_t align_up(size_t x) { return (x + 255) / 256 * 256; }
+inline size_t align_up(size_t x) {
+  return (x + 255) / 256 * 256;
+}
 
 // Device scratch of one grouped launch, carved from the caller's workspace.
 template <class Gemm, class ScaleConfig>
@@ -152,8 +154,10 @@ typename Gemm::Arguments make_arguments(const GroupArrays<Gemm, ScaleConfig>& g,
   } else {
     using LayoutSFA = decltype(ScaleConfig::deduce_layoutSFA());
     using LayoutSFB = decltype(ScaleConfig::deduce_layoutSFB());
-    args.mainloop = {g.a, g.sa, g.b, g.sb, g.sfa, static_cast<LayoutSFA*>(g.layout_sfa), g.sfb,
-                     static_cast<LayoutSFB*>(g.layout_sfb)};
+    args.mainloop = {g.a,   g.sa,
+                     g.b,   g.sb,
+                     g.sfa, static_cast<LayoutSFA*>(g.layout_sfa),
+                     g.sfb, static_cast<LayoutSFB*>(g.layout_sfb)};
   }
   args.epilogue.ptr_C = nullptr;
   args.epilogue.dC = nullptr;

@@ -45,7 +45,8 @@ std::vector<double> silu_and_mul(const std::vector<float>& x, int64_t rows, int6
   return out;
 }
 
-std::vector<double> moe_combine(const std::vector<float>& y, const std::vector<int32_t>& slot_to_sorted,
+std::vector<double> moe_combine(const std::vector<float>& y,
+                                const std::vector<int32_t>& slot_to_sorted,
                                 const std::vector<float>& weights, const std::vector<float>* shared,
                                 int64_t tokens, int64_t top_k, int64_t hidden) {
   std::vector<double> out(tokens * hidden, 0.0);

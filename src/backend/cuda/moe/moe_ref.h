@@ -21,7 +21,8 @@ AlignResult moe_align(const std::vector<int32_t>& topk_ids, int64_t num_experts,
 std::vector<double> silu_and_mul(const std::vector<float>& x, int64_t rows, int64_t inter);
 
 // out[t] = sum_j w[t,j] * y[slot_to_sorted[t*k+j]] (+ shared[t]); y [*, H].
-std::vector<double> moe_combine(const std::vector<float>& y, const std::vector<int32_t>& slot_to_sorted,
+std::vector<double> moe_combine(const std::vector<float>& y,
+                                const std::vector<int32_t>& slot_to_sorted,
                                 const std::vector<float>& weights, const std::vector<float>* shared,
                                 int64_t tokens, int64_t top_k, int64_t hidden);
 

@@ -80,7 +80,9 @@ __global__ void gather_kernel(MoeGatherParams p) {
   }
 }
 
-__device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
+__device__ __forceinline__ float silu(float g) {
+  return g / (1.0f + expf(-g));
+}
 
 __global__ void silu_and_mul_kernel(SiluAndMulParams p) {
   const int64_t r = blockIdx.x;
@@ -129,14 +131,16 @@ __global__ void combine_kernel(MoeCombineParams p) {
   }
 }
 
-bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0; }
+bool aligned16(const void* ptr) {
+  return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0;
+}
 
 }  // namespace
 
 void launch_moe_gather(const MoeGatherParams& p, cudaStream_t stream) {
-  WS_CUDA_REQUIRE(p.hidden > 0 && p.hidden % 8 == 0,
-                  "moe gather: hidden must be a positive multiple of 8, got " +
-                      std::to_string(p.hidden));
+  WS_CUDA_REQUIRE(
+      p.hidden > 0 && p.hidden % 8 == 0,
+      "moe gather: hidden must be a positive multiple of 8, got " + std::to_string(p.hidden));
   WS_CUDA_REQUIRE(p.out_bf16 || p.out_fp8, "moe gather: no output");
   WS_CUDA_REQUIRE(!p.out_fp8 || (p.hidden % 128 == 0 && p.out_scales),
                   "moe gather fp8: hidden % 128 == 0 and scales required");
@@ -144,16 +148,17 @@ void launch_moe_gather(const MoeGatherParams& p, cudaStream_t stream) {
                   "moe gather: max_rows " + std::to_string(p.max_rows));
   if (p.max_rows == 0) return;
   WS_CUDA_REQUIRE(p.x && p.sorted_to_slot && p.num_rows && aligned16(p.x) &&
-                      (!p.out_bf16 || aligned16(p.out_bf16)) && (!p.out_fp8 || aligned16(p.out_fp8)),
+                      (!p.out_bf16 || aligned16(p.out_bf16)) &&
+                      (!p.out_fp8 || aligned16(p.out_fp8)),
                   "moe gather: null or misaligned pointer");
   gather_kernel<<<static_cast<unsigned>(p.max_rows), kThreads, 0, stream>>>(p);
   WS_CUDA_CHECK_LAUNCH();
 }
 
 void launch_silu_and_mul(const SiluAndMulParams& p, cudaStream_t stream) {
-  WS_CUDA_REQUIRE(p.inter > 0 && p.inter % 8 == 0,
-                  "silu_and_mul: inter must be a positive multiple of 8, got " +
-                      std::to_string(p.inter));
+  WS_CUDA_REQUIRE(
+      p.inter > 0 && p.inter % 8 == 0,
+      "silu_and_mul: inter must be a positive multiple of 8, got " + std::to_string(p.inter));
   WS_CUDA_REQUIRE(p.out_bf16 || p.out_fp8, "silu_and_mul: no output");
   WS_CUDA_REQUIRE(!p.out_fp8 || (p.inter % 128 == 0 && p.out_scales),
                   "silu_and_mul fp8: inter % 128 == 0 and scales required");
@@ -167,9 +172,9 @@ void launch_silu_and_mul(const SiluAndMulParams& p, cudaStream_t stream) {
 }
 
 void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
-  WS_CUDA_REQUIRE(p.hidden > 0 && p.hidden % 8 == 0 && p.top_k > 0,
-                  "moe combine: hidden must be a positive multiple of 8, got " +
-                      std::to_string(p.hidden));
+  WS_CUDA_REQUIRE(
+      p.hidden > 0 && p.hidden % 8 == 0 && p.top_k > 0,
+      "moe combine: hidden must be a positive multiple of 8, got " + std::to_string(p.hidden));
   WS_CUDA_REQUIRE(p.num_tokens >= 0 && p.num_tokens < (1 << 30), "moe combine: num_tokens");
   if (p.num_tokens == 0) return;
   WS_CUDA_REQUIRE(p.y && p.slot_to_sorted && p.topk_weights && p.out && aligned16(p.y) &&

@@ -149,9 +149,9 @@ __global__ void moe_routing_kernel(MoeRoutingParams p) {
 
 void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream) {
   WS_CUDA_REQUIRE(p.num_tokens >= 0, "moe routing: num_tokens " + std::to_string(p.num_tokens));
-  WS_CUDA_REQUIRE(p.num_experts > 0 && p.num_experts <= 1024,
-                  "moe routing: num_experts must be in [1, 1024], got " +
-                      std::to_string(p.num_experts));
+  WS_CUDA_REQUIRE(
+      p.num_experts > 0 && p.num_experts <= 1024,
+      "moe routing: num_experts must be in [1, 1024], got " + std::to_string(p.num_experts));
   WS_CUDA_REQUIRE(p.top_k > 0 && p.top_k <= 32 && p.top_k <= p.num_experts,
                   "moe routing: top_k " + std::to_string(p.top_k));
   WS_CUDA_REQUIRE(p.scoring == 0 || p.scoring == 1, "moe routing: scoring must be 0 or 1");

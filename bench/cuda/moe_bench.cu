@@ -1,0 +1,347 @@
+// MoE kernel benchmark (one run): first the limits of this card (device copy bandwidth, cuBLASLt
+// dense BF16 / FP8 per-tensor / FP8 block-scaled rates), then the grouped expert GEMMs at
+// prefill-sized groups (DeepSeek-V3 FP8 dims for an EP8 slice of 32 experts; V2-Lite BF16 dims for
+// 64 experts) and the routing / align / gather / silu / combine kernels at T = 4096.
+// Prints a table; the ratio grouped FP8 / dense FP8 (per-tensor) is the issue's target (>= 60%).
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/moe/moe.h"
+
+using namespace wideserve::cuda;
+
+namespace {
+
+// Deterministic pseudo-random fill on the device (never zeros: zeros run faster than real data).
+__device__ __forceinline__ float hash_uniform(uint64_t i, uint32_t seed) {
+  uint64_t x = i * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 31;
+  x *= 0x94D049BB133111EBull;
+  x ^= x >> 29;
+  return static_cast<float>(x & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;  // [-1, 1)
+}
+template <typename T>
+__global__ void fill_kernel(T* p, size_t n, uint32_t seed, float scale, float offset) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x)
+    p[i] = T(hash_uniform(i, seed) * scale + offset);
+}
+template <typename T>
+void fill(DeviceBuffer<T>& b, uint32_t seed, float scale = 1.0f, float offset = 0.0f) {
+  fill_kernel<T><<<1024, 256>>>(b.get(), b.size(), seed, scale, offset);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+// Median time in ms of `fn` over trials of `reps` launches (events around each trial).
+template <class F>
+double time_ms(F&& fn, int reps = 20, int trials = 7) {
+  for (int i = 0; i < 3; ++i) fn();
+  cudaEvent_t a, b;
+  WS_CUDA_CHECK(cudaEventCreate(&a));
+  WS_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> t;
+  for (int tr = 0; tr < trials; ++tr) {
+    WS_CUDA_CHECK(cudaEventRecord(a));
+    for (int i = 0; i < reps; ++i) fn();
+    WS_CUDA_CHECK(cudaEventRecord(b));
+    WS_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    WS_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms / reps);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// cuBLASLt FP8 e4m3 GEMM with per-tensor scales: y[M,N] = x[M,K] w[N,K]^T, bf16 out.
+struct Fp8TensorGemm {
+  cublasLtHandle_t h{};
+  cublasLtMatmulDesc_t desc{};
+  cublasLtMatrixLayout_t la{}, lb{}, lc{};
+  cublasLtMatmulAlgo_t algo{};
+  DeviceBuffer<char> ws{32u << 20};
+  DeviceBuffer<float> scales{128};  // a at [0], b at [64]: cuBLASLt wants aligned scale pointers
+  int64_t m, n, k;
+  Fp8TensorGemm(int64_t m_, int64_t n_, int64_t k_) : m(m_), n(n_), k(k_) {
+    WS_CUBLAS_CHECK(cublasLtCreate(&h));
+    WS_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    WS_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    WS_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    std::vector<float> sc(128, 0.01f);
+    scales.upload(sc);
+    const float* sa = scales.get();
+    const float* sb = scales.get() + 64;
+    WS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sa,
+                                                   sizeof(sa)));
+    WS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb,
+                                                   sizeof(sb)));
+    WS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, k, n, k));
+    WS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, k, m, k));
+    WS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, n, m, n));
+    cublasLtMatmulPreference_t pref;
+    WS_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    size_t wsb = ws.bytes();
+    WS_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof(wsb)));
+    cublasLtMatmulHeuristicResult_t res{};
+    int found = 0;
+    WS_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(h, desc, la, lb, lc, lc, pref, 1, &res, &found));
+    WS_CUDA_ASSERT(found == 1, "no cuBLASLt FP8 algorithm");
+    algo = res.algo;
+    cublasLtMatmulPreferenceDestroy(pref);
+  }
+  ~Fp8TensorGemm() {
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(lc);
+    cublasLtMatmulDescDestroy(desc);
+    cublasLtDestroy(h);
+  }
+  void run(const void* x, const void* w, void* y) {
+    const float alpha = 1.f, beta = 0.f;
+    WS_CUBLAS_CHECK(cublasLtMatmul(h, desc, &alpha, w, la, x, lb, &beta, y, lc, y, lc, &algo,
+                                   ws.get(), ws.bytes(), nullptr));
+  }
+};
+
+double tflops(double flop, double ms) {
+  return flop / (ms * 1e-3) / 1e12;
+}
+
+struct DenseRates {
+  double bf16, fp8_tensor, fp8_block;
+};
+
+DenseRates dense(BlasContext& ctx, int64_t m, int64_t n, int64_t k) {
+  DeviceBuffer<__nv_bfloat16> x(m * k), w(n * k), y(m * n);
+  fill(x, 1);
+  fill(w, 2, 0.05f);
+  DeviceBuffer<__nv_fp8_e4m3> xq(m * k), wq(n * k);
+  fill(xq, 3, 400.f);
+  fill(wq, 4, 400.f);
+  DeviceBuffer<float> xs((k / 128) * m), wsc((n / 128) * (k / 128));
+  fill(xs, 5, 0.001f, 0.002f);
+  fill(wsc, 6, 0.001f, 0.002f);
+  const double flop = 2.0 * m * n * k;
+  DenseRates r{};
+  r.bf16 = tflops(flop, time_ms([&] {
+                    gemm_bf16(ctx, {x.get(), w.get(), y.get(), m, n, k}, nullptr);
+                  }));
+  Fp8TensorGemm g(m, n, k);
+  r.fp8_tensor = tflops(flop, time_ms([&] { g.run(xq.get(), wq.get(), y.get()); }));
+  GemmFp8BlockParams bp{xq.get(), xs.get(), wq.get(), wsc.get(), y.get(), m, n, k};
+  r.fp8_block = tflops(flop, time_ms([&] { gemm_fp8_block(ctx, bp, nullptr); }));
+  std::printf("dense M=%ld N=%ld K=%ld: bf16 %.0f, fp8 per-tensor %.0f, fp8 block %.0f TFLOP/s\n",
+              long(m), long(n), long(k), r.bf16, r.fp8_tensor, r.fp8_block);
+  return r;
+}
+
+// Offsets of E experts with `per` rows each (uniform) or a skewed split with the same total.
+std::vector<int32_t> make_offsets(int64_t E, int64_t per, bool skew) {
+  std::vector<int32_t> off(E + 1, 0);
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t n = per;
+    if (skew) n = (e % 4 == 0) ? per * 5 / 2 : per / 2;  // same mean: (2.5 + 3 * 0.5) / 4 = 1
+    off[e + 1] = off[e] + static_cast<int32_t>(n);
+  }
+  return off;
+}
+
+double grouped(bool fp8, int64_t E, int64_t per, int64_t n, int64_t k, bool skew) {
+  const auto off = make_offsets(E, per, skew);
+  const int64_t R = off[E];
+  DeviceBuffer<int32_t> d_off(E + 1);
+  d_off.upload(off);
+  DeviceBuffer<__nv_bfloat16> d(R * n);
+  DeviceBuffer<char> ws(grouped_gemm_workspace_bytes(E));
+  GroupedGemmParams p{};
+  p.d = d.get();
+  p.expert_offsets = d_off.get();
+  p.num_experts = E;
+  p.n = n;
+  p.k = k;
+  p.max_rows = R;
+  p.workspace = ws.get();
+  double ms;
+  if (fp8) {
+    DeviceBuffer<__nv_fp8_e4m3> a(R * k), b(E * n * k);
+    DeviceBuffer<float> sa(R * (k / 128)), sb(E * (n / 128) * (k / 128));
+    fill(a, 7, 400.f);
+    fill(b, 8, 400.f);
+    fill(sa, 9, 0.001f, 0.002f);
+    fill(sb, 10, 0.001f, 0.002f);
+    p.a = a.get();
+    p.b = b.get();
+    p.a_scales = sa.get();
+    p.b_scales = sb.get();
+    ms = time_ms([&] { launch_grouped_gemm_fp8(p, nullptr); }, 10);
+  } else {
+    DeviceBuffer<__nv_bfloat16> a(R * k), b(E * n * k);
+    fill(a, 7);
+    fill(b, 8, 0.05f);
+    p.a = a.get();
+    p.b = b.get();
+    ms = time_ms([&] { launch_grouped_gemm_bf16(p, nullptr); }, 10);
+  }
+  const double rate = tflops(2.0 * R * n * k, ms);
+  std::printf("grouped %s E=%ld rows/expert=%ld%s N=%ld K=%ld: %.3f ms, %.0f TFLOP/s\n",
+              fp8 ? "fp8 " : "bf16", long(E), long(per), skew ? " (skewed)" : "", long(n), long(k),
+              ms, rate);
+  return rate;
+}
+
+struct Row {
+  std::string what;
+  double value;
+  const char* unit;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"MoE kernel benchmark"};
+  int64_t T = 4096;
+  app.add_option("--tokens", T, "tokens for routing/align/permute kernels");
+  CLI11_PARSE(app, argc, argv);
+  cudaDeviceProp prop{};
+  WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+  std::vector<Row> rows;
+
+  // ---- Limits ----
+  {
+    const size_t bytes = size_t(2) << 30;
+    DeviceBuffer<char> a(bytes), b(bytes);
+    WS_CUDA_CHECK(cudaMemset(a.get(), 1, bytes));
+    const double ms = time_ms(
+        [&] { WS_CUDA_CHECK(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice)); },
+        5);
+    rows.push_back({"device copy (read+write)", 2.0 * bytes / (ms * 1e-3) / 1e9, "GB/s"});
+  }
+  BlasContext ctx;
+  const DenseRates gu = dense(ctx, 4096, 4096, 7168);
+  const DenseRates dn = dense(ctx, 4096, 7168, 2048);
+  rows.push_back({"dense bf16 M4096 N4096 K7168", gu.bf16, "TFLOP/s"});
+  rows.push_back({"dense fp8 tensor M4096 N4096 K7168", gu.fp8_tensor, "TFLOP/s"});
+  rows.push_back({"dense fp8 block M4096 N4096 K7168", gu.fp8_block, "TFLOP/s"});
+  rows.push_back({"dense bf16 M4096 N7168 K2048", dn.bf16, "TFLOP/s"});
+  rows.push_back({"dense fp8 tensor M4096 N7168 K2048", dn.fp8_tensor, "TFLOP/s"});
+  rows.push_back({"dense fp8 block M4096 N7168 K2048", dn.fp8_block, "TFLOP/s"});
+
+  // ---- Grouped GEMMs: V3 FP8, EP8 slice of 32 experts ----
+  std::printf("\n");
+  for (int64_t per : {128, 256, 512}) {
+    const std::string tag = "32x" + std::to_string(per);
+    const double a = grouped(true, 32, per, 4096, 7168, false);
+    const double b = grouped(true, 32, per, 7168, 2048, false);
+    rows.push_back({"V3 fp8 gate_up " + tag, a, "TFLOP/s"});
+    rows.push_back({"  vs dense fp8 per-tensor", a / gu.fp8_tensor * 100, "%"});
+    rows.push_back({"  vs dense fp8 block-scaled", a / gu.fp8_block * 100, "%"});
+    rows.push_back({"V3 fp8 down " + tag, b, "TFLOP/s"});
+    rows.push_back({"  vs dense fp8 per-tensor", b / dn.fp8_tensor * 100, "%"});
+    rows.push_back({"  vs dense fp8 block-scaled", b / dn.fp8_block * 100, "%"});
+  }
+  const double skew = grouped(true, 32, 256, 4096, 7168, true);
+  rows.push_back({"V3 fp8 gate_up 32x256 skewed", skew, "TFLOP/s"});
+  rows.push_back(
+      {"V3 fp8 gate_up 32x16 (decode-sized)", grouped(true, 32, 16, 4096, 7168, false), "TFLOP/s"});
+  // V2-Lite BF16: 64 experts, hidden 2048, moe_intermediate 1408.
+  for (int64_t per : {128, 256, 512}) {
+    const std::string tag = "64x" + std::to_string(per);
+    rows.push_back(
+        {"V2-Lite bf16 gate_up " + tag, grouped(false, 64, per, 2816, 2048, false), "TFLOP/s"});
+    rows.push_back(
+        {"V2-Lite bf16 down " + tag, grouped(false, 64, per, 2048, 1408, false), "TFLOP/s"});
+  }
+  const double v3bf = grouped(false, 32, 256, 4096, 7168, false);
+  rows.push_back({"V3 dims bf16 gate_up 32x256", v3bf, "TFLOP/s"});
+  rows.push_back({"  vs dense bf16", v3bf / gu.bf16 * 100, "%"});
+
+  // ---- Routing / align / permute at T tokens ----
+  std::printf("\n");
+  struct RCfg {
+    const char* name;
+    int64_t E, k, ng, tg;
+    int scoring, method;
+    bool renorm;
+    float scale;
+  };
+  for (const RCfg& c : {RCfg{"V3", 256, 8, 8, 4, 1, 2, true, 2.5f},
+                        RCfg{"V2-Lite", 64, 6, 1, 1, 0, 0, false, 1.0f}}) {
+    DeviceBuffer<float> logits(T * c.E), bias(c.E), w(T * c.k);
+    DeviceBuffer<int32_t> ids(T * c.k);
+    fill(logits, 11, 3.0f);
+    fill(bias, 12, 0.1f);
+    MoeRoutingParams rp{logits.get(),
+                        c.method == 2 ? bias.get() : nullptr,
+                        T,
+                        c.E,
+                        c.k,
+                        c.ng,
+                        c.tg,
+                        c.scoring,
+                        c.method,
+                        c.renorm,
+                        c.scale,
+                        ids.get(),
+                        w.get()};
+    const double ms_route = time_ms([&] { launch_moe_routing(rp, nullptr); }, 50);
+    DeviceBuffer<int32_t> counts(c.E), offsets(c.E + 1), s2r(T * c.k), r2s(T * c.k);
+    DeviceBuffer<char> aws(moe_align_workspace_bytes(T, c.k, c.E));
+    MoeAlignParams ap{ids.get(),     T,         c.k,       c.E,      0, counts.get(),
+                      offsets.get(), s2r.get(), r2s.get(), aws.get()};
+    const double ms_align = time_ms([&] { launch_moe_align(ap, nullptr); }, 50);
+    std::printf("%s T=%ld: routing %.1f us, align %.1f us\n", c.name, long(T), ms_route * 1e3,
+                ms_align * 1e3);
+    rows.push_back({std::string(c.name) + " routing T=" + std::to_string(T), ms_route * 1e3, "us"});
+    rows.push_back({std::string(c.name) + " align T=" + std::to_string(T), ms_align * 1e3, "us"});
+    if (c.method != 2) continue;
+    // Permute kernels at V3 dims, all T*k rows local (single GPU view), FP8 outputs.
+    const int64_t H = 7168, I = 2048, R = T * c.k;
+    DeviceBuffer<__nv_bfloat16> x(T * H), y(R * H), gu2(R * 2 * I), out(T * H);
+    DeviceBuffer<__nv_fp8_e4m3> xq(R * H), aq(R * I);
+    DeviceBuffer<float> xs(R * (H / 128)), as(R * (I / 128));
+    fill(x, 13);
+    fill(y, 14);
+    fill(gu2, 15);
+    MoeGatherParams gp{x.get(),  s2r.get(), offsets.get() + c.E, T, c.k, H, R, nullptr,
+                       xq.get(), xs.get()};
+    const double ms_g = time_ms([&] { launch_moe_gather(gp, nullptr); });
+    SiluAndMulParams sp{gu2.get(), R, I, offsets.get() + c.E, nullptr, aq.get(), as.get()};
+    const double ms_s = time_ms([&] { launch_silu_and_mul(sp, nullptr); });
+    MoeCombineParams cp{y.get(), r2s.get(), w.get(), x.get(), T, c.k, H, out.get()};
+    const double ms_c = time_ms([&] { launch_moe_combine(cp, nullptr); });
+    // Bytes: gather reads R bf16 rows, writes R fp8 rows (+scales); silu reads 2I bf16, writes I
+    // fp8; combine reads k bf16 rows + shared, writes one row per token.
+    const double gb_g = (R * H * 2.0 + R * H * 1.0) / (ms_g * 1e-3) / 1e9;
+    const double gb_s = (R * 2 * I * 2.0 + R * I * 1.0) / (ms_s * 1e-3) / 1e9;
+    const double gb_c = (T * (c.k + 2) * H * 2.0) / (ms_c * 1e-3) / 1e9;
+    std::printf(
+        "V3 T=%ld rows=%ld: gather->fp8 %.1f us (%.0f GB/s), silu->fp8 %.1f us (%.0f GB/s), "
+        "combine %.1f us (%.0f GB/s)\n",
+        long(T), long(R), ms_g * 1e3, gb_g, ms_s * 1e3, gb_s, ms_c * 1e3, gb_c);
+    rows.push_back({"V3 gather->fp8 GB/s", gb_g, "GB/s"});
+    rows.push_back({"V3 silu_and_mul->fp8 GB/s", gb_s, "GB/s"});
+    rows.push_back({"V3 combine GB/s", gb_c, "GB/s"});
+  }
+
+  std::printf("\n%-40s %12s\n", "measure", "value");
+  for (const auto& r : rows) std::printf("%-40s %12.1f %s\n", r.what.c_str(), r.value, r.unit);
+  return 0;
+}
