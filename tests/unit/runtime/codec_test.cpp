@@ -152,6 +152,7 @@ TEST(Codec, GenerateRequestRoundTrip) {
   m.disagg.bootstrap_host = "10.0.0.7";
   m.disagg.bootstrap_port = 30001;
   m.disagg.bootstrap_room = (1ULL << 63) - 5;
+  m.resumed_tokens = 2;
   GenerateRequest b = round_trip(m);
   EXPECT_EQ(b.request_id, m.request_id);
   EXPECT_EQ(b.token_ids, m.token_ids);
@@ -160,6 +161,7 @@ TEST(Codec, GenerateRequestRoundTrip) {
   EXPECT_EQ(b.disagg.bootstrap_host, "10.0.0.7");
   EXPECT_EQ(b.disagg.bootstrap_port, 30001);
   EXPECT_EQ(b.disagg.bootstrap_room, m.disagg.bootstrap_room);
+  EXPECT_EQ(b.resumed_tokens, 2);
   EXPECT_EQ(message_type(m), MessageType::kGenerateRequest);
 }
 
