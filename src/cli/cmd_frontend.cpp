@@ -17,6 +17,10 @@ int run_frontend(config::FrontendConfig& cfg) {
   o.http_port = static_cast<uint16_t>(cfg.http_port);
   o.discovery = cfg.discovery;
   o.router_mode = router::parse_router_mode(cfg.router_mode);
+  o.router_prefill_load_scale = cfg.router_prefill_load_scale;
+  o.router_temperature = cfg.router_temperature;
+  o.busy_threshold = cfg.busy_threshold;
+  o.busy_queue_limit = cfg.busy_queue_limit;
   o.worker_ttl_ms = cfg.worker_ttl_ms;
   o.max_concurrent_requests = cfg.max_concurrent_requests;
   o.max_body_bytes = static_cast<size_t>(cfg.max_body_bytes);

@@ -9,8 +9,6 @@
 namespace wideserve::config {
 namespace {
 
-constexpr std::string_view kClusterIssue = "cluster runtime issue";
-
 template <typename T>
 CLI::Option* opt(CLI::App& app, const std::string& names, T& ref, std::string help) {
   CLI::Option* o = app.add_option(names, ref, std::move(help));
@@ -32,6 +30,12 @@ void add_frontend_flags(CLI::App& app, FrontendConfig& c) {
   opt(app, "--router-mode", c.router_mode,
       "How a worker is chosen {" + join_choices(kRouterModes) + "}")
       ->capture_default_str();
+  opt(app, "--router-prefill-load-scale", c.router_prefill_load_scale,
+      "kv router: weight of uncached prompt blocks against active blocks in the cost")
+      ->capture_default_str();
+  opt(app, "--router-temperature", c.router_temperature,
+      "kv router: 0 picks the cheapest worker, > 0 samples by softmax of normalised costs")
+      ->capture_default_str();
   opt(app, "--discovery", c.discovery,
       "Registry address (env WIDESERVE_DISCOVERY; default " + std::string(kDefaultDiscovery) + ")");
   opt(app, "--discovery-lease-ttl-s", c.discovery_lease_ttl_s,
@@ -48,7 +52,10 @@ void add_frontend_flags(CLI::App& app, FrontendConfig& c) {
       "Times each choice of a request may move to another worker when its worker dies "
       "(0 = the stream ends with an error)")
       ->capture_default_str();
-  opt(app, "--busy-threshold", c.busy_threshold, "KV load above which a worker counts as busy");
+  opt(app, "--busy-threshold", c.busy_threshold,
+      "KV usage fraction (active pages / total) above which a worker is busy; all busy: 503");
+  opt(app, "--busy-queue-limit", c.busy_queue_limit,
+      "Queued requests above which a worker is busy; all busy: 503");
 }
 
 void finalize_frontend_config(FrontendConfig& c, const EnvMap& env) {
@@ -85,12 +92,14 @@ void finalize_frontend_config(FrontendConfig& c, const EnvMap& env) {
   if (c.busy_threshold)
     WS_CHECK_ARG(*c.busy_threshold >= 0, "--busy-threshold must be >= 0 (got {})",
                  *c.busy_threshold);
+  if (c.busy_queue_limit)
+    WS_CHECK_ARG(*c.busy_queue_limit >= 0, "--busy-queue-limit must be >= 0 (got {})",
+                 *c.busy_queue_limit);
+  WS_CHECK_ARG(c.router_prefill_load_scale >= 0,
+               "--router-prefill-load-scale must be >= 0 (got {})", c.router_prefill_load_scale);
+  WS_CHECK_ARG(c.router_temperature >= 0, "--router-temperature must be >= 0 (got {})",
+               c.router_temperature);
 
-  if (c.router_mode == "kv")
-    WS_THROW(kUnimplemented, "not supported yet: --router-mode kv ({})", kClusterIssue);
-  if (c.busy_threshold)
-    WS_THROW(kUnimplemented, "not supported yet: --busy-threshold {} ({})", *c.busy_threshold,
-             kClusterIssue);
 }
 
 void finalize_frontend_config(FrontendConfig& c) {

@@ -22,7 +22,9 @@ struct FrontendConfig {
   int64_t http_threads = 0;             // --http-threads (finalize: 0 -> min(4, hardware threads))
   int64_t max_body_bytes = 32LL << 20;  // --max-body-bytes
   int64_t max_concurrent_requests = 4096;        // --max-concurrent-requests (beyond: 429)
-  std::string router_mode = "round-robin";       // --router-mode round-robin|random (kv: later)
+  std::string router_mode = "round-robin";       // --router-mode round-robin|random|kv
+  double router_prefill_load_scale = 1.0;        // --router-prefill-load-scale (kv cost)
+  double router_temperature = 0.0;               // --router-temperature (kv: 0 = cheapest)
   std::string discovery;                         // --discovery / WIDESERVE_DISCOVERY / default
   DiscoveryAddress discovery_address;            // parsed by finalize
   std::optional<int64_t> discovery_lease_ttl_s;  // --discovery-lease-ttl-s (etcd; finalize puts
@@ -32,7 +34,8 @@ struct FrontendConfig {
   std::optional<int64_t> kv_cache_block_size;    // --kv-cache-block-size (Dynamo; accepted)
   std::string log_level = "info";                // --log-level
   int64_t migration_limit = 0;                   // --migration-limit: moves per choice
-  std::optional<double> busy_threshold;          // --busy-threshold (set: cluster runtime issue)
+  std::optional<double> busy_threshold;          // --busy-threshold: KV usage fraction -> 503
+  std::optional<int64_t> busy_queue_limit;       // --busy-queue-limit: queued requests -> 503
 
   std::vector<std::string> warnings;  // filled by finalize (unknown WIDESERVE_* variables)
 };
@@ -40,8 +43,7 @@ struct FrontendConfig {
 // Registers every frontend flag on `app`, writing into `cfg` (the last repeated flag wins).
 void add_frontend_flags(CLI::App& app, FrontendConfig& cfg);
 
-// Applies `env` (WIDESERVE_DISCOVERY), validates (messages name the flag), and fails with
-// Error(kUnimplemented) for --router-mode kv, --busy-threshold, in that order.
+// Applies `env` (WIDESERVE_DISCOVERY) and validates (messages name the flag).
 void finalize_frontend_config(FrontendConfig& cfg, const EnvMap& env);
 // The same with the process environment.
 void finalize_frontend_config(FrontendConfig& cfg);

@@ -2,7 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "kvcache/kv_events.h"
 
 namespace wideserve::engine {
 
@@ -17,6 +20,8 @@ struct EngineConfig {
   bool disable_radix_cache = false;      // --disable-radix-cache
   int64_t decode_log_interval = 40;      // --decode-log-interval: log every N decode steps
   std::string schedule_policy = "fcfs";  // --schedule-policy
+  // Not a flag: where the prefix cache reports its blocks (the worker's KV event publisher).
+  std::shared_ptr<kvcache::KvEventSink> kv_event_sink;
 
   // Throws Error(kInvalidArgument) naming the flag of the first bad value.
   void validate() const;

@@ -40,9 +40,11 @@ struct EngineCall {
   int32_t worker_open = 0;   // samples the worker has not finished
   int64_t cached_tokens = 0;
   bool aborted = false;
+  router::Assignment route;  // counts the call in its worker's load while it lives
   // PD: the prefill request that computes the prompt's KV for this call.
   uint64_t prefill_id = 0;
   std::string prefill_endpoint;
+  router::Assignment prefill_route;
   bool prefill_done = true;
   bool prefill_aborted = false;
   bool resumed = false;  // a migration's continuation: its cached tokens are not the prompt's
@@ -133,6 +135,14 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
     co_await respond_error(ex, 503, "service_unavailable", msg);
     co_return;
   }
+  // --busy-threshold / --busy-queue-limit: refuse rather than queue without bound.
+  if (router_.all_busy(cands) || prefill_router_.all_busy(prefill_cands)) {
+    count_request("rejected");
+    co_await respond_error(ex, 503, "service_unavailable",
+                           fmt::format("every worker of model '{}' is busy; retry later",
+                                       req.model));
+    co_return;
+  }
 
   auto& queued = metrics_.gauge("wideserve_frontend_queued_requests",
                                 "Requests waiting for their first token", {"model"}, {model_label});
@@ -178,8 +188,10 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
   auto dispatch = [&](size_t p, int choice_base, runtime::GenerateRequest g,
                       const std::vector<router::Candidate>& dec,
                       const std::vector<router::Candidate>& pre, bool resumed) {
-    const auto& c = dec[router_.pick(dec)];
+    router::Assignment route = router_.route(dec, g.token_ids);
+    const auto& c = dec[route.index()];
     EngineCall call;
+    call.route = std::move(route);
     call.id = next_request_id_.fetch_add(1);
     call.endpoint = c.endpoint;
     call.worker = c.instance_id;
@@ -191,7 +203,8 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
     g.request_id = call.id;
     try {
       if (!pre.empty()) {
-        const auto& pc = pre[prefill_router_.pick(pre)];
+        call.prefill_route = prefill_router_.route(pre, g.token_ids);
+        const auto& pc = pre[call.prefill_route.index()];
         g.disagg.bootstrap_host = pc.bootstrap_host;
         g.disagg.bootstrap_port = pc.bootstrap_port;
         g.disagg.bootstrap_room = random_room();
@@ -435,6 +448,10 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
   int64_t cached = 0;
   for (const auto& c : calls)
     if (!c.resumed) cached += c.cached_tokens;
+  metrics_
+      .counter("wideserve_frontend_cached_tokens_total",
+               "Prompt tokens the workers served from their prefix caches", {"model"}, {model_label})
+      .inc(static_cast<double>(cached));
   const api::UsageOut usage{prompt_tokens, completion_tokens, cached};
   if (!error.empty()) {
     count_request("error");

@@ -10,9 +10,28 @@
 
 namespace wideserve::frontend {
 
+namespace {
+
+router::RouterOptions router_options(const FrontendOptions& o) {
+  router::RouterOptions r;
+  r.mode = o.router_mode;
+  r.prefill_load_scale = o.router_prefill_load_scale;
+  r.temperature = o.router_temperature;
+  r.busy_threshold = o.busy_threshold;
+  r.busy_queue_limit = o.busy_queue_limit;
+  return r;
+}
+
+}  // namespace
+
 Frontend::Frontend(FrontendOptions opts)
-    : opts_(std::move(opts)), router_(opts_.router_mode), prefill_router_(opts_.router_mode) {
+    : opts_(std::move(opts)),
+      kv_index_(std::make_shared<router::KvIndex>()),
+      router_(router_options(opts_), kv_index_),
+      prefill_router_(router_options(opts_), kv_index_) {
   client_ = std::make_unique<runtime::RequestClient>();
+  if (opts_.router_mode == router::RouterMode::kKv)
+    kv_events_ = std::make_unique<router::KvEventSubscriber>(kv_index_);
   runtime::WatcherCallbacks cb;
   cb.admit = [this](const runtime::WorkerInfo& info) { return models_.add_worker(info); };
   cb.on_added = [this](const runtime::WorkerInfo& info) { on_worker_added(info); };
@@ -34,17 +53,27 @@ Frontend::Frontend(FrontendOptions opts)
 
 Frontend::~Frontend() {
   if (watcher_) watcher_->stop();
+  if (kv_events_) kv_events_->stop();
   client_.reset();
 }
 
 void Frontend::on_worker_added(const runtime::WorkerInfo& info) {
   WS_LOG_INFO("worker {} joined: model '{}' at {}", info.instance_id, info.model_name,
               info.endpoint);
+  if (kv_events_) {
+    if (info.kv_events_endpoint.empty())
+      WS_LOG_WARN("worker {} publishes no KV events: the kv router sees no cache there",
+                  info.instance_id);
+    kv_events_->add_worker(info.instance_id, info.kv_events_endpoint, info.kv_state_endpoint);
+  }
 }
 
 void Frontend::on_worker_removed(const runtime::WorkerInfo& info, const std::string& reason) {
   WS_LOG_WARN("worker {} left: {}", info.instance_id, reason);
   models_.remove_worker(info.instance_id);
+  if (kv_events_) kv_events_->remove_worker(info.instance_id);
+  metrics_.remove_gauge_series("wideserve_frontend_kv_router_blocks", {info.instance_id});
+  metrics_.remove_gauge_series("wideserve_frontend_worker_routed_requests", {info.instance_id});
   metrics_.remove_gauge_series("wideserve_frontend_worker_kv_usage", {info.instance_id});
   metrics_.remove_gauge_series("wideserve_frontend_worker_running_requests", {info.instance_id});
   metrics_.remove_gauge_series("wideserve_frontend_worker_waiting_requests", {info.instance_id});
@@ -73,6 +102,17 @@ void Frontend::refresh_worker_metrics() {
         .gauge("wideserve_frontend_worker_waiting_requests", "Queued sequences per worker", names,
                l)
         .set(static_cast<double>(w.load.waiting));
+    metrics_
+        .gauge("wideserve_frontend_worker_routed_requests",
+               "Requests routed to each worker since it joined", names, l)
+        .set(static_cast<double>(router_.routed_total(w.info.instance_id) +
+                                 prefill_router_.routed_total(w.info.instance_id)));
+    if (kv_events_)
+      metrics_
+          .gauge("wideserve_frontend_kv_router_blocks",
+                 "KV blocks the kv router's index holds per worker", names, l)
+          .set(static_cast<double>(
+              kv_index_->num_blocks(router::WorkerRank{w.info.instance_id, 0})));
   }
 }
 
@@ -189,7 +229,7 @@ int Frontend::run() {
   });
   WS_LOG_INFO("frontend listening on http://{}:{} (discovery {}, router {})", opts_.http_host,
               server_->port(), watcher_->url(),
-              opts_.router_mode == router::RouterMode::kRoundRobin ? "round-robin" : "random");
+              router::router_mode_name(opts_.router_mode));
   std::vector<std::thread> threads;
   for (int i = 1; i < std::max(1, opts_.http_threads); ++i)
     threads.emplace_back([this] { ioc_.run(); });

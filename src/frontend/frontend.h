@@ -3,10 +3,12 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "frontend/metrics.h"
 #include "frontend/model_manager.h"
+#include "router/kv_event_subscriber.h"
 #include "router/worker_router.h"
 #include "runtime/discovery.h"
 #include "runtime/http_server.h"
@@ -26,6 +28,10 @@ struct FrontendOptions {
   uint16_t http_port = 8000;
   std::string discovery = "embedded://127.0.0.1:29400";
   router::RouterMode router_mode = router::RouterMode::kRoundRobin;
+  double router_prefill_load_scale = 1.0;   // kv cost: weight of uncached prompt blocks
+  double router_temperature = 0.0;          // kv: 0 = cheapest, > 0 = softmax sampling
+  std::optional<double> busy_threshold;     // all workers above this KV usage: 503
+  std::optional<int64_t> busy_queue_limit;  // all workers with more queued requests: 503
   int64_t worker_ttl_ms = 3000;
   int64_t max_concurrent_requests = 4096;
   size_t max_body_bytes = 32u << 20;
@@ -59,9 +65,11 @@ class Frontend {
   net::io_context ioc_;
   MetricsRegistry metrics_;
   ModelManager models_;
-  router::WorkerRouter router_;          // decode (or aggregated) workers
+  std::shared_ptr<router::KvIndex> kv_index_;  // KV routing: every worker's cached blocks
+  router::WorkerRouter router_;                 // decode (or aggregated) workers
   router::WorkerRouter prefill_router_;  // prefill workers (PD)
   std::unique_ptr<runtime::RequestClient> client_;
+  std::unique_ptr<router::KvEventSubscriber> kv_events_;  // KV routing: follows the workers
   std::unique_ptr<runtime::WorkerWatcher> watcher_;
   std::unique_ptr<HttpServer> server_;
   std::atomic<uint64_t> next_request_id_{1};

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "common/check.h"
+#include "kvcache/block_hash.h"
 
 namespace wideserve::kvcache {
 
@@ -12,7 +13,8 @@ struct RadixCache::Node {
   Node* parent = nullptr;
   std::vector<int32_t> tokens;  // pages.size() * page_size token ids
   std::vector<int32_t> pages;
-  uint64_t first_hash = 0;  // hash of the first page's tokens: this node's key in parent
+  std::vector<uint64_t> block_hashes;  // chained KV block hash per page (only with an event sink)
+  uint64_t first_hash = 0;             // hash of the first page's tokens: this node's key in parent
   std::unordered_multimap<uint64_t, std::unique_ptr<Node>> children;
   int64_t lock_ref = 0;      // handles locking this node or a descendant
   uint64_t last_access = 0;  // never older than any descendant's
@@ -100,6 +102,10 @@ RadixCache::Node* RadixCache::split(Node* node, int64_t keep_pages) {
   const int64_t keep_tokens = keep_pages * page_size_;
   upper->tokens.assign(node->tokens.begin(), node->tokens.begin() + keep_tokens);
   upper->pages.assign(node->pages.begin(), node->pages.begin() + keep_pages);
+  if (sink_) {
+    upper->block_hashes.assign(node->block_hashes.begin(), node->block_hashes.begin() + keep_pages);
+    node->block_hashes.erase(node->block_hashes.begin(), node->block_hashes.begin() + keep_pages);
+  }
   upper->lock_ref = node->lock_ref;
   upper->last_access = node->last_access;
   node->tokens.erase(node->tokens.begin(), node->tokens.begin() + keep_tokens);
@@ -255,6 +261,7 @@ InsertResult RadixCache::insert(std::span<const int32_t> tokens, std::span<const
     result.pages.insert(result.pages.end(), fresh.begin(), fresh.end());
     Node* raw = leaf.get();
     add_child(node, std::move(leaf));
+    if (sink_) report_stored(node, raw);
     node = raw;
   }
   pool_.free(duplicates);
@@ -281,6 +288,10 @@ int32_t RadixCache::evict(int32_t num_pages) {
     const int32_t take = std::min(num_pages - freed, static_cast<int32_t>(leaf->pages.size()));
     victims.assign(leaf->pages.end() - take, leaf->pages.end());
     leaf->pages.resize(leaf->pages.size() - take);
+    if (sink_) {
+      if (!clearing_) sink_->on_removed(std::span<const uint64_t>(leaf->block_hashes).last(take));
+      leaf->block_hashes.resize(leaf->pages.size());
+    }
     leaf->tokens.resize(leaf->pages.size() * page_size_);
     for (int32_t p : victims) in_tree_[p] = 0;
     pool_.free(victims);
@@ -308,8 +319,35 @@ bool RadixCache::alloc_pages(int32_t n, std::vector<int32_t>* out) {
 
 void RadixCache::reset() {
   WS_CHECK_ARG(locks_.empty(), "radix cache reset with {} locks outstanding", locks_.size());
+  clearing_ = true;
   evict(static_cast<int32_t>(std::min<int64_t>(cached_pages_, INT32_MAX)));
+  clearing_ = false;
   WS_CHECK(cached_pages_ == 0 && root_->children.empty(), "radix cache not empty after reset");
+  if (sink_) sink_->on_cleared();
+}
+
+void RadixCache::set_event_sink(std::shared_ptr<KvEventSink> sink) {
+  WS_CHECK_ARG(cached_pages_ == 0, "radix cache event sink set while {} pages are cached",
+               cached_pages_);
+  sink_ = std::move(sink);
+}
+
+// Hashes a new leaf's pages, chained to its parent's last block, and reports them as stored.
+void RadixCache::report_stored(Node* parent, Node* leaf) {
+  std::optional<uint64_t> prev;
+  if (parent != root_.get()) prev = parent->block_hashes.back();
+  const std::optional<uint64_t> first_parent = prev;
+  std::vector<KvBlockHash> blocks;
+  blocks.reserve(leaf->pages.size());
+  leaf->block_hashes.clear();
+  for (size_t i = 0; i < leaf->pages.size(); ++i) {
+    const uint64_t local = local_block_hash(page_at(leaf->tokens, static_cast<int64_t>(i)));
+    const uint64_t h = prev ? chain_block_hash(*prev, local) : local;
+    blocks.push_back({h, local});
+    leaf->block_hashes.push_back(h);
+    prev = h;
+  }
+  sink_->on_stored(first_parent, blocks);
 }
 
 void RadixCache::check_invariants() const {
@@ -341,6 +379,9 @@ void RadixCache::check_invariants() const {
       stack.push_back(child.get());
     }
     if (is_root) continue;
+    WS_CHECK(!sink_ || node->block_hashes.size() == node->pages.size(),
+             "radix node holds {} block hashes for {} pages", node->block_hashes.size(),
+             node->pages.size());
     WS_CHECK(node->tokens.size() == node->pages.size() * page_size_,
              "radix node holds {} tokens for {} pages", node->tokens.size(), node->pages.size());
     auto handles = handles_at.find(node);

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "kvcache/kv_events.h"
 #include "kvcache/page_pool.h"
 
 namespace wideserve::kvcache {
@@ -74,6 +75,9 @@ class RadixCache {
   bool alloc_pages(int32_t n, std::vector<int32_t>* out);
   // Frees every cached page; requires that no handle is outstanding.
   void reset();
+  // Reports stored/removed blocks (hashes as in block_hash.h) to `sink` from now on; only while
+  // the cache is empty (the sink must learn every block). Null stops reporting.
+  void set_event_sink(std::shared_ptr<KvEventSink> sink);
 
   int32_t page_size() const { return page_size_; }
   int64_t cached_pages() const { return cached_pages_; }
@@ -97,6 +101,7 @@ class RadixCache {
   LockHandle new_handle(Node* node);
   void reindex(Node* node);
   void unindex(Node* node);
+  void report_stored(Node* parent, Node* leaf);
 
   PagePool& pool_;
   int32_t page_size_;
@@ -109,6 +114,8 @@ class RadixCache {
   uint64_t next_handle_ = 1;                   // 0 is the empty handle
   std::unordered_map<uint64_t, Node*> locks_;  // handle id -> deepest locked node
   std::set<LruKey> lru_;                       // unlocked leaves by last access
+  std::shared_ptr<KvEventSink> sink_;          // null: no KV events
+  bool clearing_ = false;                      // reset(): one Cleared instead of Removed events
 };
 
 }  // namespace wideserve::kvcache

@@ -1,24 +1,32 @@
-// Chooses the worker for a request among the live workers serving its model (round-robin or
-// random, as Dynamo's router modes; the KV-aware mode comes with the cluster runtime issue).
+// Chooses the worker for a request among the live workers serving its model: round-robin, random
+// or KV-aware (Dynamo's router modes; docs/kv_routing.md), tracks the blocks of the requests it
+// assigned (the load term of the KV cost and of the busy check), and says when every worker is
+// busy (--busy-threshold).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
+#include "router/kv_index.h"
 #include "runtime/messages.h"
 
 namespace wideserve::router {
 
 // How a worker is chosen.
-enum class RouterMode { kRoundRobin, kRandom };
+enum class RouterMode { kRoundRobin, kRandom, kKv };
 
-// "round-robin" | "random" (also "round_robin"); anything else throws naming --router-mode.
+// "round-robin" | "random" | "kv" (also "round_robin"); anything else throws naming --router-mode.
 RouterMode parse_router_mode(std::string_view s);
+// The flag spelling of a mode.
+const char* router_mode_name(RouterMode m);
 
 // One routable worker (data only).
 struct Candidate {
@@ -28,19 +36,98 @@ struct Candidate {
   runtime::WorkerRole role = runtime::WorkerRole::kAggregated;
   std::string bootstrap_host;  // prefill workers: where decode engines fetch the KV from
   int32_t bootstrap_port = 0;
+  int64_t page_size = 0;  // KV block size (KV routing); 0 = unknown
+};
+
+// Router settings (from the frontend's flags).
+struct RouterOptions {
+  RouterMode mode = RouterMode::kRoundRobin;
+  double prefill_load_scale = 1.0;          // --router-prefill-load-scale
+  double temperature = 0.0;                 // --router-temperature
+  std::optional<double> busy_threshold;     // --busy-threshold: KV usage fraction
+  std::optional<int64_t> busy_queue_limit;  // --busy-queue-limit: waiting requests
+};
+
+// Blocks and requests the router assigned to each worker and that are still in flight.
+class LoadTracker {
+ public:
+  struct Load {
+    int64_t blocks = 0;
+    int64_t requests = 0;
+  };
+  void add(const std::string& worker, int64_t blocks);
+  void remove(const std::string& worker, int64_t blocks);
+  Load get(const std::string& worker) const;
+  // Requests ever assigned to the worker (for metrics).
+  int64_t total(const std::string& worker) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Load> loads_;
+  std::unordered_map<std::string, int64_t> totals_;
+};
+
+// One request's claim on a worker: counted in the worker's load until released or destroyed.
+class Assignment {
+ public:
+  Assignment() = default;
+  Assignment(std::shared_ptr<LoadTracker> tracker, size_t index, std::string worker, int64_t blocks,
+             int64_t overlap_blocks);
+  ~Assignment() { release(); }
+  Assignment(Assignment&& o) noexcept { *this = std::move(o); }
+  Assignment& operator=(Assignment&& o) noexcept;
+  Assignment(const Assignment&) = delete;
+  Assignment& operator=(const Assignment&) = delete;
+
+  size_t index() const { return index_; }  // into the candidates passed to route()
+  const std::string& worker() const { return worker_; }
+  int64_t blocks() const { return blocks_; }
+  int64_t overlap_blocks() const { return overlap_blocks_; }  // KV mode: cached there (index)
+  // Stops counting this request in the worker's load (idempotent).
+  void release();
+
+ private:
+  std::shared_ptr<LoadTracker> tracker_;
+  size_t index_ = 0;
+  std::string worker_;
+  int64_t blocks_ = 0;
+  int64_t overlap_blocks_ = 0;
 };
 
 // Thread-safe selector.
 class WorkerRouter {
  public:
   explicit WorkerRouter(RouterMode mode, uint64_t seed = std::random_device{}());
-  // Index of the chosen candidate; candidates must be non-empty and in a stable order (the
-  // caller sorts them by instance id) so that round-robin visits each in turn.
+  // `index` is the KV index the event subscriber fills (needed for RouterMode::kKv).
+  WorkerRouter(RouterOptions opts, std::shared_ptr<const KvIndex> index,
+               uint64_t seed = std::random_device{}());
+
+  // Index of the chosen candidate, untracked (round-robin or random; kv mode: random).
+  // Candidates must be non-empty and in a stable order (the caller sorts them by instance id)
+  // so that round-robin visits each in turn.
   size_t pick(std::span<const Candidate> candidates);
-  RouterMode mode() const { return mode_; }
+  // Chooses a candidate for a prompt and counts the prompt's blocks in its load until the
+  // returned assignment is released or destroyed.
+  Assignment route(std::span<const Candidate> candidates, std::span<const int32_t> tokens);
+
+  // --busy-threshold / --busy-queue-limit: the worker's KV usage (the larger of its reported
+  // active pages and the blocks routed to it) over the threshold, or its queue over the limit.
+  bool is_busy(const Candidate& c) const;
+  // True only when limits are set and every candidate is busy (an empty list is not busy).
+  bool all_busy(std::span<const Candidate> candidates) const;
+
+  RouterMode mode() const { return opts_.mode; }
+  const RouterOptions& options() const { return opts_; }
+  LoadTracker::Load tracked(const std::string& worker) const { return tracker_->get(worker); }
+  int64_t routed_total(const std::string& worker) const { return tracker_->total(worker); }
 
  private:
-  RouterMode mode_;
+  size_t pick_kv(std::span<const Candidate> candidates, std::span<const int32_t> tokens,
+                 int64_t* overlap_out);
+
+  RouterOptions opts_;
+  std::shared_ptr<const KvIndex> index_;
+  std::shared_ptr<LoadTracker> tracker_ = std::make_shared<LoadTracker>();
   std::atomic<uint64_t> next_{0};
   std::mutex mu_;
   std::mt19937_64 rng_;

@@ -81,9 +81,9 @@ void pack_output(Packer& p, const engine::RequestOutput& o) {
   pack_str(p, o.error);
 }
 
-// WorkerInfo: 14 fields.
+// WorkerInfo: 16 fields.
 void pack_info(Packer& p, const WorkerInfo& w) {
-  p.pack_array(14);
+  p.pack_array(16);
   pack_str(p, w.instance_id);
   pack_str(p, w.model_name);
   pack_str(p, w.model_path);
@@ -98,16 +98,19 @@ void pack_info(Packer& p, const WorkerInfo& w) {
   pack_str(p, w.tool_call_parser);
   pack_str(p, w.bootstrap_host);
   p.pack_int32(w.bootstrap_port);
+  pack_str(p, w.kv_events_endpoint);
+  pack_str(p, w.kv_state_endpoint);
 }
 
-// WorkerLoad: 5 fields.
+// WorkerLoad: 6 fields.
 void pack_load(Packer& p, const WorkerLoad& l) {
-  p.pack_array(5);
+  p.pack_array(6);
   p.pack_int64(l.running);
   p.pack_int64(l.waiting);
   p.pack_int64(l.kv_pages_total);
   p.pack_int64(l.kv_pages_used);
   p.pack_int64(l.generated_tokens);
+  p.pack_int64(l.kv_pages_active);
 }
 
 void pack_bool(Packer& p, bool b) {
@@ -312,6 +315,10 @@ WorkerInfo read_info(const msgpack::object& o) {
   w.tool_call_parser = r.str("tool_call_parser");
   w.bootstrap_host = r.str("bootstrap_host");
   w.bootstrap_port = r.integer<int32_t>("bootstrap_port");
+  if (r.remaining() >= 2) {  // appended for KV routing; older workers publish no KV events
+    w.kv_events_endpoint = r.str("kv_events_endpoint");
+    w.kv_state_endpoint = r.str("kv_state_endpoint");
+  }
   return w;
 }
 
@@ -323,6 +330,7 @@ WorkerLoad read_load(const msgpack::object& o) {
   l.kv_pages_total = r.integer<int64_t>("kv_pages_total");
   l.kv_pages_used = r.integer<int64_t>("kv_pages_used");
   l.generated_tokens = r.integer<int64_t>("generated_tokens");
+  if (r.remaining() > 0) l.kv_pages_active = r.integer<int64_t>("kv_pages_active");
   return l;
 }
 

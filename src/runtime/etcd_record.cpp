@@ -63,13 +63,16 @@ std::string encode_worker_record(const WorkerRecord& r) {
       {"tool_call_parser", w.tool_call_parser},
       {"bootstrap_host", w.bootstrap_host},
       {"bootstrap_port", w.bootstrap_port},
+      {"kv_events_endpoint", w.kv_events_endpoint},
+      {"kv_state_endpoint", w.kv_state_endpoint},
       {"draining", r.draining},
       {"load",
        {{"running", r.load.running},
         {"waiting", r.load.waiting},
         {"kv_pages_total", r.load.kv_pages_total},
         {"kv_pages_used", r.load.kv_pages_used},
-        {"generated_tokens", r.load.generated_tokens}}},
+        {"generated_tokens", r.load.generated_tokens},
+        {"kv_pages_active", r.load.kv_pages_active}}},
   };
   return j.dump();
 }
@@ -101,6 +104,9 @@ WorkerRecord decode_worker_record(std::string_view text) {
   read(j, "tool_call_parser", w.tool_call_parser);
   read(j, "bootstrap_host", w.bootstrap_host);
   read(j, "bootstrap_port", w.bootstrap_port);
+  // Appended for KV routing: optional, so records of older workers still read.
+  if (j.contains("kv_events_endpoint")) read(j, "kv_events_endpoint", w.kv_events_endpoint);
+  if (j.contains("kv_state_endpoint")) read(j, "kv_state_endpoint", w.kv_state_endpoint);
   read(j, "draining", r.draining);
   json load;
   read(j, "load", load);
@@ -110,6 +116,7 @@ WorkerRecord decode_worker_record(std::string_view text) {
   read(load, "kv_pages_total", r.load.kv_pages_total);
   read(load, "kv_pages_used", r.load.kv_pages_used);
   read(load, "generated_tokens", r.load.generated_tokens);
+  if (load.contains("kv_pages_active")) read(load, "kv_pages_active", r.load.kv_pages_active);
   WS_CHECK_CODE(kDataLoss, !w.instance_id.empty() && !w.endpoint.empty(),
                 "worker record without instance_id or endpoint");
   return r;

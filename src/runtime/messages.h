@@ -51,6 +51,7 @@ struct WorkerLoad {
   int64_t kv_pages_total = 0;    // KV pool size in pages
   int64_t kv_pages_used = 0;     // pages held by requests or the prefix cache
   int64_t generated_tokens = 0;  // cumulative
+  int64_t kv_pages_active = 0;   // pages requests hold (used minus the cache's evictable pages)
 };
 
 // Everything the frontend needs to know to use a worker.
@@ -61,14 +62,16 @@ struct WorkerInfo {
   std::string endpoint;     // request-plane address, e.g. tcp://10.0.0.5:41231
   WorkerRole role = WorkerRole::kAggregated;
   int64_t context_length = 0;  // max prompt + output tokens
-  int64_t page_size = 0;       // KV tokens per page (block size for KV routing later)
+  int64_t page_size = 0;       // KV tokens per page (the block size of KV routing)
   int64_t kv_capacity_tokens = 0;
   int64_t vocab_size = 0;
   int32_t dp_size = 1;
-  std::string reasoning_parser;  // --dyn-reasoning-parser (e.g. deepseek_r1), empty = none
-  std::string tool_call_parser;  // --dyn-tool-call-parser (e.g. deepseek_v3), empty = none
-  std::string bootstrap_host;    // PD issue
-  int32_t bootstrap_port = 0;    // PD issue
+  std::string reasoning_parser;    // --dyn-reasoning-parser (e.g. deepseek_r1), empty = none
+  std::string tool_call_parser;    // --dyn-tool-call-parser (e.g. deepseek_v3), empty = none
+  std::string bootstrap_host;      // PD issue
+  int32_t bootstrap_port = 0;      // PD issue
+  std::string kv_events_endpoint;  // ZMQ PUB of KV events (runtime/kv_events.h), empty = none
+  std::string kv_state_endpoint;   // ZMQ ROUTER answering KV state queries (resync)
 };
 
 // Worker -> registry, every heartbeat interval: full info (so a restarted registry relearns it),

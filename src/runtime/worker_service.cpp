@@ -107,6 +107,7 @@ WorkerLoad WorkerService::load() const {
   l.kv_pages_total = s.pages_total;
   l.kv_pages_used = s.pages_total - s.pages_free;
   l.generated_tokens = s.generated_tokens;
+  l.kv_pages_active = l.kv_pages_used - s.pages_evictable;
   return l;
 }
 

@@ -72,6 +72,9 @@ TEST(FrontendConfig, ValidationNamesTheFlag) {
       {"--log-level", "loud"},
       {"--migration-limit", "-1"},
       {"--busy-threshold", "-0.5"},
+      {"--busy-queue-limit", "-1"},
+      {"--router-prefill-load-scale", "-1"},
+      {"--router-temperature", "-0.1"},
   };
   for (const auto& args : cases) {
     auto err = finalize_error(args);
@@ -81,18 +84,22 @@ TEST(FrontendConfig, ValidationNamesTheFlag) {
   }
 }
 
-TEST(FrontendConfig, NotSupportedYet) {
-  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"--router-mode", "kv"}, "not supported yet: --router-mode kv (cluster runtime issue)"},
-      {{"--busy-threshold", "0.9"},
-       "not supported yet: --busy-threshold 0.9 (cluster runtime issue)"},
-  };
-  for (const auto& [args, expected] : cases) {
-    auto err = finalize_error(args);
-    ASSERT_TRUE(err) << expected;
-    EXPECT_EQ(err->code(), ErrorCode::kUnimplemented) << err->what();
-    EXPECT_EQ(std::string(err->what()).rfind(expected, 0), 0u) << err->what();
-  }
+TEST(FrontendConfig, KvRoutingAndBusyFlags) {
+  FrontendConfig d = parse({});
+  finalize_frontend_config(d, {});
+  EXPECT_DOUBLE_EQ(d.router_prefill_load_scale, 1.0);
+  EXPECT_DOUBLE_EQ(d.router_temperature, 0.0);
+  EXPECT_FALSE(d.busy_threshold);
+  EXPECT_FALSE(d.busy_queue_limit);
+  FrontendConfig c = parse({"--router-mode", "kv", "--router-prefill-load-scale", "2.5",
+                            "--router-temperature", "0.5", "--busy-threshold", "0.9",
+                            "--busy-queue-limit", "8"});
+  finalize_frontend_config(c, {});
+  EXPECT_EQ(c.router_mode, "kv");
+  EXPECT_DOUBLE_EQ(c.router_prefill_load_scale, 2.5);
+  EXPECT_DOUBLE_EQ(c.router_temperature, 0.5);
+  EXPECT_EQ(c.busy_threshold, 0.9);
+  EXPECT_EQ(c.busy_queue_limit, 8);
 }
 
 TEST(FrontendConfig, UnknownFlagIsNamed) {

@@ -34,12 +34,7 @@ TEST(WorkerRouter, EmptyIsUnavailableAndModesParse) {
   EXPECT_THROW(r.pick({}), Error);
   EXPECT_EQ(parse_router_mode("round-robin"), RouterMode::kRoundRobin);
   EXPECT_EQ(parse_router_mode("random"), RouterMode::kRandom);
-  try {
-    parse_router_mode("kv");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("not supported yet: --router-mode kv"), std::string::npos);
-  }
+  EXPECT_EQ(parse_router_mode("kv"), RouterMode::kKv);
   EXPECT_THROW(parse_router_mode("fastest"), Error);
 }
 

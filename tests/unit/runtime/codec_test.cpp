@@ -66,6 +66,8 @@ WorkerInfo full_info() {
   w.tool_call_parser = "deepseek_v3";
   w.bootstrap_host = "10.0.0.6";
   w.bootstrap_port = 30001;
+  w.kv_events_endpoint = "tcp://10.0.0.5:41232";
+  w.kv_state_endpoint = "tcp://10.0.0.5:41233";
   return w;
 }
 
@@ -123,6 +125,8 @@ void expect_info_eq(const WorkerInfo& a, const WorkerInfo& b) {
   EXPECT_EQ(a.tool_call_parser, b.tool_call_parser);
   EXPECT_EQ(a.bootstrap_host, b.bootstrap_host);
   EXPECT_EQ(a.bootstrap_port, b.bootstrap_port);
+  EXPECT_EQ(a.kv_events_endpoint, b.kv_events_endpoint);
+  EXPECT_EQ(a.kv_state_endpoint, b.kv_state_endpoint);
 }
 
 template <typename T>
@@ -191,7 +195,7 @@ TEST(Codec, GenerateOutputRoundTrip) {
 TEST(Codec, HeartbeatRoundTrip) {
   Heartbeat m;
   m.info = full_info();
-  m.load = {3, 4, 1000, 250, 123456789012LL};
+  m.load = {3, 4, 1000, 250, 123456789012LL, 200};
   m.draining = true;
   Heartbeat b = round_trip(m);
   expect_info_eq(b.info, m.info);
@@ -200,6 +204,7 @@ TEST(Codec, HeartbeatRoundTrip) {
   EXPECT_EQ(b.load.kv_pages_total, 1000);
   EXPECT_EQ(b.load.kv_pages_used, 250);
   EXPECT_EQ(b.load.generated_tokens, 123456789012LL);
+  EXPECT_EQ(b.load.kv_pages_active, 200);
   EXPECT_TRUE(b.draining);
   for (auto r : {WorkerRole::kAggregated, WorkerRole::kPrefill}) {
     m.info.role = r;
