@@ -44,6 +44,7 @@ struct KernelArgs {
   int tpc;     // tokens per CTA (row r -> token g*tpc + r / hpb); tpc*hpb <= MROWS
   int splits;  // KV splits (gridDim.z)
   float scale_log2;
+  int page_shift;  // log2(page_size) when a power of two, else -1
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -139,17 +140,31 @@ __global__ void __launch_bounds__(kThreads, 1) mla_fwd_kernel(const KernelArgs a
 
     const int32_t* pages = p.page_table + static_cast<int64_t>(seg_seq) * p.max_pages_per_seq;
     const int page_size = static_cast<int>(p.page_size);
+    // All page-table reads of a tile are issued before any copy (unrolled, independent), so the
+    // issue costs one load latency rather than one per chunk; power-of-two pages use shifts.
     auto load_tile = [&](int tile, int buf) {
+      constexpr int kPer = (kBn * kChunks + kThreads - 1) / kThreads;
       const int base = lo + tile * kBn;
-      for (int c = tid; c < kBn * kChunks; c += kThreads) {
-        int r = c / kChunks, col = c % kChunks, pos = base + r;
-        bool valid = pos < hi;
-        const __nv_bfloat16* src = p.kv_cache;
-        if (valid) {
-          int64_t slot = static_cast<int64_t>(pages[pos / page_size]) * page_size + pos % page_size;
-          src = p.kv_cache + slot * kRow + col * 8;
+      int32_t page[kPer];
+#pragma unroll
+      for (int i = 0; i < kPer; ++i) {
+        const int c = tid + i * kThreads, pos = base + c / kChunks;
+        const int idx = a.page_shift >= 0 ? pos >> a.page_shift : pos / page_size;
+        page[i] = c < kBn * kChunks && pos < hi ? __ldg(&pages[idx]) : -1;
+      }
+#pragma unroll
+      for (int i = 0; i < kPer; ++i) {
+        const int c = tid + i * kThreads;
+        if (c < kBn * kChunks) {
+          const int r = c / kChunks, col = c % kChunks, pos = base + r;
+          const int off = a.page_shift >= 0 ? pos & (page_size - 1) : pos % page_size;
+          const bool valid = page[i] >= 0;
+          const __nv_bfloat16* src =
+              valid
+                  ? p.kv_cache + (static_cast<int64_t>(page[i]) * page_size + off) * kRow + col * 8
+                  : p.kv_cache;
+          cp_async16(smem_addr(&sm.kv[buf][r * kStride + col * 8]), src, valid);
         }
-        cp_async16(smem_addr(&sm.kv[buf][r * kStride + col * 8]), src, valid);
       }
     };
     __syncthreads();  // row metadata visible
@@ -415,7 +430,11 @@ void run(const MlaAttentionParams& p, bool prefill, cudaStream_t s) {
   validate(p);
   if (p.num_tokens == 0) return;
   const MlaPlan plan = mla_plan(p.num_tokens, p.num_heads, p.max_seq_len, prefill, sm_count());
-  KernelArgs a{p, plan.hpb, plan.tpc, static_cast<int>(plan.splits), p.softmax_scale * kLog2e};
+  int shift = -1;
+  if ((p.page_size & (p.page_size - 1)) == 0)
+    for (shift = 0; (int64_t{1} << shift) < p.page_size;) ++shift;
+  KernelArgs a{p,    plan.hpb, plan.tpc, static_cast<int>(plan.splits), p.softmax_scale * kLog2e,
+               shift};
   if (plan.splits > 1) {
     const size_t need = mla_workspace_bytes(p.num_tokens, p.num_heads, p.max_seq_len);
     WS_CUDA_REQUIRE(p.workspace != nullptr && p.workspace_bytes >= need,

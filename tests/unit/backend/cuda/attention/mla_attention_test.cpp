@@ -138,6 +138,7 @@ TEST(MlaAttention, DecodeManyHeads) {
   run_case({128, 64, {5, 300, 1500, 77}, ones(4), false, 301});
   run_case({128, 16, {4097}, ones(1), false, 302});        // long single sequence: many splits
   run_case({40, 1, {19, 250, 129}, ones(3), false, 303});  // heads not a multiple of the block
+  run_case({16, 24, {50, 333}, ones(2), false, 304});       // page size not a power of two
 }
 
 TEST(MlaAttention, DecodeSplitsWithCapacityBound) {
