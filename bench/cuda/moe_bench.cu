@@ -302,6 +302,10 @@ int main(int argc, char** argv) {
                         ids.get(),
                         w.get()};
     const double ms_route = time_ms([&] { launch_moe_routing(rp, nullptr); }, 50);
+    MoeRoutingParams rp64 = rp;  // a decode batch: one warp's latency plus the launch
+    rp64.num_tokens = std::min<int64_t>(T, 64);
+    const double ms_route64 = time_ms([&] { launch_moe_routing(rp64, nullptr); }, 50);
+    rows.push_back({std::string(c.name) + " routing T=64", ms_route64 * 1e3, "us"});
     DeviceBuffer<int32_t> counts(c.E), offsets(c.E + 1), s2r(T * c.k), r2s(T * c.k);
     DeviceBuffer<char> aws(moe_align_workspace_bytes(T, c.k, c.E));
     MoeAlignParams ap{ids.get(),     T,         c.k,       c.E,      0, counts.get(),

@@ -58,34 +58,71 @@ __device__ __forceinline__ void top2_insert(float c, float& a, float& b) {
   }
 }
 
+// Warp-wide best (value, index) that also carries the candidate's score.
+__device__ __forceinline__ void warp_best3(float& v, int& i, float& sv) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(kFull, v, o);
+    const int oi = __shfl_xor_sync(kFull, i, o);
+    const float os = __shfl_xor_sync(kFull, sv, o);
+    if (beats(ov, oi, v, i)) {
+      v = ov;
+      i = oi;
+      sv = os;
+    }
+  }
+}
+
+// kPer = experts per lane (lane owns experts lane + 32 i): scores and selection values live in
+// registers and every global load is issued before its first use (the routing of a decode batch is
+// one warp's latency). Shared memory holds the selection values only for the group scores.
+template <int kPer>
 __global__ void moe_routing_kernel(MoeRoutingParams p) {
   extern __shared__ float smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int E = static_cast<int>(p.num_experts), K = static_cast<int>(p.top_k);
-  float* scores = smem + warp * 2 * E;
-  float* choice = scores + E;
   const int64_t t = static_cast<int64_t>(blockIdx.x) * kWarps + warp;
   if (t >= p.num_tokens) return;
   const float* l = p.logits + t * E;
-
-  if (p.scoring == 1) {
-    for (int e = lane; e < E; e += 32) scores[e] = 1.0f / (1.0f + expf(-l[e]));
-  } else {
-    float mx = -INFINITY;
-    for (int e = lane; e < E; e += 32) mx = fmaxf(mx, l[e]);
-    mx = warp_max(mx);
-    float sum = 0.f;
-    for (int e = lane; e < E; e += 32) sum += (scores[e] = expf(l[e] - mx));
-    sum = warp_sum(sum);
-    for (int e = lane; e < E; e += 32) scores[e] /= sum;
-  }
   const bool noaux = p.topk_method == 2;
   const bool use_bias = p.bias != nullptr && noaux;
-  for (int e = lane; e < E; e += 32) choice[e] = scores[e] + (use_bias ? p.bias[e] : 0.f);
-  __syncwarp();
+
+  float sc[kPer], ch[kPer];
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int e = lane + 32 * i;
+    sc[i] = e < E ? __ldg(l + e) : 0.f;
+    ch[i] = (use_bias && e < E) ? __ldg(p.bias + e) : 0.f;
+  }
+  if (p.scoring == 1) {
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) sc[i] = 1.0f / (1.0f + expf(-sc[i]));
+  } else {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kPer; ++i)
+      if (lane + 32 * i < E) mx = fmaxf(mx, sc[i]);
+    mx = warp_max(mx);
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      sc[i] = lane + 32 * i < E ? expf(sc[i] - mx) : 0.f;
+      sum += sc[i];
+    }
+    sum = warp_sum(sum);
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) sc[i] /= sum;
+  }
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) ch[i] = sc[i] + ch[i];  // bias is 0 unless noaux_tc
 
   const bool grouped = p.topk_method != 0 && p.n_group > 1;
   if (grouped) {
+    float* choice = smem + warp * E;
+#pragma unroll
+    for (int i = 0; i < kPer; ++i)
+      if (lane + 32 * i < E) choice[lane + 32 * i] = ch[i];
+    __syncwarp();
     const int G = static_cast<int>(p.n_group), per = E / G;
     float my_gscore = -INFINITY;  // lane g keeps group g's score
     for (int g = 0; g < G; ++g) {
@@ -112,30 +149,38 @@ __global__ void moe_routing_kernel(MoeRoutingParams p) {
     }
     const unsigned kept = __ballot_sync(kFull, keep);
     const float masked = noaux ? -INFINITY : 0.0f;
-    for (int e = lane; e < E; e += 32)
-      if (!((kept >> (e / per)) & 1u)) choice[e] = masked;
-    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int e = lane + 32 * i;
+      if (e < E && !((kept >> (e / per)) & 1u)) ch[i] = masked;
+    }
   }
 
-  // Top-k: each lane owns experts lane, lane+32, ...; `taken` marks its chosen ones.
+  // Top-k: `taken` marks this lane's chosen experts; lane j keeps the j-th choice and its score.
   unsigned taken = 0;
-  int my_id = -1;  // lane j < K keeps the j-th choice
+  int my_id = -1;
+  float my_score = 0.f;
   for (int j = 0; j < K; ++j) {
-    float v = -INFINITY;
+    float v = -INFINITY, sv = 0.f;
     int best = -1;
-    for (int e = lane, s = 0; e < E; e += 32, ++s) {
-      if ((taken >> s) & 1u) continue;
-      if (beats(choice[e], e, v, best)) {
-        v = choice[e];
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int e = lane + 32 * i;
+      if (e < E && !((taken >> i) & 1u) && beats(ch[i], e, v, best)) {
+        v = ch[i];
         best = e;
+        sv = sc[i];
       }
     }
-    warp_best(v, best);
+    warp_best3(v, best, sv);
     if (best >= 0 && best % 32 == lane) taken |= 1u << (best / 32);
-    if (lane == j) my_id = best;
+    if (lane == j) {
+      my_id = best;
+      my_score = sv;
+    }
   }
   // Weights in slot order, summed sequentially (as the CPU reference).
-  float w = (lane < K && my_id >= 0) ? scores[my_id] : 0.f;
+  const float w = lane < K ? my_score : 0.f;
   float sum = 0.f;
   for (int j = 0; j < K; ++j) sum += __shfl_sync(kFull, w, j);
   const float denom = p.renormalize ? sum + 1e-20f : 1.0f;
@@ -167,10 +212,24 @@ void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream) {
   }
   if (p.num_tokens == 0) return;
   WS_CUDA_REQUIRE(p.logits && p.topk_ids && p.topk_weights, "moe routing: null pointer");
-  const size_t smem = size_t(kWarps) * 2 * p.num_experts * sizeof(float);
+  const size_t smem = grouped ? size_t(kWarps) * p.num_experts * sizeof(float) : 0;
   const int64_t blocks = (p.num_tokens + kWarps - 1) / kWarps;
   WS_CUDA_REQUIRE(blocks < (int64_t(1) << 31), "moe routing: too many tokens");
-  moe_routing_kernel<<<static_cast<unsigned>(blocks), kWarps * 32, smem, stream>>>(p);
+  const dim3 grid(static_cast<unsigned>(blocks));
+  const int64_t per_lane = (p.num_experts + 31) / 32;
+  if (per_lane <= 1) {
+    moe_routing_kernel<1><<<grid, kWarps * 32, smem, stream>>>(p);
+  } else if (per_lane <= 2) {
+    moe_routing_kernel<2><<<grid, kWarps * 32, smem, stream>>>(p);
+  } else if (per_lane <= 4) {
+    moe_routing_kernel<4><<<grid, kWarps * 32, smem, stream>>>(p);
+  } else if (per_lane <= 8) {
+    moe_routing_kernel<8><<<grid, kWarps * 32, smem, stream>>>(p);
+  } else if (per_lane <= 16) {
+    moe_routing_kernel<16><<<grid, kWarps * 32, smem, stream>>>(p);
+  } else {
+    moe_routing_kernel<32><<<grid, kWarps * 32, smem, stream>>>(p);
+  }
   WS_CUDA_CHECK_LAUNCH();
 }
 
