@@ -5,14 +5,14 @@
 # prompt tokens, from the frontend's wideserve_frontend_cached_tokens_total, i.e. the workers'
 # usage.prompt_tokens_details.cached_tokens), TTFT p50/p99, and the largest share of requests one
 # worker received (wideserve_frontend_worker_routed_requests).
-# Usage: bench/kv_router.sh [MODEL_DIR] [GROUPS] [USERS] [PREFIX_LEN] [QUESTION_LEN] [CONCURRENCY]
+# Usage: bench/kv_router.sh [MODEL_DIR] [NGROUPS] [USERS] [PREFIX_LEN] [QUESTION_LEN] [CONCURRENCY]
 # Env: WS_BINARY (build/wideserve), WORKERS (4), OUT_LEN (8), KV_TOKENS (per-worker KV pool, 6144),
-#      MODES ("round-robin kv").
+#      MODES ("round-robin kv kv@4": kv@S is --router-mode kv --router-prefill-load-scale S).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${WS_BINARY:-build/wideserve}
 MODEL=${1:-}
-GROUPS=${2:-8}
+NGROUPS=${2:-8}
 USERS=${3:-16}
 PREFIX_LEN=${4:-512}
 QLEN=${5:-64}
@@ -20,8 +20,8 @@ CONC=${6:-8}
 WORKERS=${WORKERS:-4}
 OUT_LEN=${OUT_LEN:-8}
 KV_TOKENS=${KV_TOKENS:-6144}
-MODES=${MODES:-round-robin kv}
-N=$((GROUPS * USERS))
+MODES=${MODES:-round-robin kv kv@4}
+N=$((NGROUPS * USERS))
 WORK=$(mktemp -d)
 if [ -z "$MODEL" ]; then
   MODEL=$WORK/tiny
@@ -32,12 +32,14 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-run() {  # $1 = mode
+run() {  # $1 = mode label: round-robin, random, kv or kv@SCALE
   local mode=$1
+  local flags=(--router-mode "${mode%%@*}")
+  [[ $mode == *@* ]] && flags+=(--router-prefill-load-scale "${mode#*@}")
   local http disc
   http=$(free_port); disc=$(free_port)
   "$BIN" frontend --http-host 127.0.0.1 --http-port "$http" --discovery "embedded://127.0.0.1:$disc" \
-    --router-mode "$mode" >"$WORK/frontend-$mode.log" 2>&1 &
+    "${flags[@]}" >"$WORK/frontend-$mode.log" 2>&1 &
   local fe=$!
   PIDS+=("$fe")
   local ws=()
@@ -54,7 +56,7 @@ run() {  # $1 = mode
     sleep 0.5
   done
   "$BIN" bench --url "http://127.0.0.1:$http" --model m --endpoint completions --dataset prefix --random-ids \
-    --prefix-groups "$GROUPS" --prefix-users "$USERS" --prefix-len "$PREFIX_LEN" --input-len "$QLEN" \
+    --prefix-groups "$NGROUPS" --prefix-users "$USERS" --prefix-len "$PREFIX_LEN" --input-len "$QLEN" \
     --output-len "$OUT_LEN" --concurrency "$CONC" --num-requests "$N" --warmup-requests 0 --seed 1 \
     --output-json "$WORK/bench-$mode.json" >"$WORK/bench-$mode.log" 2>&1
   curl -s "http://127.0.0.1:$http/metrics" >"$WORK/metrics-$mode.txt"
@@ -84,6 +86,6 @@ print(f"{mode:12s} ok {res['completed']:4d}/{res['completed'] + res['failed']}  
       f"(routed {sorted(int(x) for x in routed)})  req/s {res['request_throughput']:.2f}")
 PY
 }
-echo "model $MODEL: $WORKERS workers (KV pool $KV_TOKENS tokens each, page 16), $GROUPS system prompts x $USERS users" \
+echo "model $MODEL: $WORKERS workers (KV pool $KV_TOKENS tokens each, page 16), $NGROUPS system prompts x $USERS users" \
      "($PREFIX_LEN + $QLEN prompt tokens, $OUT_LEN output), concurrency $CONC, $N requests"
 for m in $MODES; do run "$m"; done

@@ -23,7 +23,7 @@ struct FrontendConfig {
   int64_t max_body_bytes = 32LL << 20;  // --max-body-bytes
   int64_t max_concurrent_requests = 4096;        // --max-concurrent-requests (beyond: 429)
   std::string router_mode = "round-robin";       // --router-mode round-robin|random|kv
-  double router_prefill_load_scale = 1.0;        // --router-prefill-load-scale (kv cost)
+  double router_prefill_load_scale = 4.0;        // --router-prefill-load-scale (kv cost)
   double router_temperature = 0.0;               // --router-temperature (kv: 0 = cheapest)
   std::string discovery;                         // --discovery / WIDESERVE_DISCOVERY / default
   DiscoveryAddress discovery_address;            // parsed by finalize

@@ -28,7 +28,7 @@ struct FrontendOptions {
   uint16_t http_port = 8000;
   std::string discovery = "embedded://127.0.0.1:29400";
   router::RouterMode router_mode = router::RouterMode::kRoundRobin;
-  double router_prefill_load_scale = 1.0;   // kv cost: weight of uncached prompt blocks
+  double router_prefill_load_scale = 4.0;   // kv cost: weight of uncached prompt blocks
   double router_temperature = 0.0;          // kv: 0 = cheapest, > 0 = softmax sampling
   std::optional<double> busy_threshold;     // all workers above this KV usage: 503
   std::optional<int64_t> busy_queue_limit;  // all workers with more queued requests: 503

@@ -42,7 +42,7 @@ struct Candidate {
 // Router settings (from the frontend's flags).
 struct RouterOptions {
   RouterMode mode = RouterMode::kRoundRobin;
-  double prefill_load_scale = 1.0;          // --router-prefill-load-scale
+  double prefill_load_scale = 4.0;          // --router-prefill-load-scale
   double temperature = 0.0;                 // --router-temperature
   std::optional<double> busy_threshold;     // --busy-threshold: KV usage fraction
   std::optional<int64_t> busy_queue_limit;  // --busy-queue-limit: waiting requests

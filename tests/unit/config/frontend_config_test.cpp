@@ -87,7 +87,7 @@ TEST(FrontendConfig, ValidationNamesTheFlag) {
 TEST(FrontendConfig, KvRoutingAndBusyFlags) {
   FrontendConfig d = parse({});
   finalize_frontend_config(d, {});
-  EXPECT_DOUBLE_EQ(d.router_prefill_load_scale, 1.0);
+  EXPECT_DOUBLE_EQ(d.router_prefill_load_scale, 4.0);
   EXPECT_DOUBLE_EQ(d.router_temperature, 0.0);
   EXPECT_FALSE(d.busy_threshold);
   EXPECT_FALSE(d.busy_queue_limit);

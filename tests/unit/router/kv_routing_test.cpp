@@ -57,13 +57,13 @@ TEST(KvRouting, CachedPrefixWinsAtEqualLoad) {
 TEST(KvRouting, LoadBoundsThePullOfASharedSystemPrompt) {
   // Everyone shares one system prompt, cached on a only (Dynamo's complaint: all traffic went
   // there). Each request in flight adds its whole prompt to its worker's active blocks, so a
-  // holds at most overlap x scale / prompt blocks more requests than the others.
+  // holds at most overlap x scale / prompt blocks more requests than the others (scale 1 here).
   auto idx = std::make_shared<KvIndex>();
   const std::vector<Candidate> c = {cand("a"), cand("b"), cand("c"), cand("d")};
   for (const auto& x : c) cache_on(*idx, x.instance_id, {});
   const auto sys = seq(0, 256);  // 16 blocks
   cache_on(*idx, "a", sys);
-  WorkerRouter r(RouterOptions{.mode = RouterMode::kKv}, idx, 3);
+  WorkerRouter r(RouterOptions{.mode = RouterMode::kKv, .prefill_load_scale = 1.0}, idx, 3);
   std::vector<Assignment> inflight;
   for (int i = 0; i < 40; ++i) inflight.push_back(r.route(c, concat(sys, seq(5000 + 64 * i, 64))));
   std::vector<int> per(4, 0);
@@ -75,7 +75,8 @@ TEST(KvRouting, LoadBoundsThePullOfASharedSystemPrompt) {
   }
   EXPECT_EQ(r.tracked("a").requests, per[0]);
   EXPECT_EQ(r.tracked("a").blocks, per[0] * 20);
-  // A larger prefill weight lets the cache pull harder (up to 4 requests here), but still bounded.
+  // A larger prefill weight lets the cache pull harder (up to 4 requests here), but still bounded;
+  // the default (4) likewise.
   WorkerRouter heavy(RouterOptions{.mode = RouterMode::kKv, .prefill_load_scale = 5.0}, idx, 3);
   std::vector<Assignment> more;
   for (int i = 0; i < 40; ++i) more.push_back(heavy.route(c, concat(sys, seq(9000 + 64 * i, 64))));
