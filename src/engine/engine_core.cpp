@@ -30,6 +30,44 @@ struct EngineCore::Seq {
   int64_t generated() const { return static_cast<int64_t>(tokens.size()) - prompt_len; }
 };
 
+namespace {
+
+// Appends one logits row to a device-sampling batch: its settings, its penalty entries (distinct
+// seen tokens with generated counts, only when a penalty is on) and its bans. A row that samples
+// nothing this step (mid-prefill chunk) goes in as a plain greedy row.
+void add_sample_row(DeviceSampleBatch& b, const SamplingParams& p, const SamplerState& st,
+                    bool samples, std::span<const int32_t> banned) {
+  if (b.penalty_offsets.empty()) b.penalty_offsets.push_back(0);
+  if (b.banned_offsets.empty()) b.banned_offsets.push_back(0);
+  DeviceSampleRow row;
+  if (samples) {
+    row = {p.temperature,
+           p.top_p,
+           p.min_p,
+           p.top_k,
+           p.presence_penalty,
+           p.frequency_penalty,
+           p.repetition_penalty,
+           st.seed(),
+           static_cast<uint64_t>(st.num_generated())};
+    if (p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
+      const auto& counts = st.generated_counts();
+      for (int32_t t : st.seen_tokens()) {
+        auto it = counts.find(t);
+        b.penalty_tokens.push_back(t);
+        b.penalty_counts.push_back(it == counts.end() ? 0 : it->second);
+      }
+    }
+    b.banned_tokens.insert(b.banned_tokens.end(), banned.begin(), banned.end());
+    b.want_logprobs = b.want_logprobs || p.top_logprobs >= 0;
+  }
+  b.rows.push_back(row);
+  b.penalty_offsets.push_back(static_cast<int32_t>(b.penalty_tokens.size()));
+  b.banned_offsets.push_back(static_cast<int32_t>(b.banned_tokens.size()));
+}
+
+}  // namespace
+
 EngineCore::EngineCore(const EngineConfig& cfg, std::unique_ptr<ModelRunner> runner)
     : cfg_(cfg), runner_(std::move(runner)), pool_(static_cast<int32_t>(runner_->num_pages())) {
   cfg_.validate();
@@ -359,11 +397,36 @@ std::vector<RequestOutput> EngineCore::step() {
                     p.frequency_penalty == 0.0f && p.repetition_penalty == 1.0f &&
                     s->generated() >= p.min_new_tokens;
   }
-  std::vector<float> logits;
+  // Bans of a sequence about to sample: EOS and stop tokens before min_new_tokens.
+  auto bans_for = [&](const Seq* s) {
+    std::vector<int32_t> banned;
+    if (s->generated() < s->params.min_new_tokens) {
+      if (!s->params.ignore_eos) banned = eos_;
+      banned.insert(banned.end(), s->params.stop_token_ids.begin(), s->params.stop_token_ids.end());
+    }
+    return banned;
+  };
+  // Other steps sample on the device when the runner can and no row wants top_logprobs
+  // alternatives (the chosen token's logprob comes back with it).
+  bool device_sample = !device_greedy && runner_->supports_device_sampling();
+  for (size_t i = 0; device_sample && i < batch.size(); ++i)
+    device_sample = batch[i].seq->params.top_logprobs <= 0;
+  DeviceSampleBatch sample_batch;
+  if (device_sample) {
+    for (const auto& b : batch) {
+      const Seq* s = b.seq;
+      const bool samples = s->num_computed + b.n >= static_cast<int64_t>(s->tokens.size());
+      add_sample_row(sample_batch, s->params, *s->sampler, samples,
+                     samples ? bans_for(s) : std::vector<int32_t>{});
+    }
+  }
+  std::vector<float> logits, sampled_logprobs;
   std::vector<int32_t> greedy_ids;
   try {
     if (device_greedy)
       runner_->forward_greedy(in, &greedy_ids);
+    else if (device_sample)
+      runner_->forward_sample(in, sample_batch, &greedy_ids, &sampled_logprobs);
     else
       runner_->forward(in, &logits);
   } catch (const std::exception& e) {
@@ -384,17 +447,18 @@ std::vector<RequestOutput> EngineCore::step() {
     Seq* s = batch[i].seq;
     s->num_computed += batch[i].n;
     if (s->num_computed < static_cast<int64_t>(s->tokens.size())) continue;  // mid-prefill chunk
-    std::vector<int32_t> banned;
-    if (s->generated() < s->params.min_new_tokens) {
-      if (!s->params.ignore_eos) banned = eos_;
-      banned.insert(banned.end(), s->params.stop_token_ids.begin(), s->params.stop_token_ids.end());
-    }
     SampleResult r;
     try {
-      if (device_greedy)
+      if (device_greedy) {
         r.token = greedy_ids[i];
-      else
-        r = sample({logits.data() + i * V, static_cast<size_t>(V)}, s->params, *s->sampler, banned);
+      } else if (device_sample) {
+        r.token = greedy_ids[i];
+        WS_CHECK_ARG(r.token >= 0 && r.token < V, "sampler: every token is banned or -inf");
+        if (sample_batch.want_logprobs) r.logprob = sampled_logprobs[i];
+      } else {
+        r = sample({logits.data() + i * V, static_cast<size_t>(V)}, s->params, *s->sampler,
+                   bans_for(s));
+      }
     } catch (const Error& e) {
       RequestOutput& o = output_for(s, &out);
       o.error = e.what();

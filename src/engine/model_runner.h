@@ -26,6 +26,29 @@ struct KvBufferInfo {
   std::string dtype;  // "f32" on the CPU backend
 };
 
+// forward_sample's per-row settings (engine::SamplingParams plus the row's random stream).
+struct DeviceSampleRow {
+  float temperature = 0.0f;  // < 1e-5: argmax
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  int32_t top_k = -1;
+  float presence = 0.0f;
+  float frequency = 0.0f;
+  float repetition = 1.0f;
+  uint64_t seed = 0;
+  uint64_t step = 0;  // SamplerState::num_generated(): which uniform of the seed's stream
+};
+
+// What forward_sample draws with, one entry per logits row; lists are CSR with offsets [rows + 1].
+struct DeviceSampleBatch {
+  std::vector<DeviceSampleRow> rows;
+  // Distinct prompt and generated tokens with their generated counts (0: prompt only), only for
+  // rows with a penalty; a token appears once per row.
+  std::vector<int32_t> penalty_offsets, penalty_tokens, penalty_counts;
+  std::vector<int32_t> banned_offsets, banned_tokens;  // never drawn (EOS/stop before min tokens)
+  bool want_logprobs = false;                          // fill the chosen tokens' raw logprobs
+};
+
 // A model bound to its KV storage of num_pages() pages of page_size() tokens.
 class ModelRunner {
  public:
@@ -45,6 +68,15 @@ class ModelRunner {
   virtual void forward_greedy(std::span<const model::SequenceInput> seqs,
                               std::vector<int32_t>* ids) {
     throw std::logic_error("forward_greedy is not supported by this runner");
+  }
+  // Whether forward_sample runs (the CPU sampler's rules on the device, no logits to the host).
+  virtual bool supports_device_sampling() const { return false; }
+  // The step's sampled token per logits row (-1 where every token is banned or -inf) and, with
+  // b.want_logprobs, each chosen token's logprob under the raw distribution (as sample() reports).
+  virtual void forward_sample(std::span<const model::SequenceInput> seqs,
+                              const DeviceSampleBatch& b, std::vector<int32_t>* ids,
+                              std::vector<float>* logprobs) {
+    throw std::logic_error("forward_sample is not supported by this runner");
   }
 };
 
