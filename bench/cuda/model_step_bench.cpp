@@ -55,7 +55,7 @@ double now() {
 int main(int argc, char** argv) {
   CLI::App app{"GPU model step benchmark"};
   std::string preset = "v2-lite", batches = "1,32,128,256", prefills = "2048,8192";
-  int64_t layers = 0, context = 1024, reps = 10;
+  int64_t layers = 0, context = 1024, reps = 10, graph_bs = 256;
   bool fp8 = false;
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   app.add_option("--context", context, "Cached tokens per sequence for decode steps");
   app.add_option("--prefills", prefills, "Prompt lengths for prefill");
   app.add_option("--reps", reps, "Timed repetitions");
+  app.add_option("--cuda-graph-max-bs", graph_bs, "Decode steps up to this batch use CUDA graphs");
   CLI11_PARSE(app, argc, argv);
   auto list = [](const std::string& s) {
     std::vector<int64_t> v;
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
   o.num_pages = std::max(max_b * pages_per_seq, (max_p + page - 1) / page) + 8;
   o.load_format = "dummy";
   o.dummy_fp8 = fp8;
+  o.cuda_graph_max_bs = graph_bs;
   auto m = cuda::CudaModel::load(dir, o);
   const auto& c = m->config();
   // Random latent cache: the decode steps read real-looking values.
@@ -124,6 +126,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(c.num_hidden_layers), fp8 ? "FP8" : "BF16",
               wbytes / 1073741824.0, all_experts / 1073741824.0);
 
+  std::printf("\nCUDA graphs for batch <= %lld\n", static_cast<long long>(graph_bs));
   std::printf("\n| batch | context | step ms (median) | floor ms | step/floor | tok/s |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (int64_t B : bs) {
@@ -147,7 +150,7 @@ int main(int argc, char** argv) {
     const double bytes =
         (wbytes - all_experts - embed_bytes) + moe_layers * touched * expert_bytes +
         static_cast<double>(B) * (context + 1) * c.kv_cache_dim() * 2 * c.num_hidden_layers;
-    const double floor_s = bytes / (bw / 2 * 1e9);  // reads at the copy's per-direction rate
+    const double floor_s = bytes / (bw * 1e9);  // reads at the copy's read+write rate
     const double step = median(t);
     std::printf("| %lld | %lld | %.3f | %.3f | %.2f | %.0f |\n", static_cast<long long>(B),
                 static_cast<long long>(context), step * 1e3, floor_s * 1e3, step / floor_s,

@@ -32,6 +32,9 @@ std::unique_ptr<engine::ModelRunner> make_model_runner(const config::WorkerConfi
     o.max_running_requests = e.max_running_requests;
     o.chunked_prefill_size = e.chunked_prefill_size;
     o.context_length = e.context_length;
+    // SGLang's default graph range on one GPU: up to 160 sequences (or --cuda-graph-max-bs).
+    o.cuda_graph_max_bs =
+        cfg.cuda.disable_cuda_graph ? 0 : cfg.cuda.cuda_graph_max_bs.value_or(160);
     return cuda::make_cuda_model_runner(o);
 #else
     WS_THROW(kUnimplemented, "--device cuda: this wideserve was built without the CUDA backend");

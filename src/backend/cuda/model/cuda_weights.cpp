@@ -44,8 +44,8 @@ void upload_raw(const model::TensorView& tv, __nv_fp8_e4m3* dst) {
 
 class Loader {
  public:
-  Loader(const std::string& dir, const ModelConfig& c)
-      : ck_(dir, c.fp8_block_rows, c.fp8_block_cols), c_(c) {}
+  Loader(const std::string& dir, const ModelConfig& c, bool dequantize_fp8)
+      : ck_(dir, c.fp8_block_rows, c.fp8_block_cols), c_(c), dequantize_fp8_(dequantize_fp8) {}
 
   Checkpoint& ck() { return ck_; }
   size_t bytes = 0;
@@ -58,7 +58,7 @@ class Loader {
 
   // FP8 with 128x128 blocks stays FP8; anything else becomes bf16.
   bool stored_fp8(const std::string& name) const {
-    return ck_.view(name).dtype == DType::kF8E4M3 && c_.fp8_block_rows == 128 &&
+    return !dequantize_fp8_ && ck_.view(name).dtype == DType::kF8E4M3 && c_.fp8_block_rows == 128 &&
            c_.fp8_block_cols == 128;
   }
 
@@ -125,7 +125,7 @@ class Loader {
     x.hidden = H;
     const bool fused = ck_.has(prefix + ".gate_up_proj");
     const std::string probe = fused ? prefix + ".gate_up_proj" : prefix + ".0.gate_proj.weight";
-    if (stored_fp8(probe) && I % 128 == 0 && H % 128 == 0) {
+    if (!dequantize_fp8_ && stored_fp8(probe) && I % 128 == 0 && H % 128 == 0) {
       x.fp8 = true;
       x.gate_up_q = DeviceBuffer<__nv_fp8_e4m3>(E * 2 * I * H);
       x.down_q = DeviceBuffer<__nv_fp8_e4m3>(E * H * I);
@@ -181,12 +181,14 @@ class Loader {
  private:
   Checkpoint ck_;
   const ModelConfig& c_;
+  bool dequantize_fp8_;
 };
 
 }  // namespace
 
-DevWeights load_dev_weights(const std::string& model_dir, const ModelConfig& c) {
-  Loader ld(model_dir, c);
+DevWeights load_dev_weights(const std::string& model_dir, const ModelConfig& c,
+                            bool dequantize_fp8) {
+  Loader ld(model_dir, c, dequantize_fp8);
   DevWeights w;
   const int64_t H = c.hidden_size, V = c.vocab_size, nh = c.num_attention_heads;
   w.embed = ld.bf16("model.embed_tokens.weight", {V, H});

@@ -53,8 +53,11 @@ struct DevWeights {
   size_t bytes = 0;  // device bytes held by weights
 };
 
-// Loads a checkpoint directory's tensors (the same names and checks as the CPU loader).
-DevWeights load_dev_weights(const std::string& model_dir, const model::ModelConfig& cfg);
+// Loads a checkpoint directory's tensors (the same names and checks as the CPU loader);
+// dequantize_fp8 turns every FP8 tensor into bf16 (tests: the FP8 GEMMs and activation
+// quantization against the same weights in bf16).
+DevWeights load_dev_weights(const std::string& model_dir, const model::ModelConfig& cfg,
+                            bool dequantize_fp8 = false);
 
 // Random weights of the config's shapes, generated on the device; fp8 = FP8 linears and experts
 // wherever the shapes allow 128x128 blocks.

@@ -80,7 +80,7 @@ void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& 
     y_sorted_ = alloc<bf16>(R * H, &bytes);
     shared_out_ = alloc<bf16>(T * H, &bytes);
   }
-  meta_cap_ = 6 * T + 2 * o.max_seqs + o.max_seqs * max_pages_;
+  meta_cap_ = 6 * T + 2 * o.max_seqs + std::max(o.max_seqs, T) * max_pages_;
   WS_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_meta_), meta_cap_ * 4));
   meta_ = alloc<int32_t>(meta_cap_, &bytes);
 }
@@ -147,6 +147,69 @@ StepMeta StepBuffers::stage(const model::ModelConfig& c, std::span<const model::
   m.d_logit_rows = d + 4 * T;
   m.d_seq_lens = d + 5 * T;
   m.d_page_table = d + 5 * T + S;
+  return m;
+}
+
+StepMeta StepBuffers::stage_padded(const model::ModelConfig& c,
+                                   std::span<const model::SequenceInput> seqs, int64_t page_size,
+                                   int64_t num_pages, int64_t bucket, int32_t dummy_page,
+                                   cudaStream_t st) {
+  const int64_t S = static_cast<int64_t>(seqs.size()), P = max_pages_, Bp = bucket;
+  WS_CHECK(S <= Bp && Bp <= max_seqs_ && Bp <= max_tokens_, "bad graph bucket {} for {} rows", Bp,
+           S);
+  int32_t* tok = host_meta_;
+  int32_t* pos = tok + Bp;
+  int32_t* slot = pos + Bp;
+  int32_t* tseq = slot + Bp;
+  int32_t* lrows = tseq + Bp;
+  int32_t* lens = lrows + Bp;
+  int32_t* table = lens + Bp;
+  int64_t used = 1;
+  for (int64_t s = 0; s < Bp; ++s) {
+    tseq[s] = static_cast<int32_t>(s);
+    lrows[s] = static_cast<int32_t>(s);
+    if (s >= S) {  // padding row: one token at position 0 of the dummy page
+      tok[s] = 0;
+      pos[s] = 0;
+      slot[s] = static_cast<int32_t>(dummy_page * page_size);
+      lens[s] = 1;
+      table[s * P] = dummy_page;
+      continue;
+    }
+    const auto& sq = seqs[s];
+    WS_CHECK_ARG(sq.tokens.size() == 1 && !sq.all_logits, "graph steps are single-token decodes");
+    WS_CHECK_ARG(sq.start_pos >= 0, "negative start position");
+    const int64_t p = sq.start_pos, np = static_cast<int64_t>(sq.pages.size());
+    WS_CHECK_ARG(np * page_size >= p + 1 && np <= P, "page table holds {} tokens, needs {}",
+                 np * page_size, p + 1);
+    WS_CHECK_ARG(sq.tokens[0] >= 0 && sq.tokens[0] < c.vocab_size,
+                 "token id {} outside vocabulary [0, {})", sq.tokens[0], c.vocab_size);
+    for (int32_t pg : sq.pages)
+      WS_CHECK_ARG(pg >= 0 && pg < num_pages, "page {} outside the KV pool", pg);
+    tok[s] = sq.tokens[0];
+    pos[s] = static_cast<int32_t>(p);
+    slot[s] = static_cast<int32_t>(sq.pages[p / page_size] * page_size + p % page_size);
+    lens[s] = static_cast<int32_t>(p + 1);
+    std::copy(sq.pages.begin(), sq.pages.end(), table + s * P);
+    used = std::max(used, np);
+  }
+  // Rows of the table are P wide; only the used columns are copied.
+  WS_CUDA_CHECK(cudaMemcpyAsync(meta_.get(), host_meta_, 6 * Bp * 4, cudaMemcpyHostToDevice, st));
+  WS_CUDA_CHECK(cudaMemcpy2DAsync(meta_.get() + 6 * Bp, P * 4, table, P * 4, used * 4, Bp,
+                                  cudaMemcpyHostToDevice, st));
+  StepMeta m;
+  m.tokens = m.seqs = m.logit_rows = Bp;
+  m.max_pages = P;
+  m.max_seq_len = P * page_size;
+  m.decode_only = true;
+  const int32_t* d = meta_.get();
+  m.d_tokens = d;
+  m.d_positions = d + Bp;
+  m.d_slots = d + 2 * Bp;
+  m.d_token_seq = d + 3 * Bp;
+  m.d_logit_rows = d + 4 * Bp;
+  m.d_seq_lens = d + 5 * Bp;
+  m.d_page_table = d + 6 * Bp;
   return m;
 }
 

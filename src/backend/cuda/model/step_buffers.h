@@ -42,6 +42,13 @@ class StepBuffers {
   // Checks the step (token ids, page tables) like the CPU model and copies its metadata.
   StepMeta stage(const model::ModelConfig& c, std::span<const model::SequenceInput> seqs,
                  int64_t page_size, int64_t num_pages, cudaStream_t st);
+  // Decode step padded to `bucket` rows in a layout that depends only on the bucket (fixed device
+  // addresses for a CUDA graph): padding rows decode token 0 into `dummy_page`, the page table has
+  // the context bound's width, and max_seq_len is that bound.
+  StepMeta stage_padded(const model::ModelConfig& c, std::span<const model::SequenceInput> seqs,
+                        int64_t page_size, int64_t num_pages, int64_t bucket, int32_t dummy_page,
+                        cudaStream_t st);
+  int64_t max_pages() const { return max_pages_; }
 
   // y[m, out] = x W^T (bf16 out), FP8 linears quantize x first.
   void linear(BlasContext& blas, const DevLinear& l, const __nv_bfloat16* x, int64_t m,
