@@ -235,4 +235,23 @@ void CudaModel::forward_greedy(std::span<const model::SequenceInput> seqs,
   WS_CUDA_CHECK(cudaStreamSynchronize(I.stream));
 }
 
+void CudaModel::forward_sample(std::span<const model::SequenceInput> seqs, const SampleInputs& in,
+                               std::vector<int32_t>* ids, std::vector<float>* logprobs) {
+  Impl& I = *impl_;
+  if (!sampling_) sampling_ = std::make_unique<SampleStaging>();
+  const int64_t V = cfg_.vocab_size, H = cfg_.hidden_size;
+  sampling_->upload(in, V, I.stream);  // checks the lists before the step runs
+  const int64_t m = run(seqs);
+  WS_CHECK_ARG(static_cast<int64_t>(in.rows.size()) == m,
+               "forward_sample: {} sampling rows for {} logits rows", in.rows.size(), m);
+  for (int64_t r0 = 0; r0 < m; r0 += I.logits_rows_cap) {
+    const int64_t n = std::min(I.logits_rows_cap, m - r0);
+    GemmBf16Params g{I.buf.xn.get() + r0 * H, w_.lm_head.get(), I.buf.logits.get(), n, V, H};
+    g.y_f32 = true;
+    gemm_bf16(I.blas, g, I.stream);
+    sampling_->sample(I.buf.logits.get(), r0, n, V, I.stream);
+  }
+  sampling_->download(ids, logprobs, I.stream);
+}
+
 }  // namespace wideserve::cuda

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/cuda/model/cuda_weights.h"
+#include "backend/cuda/sampling/sample_staging.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
 
@@ -48,6 +49,10 @@ class CudaModel {
   void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits);
   // One step returning the greedy token of each logits row (argmax on the device).
   void forward_greedy(std::span<const model::SequenceInput> seqs, std::vector<int32_t>* ids);
+  // One step, then launch_sample over its logits rows (one SamplingRowParams per row; never
+  // inside a CUDA graph): ids per row (-1: nothing drawable) and, when asked, raw logprobs.
+  void forward_sample(std::span<const model::SequenceInput> seqs, const SampleInputs& in,
+                      std::vector<int32_t>* ids, std::vector<float>* logprobs);
 
   struct Impl;
 
@@ -60,6 +65,7 @@ class CudaModel {
   DevWeights w_;
   int64_t num_pages_ = 0;
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<SampleStaging> sampling_;  // forward_sample's device inputs
 };
 
 }  // namespace wideserve::cuda

@@ -28,6 +28,24 @@ class CudaModelRunner : public engine::ModelRunner {
                       std::vector<int32_t>* ids) override {
     model_->forward_greedy(seqs, ids);
   }
+  bool supports_device_sampling() const override { return true; }
+  void forward_sample(std::span<const model::SequenceInput> seqs,
+                      const engine::DeviceSampleBatch& b, std::vector<int32_t>* ids,
+                      std::vector<float>* logprobs) override {
+    rows_.clear();
+    for (const engine::DeviceSampleRow& r : b.rows)
+      rows_.push_back({r.temperature, r.top_p, r.min_p, r.top_k, r.presence, r.frequency,
+                       r.repetition, r.seed, r.step});
+    SampleInputs in;
+    in.rows = rows_;
+    in.penalty_offsets = b.penalty_offsets;
+    in.penalty_tokens = b.penalty_tokens;
+    in.penalty_counts = b.penalty_counts;
+    in.banned_offsets = b.banned_offsets;
+    in.banned_tokens = b.banned_tokens;
+    in.want_logprobs = b.want_logprobs;
+    model_->forward_sample(seqs, in, ids, logprobs);
+  }
   engine::KvBufferInfo kv_buffer() override {
     const auto& c = model_->config();
     return {model_->kv_data(),   model_->kv_bytes(),
@@ -38,6 +56,7 @@ class CudaModelRunner : public engine::ModelRunner {
 
  private:
   std::unique_ptr<CudaModel> model_;
+  std::vector<SamplingRowParams> rows_;  // forward_sample's converted rows (reused)
   int64_t context_;
 };
 
