@@ -2,8 +2,12 @@
 // mock engine) behind the request plane and registers it with discovery.
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "cli/command.h"
 #include "cli/ep_flags.h"
@@ -21,6 +25,7 @@
 #include "model/deepseek_model.h"
 #include "model/model_config.h"
 #include "runtime/kv_event_publisher.h"
+#include "runtime/rank_wire.h"
 #include "runtime/worker_service.h"
 
 namespace wideserve::cli {
@@ -59,7 +64,75 @@ disagg::DisaggOptions disagg_options(const config::WorkerConfig& cfg) {
   return d;
 }
 
-std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg) {
+// Wide EP: this process's ranks of one multi-rank engine (--tp-size N --dp-size N
+// --enable-dp-attention). Node 0 leads (requests, discovery); nodes R > 0 follow it. `store`
+// keeps node 0's rendezvous server alive.
+std::unique_ptr<engine::MultiRankEngine> make_ep_engine(
+    const config::WorkerConfig& cfg, int world, std::unique_ptr<dist::TcpStoreServer>& store) {
+  WS_CHECK_CODE(kUnimplemented, cfg.device == "cpu",
+                "wide EP (--tp-size {}) runs on the CPU backend only (--device cpu)", world);
+  std::shared_ptr<model::DeepseekModel> m = model::DeepseekModel::load(cfg.model_path);
+  dist::LaunchOptions lo;
+  lo.world_size = world;
+  lo.nnodes = static_cast<int>(cfg.parallel.nnodes);
+  lo.node_rank = static_cast<int>(cfg.parallel.node_rank);
+  lo.dist_init_addr = cfg.parallel.dist_init_addr;
+  // A collective that waits longer than the step watchdog means a lost or wedged node.
+  lo.timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.watchdog_timeout_s * 1e3));
+  auto ranks = dist::launch_local_ranks(lo);
+  store = std::move(ranks.server);
+  int64_t max_tokens = 128;
+  if (const char* v = std::getenv("SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK"); v && *v)
+    max_tokens = config::parse_env_int("SGLANG_DEEPEP_NUM_MAX_DISPATCH_TOKENS_PER_RANK", v, 1);
+  engine::MultiRankOptions o;
+  o.load_balance = engine::parse_load_balance_method(cfg.parallel.load_balance_method);
+  o.ep = ep_options(cfg.parallel, cfg.moe, max_tokens);
+  o.metrics_log_interval = cfg.engine.decode_log_interval;
+  o.wire = runtime::request_plane_rank_wire();
+  engine::EngineConfig ec = cfg.engine;
+  ec.kv_event_sink = nullptr;  // ranks' caches are separate; KV routing sees no EP worker cache
+  return std::make_unique<engine::MultiRankEngine>(ec, std::move(m), std::move(ranks.groups), o);
+}
+
+// Node R > 0 of a multi-node EP worker: runs its ranks until node 0 stops the engine.
+int run_ep_follower(const config::WorkerConfig& cfg, int world) {
+  std::unique_ptr<dist::TcpStoreServer> store;
+  auto eng = make_ep_engine(cfg, world, store);
+  WS_LOG_INFO("node {} of {}: following node 0 at {} (not registering with discovery)",
+              cfg.parallel.node_rank, cfg.parallel.nnodes, cfg.parallel.dist_init_addr);
+  std::atomic<bool> done{false};
+  std::string why;
+  std::thread waiter([&] {
+    why = eng->wait_follower();
+    done = true;
+  });
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  while (!done) {
+    timespec ts{0, 200 * 1000 * 1000};
+    const int sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig == SIGINT || sig == SIGTERM) {
+      // The ranks sit in collectives with node 0; they cannot leave cleanly on their own.
+      WS_LOG_WARN("node {}: signal {}: leaving; node 0's engine fails without this node",
+                  cfg.parallel.node_rank, sig);
+      std::fflush(nullptr);
+      std::_Exit(0);
+    }
+  }
+  waiter.join();
+  if (!why.empty()) {
+    WS_LOG_CRITICAL("node {}: the expert-parallel engine failed: {}; exiting",
+                    cfg.parallel.node_rank, why);
+    return 1;
+  }
+  WS_LOG_INFO("node {}: node 0 stopped the engine", cfg.parallel.node_rank);
+  return 0;
+}
+
+std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg,
+                                                 std::unique_ptr<dist::TcpStoreServer>& store) {
   if (cfg.engine_kind == "mock") {
     WS_CHECK_CODE(kUnimplemented, cfg.disagg.mode == "null",
                   "--engine mock runs aggregated only (--disaggregation-mode {} needs a model)",
@@ -80,6 +153,9 @@ std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg
     m.page_size = cfg.engine.page_size;
     if (cfg.engine.max_total_tokens > 0) m.max_total_tokens = cfg.engine.max_total_tokens;
     return std::make_unique<engine::MockEngine>(m);
+  }
+  if (const int world = ep_world_size(cfg.parallel, cfg.moe); world > 1) {
+    return make_ep_engine(cfg, world, store);
   }
   auto runner = make_model_runner(cfg);
   if (cfg.disagg.mode == "null")
@@ -105,13 +181,16 @@ int run_worker(config::WorkerConfig& cfg) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  const int ep_world = cfg.engine_kind == "mock" ? 1 : ep_world_size(cfg.parallel, cfg.moe);
+  if (ep_world > 1 && cfg.parallel.node_rank > 0) return run_ep_follower(cfg, ep_world);
   // KV events for KV-aware routing: the prefix cache reports to this publisher.
   std::shared_ptr<runtime::KvEventPublisher> kv_events;
-  if (cfg.engine_kind != "mock" && !cfg.engine.disable_radix_cache) {
+  if (cfg.engine_kind != "mock" && !cfg.engine.disable_radix_cache && ep_world == 1) {
     kv_events = std::make_shared<runtime::KvEventPublisher>(cfg.host, cfg.advertise_host);
     cfg.engine.kv_event_sink = kv_events;
   }
-  auto eng = make_engine(cfg);
+  std::unique_ptr<dist::TcpStoreServer> store;  // wide EP over several nodes: the rendezvous
+  auto eng = make_engine(cfg, store);
   runtime::WorkerInfo info;
   if (kv_events) {
     info.kv_events_endpoint = kv_events->events_endpoint();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -38,6 +39,8 @@ class AsyncEngine {
   virtual int64_t page_size() const = 0;
   // Seconds since the last completed step while work is pending (0 when idle): for the watchdog.
   virtual double seconds_stuck() const = 0;
+  // Why the engine can no longer serve (e.g. a rank of another process was lost), else empty.
+  virtual std::string fatal_error() const { return {}; }
 };
 
 // The real engine: EngineCore on its own step-loop thread.

@@ -47,6 +47,17 @@ struct HeldKv {
   int64_t num_tokens = 0;      // prompt tokens whose KV is in the pages
 };
 
+// Wide EP figures of a multi-rank engine (data only; ranks == 0 for a one-rank engine).
+struct EpStats {
+  int32_t ranks = 0;
+  std::vector<int32_t> layers;          // decoder layer of each MoE layer below
+  std::vector<double> layer_imbalance;  // latest window: max/mean over ranks of expert token-slots
+  int64_t forwards = 0;                 // cumulative forward rounds
+  int64_t tokens_dispatched = 0;        // cumulative token copies dispatched, all ranks and layers
+  int64_t bytes_moved = 0;              // cumulative dispatch + combine bytes, all ranks
+  int64_t rebalances = 0;               // cumulative online rebalances
+};
+
 // Load and memory figures (data only).
 struct EngineStats {
   int64_t running = 0;
@@ -59,6 +70,7 @@ struct EngineStats {
   int64_t generated_tokens = 0;   // cumulative
   int64_t retractions = 0;        // cumulative
   int64_t steps = 0;
+  EpStats ep;
 };
 
 class EngineCore {

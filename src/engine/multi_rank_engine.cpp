@@ -5,13 +5,12 @@
 
 #include "common/check.h"
 #include "common/logging.h"
+#include "dist/process_group.h"
 #include "kvcache/mla_kv_storage.h"
 #include "kvcache/page_pool.h"
 
 namespace wideserve::engine {
 namespace {
-
-enum Command { kStep = 1, kMetrics = 2, kStop = 3 };
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -112,7 +111,8 @@ void DpController::finished(int rank, uint64_t id) {
 }
 
 struct MultiRankEngine::Rank {
-  int index = 0;
+  int index = 0;   // in this process
+  int global = 0;  // in the group
   std::unique_ptr<dist::ProcessGroup> pg;
   std::unique_ptr<model::EpMoe> ep;
   EpModelRunner* runner = nullptr;  // owned by core
@@ -121,24 +121,34 @@ struct MultiRankEngine::Rank {
   std::vector<uint64_t> aborts;
   std::vector<RequestOutput> outs;
   model::EpMetrics metrics;
+  std::string error;  // a failed round: the group is unusable
   std::thread thread;
 };
+
+namespace {
+int group_size(const std::vector<std::unique_ptr<dist::ProcessGroup>>& g) {
+  WS_CHECK_ARG(!g.empty() && g[0], "multi-rank engine without ranks");
+  return g[0]->size();
+}
+}  // namespace
 
 MultiRankEngine::MultiRankEngine(const EngineConfig& cfg,
                                  std::shared_ptr<model::DeepseekModel> model,
                                  std::vector<std::unique_ptr<dist::ProcessGroup>> groups,
                                  const MultiRankOptions& opts)
-    : model_(std::move(model)),
-      opts_(opts),
-      dp_(static_cast<int>(groups.size()), opts.load_balance) {
-  WS_CHECK_ARG(!groups.empty(), "multi-rank engine without ranks");
+    : model_(std::move(model)), opts_(opts), dp_(group_size(groups), opts.load_balance) {
+  world_ = groups[0]->size();
+  first_ = groups[0]->rank();
+  distributed_ = static_cast<int>(groups.size()) < world_;
+  WS_CHECK_ARG(!distributed_ || opts_.wire.complete(),
+               "multi-rank engine over several processes needs a RankWire");
   for (size_t i = 0; i < groups.size(); ++i) {
-    WS_CHECK(groups[i]->rank() == static_cast<int>(i) &&
-                 groups[i]->size() == static_cast<int>(groups.size()),
-             "multi-rank engine: group {} is rank {} of {}", i, groups[i]->rank(),
-             groups[i]->size());
+    WS_CHECK(groups[i]->rank() == first_ + static_cast<int>(i) && groups[i]->size() == world_,
+             "multi-rank engine: local rank {} is rank {} of {} (expected {} of {})", i,
+             groups[i]->rank(), groups[i]->size(), first_ + static_cast<int>(i), world_);
     auto r = std::make_unique<Rank>();
     r->index = static_cast<int>(i);
+    r->global = first_ + static_cast<int>(i);
     r->pg = std::move(groups[i]);
     r->ep = std::make_unique<model::EpMoe>(model_->config(), model_->weights(), *r->pg, opts.ep);
     const auto& c = model_->config();
@@ -153,17 +163,27 @@ MultiRankEngine::MultiRankEngine(const EngineConfig& cfg,
   }
   // Every rank holds its own experts now; the full copy is not needed any more.
   model_->release_routed_experts();
+  for (int64_t l = 0; l < model_->config().num_hidden_layers; ++l)
+    if (model_->config().is_moe_layer(l)) moe_layers_.push_back(static_cast<int32_t>(l));
+  remote_.resize(world_);
+  reports_.resize(world_);
+  ep_.ranks = world_;
+  ep_.layers = moe_layers_;
+  stats_.ep = ep_;
   vocab_size_ = ranks_[0]->core->vocab_size();
   context_length_ = ranks_[0]->core->context_length();
   page_size_ = ranks_[0]->core->page_size();
-  WS_LOG_INFO("multi-rank engine: {} ranks, {} physical experts per rank", ranks_.size(),
+  WS_LOG_INFO("multi-rank engine: ranks {}..{} of {} here ({}), {} physical experts per rank",
+              first_, first_ + num_local() - 1, world_, leader() ? "leader" : "follower",
               ranks_[0]->ep->placement().local_count());
   for (auto& r : ranks_) r->thread = std::thread([this, rp = r.get()] { rank_loop(*rp); });
-  thread_ = std::thread([this] { loop(); });
+  if (leader()) thread_ = std::thread([this] { loop(); });
 }
 
 MultiRankEngine::~MultiRankEngine() {
   shutdown();
+  for (auto& r : ranks_)
+    if (r->thread.joinable()) r->thread.join();
 }
 
 void MultiRankEngine::shutdown() {
@@ -176,10 +196,32 @@ void MultiRankEngine::shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::string MultiRankEngine::wait_follower() {
+  WS_CHECK(!leader(), "wait_follower on node 0");
+  std::string why;
+  for (auto& r : ranks_) {
+    if (r->thread.joinable()) r->thread.join();
+    if (why.empty() && !r->error.empty()) why = fmt::format("rank {}: {}", r->global, r->error);
+  }
+  return why;
+}
+
 void MultiRankEngine::add_request(NewRequest r, OutputCallback on_output) {
+  std::string why;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    inbox_.emplace_back(std::move(r), std::move(on_output));
+    if (!leader()) why = "this node follows node 0 and takes no requests";
+    if (!fatal_.empty()) why = fatal_;
+    if (why.empty()) inbox_.emplace_back(std::move(r), std::move(on_output));
+  }
+  if (!why.empty()) {
+    RequestOutput o;
+    o.id = r.id;
+    o.finish = FinishReason::kError;
+    o.error = why;
+    o.prompt_tokens = static_cast<int64_t>(r.prompt.size());
+    on_output(o);
+    return;
   }
   cv_.notify_all();
 }
@@ -213,63 +255,270 @@ double MultiRankEngine::seconds_stuck() const {
   return t == 0 ? 0.0 : (now_ns() - t) * 1e-9;
 }
 
-void MultiRankEngine::run_on_ranks(int command) {
-  std::unique_lock<std::mutex> lk(step_mu_);
-  step_command_ = command;
-  step_done_ = 0;
-  ++step_gen_;
-  step_cv_.notify_all();
-  step_cv_.wait(lk, [&] { return step_done_ == static_cast<int>(ranks_.size()); });
+std::string MultiRankEngine::fatal_error() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return fatal_;
+}
+
+bool MultiRankEngine::run_on_ranks(RankCommand command) {
+  if (distributed_) {
+    RankPlan p;
+    p.command = command;
+    if (command == RankCommand::kStep)
+      for (int g = 0; g < world_; ++g) {
+        Remote& x = remote_[g];
+        if (is_local(g) || (x.adds.empty() && x.aborts.empty())) continue;
+        p.work.push_back({g, std::move(x.adds), std::move(x.aborts)});
+        x.adds.clear();
+        x.aborts.clear();
+      }
+    plan_ = encode_plan(p, opts_.wire);
+  }
+  bool stuck = false;
+  step_started_ns_.store(now_ns(), std::memory_order_relaxed);
+  {
+    std::unique_lock<std::mutex> lk(step_mu_);
+    step_command_ = command;
+    step_done_ = 0;
+    step_failed_ = 0;
+    ++step_gen_;
+    step_cv_.notify_all();
+    auto all_done = [&] { return step_done_ == num_local(); };
+    step_cv_.wait(lk, [&] { return all_done() || step_failed_ > 0; });
+    // After one rank failed, the others may wait in a collective for it (until the group's
+    // timeout): give them a moment, then report the failure without them.
+    if (!all_done()) stuck = !step_cv_.wait_for(lk, std::chrono::seconds(2), all_done);
+  }
+  step_started_ns_.store(0, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!fatal_.empty()) return false;
+  }
+  std::string why;
+  {
+    std::lock_guard<std::mutex> lk(step_mu_);  // stuck ranks may still write their error
+    for (auto& r : ranks_)
+      if (why.empty() && !r->error.empty())
+        why = fmt::format("expert-parallel engine failed: rank {}: {}{}", r->global, r->error,
+                          stuck ? " (other local ranks did not finish)" : "");
+  }
+  if (why.empty()) return true;
+  fail_everything(why);
+  return false;
+}
+
+void MultiRankEngine::rank_step(Rank& r, bool report) {
+  for (auto& a : r.adds) {
+    const uint64_t id = a.id;
+    try {
+      r.core->add_request(std::move(a));
+    } catch (const Error& e) {
+      RequestOutput o;
+      o.id = id;
+      o.finish = FinishReason::kError;
+      o.error = user_message(e);
+      r.outs.push_back(std::move(o));
+    }
+  }
+  r.adds.clear();
+  for (uint64_t id : r.aborts) r.core->abort(id);
+  r.aborts.clear();
+  try {
+    auto outs = r.core->step();
+    r.outs.insert(r.outs.end(), std::make_move_iterator(outs.begin()),
+                  std::make_move_iterator(outs.end()));
+    r.runner->finish_step();
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kUnavailable) throw;  // the group is gone
+    WS_LOG_ERROR("rank {}: step failed: {}", r.global, e.what());
+  } catch (const std::exception& e) {
+    WS_LOG_ERROR("rank {}: step failed: {}", r.global, e.what());
+  }
+  if (!report) return;
+  // Other nodes send their outputs to rank 0; node 0's ranks send nothing.
+  std::vector<std::vector<char>> blobs(world_);
+  if (!leader()) {
+    RankReport rep;
+    rep.has_work = r.core->has_work();
+    rep.stats = r.core->stats();
+    for (auto& o : r.outs) {
+      const bool done = o.finish != FinishReason::kNone && !r.core->has_request(o.id);
+      rep.outputs.push_back({std::move(o), done});
+    }
+    r.outs.clear();
+    const std::string s = encode_report(rep, opts_.wire);
+    blobs[0].assign(s.begin(), s.end());
+  }
+  auto got = dist::exchange_blobs(*r.pg, blobs);
+  if (r.global == 0) reports_ = std::move(got);
 }
 
 void MultiRankEngine::rank_loop(Rank& r) {
   uint64_t seen = 0;
   for (;;) {
-    int command;
-    {
+    RankCommand command = RankCommand::kIdle;
+    bool control = distributed_;
+    if (leader()) {
       std::unique_lock<std::mutex> lk(step_mu_);
       step_cv_.wait(lk, [&] { return step_gen_ != seen; });
       seen = step_gen_;
       command = step_command_;
+      control = distributed_ && !skip_control_;
     }
-    if (command == kStep) {
-      for (auto& a : r.adds) {
-        const uint64_t id = a.id;
-        try {
-          r.core->add_request(std::move(a));
-        } catch (const Error& e) {
-          RequestOutput o;
-          o.id = id;
-          o.finish = FinishReason::kError;
-          o.error = user_message(e);
-          r.outs.push_back(std::move(o));
+    bool failed = false;
+    try {
+      if (control) {
+        // Rank 0 broadcasts the round's plan; other nodes take their command and work from it.
+        const std::string_view mine = r.global == 0 ? std::string_view(plan_) : std::string_view();
+        const auto blob =
+            dist::broadcast_v(*r.pg, std::span<const char>(mine.data(), mine.size()), 0);
+        if (!leader()) {
+          RankPlan p = decode_plan(std::string_view(blob.data(), blob.size()), opts_.wire);
+          command = p.command;
+          for (auto& k : p.work)
+            if (k.rank == r.global) {
+              r.adds = std::move(k.adds);
+              r.aborts = std::move(k.aborts);
+            }
         }
       }
-      r.adds.clear();
-      for (uint64_t id : r.aborts) r.core->abort(id);
-      r.aborts.clear();
-      try {
-        auto outs = r.core->step();
-        r.outs.insert(r.outs.end(), std::make_move_iterator(outs.begin()),
-                      std::make_move_iterator(outs.end()));
-        r.runner->finish_step();
-      } catch (const std::exception& e) {
-        WS_LOG_ERROR("rank {}: step failed: {}", r.index, e.what());
-      }
-    } else if (command == kMetrics) {
-      try {
+      if (command == RankCommand::kStep) {
+        rank_step(r, control);
+      } else if (command == RankCommand::kMetrics) {
         r.metrics = r.ep->metrics();
         r.ep->reset_metrics();
-      } catch (const std::exception& e) {
-        WS_LOG_ERROR("rank {}: metrics failed: {}", r.index, e.what());
       }
-    }
-    {
+    } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lk(step_mu_);
-      ++step_done_;
+      r.error = user_message(e);
+      failed = true;
+      WS_LOG_ERROR("rank {}: {}", r.global, e.what());
     }
-    step_cv_.notify_all();
-    if (command == kStop) return;
+    if (leader()) {
+      {
+        std::lock_guard<std::mutex> lk(step_mu_);
+        if (seen == step_gen_) {  // a rank that was given up on does not count for a later round
+          ++step_done_;
+          if (failed) ++step_failed_;
+        }
+      }
+      step_cv_.notify_all();
+    }
+    if (command == RankCommand::kStop || (failed && !leader())) return;
+  }
+}
+
+void MultiRankEngine::fail_everything(const std::string& why) {
+  WS_LOG_CRITICAL("{}", why);
+  std::vector<std::pair<NewRequest, OutputCallback>> inbox;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (fatal_.empty()) fatal_ = why;
+    inbox.swap(inbox_);
+    owner_.clear();
+    aborts_.clear();
+  }
+  {
+    std::lock_guard<std::mutex> lk(step_mu_);
+    skip_control_ = true;
+  }
+  // Every caller hears the failure now, rather than waiting for outputs that will never come.
+  auto fail = [&](uint64_t id, const OutputCallback& cb) {
+    RequestOutput o;
+    o.id = id;
+    o.finish = FinishReason::kError;
+    o.error = why;
+    cb(o);
+  };
+  for (auto& [id, cb] : callbacks_) fail(id, cb);
+  callbacks_.clear();
+  for (auto& [r, cb] : inbox) fail(r.id, cb);
+  for (auto& r : ranks_) r->outs.clear();
+}
+
+void MultiRankEngine::step_and_deliver() {
+  if (!run_on_ranks(RankCommand::kStep)) return;
+  ++steps_;
+  std::vector<RankReport> reports(distributed_ ? world_ : 0);
+  for (int g = 0; distributed_ && g < world_; ++g) {
+    if (is_local(g)) continue;
+    try {
+      reports[g] =
+          decode_report(std::string_view(reports_[g].data(), reports_[g].size()), opts_.wire);
+    } catch (const std::exception& e) {
+      fail_everything(
+          fmt::format("expert-parallel engine failed: report of rank {}: {}", g, e.what()));
+      return;
+    }
+    remote_[g].has_work = reports[g].has_work;
+    remote_[g].stats = reports[g].stats;
+  }
+  EngineStats st;
+  bool busy = false;
+  for (auto& r : ranks_) {
+    add_stats(st, r->core->stats());
+    busy = busy || r->core->has_work();
+  }
+  for (int g = 0; distributed_ && g < world_; ++g)
+    if (!is_local(g)) {
+      add_stats(st, remote_[g].stats);
+      busy = busy || remote_[g].has_work;
+    }
+  st.steps = steps_;
+  // EP figures before the outputs: a caller that saw its last token sees that step's figures.
+  if (opts_.metrics_interval > 0 &&
+      (steps_ - metrics_steps_ >= opts_.metrics_interval || (!busy && steps_ > metrics_steps_)))
+    collect_metrics();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!fatal_.empty()) return;
+    st.ep = ep_;
+    stats_ = st;
+  }
+  auto deliver = [&](int global, const RequestOutput& o, bool done) {
+    auto it = callbacks_.find(o.id);
+    if (it == callbacks_.end()) return;
+    it->second(o);
+    if (!done) return;
+    callbacks_.erase(it);
+    dp_.finished(global, o.id);
+    std::lock_guard<std::mutex> lk(mu_);
+    owner_.erase(o.id);
+  };
+  for (auto& r : ranks_) {
+    for (const auto& o : r->outs)
+      deliver(r->global, o, o.finish != FinishReason::kNone && !r->core->has_request(o.id));
+    r->outs.clear();
+  }
+  for (int g = 0; distributed_ && g < world_; ++g)
+    for (const auto& x : reports[g].outputs) deliver(g, x.output, x.done);
+}
+
+void MultiRankEngine::collect_metrics() {
+  metrics_steps_ = steps_;
+  if (!run_on_ranks(RankCommand::kMetrics)) return;
+  const model::EpMetrics& m = ranks_[0]->metrics;  // identical on every rank
+  ep_.forwards += m.forwards;
+  ep_.tokens_dispatched += m.tokens_dispatched;
+  ep_.bytes_moved += m.bytes_sent;
+  ep_.rebalances = m.rebalances;
+  bool any_tokens = false;
+  for (int64_t t : m.layer_tokens) any_tokens = any_tokens || t > 0;
+  // A window without MoE tokens says nothing about balance: keep the last one that had some.
+  if (any_tokens) ep_.layer_imbalance = m.layer_imbalance;
+  if (opts_.metrics_log_interval > 0 && steps_ >= next_log_step_) {
+    next_log_step_ = steps_ + opts_.metrics_log_interval;
+    double worst = 1.0;
+    for (double x : ep_.layer_imbalance) worst = std::max(worst, x);
+    WS_LOG_INFO(
+        "EP: {} forwards, {:.1f} tokens dispatched per forward, {:.2f} MB moved, "
+        "worst layer imbalance {:.2f} (max/mean over ranks), {} rebalances",
+        ep_.forwards, ep_.forwards ? double(ep_.tokens_dispatched) / ep_.forwards : 0.0,
+        ep_.bytes_moved / 1e6, worst, ep_.rebalances);
+  }
+  if (any_tokens) {
+    std::lock_guard<std::mutex> lk(mu_);
+    metrics_ = m;
   }
 }
 
@@ -277,73 +526,55 @@ void MultiRankEngine::loop() {
   auto any_work = [this] {
     for (auto& r : ranks_)
       if (r->core->has_work()) return true;
+    for (const auto& x : remote_)
+      if (x.has_work) return true;
     return false;
   };
-  int64_t steps = 0;
-  auto step_and_deliver = [&] {
-    step_started_ns_.store(now_ns(), std::memory_order_relaxed);
-    run_on_ranks(kStep);
-    step_started_ns_.store(0, std::memory_order_relaxed);
-    ++steps;
-    EngineStats st;
-    for (auto& r : ranks_) {
-      for (const auto& o : r->outs) {
-        auto it = callbacks_.find(o.id);
-        if (it == callbacks_.end()) continue;
-        it->second(o);
-        if (o.finish != FinishReason::kNone && !r->core->has_request(o.id)) {
-          callbacks_.erase(it);
-          dp_.finished(r->index, o.id);
-          std::lock_guard<std::mutex> lk(mu_);
-          owner_.erase(o.id);
-        }
-      }
-      r->outs.clear();
-      const EngineStats s = r->core->stats();
-      st.running += s.running;
-      st.waiting += s.waiting;
-      st.pages_total += s.pages_total;
-      st.pages_free += s.pages_free;
-      st.pages_cached += s.pages_cached;
-      st.prefix_hit_tokens += s.prefix_hit_tokens;
-      st.generated_tokens += s.generated_tokens;
-      st.retractions += s.retractions;
-    }
-    st.steps = steps;
-    if (opts_.metrics_log_interval > 0 && steps % opts_.metrics_log_interval == 0) {
-      run_on_ranks(kMetrics);
-      const auto& m = ranks_[0]->metrics;
-      double worst = 1.0;
-      for (double x : m.layer_imbalance) worst = std::max(worst, x);
-      WS_LOG_INFO(
-          "EP: {} forwards, {:.1f} tokens dispatched per forward, {:.2f} MB moved, "
-          "worst layer imbalance {:.2f} (max/mean over ranks), {} rebalances",
-          m.forwards, m.forwards ? double(m.tokens_dispatched) / m.forwards : 0.0,
-          m.bytes_sent / 1e6, worst, m.rebalances);
-      std::lock_guard<std::mutex> lk(mu_);
-      metrics_ = m;
-    }
+  auto failed = [this] {
     std::lock_guard<std::mutex> lk(mu_);
-    stats_ = st;
+    return !fatal_.empty();
   };
   for (;;) {
-    std::vector<std::pair<NewRequest, OutputCallback>> adds;
-    std::vector<uint64_t> aborts;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || !inbox_.empty() || !aborts_.empty() || any_work(); });
+      auto ready = [&] {
+        return stop_ || !inbox_.empty() || !aborts_.empty() || (fatal_.empty() && any_work());
+      };
+      if (distributed_ && fatal_.empty()) {
+        if (!cv_.wait_for(lk, opts_.idle_round, ready)) {
+          // Idle: an empty round keeps the other nodes' collectives alive and shows a lost node.
+          lk.unlock();
+          run_on_ranks(RankCommand::kIdle);
+          continue;
+        }
+      } else {
+        cv_.wait(lk, ready);
+      }
       if (stop_) break;
+      if (!fatal_.empty()) {  // add_request answers by itself now; drop what raced in
+        aborts_.clear();
+        continue;
+      }
+      std::vector<std::pair<NewRequest, OutputCallback>> adds;
+      std::vector<uint64_t> aborts;
       adds.swap(inbox_);
       aborts.swap(aborts_);
       for (auto& [r, cb] : adds) {
         const int rank = dp_.pick(r);
         owner_[r.id] = rank;
         callbacks_[r.id] = std::move(cb);
-        ranks_[rank]->adds.push_back(std::move(r));
+        if (is_local(rank))
+          ranks_[rank - first_]->adds.push_back(std::move(r));
+        else
+          remote_[rank].adds.push_back(std::move(r));
       }
       for (uint64_t id : aborts) {
         auto it = owner_.find(id);
-        if (it != owner_.end()) ranks_[it->second]->aborts.push_back(id);
+        if (it == owner_.end()) continue;
+        if (is_local(it->second))
+          ranks_[it->second - first_]->aborts.push_back(id);
+        else
+          remote_[it->second].aborts.push_back(id);
       }
     }
     step_and_deliver();
@@ -353,7 +584,8 @@ void MultiRankEngine::loop() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     never_started.swap(inbox_);
-    for (const auto& [id, rank] : owner_) ranks_[rank]->aborts.push_back(id);
+    for (const auto& [id, rank] : owner_)
+      (is_local(rank) ? ranks_[rank - first_]->aborts : remote_[rank].aborts).push_back(id);
   }
   for (auto& [r, cb] : never_started) {
     RequestOutput o;
@@ -362,9 +594,9 @@ void MultiRankEngine::loop() {
     o.prompt_tokens = static_cast<int64_t>(r.prompt.size());
     cb(o);
   }
-  step_and_deliver();
+  if (!failed()) step_and_deliver();
   callbacks_.clear();
-  run_on_ranks(kStop);
+  run_on_ranks(RankCommand::kStop);
   for (auto& r : ranks_) r->thread.join();
 }
 

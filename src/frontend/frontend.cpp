@@ -7,6 +7,7 @@
 #include "api/openai_response.h"
 #include "common/check.h"
 #include "common/logging.h"
+#include "frontend/ep_metrics.h"
 
 namespace wideserve::frontend {
 
@@ -77,6 +78,7 @@ void Frontend::on_worker_removed(const runtime::WorkerInfo& info, const std::str
   metrics_.remove_gauge_series("wideserve_frontend_worker_kv_usage", {info.instance_id});
   metrics_.remove_gauge_series("wideserve_frontend_worker_running_requests", {info.instance_id});
   metrics_.remove_gauge_series("wideserve_frontend_worker_waiting_requests", {info.instance_id});
+  remove_ep_metrics(metrics_, info.instance_id);
   // Its in-flight requests fail now with the reason, rather than hanging.
   if (client_->inflight(info.endpoint) > 0)
     WS_LOG_WARN("failing {} in-flight request(s) of worker {}", client_->inflight(info.endpoint),
@@ -102,6 +104,7 @@ void Frontend::refresh_worker_metrics() {
         .gauge("wideserve_frontend_worker_waiting_requests", "Queued sequences per worker", names,
                l)
         .set(static_cast<double>(w.load.waiting));
+    export_ep_metrics(metrics_, w.info.instance_id, w.info.model_name, w.load.ep);
     metrics_
         .gauge("wideserve_frontend_worker_routed_requests",
                "Requests routed to each worker since it joined", names, l)
@@ -228,8 +231,7 @@ int Frontend::run() {
     }
   });
   WS_LOG_INFO("frontend listening on http://{}:{} (discovery {}, router {})", opts_.http_host,
-              server_->port(), watcher_->url(),
-              router::router_mode_name(opts_.router_mode));
+              server_->port(), watcher_->url(), router::router_mode_name(opts_.router_mode));
   std::vector<std::thread> threads;
   for (int i = 1; i < std::max(1, opts_.http_threads); ++i)
     threads.emplace_back([this] { ioc_.run(); });

@@ -48,6 +48,11 @@ std::string number(double v) {
 void Counter::inc(double v) {
   atomic_add(value_, v);
 }
+void Counter::advance_to(double total) {
+  double cur = value_.load(std::memory_order_relaxed);
+  while (total > cur && !value_.compare_exchange_weak(cur, total, std::memory_order_relaxed)) {
+  }
+}
 void Gauge::add(double v) {
   atomic_add(value_, v);
 }
@@ -136,6 +141,22 @@ void MetricsRegistry::remove_gauge_series(const std::string& name, const Labels&
                        std::equal(prefix.begin(), prefix.end(), s->first.begin());
     s = match ? g.erase(s) : std::next(s);
   }
+}
+
+void MetricsRegistry::remove_series(const std::string& name, const Labels& prefix) {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) return;
+  auto drop = [&](auto& series) {
+    for (auto s = series.begin(); s != series.end();) {
+      const bool match = s->first.size() >= prefix.size() &&
+                         std::equal(prefix.begin(), prefix.end(), s->first.begin());
+      s = match ? series.erase(s) : std::next(s);
+    }
+  };
+  drop(it->second.counters);
+  drop(it->second.gauges);
+  drop(it->second.histograms);
 }
 
 std::string MetricsRegistry::render() const {

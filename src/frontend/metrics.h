@@ -18,6 +18,8 @@ using Labels = std::vector<std::string>;
 class Counter {
  public:
   void inc(double v = 1.0);
+  // Mirrors a cumulative count kept elsewhere (a worker's): the value never goes down.
+  void advance_to(double total);
   double value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -63,6 +65,8 @@ class MetricsRegistry {
                        const std::vector<double>& bounds);
   // Drops every series of a gauge family whose labels start with `prefix` (a departed worker).
   void remove_gauge_series(const std::string& name, const Labels& prefix);
+  // The same for every series type (counters, gauges, histograms) of a family.
+  void remove_series(const std::string& name, const Labels& prefix);
   // Prometheus text exposition format 0.0.4.
   std::string render() const;
 

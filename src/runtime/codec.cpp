@@ -102,15 +102,29 @@ void pack_info(Packer& p, const WorkerInfo& w) {
   pack_str(p, w.kv_state_endpoint);
 }
 
-// WorkerLoad: 6 fields.
+// EpStats: 7 fields.
+void pack_ep(Packer& p, const engine::EpStats& e) {
+  p.pack_array(7);
+  p.pack_int32(e.ranks);
+  pack_tokens(p, e.layers);
+  p.pack_array(static_cast<uint32_t>(e.layer_imbalance.size()));
+  for (double x : e.layer_imbalance) p.pack_double(x);
+  p.pack_int64(e.forwards);
+  p.pack_int64(e.tokens_dispatched);
+  p.pack_int64(e.bytes_moved);
+  p.pack_int64(e.rebalances);
+}
+
+// WorkerLoad: 7 fields.
 void pack_load(Packer& p, const WorkerLoad& l) {
-  p.pack_array(6);
+  p.pack_array(7);
   p.pack_int64(l.running);
   p.pack_int64(l.waiting);
   p.pack_int64(l.kv_pages_total);
   p.pack_int64(l.kv_pages_used);
   p.pack_int64(l.generated_tokens);
   p.pack_int64(l.kv_pages_active);
+  pack_ep(p, l.ep);
 }
 
 void pack_bool(Packer& p, bool b) {
@@ -322,6 +336,23 @@ WorkerInfo read_info(const msgpack::object& o) {
   return w;
 }
 
+engine::EpStats read_ep(const msgpack::object& o) {
+  Reader r(o, "EpStats", 7);
+  engine::EpStats e;
+  e.ranks = r.integer<int32_t>("ranks");
+  e.layers = r.tokens("layers");
+  Reader imb(r.next("layer_imbalance"), "EpStats.layer_imbalance", 0);
+  while (imb.remaining() > 0) e.layer_imbalance.push_back(imb.f32("imbalance"));
+  WS_CHECK_CODE(kDataLoss, e.layer_imbalance.empty() || e.layer_imbalance.size() == e.layers.size(),
+                "malformed EpStats: {} layers, {} imbalance values", e.layers.size(),
+                e.layer_imbalance.size());
+  e.forwards = r.integer<int64_t>("forwards");
+  e.tokens_dispatched = r.integer<int64_t>("tokens_dispatched");
+  e.bytes_moved = r.integer<int64_t>("bytes_moved");
+  e.rebalances = r.integer<int64_t>("rebalances");
+  return e;
+}
+
 WorkerLoad read_load(const msgpack::object& o) {
   Reader r(o, "WorkerLoad", 5);
   WorkerLoad l;
@@ -331,6 +362,7 @@ WorkerLoad read_load(const msgpack::object& o) {
   l.kv_pages_used = r.integer<int64_t>("kv_pages_used");
   l.generated_tokens = r.integer<int64_t>("generated_tokens");
   if (r.remaining() > 0) l.kv_pages_active = r.integer<int64_t>("kv_pages_active");
+  if (r.remaining() > 0) l.ep = read_ep(r.next("ep"));  // appended for wide EP
   return l;
 }
 

@@ -74,6 +74,16 @@ std::string encode_worker_record(const WorkerRecord& r) {
         {"generated_tokens", r.load.generated_tokens},
         {"kv_pages_active", r.load.kv_pages_active}}},
   };
+  if (r.load.ep.ranks > 0) {  // wide EP workers only
+    const auto& e = r.load.ep;
+    j["load"]["ep"] = {{"ranks", e.ranks},
+                       {"layers", e.layers},
+                       {"layer_imbalance", e.layer_imbalance},
+                       {"forwards", e.forwards},
+                       {"tokens_dispatched", e.tokens_dispatched},
+                       {"bytes_moved", e.bytes_moved},
+                       {"rebalances", e.rebalances}};
+  }
   return j.dump();
 }
 
@@ -117,6 +127,17 @@ WorkerRecord decode_worker_record(std::string_view text) {
   read(load, "kv_pages_used", r.load.kv_pages_used);
   read(load, "generated_tokens", r.load.generated_tokens);
   if (load.contains("kv_pages_active")) read(load, "kv_pages_active", r.load.kv_pages_active);
+  if (load.contains("ep")) {
+    const json& e = load["ep"];
+    auto& x = r.load.ep;
+    read(e, "ranks", x.ranks);
+    read(e, "layers", x.layers);
+    read(e, "layer_imbalance", x.layer_imbalance);
+    read(e, "forwards", x.forwards);
+    read(e, "tokens_dispatched", x.tokens_dispatched);
+    read(e, "bytes_moved", x.bytes_moved);
+    read(e, "rebalances", x.rebalances);
+  }
   WS_CHECK_CODE(kDataLoss, !w.instance_id.empty() && !w.endpoint.empty(),
                 "worker record without instance_id or endpoint");
   return r;

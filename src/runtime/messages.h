@@ -52,6 +52,7 @@ struct WorkerLoad {
   int64_t kv_pages_used = 0;     // pages held by requests or the prefix cache
   int64_t generated_tokens = 0;  // cumulative
   int64_t kv_pages_active = 0;   // pages requests hold (used minus the cache's evictable pages)
+  engine::EpStats ep;            // wide EP workers: expert load imbalance, tokens dispatched
 };
 
 // Everything the frontend needs to know to use a worker.

@@ -108,6 +108,7 @@ WorkerLoad WorkerService::load() const {
   l.kv_pages_used = s.pages_total - s.pages_free;
   l.generated_tokens = s.generated_tokens;
   l.kv_pages_active = l.kv_pages_used - s.pages_evictable;
+  l.ep = s.ep;
   return l;
 }
 
@@ -131,6 +132,16 @@ int WorkerService::run() {
       WS_LOG_INFO("signal {}: draining {} request(s), up to {:.0f} s", sig, inflight(),
                   opts_.drain_timeout_s);
       break;
+    }
+    if (const std::string why = engine_->fatal_error(); !why.empty()) {
+      // The engine failed for good (a node of a multi-node engine was lost): its requests got
+      // error outputs; leave discovery and exit now (its rank threads may still sit in
+      // collectives with the lost peer, so there is no orderly engine shutdown).
+      WS_LOG_CRITICAL("engine failed: {}; exiting", why);
+      registration_->stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // error outputs go out
+      ::spdlog::default_logger()->flush();
+      std::_Exit(1);
     }
     const double stuck = engine_->seconds_stuck();
     if (stuck > opts_.watchdog_timeout_s) {

@@ -98,6 +98,18 @@ TEST_P(MultiRankEngineTest, SameTokensAsOneRank) {
     EXPECT_GT(mt.tokens_dispatched, 0);
     EXPECT_FALSE(mt.layer_imbalance.empty());
     if (c.rebalance_every > 0) EXPECT_GT(mt.rebalances, 0);
+    // What the worker reports: cumulative counts and the latest imbalance per MoE layer.
+    const EpStats ep = eng.stats().ep;
+    EXPECT_EQ(ep.ranks, c.ranks);
+    EXPECT_EQ(ep.layers.size(), ep.layer_imbalance.size());
+    EXPECT_FALSE(ep.layers.empty());
+    for (double x : ep.layer_imbalance) {
+      EXPECT_GE(x, 1.0);
+      EXPECT_LE(x, c.ranks);
+    }
+    EXPECT_GE(ep.forwards, mt.forwards);
+    EXPECT_GE(ep.tokens_dispatched, mt.tokens_dispatched);
+    EXPECT_GT(ep.bytes_moved, 0);
   }
 }
 
