@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "backend/cuda/attention/mla.h"
 #include "backend/cuda/gemm/gemm.h"
@@ -55,7 +56,10 @@ struct CudaModel::Impl {
   RopeTable rope{};
   StepBuffers buf;
   int64_t logits_rows_cap = 0;
+  std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs;  // (batch, context) buckets
+  DeviceBuffer<uint8_t> graph_ws;  // MLA split workspace of captured graphs (never regrown)
   ~Impl() {
+    for (auto& [k, g] : graphs) cudaGraphExecDestroy(g);
     if (cublas) cublasDestroy(cublas);
     if (stream) cudaStreamDestroy(stream);
   }
@@ -65,7 +69,7 @@ std::unique_ptr<CudaModel> CudaModel::load(const std::string& model_dir,
                                            const CudaModelOptions& o) {
   ModelConfig cfg = model::load_model_config(model_dir);
   DevWeights w = o.load_format == "dummy" ? dummy_dev_weights(cfg, o.dummy_fp8, o.seed)
-                                          : load_dev_weights(model_dir, cfg);
+                                          : load_dev_weights(model_dir, cfg, o.dequantize_fp8);
   return std::make_unique<CudaModel>(std::move(cfg), std::move(w), o);
 }
 
@@ -97,7 +101,9 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
                   "--mem-fraction-static {}",
                   total_b / 1073741824.0, free_b / 1073741824.0, opts_.mem_fraction);
   }
-  I.kv = DeviceBuffer<bf16>(cfg_.num_hidden_layers * num_pages_ * opts_.page_size * row);
+  // One extra page past the pool: padding rows of graph steps write there.
+  I.kv = DeviceBuffer<bf16>(cfg_.num_hidden_layers * (num_pages_ + 1) * opts_.page_size * row);
+  if (opts_.cuda_graph_max_bs > 0) setup_graphs();
   WS_LOG_INFO(
       "GPU model: {:.2f} GiB weights, KV pool {} pages x {} tokens ({:.2f} GiB), scratch "
       "{:.2f} GiB",
@@ -106,6 +112,33 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
 }
 
 CudaModel::~CudaModel() = default;
+
+int64_t CudaModel::slots_per_layer() const {
+  return (num_pages_ + 1) * opts_.page_size;
+}
+
+void CudaModel::setup_graphs() {
+  Impl& I = *impl_;
+  const int64_t cap = std::min(opts_.cuda_graph_max_bs, opts_.max_seqs);
+  for (int64_t b : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128})
+    if (b <= cap) graph_buckets_.push_back(b);
+  for (int64_t b = 160; b <= cap; b += 32) graph_buckets_.push_back(b);
+  if (graph_buckets_.empty() || graph_buckets_.back() != cap) graph_buckets_.push_back(cap);
+  // Everything a captured graph points at is sized now and never regrown.
+  const int64_t max_ctx = I.buf.max_pages() * opts_.page_size;
+  if (cfg_.kv_lora_rank == kMlaLatentDim && cfg_.qk_rope_head_dim == kMlaRopeDim) {
+    const size_t ws = mla_workspace_bytes(cap, cfg_.num_attention_heads, max_ctx);
+    if (ws > 0) I.graph_ws = DeviceBuffer<uint8_t>(ws);
+  }
+  auto reserve = [&](const DevLinear& l) {
+    if (l.fp8) I.blas.reserve_fp8_scratch(opts_.max_step_tokens, l.out, l.in);
+  };
+  for (const auto& L : w_.layers)
+    for (const DevLinear* l : {&L.q_a, &L.q_b, &L.q, &L.kv_a, &L.o, &L.gate_up, &L.down})
+      reserve(*l);
+  WS_LOG_INFO("decode CUDA graphs for batch sizes up to {} ({} buckets, MLA workspace {:.1f} MiB)",
+              cap, graph_buckets_.size(), I.graph_ws.bytes() / 1048576.0);
+}
 
 size_t CudaModel::kv_bytes() const {
   return impl_->kv.bytes();
@@ -116,17 +149,23 @@ void* CudaModel::kv_data() const {
 
 int64_t CudaModel::run(std::span<const model::SequenceInput> seqs) {
   Impl& I = *impl_;
+  const StepMeta meta = I.buf.stage(cfg_, seqs, opts_.page_size, num_pages_, I.stream);
+  if (meta.tokens == 0) return 0;
+  layers(meta, nullptr);
+  return meta.logit_rows;
+}
+
+void CudaModel::layers(const StepMeta& meta, void* graph_workspace) {
+  Impl& I = *impl_;
   StepBuffers& B = I.buf;
   const ModelConfig& c = cfg_;
   cudaStream_t st = I.stream;
-  const StepMeta meta = B.stage(c, seqs, opts_.page_size, num_pages_, st);
   const int64_t T = meta.tokens;
-  if (T == 0) return 0;
   const int64_t H = c.hidden_size, nh = c.num_attention_heads, nope = c.qk_nope_head_dim,
                 rd = c.qk_rope_head_dim, vd = c.v_head_dim, qk = c.qk_head_dim(),
                 lat = c.kv_lora_rank, row = c.kv_cache_dim();
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const int64_t slots = num_pages_ * opts_.page_size;
+  const int64_t slots = slots_per_layer();
 
   launch_embedding({meta.d_tokens, w_.embed.get(), nullptr, B.h.get(), T, H, c.vocab_size}, st);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
@@ -170,7 +209,8 @@ int64_t CudaModel::run(std::span<const model::SequenceInput> seqs) {
       ap.softmax_scale = static_cast<float>(c.attention_scale());
       ap.max_seq_len = meta.max_seq_len;
       ap.workspace_bytes = mla_workspace_bytes(T, nh, meta.max_seq_len);
-      ap.workspace = B.mla_workspace(ap.workspace_bytes);
+      ap.workspace =
+          graph_workspace != nullptr ? graph_workspace : B.mla_workspace(ap.workspace_bytes);
       if (meta.decode_only)
         launch_mla_decode(ap, st);
       else
@@ -199,7 +239,70 @@ int64_t CudaModel::run(std::span<const model::SequenceInput> seqs) {
   launch_rms_norm({meta.d_logit_rows, B.h.get(), nullptr, w_.final_norm.get(), B.xn.get(),
                    meta.logit_rows, H, H, H, eps},
                   st);
-  return meta.logit_rows;
+}
+
+void CudaModel::head_greedy(int64_t m) {
+  Impl& I = *impl_;
+  const int64_t V = cfg_.vocab_size, H = cfg_.hidden_size;
+  for (int64_t r0 = 0; r0 < m; r0 += I.logits_rows_cap) {
+    const int64_t n = std::min(I.logits_rows_cap, m - r0);
+    GemmBf16Params g{I.buf.xn.get() + r0 * H, w_.lm_head.get(), I.buf.logits.get(), n, V, H};
+    g.y_f32 = true;
+    gemm_bf16(I.blas, g, I.stream);
+    launch_argmax({I.buf.logits.get(), I.buf.ids.get() + r0, n, V}, I.stream);
+  }
+}
+
+int64_t CudaModel::graph_bucket(int64_t n) const {
+  for (int64_t b : graph_buckets_)
+    if (b >= n) return b;
+  return -1;
+}
+
+bool CudaModel::graph_step(std::span<const model::SequenceInput> seqs) {
+  Impl& I = *impl_;
+  if (graph_buckets_.empty() || seqs.empty()) return false;
+  const int64_t bucket = graph_bucket(static_cast<int64_t>(seqs.size()));
+  if (bucket < 0) return false;
+  int64_t longest = 0;
+  for (const auto& s : seqs) {
+    if (s.tokens.size() != 1 || s.all_logits) return false;
+    longest = std::max(longest, s.start_pos + 1);
+  }
+  // Context bucket: the attention split plan depends on the host-known length bound.
+  int64_t ctx = 1024;
+  while (ctx < longest) ctx *= 2;
+  ctx = std::min(ctx, I.buf.max_pages() * opts_.page_size);
+  if (ctx < longest) return false;
+  StepMeta meta = I.buf.stage_padded(cfg_, seqs, opts_.page_size, num_pages_, bucket,
+                                     static_cast<int32_t>(num_pages_), I.stream);
+  meta.max_seq_len = ctx;
+  const auto key = std::make_pair(bucket, ctx);
+  auto it = I.graphs.find(key);
+  if (it == I.graphs.end()) {
+    // Warm up eagerly (plans, scratch), then capture the same work.
+    layers(meta, I.graph_ws.get());
+    head_greedy(bucket);
+    WS_CUDA_CHECK(cudaStreamSynchronize(I.stream));
+    cudaGraph_t g = nullptr;
+    WS_CUDA_CHECK(cudaStreamBeginCapture(I.stream, cudaStreamCaptureModeThreadLocal));
+    try {
+      layers(meta, I.graph_ws.get());
+      head_greedy(bucket);
+    } catch (...) {
+      cudaStreamEndCapture(I.stream, &g);
+      if (g) cudaGraphDestroy(g);
+      throw;
+    }
+    WS_CUDA_CHECK(cudaStreamEndCapture(I.stream, &g));
+    cudaGraphExec_t exec = nullptr;
+    WS_CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
+    cudaGraphDestroy(g);
+    it = I.graphs.emplace(key, exec).first;
+    WS_LOG_DEBUG("captured decode CUDA graph: batch {}, context {}", bucket, ctx);
+  }
+  WS_CUDA_CHECK(cudaGraphLaunch(it->second, I.stream));
+  return true;
 }
 
 void CudaModel::forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) {
@@ -220,15 +323,14 @@ void CudaModel::forward(std::span<const model::SequenceInput> seqs, std::vector<
 void CudaModel::forward_greedy(std::span<const model::SequenceInput> seqs,
                                std::vector<int32_t>* ids) {
   Impl& I = *impl_;
-  const int64_t m = run(seqs), V = cfg_.vocab_size, H = cfg_.hidden_size;
-  ids->resize(m);
-  for (int64_t r0 = 0; r0 < m; r0 += I.logits_rows_cap) {
-    const int64_t n = std::min(I.logits_rows_cap, m - r0);
-    GemmBf16Params g{I.buf.xn.get() + r0 * H, w_.lm_head.get(), I.buf.logits.get(), n, V, H};
-    g.y_f32 = true;
-    gemm_bf16(I.blas, g, I.stream);
-    launch_argmax({I.buf.logits.get(), I.buf.ids.get() + r0, n, V}, I.stream);
+  int64_t m = 0;
+  if (graph_step(seqs)) {
+    m = static_cast<int64_t>(seqs.size());
+  } else {
+    m = run(seqs);
+    head_greedy(m);
   }
+  ids->resize(m);
   if (m > 0)
     WS_CUDA_CHECK(cudaMemcpyAsync(ids->data(), I.buf.ids.get(), m * sizeof(int32_t),
                                   cudaMemcpyDeviceToHost, I.stream));

@@ -18,6 +18,8 @@
 
 namespace wideserve::cuda {
 
+struct StepMeta;
+
 // Sizes fixed at start (they size the KV pool and every scratch buffer).
 struct CudaModelOptions {
   int64_t num_pages = 0;             // KV pool pages (0 = from mem_fraction)
@@ -26,8 +28,11 @@ struct CudaModelOptions {
   int64_t max_seqs = 256;            // sequences in one forward
   double mem_fraction = 0.85;        // of the device's memory for weights + KV + scratch
   std::string load_format = "auto";  // auto | dummy
-  bool dummy_fp8 = false;            // dummy weights in FP8 where shapes allow
+  bool dummy_fp8 = false;
+  bool dequantize_fp8 = false;  // FP8 checkpoints: every tensor dequantized to bf16 (tests)
+                                // dummy weights in FP8 where shapes allow
   uint64_t seed = 0;
+  int64_t cuda_graph_max_bs = 0;  // decode steps up to this batch replay CUDA graphs (0 = off)
 };
 
 class CudaModel {
@@ -42,8 +47,10 @@ class CudaModel {
   int64_t page_size() const { return opts_.page_size; }
   size_t weight_bytes() const { return w_.bytes; }
   size_t kv_bytes() const;
-  // The bf16 latent pool [layers][slots][kv_lora + rope].
+  // The bf16 latent pool [layers][slots_per_layer()][kv_lora + rope].
   void* kv_data() const;
+  // Cache rows per layer: the pool's pages plus one scratch page for graph padding rows.
+  int64_t slots_per_layer() const;
 
   // One step; logits [rows, vocab] fp32 on the host as DeepseekModel::forward returns them.
   void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits);
@@ -57,13 +64,22 @@ class CudaModel {
   struct Impl;
 
  private:
-  // Runs the decoder and LM head; leaves logits rows on the device; returns the row count.
+  // Stages the step and runs the decoder up to the final norm; returns the logits row count.
   int64_t run(std::span<const model::SequenceInput> seqs);
+  // The decoder over staged metadata (graph_workspace: fixed MLA workspace of graph steps).
+  void layers(const StepMeta& meta, void* graph_workspace);
+  // LM head + argmax of the first m normalised rows into the ids buffer.
+  void head_greedy(int64_t m);
+  void setup_graphs();
+  int64_t graph_bucket(int64_t n) const;
+  // Runs a decode step through a captured graph (capturing it first); false if not eligible.
+  bool graph_step(std::span<const model::SequenceInput> seqs);
 
   model::ModelConfig cfg_;
   CudaModelOptions opts_;
   DevWeights w_;
   int64_t num_pages_ = 0;
+  std::vector<int64_t> graph_buckets_;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<SampleStaging> sampling_;  // forward_sample's device inputs
 };

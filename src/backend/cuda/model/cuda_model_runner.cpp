@@ -49,7 +49,7 @@ class CudaModelRunner : public engine::ModelRunner {
   engine::KvBufferInfo kv_buffer() override {
     const auto& c = model_->config();
     return {model_->kv_data(),   model_->kv_bytes(),
-            c.num_hidden_layers, model_->num_pages() * model_->page_size(),
+            c.num_hidden_layers, model_->slots_per_layer(),
             c.kv_cache_dim(),    2,
             model_->page_size(), "bf16"};
   }
@@ -69,6 +69,7 @@ std::unique_ptr<engine::ModelRunner> make_cuda_model_runner(const CudaRunnerOpti
   mo.load_format = o.load_format;
   mo.max_seqs = o.max_running_requests;
   mo.max_step_tokens = o.chunked_prefill_size + o.max_running_requests;
+  mo.cuda_graph_max_bs = o.cuda_graph_max_bs;
   if (o.mem_fraction > 0) mo.mem_fraction = o.mem_fraction;
   if (o.max_total_tokens > 0) mo.num_pages = (o.max_total_tokens + o.page_size - 1) / o.page_size;
   auto m = CudaModel::load(o.model_path, mo);

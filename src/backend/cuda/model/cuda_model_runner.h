@@ -18,6 +18,7 @@ struct CudaRunnerOptions {
   int64_t max_running_requests = 256;
   int64_t chunked_prefill_size = 8192;
   int64_t context_length = 0;
+  int64_t cuda_graph_max_bs = 0;  // 0 = no CUDA graphs
 };
 
 std::unique_ptr<engine::ModelRunner> make_cuda_model_runner(const CudaRunnerOptions& o);
