@@ -305,25 +305,33 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
     gp.out_bf16 = sorted_.get();
   }
   launch_moe_gather(gp, st);
-  GroupedGemmParams gg{};
-  gg.expert_offsets = offsets_.get();
-  gg.num_experts = E;
-  gg.max_rows = R;
-  gg.workspace = gg_ws_.get();
-  gg.n = 2 * I;
-  gg.k = H;
-  gg.d = gu_sorted_.get();
-  if (X.fp8) {
-    gg.a = sorted_q_.get();
-    gg.a_scales = sorted_scales_.get();
-    gg.b = X.gate_up_q.get();
-    gg.b_scales = X.gate_up_scale.get();
-    launch_grouped_gemm_fp8(gg, st);
-  } else {
-    gg.a = sorted_.get();
-    gg.b = X.gate_up.get();
-    launch_grouped_gemm_bf16(gg, st);
-  }
+  // One grouped GEMM over the sorted rows: FP8 (rows quantized with per-row 1x128 scales) or
+  // BF16, by how the experts are stored.
+  auto grouped = [&](const void* a_bf16, const void* a_fp8, const float* a_scales,
+                     const void* b_bf16, const void* b_fp8, const float* b_scales, int64_t n,
+                     int64_t k, bf16* d) {
+    GroupedGemmParams gg{};
+    gg.expert_offsets = offsets_.get();
+    gg.num_experts = E;
+    gg.max_rows = R;
+    gg.workspace = gg_ws_.get();
+    gg.n = n;
+    gg.k = k;
+    gg.d = d;
+    if (X.fp8) {
+      gg.a = a_fp8;
+      gg.a_scales = a_scales;
+      gg.b = b_fp8;
+      gg.b_scales = b_scales;
+      launch_grouped_gemm_fp8(gg, st);
+    } else {
+      gg.a = a_bf16;
+      gg.b = b_bf16;
+      launch_grouped_gemm_bf16(gg, st);
+    }
+  };
+  grouped(sorted_.get(), sorted_q_.get(), sorted_scales_.get(), X.gate_up.get(), X.gate_up_q.get(),
+          X.gate_up_scale.get(), 2 * I, H, gu_sorted_.get());
   SiluAndMulParams sp{};
   sp.x = gu_sorted_.get();
   sp.rows = R;
@@ -336,22 +344,8 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
     sp.out_bf16 = act_sorted_.get();
   }
   launch_silu_and_mul(sp, st);
-  gg.n = H;
-  gg.k = I;
-  gg.d = y_sorted_.get();
-  if (X.fp8) {
-    gg.a = act_sorted_q_.get();
-    gg.a_scales = act_scales_.get();
-    gg.b = X.down_q.get();
-    gg.b_scales = X.down_scale.get();
-    launch_grouped_gemm_fp8(gg, st);
-  } else {
-    gg.a = act_sorted_.get();
-    gg.a_scales = nullptr;
-    gg.b = X.down.get();
-    gg.b_scales = nullptr;
-    launch_grouped_gemm_bf16(gg, st);
-  }
+  grouped(act_sorted_.get(), act_sorted_q_.get(), act_scales_.get(), X.down.get(), X.down_q.get(),
+          X.down_scale.get(), H, I, y_sorted_.get());
   MoeCombineParams cp{};
   cp.y = y_sorted_.get();
   cp.slot_to_sorted = slot_to_sorted_.get();
