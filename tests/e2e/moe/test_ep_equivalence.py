@@ -2,7 +2,7 @@
 (threads, and 2 processes ("nodes") joined by Gloo at --dist-init-addr on localhost), with and
 without redundant experts, static/dynamic dispatch, normal/low_latency, and with online
 rebalancing, all equal to the single-rank result; `wideserve serve` with a 4-rank EP worker gives
-the same tokens as 1 rank through HTTP."""
+the same tokens as 1 rank through HTTP and exports the wideserve_ep_* series on /metrics."""
 import array, json, os, socket, subprocess, sys, tempfile, time, urllib.request
 
 BIN = os.environ["WS_BINARY"]
@@ -151,6 +151,14 @@ def serve_tokens(n):
                                          headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(req, timeout=120) as r:
                 texts.append(json.loads(r.read())["choices"][0]["text"])
+        if n > 1:  # the EP worker's figures reach the frontend's /metrics with its load reports
+            ep_series = {}
+            deadline = time.time() + 15
+            while time.time() < deadline and "wideserve_ep_dispatched_tokens_total" not in ep_series:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                    ep_series = parse_ep_metrics(r.read().decode())
+                time.sleep(0.5)
+            check_ep_metrics(ep_series, n)
         return texts
     finally:
         proc.terminate()
@@ -158,6 +166,30 @@ def serve_tokens(n):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def parse_ep_metrics(text):
+    """wideserve_ep_* lines -> {name: [(labels, value)]}."""
+    out = {}
+    for line in text.splitlines():
+        if not line.startswith("wideserve_ep_"):
+            continue
+        head, _, value = line.rpartition(" ")
+        name, _, rest = head.partition("{")
+        labels = dict(kv.split("=", 1) for kv in rest.rstrip("}").replace('"', "").split(",") if kv)
+        out.setdefault(name, []).append((labels, float(value)))
+    return out
+
+
+def check_ep_metrics(m, n):
+    imb = m.get("wideserve_ep_expert_load_imbalance", [])
+    check(len(imb) >= 1 and all(1.0 <= v <= n and "layer" in l and "worker" in l for l, v in imb),
+          f"serve {n} ranks: /metrics has per-layer imbalance >= 1 ({imb})")
+    disp = [v for _, v in m.get("wideserve_ep_dispatched_tokens_total", [])]
+    fwd = [v for _, v in m.get("wideserve_ep_forwards_total", [])]
+    check(len(disp) == 1 and disp[0] > 0 and len(fwd) == 1 and fwd[0] > 0,
+          f"serve {n} ranks: dispatched tokens {disp} and forwards {fwd} counted")
+    check([v for _, v in m.get("wideserve_ep_ranks", [])] == [float(n)], f"serve: wideserve_ep_ranks == {n}")
 
 
 one = serve_tokens(1)
