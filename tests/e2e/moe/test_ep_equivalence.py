@@ -154,7 +154,9 @@ def serve_tokens(n):
         if n > 1:  # the EP worker's figures reach the frontend's /metrics with its load reports
             ep_series = {}
             deadline = time.time() + 15
-            while time.time() < deadline and "wideserve_ep_dispatched_tokens_total" not in ep_series:
+            # Wait for a load report sent after the requests (the first ones carry zeros).
+            while time.time() < deadline and not any(
+                    v > 0 for _, v in ep_series.get("wideserve_ep_dispatched_tokens_total", [])):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
                     ep_series = parse_ep_metrics(r.read().decode())
                 time.sleep(0.5)

@@ -89,7 +89,8 @@ def body():
     # Node 0's load reports carry the EP figures; the frontend exports them.
     def ep_metrics():
         m = cl.metrics()
-        return m if m.get("wideserve_ep_dispatched_tokens_total") else None
+        # A load report sent after the requests (the first ones carry zeros).
+        return m if h.metric_sum(m, "wideserve_ep_dispatched_tokens_total") > 0 else None
     m = wait_until(ep_metrics, 10) or {}
     ranks = [v for _, v in m.get("wideserve_ep_ranks", [])]
     imb = {l.get("layer"): v for l, v in m.get("wideserve_ep_expert_load_imbalance", [])}
