@@ -217,6 +217,15 @@ class Reader {
     WS_THROW(kDataLoss, "malformed {}.{}: expected a number", what_, field);
   }
 
+  double f64(const char* field) {
+    const msgpack::object& o = next(field);
+    if (o.type == msgpack::type::FLOAT32 || o.type == msgpack::type::FLOAT64)
+      return static_cast<double>(o.via.f64);
+    if (o.type == msgpack::type::POSITIVE_INTEGER) return static_cast<double>(o.via.u64);
+    if (o.type == msgpack::type::NEGATIVE_INTEGER) return static_cast<double>(o.via.i64);
+    WS_THROW(kDataLoss, "malformed {}.{}: expected a number", what_, field);
+  }
+
   bool boolean(const char* field) {
     const msgpack::object& o = next(field);
     WS_CHECK_CODE(kDataLoss, o.type == msgpack::type::BOOLEAN, "malformed {}.{}: expected a bool",
@@ -342,7 +351,7 @@ engine::EpStats read_ep(const msgpack::object& o) {
   e.ranks = r.integer<int32_t>("ranks");
   e.layers = r.tokens("layers");
   Reader imb(r.next("layer_imbalance"), "EpStats.layer_imbalance", 0);
-  while (imb.remaining() > 0) e.layer_imbalance.push_back(imb.f32("imbalance"));
+  while (imb.remaining() > 0) e.layer_imbalance.push_back(imb.f64("imbalance"));
   WS_CHECK_CODE(kDataLoss, e.layer_imbalance.empty() || e.layer_imbalance.size() == e.layers.size(),
                 "malformed EpStats: {} layers, {} imbalance values", e.layers.size(),
                 e.layer_imbalance.size());
