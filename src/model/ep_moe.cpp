@@ -99,15 +99,7 @@ void EpMoe::run(int64_t layer, const MoeWeights& w, const float* x, float* out, 
   if (rows > 0) {
     std::vector<float> logits(rows * E);
     cpu::linear(x, w.router.data(), logits.data(), rows, E, H);
-    moe::RouterParams rp;
-    rp.scoring = cfg_.scoring_func;
-    rp.method = cfg_.topk_method;
-    rp.num_experts = static_cast<int32_t>(E);
-    rp.top_k = static_cast<int32_t>(K);
-    rp.n_group = static_cast<int32_t>(cfg_.n_group);
-    rp.topk_group = static_cast<int32_t>(cfg_.topk_group);
-    rp.norm_topk_prob = cfg_.norm_topk_prob;
-    rp.routed_scaling_factor = static_cast<float>(cfg_.routed_scaling_factor);
+    const moe::RouterParams rp = router_params(cfg_);
     moe::route_tokens(rp, logits.data(), w.router_bias.empty() ? nullptr : w.router_bias.data(),
                       rows, ids.data(), wts.data());
   }

@@ -11,6 +11,19 @@
 
 namespace wideserve::model {
 
+moe::RouterParams router_params(const ModelConfig& c) {
+  moe::RouterParams rp;
+  rp.scoring = c.scoring_func;
+  rp.method = c.topk_method;
+  rp.num_experts = static_cast<int32_t>(c.n_routed_experts);
+  rp.top_k = static_cast<int32_t>(c.num_experts_per_tok);
+  rp.n_group = static_cast<int32_t>(c.n_group);
+  rp.topk_group = static_cast<int32_t>(c.topk_group);
+  rp.norm_topk_prob = c.norm_topk_prob;
+  rp.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+  return rp;
+}
+
 void mlp_forward(const MlpWeights& w, const float* x, float* out, int64_t rows) {
   const int64_t inter = w.gate_up.out / 2;
   std::vector<float> gu(rows * 2 * inter), act(rows * inter);
@@ -26,15 +39,7 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, floa
                 I = c.moe_intermediate_size;
   std::vector<float> logits(rows * E);
   cpu::linear(x, w.router.data(), logits.data(), rows, E, H);
-  moe::RouterParams rp;
-  rp.scoring = c.scoring_func;
-  rp.method = c.topk_method;
-  rp.num_experts = static_cast<int32_t>(E);
-  rp.top_k = static_cast<int32_t>(K);
-  rp.n_group = static_cast<int32_t>(c.n_group);
-  rp.topk_group = static_cast<int32_t>(c.topk_group);
-  rp.norm_topk_prob = c.norm_topk_prob;
-  rp.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+  const moe::RouterParams rp = router_params(c);
   std::vector<int32_t> ids(rows * K);
   std::vector<float> wts(rows * K);
   moe::route_tokens(rp, logits.data(), w.router_bias.empty() ? nullptr : w.router_bias.data(), rows,
