@@ -1,7 +1,7 @@
 """`wideserve serve`: bad flags fail before anything starts; the tiny model is made once; the
 deployment becomes ready and serves; a dying child stops everything (exit 1); SIGTERM stops it
 cleanly (exit 0); killing serve takes its children with it."""
-import json, os, re, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 BIN = os.environ["WS_BINARY"]
 failures = []
@@ -63,7 +63,7 @@ for args, expect in [
     (["--deepep-mode", "fast"], "--deepep-mode"),
     (["--disagg", "--disaggregation-mode", "prefill"], "--disagg starts one prefill and one decode"),
     (["--tp-size", "8"], "not supported yet: --tp-size 8 without --enable-dp-attention"),
-    (["--device", "cuda"], "not supported yet: --device cuda"),
+    (["--device", "tpu"], "--device"),
     (["--num-workers", "0"], "--num-workers"),
     (["--num-workers", "2", "--request-plane-port", "5000"], "--request-plane-port"),
     (["--model-path", os.path.join(tmp, "missing")], "--model-path"),
@@ -75,6 +75,15 @@ for args, expect in [
           f"serve {' '.join(args)}: exit {p.returncode} in {dt:.1f}s naming '{expect}'"
           + ("" if expect in p.stderr else f" (stderr: {p.stderr.strip()[-300:]})"))
 check(not os.path.exists(cache), "no model was made for a bad command line")
+
+# Without a GPU (CI), --device cuda fails loudly in the worker, and serve stops with it.
+if shutil.which("nvidia-smi") is None:
+    t0 = time.time()
+    p = subprocess.run([BIN, "serve", "--device", "cuda"], capture_output=True, text=True,
+                       timeout=120, env=ENV)
+    check(p.returncode != 0 and "--device cuda" in p.stderr,
+          f"serve --device cuda without a GPU: exit {p.returncode} in {time.time() - t0:.1f}s naming "
+          f"'--device cuda'" + ("" if "--device cuda" in p.stderr else f" ({p.stderr.strip()[-300:]})"))
 
 
 def start(extra=()):
