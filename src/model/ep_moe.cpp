@@ -126,28 +126,9 @@ void EpMoe::run(int64_t layer, const MoeWeights& w, const float* x, float* out, 
   for (int64_t i = 0; i < n * K; ++i)
     if (re[i] >= 0) order[fill[re[i]]++] = i;
   std::vector<float> slot_out(n * K * H, 0.0f);
-  parallel_for(local, 1, [&](size_t eb, size_t ee) {
-    std::vector<float> xe, gu, act, ye;
-    for (size_t e = eb; e < ee; ++e) {
-      const int64_t c = count[e + 1] - count[e];
-      if (c == 0) continue;
-      xe.resize(c * H);
-      gu.resize(c * 2 * I);
-      act.resize(c * I);
-      ye.resize(c * H);
-      for (int64_t j = 0; j < c; ++j)
-        std::memcpy(&xe[j * H], rx + (order[count[e] + j] / K) * H, H * sizeof(float));
-      cpu::linear(xe.data(), gate_up_[m][e].data(), gu.data(), c, 2 * I, H);
-      cpu::silu_mul(gu.data(), act.data(), c, I);
-      cpu::linear(act.data(), down_[m][e].data(), ye.data(), c, H, I);
-      for (int64_t j = 0; j < c; ++j) {
-        const int64_t slot = order[count[e] + j];
-        const float wt = rw[slot];
-        float* dst = &slot_out[slot * H];
-        for (int64_t i = 0; i < H; ++i) dst[i] = ye[j * H + i] * wt;
-      }
-    }
-  });
+  run_experts(
+      rx, K, count, order, rw, H, I, [&](int64_t e) { return gate_up_[m][e].data(); },
+      [&](int64_t e) { return down_[m][e].data(); }, slot_out.data());
   // Weighted sum per received token over its local slots, in slot order (as moe_forward).
   std::vector<float> y(n * H, 0.0f);
   for (int64_t j = 0; j < n; ++j)

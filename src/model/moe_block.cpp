@@ -24,6 +24,35 @@ moe::RouterParams router_params(const ModelConfig& c) {
   return rp;
 }
 
+void run_experts(const float* x, int64_t top_k, const std::vector<int64_t>& count,
+                 const std::vector<int64_t>& order, const float* weights, int64_t H, int64_t I,
+                 const std::function<const float*(int64_t)>& gate_up,
+                 const std::function<const float*(int64_t)>& down, float* slot_out) {
+  const int64_t E = static_cast<int64_t>(count.size()) - 1;
+  parallel_for(E, 1, [&](size_t eb, size_t ee) {
+    std::vector<float> xe, gu, act, ye;
+    for (size_t e = eb; e < ee; ++e) {
+      const int64_t n = count[e + 1] - count[e];
+      if (n == 0) continue;
+      xe.resize(n * H);
+      gu.resize(n * 2 * I);
+      act.resize(n * I);
+      ye.resize(n * H);
+      for (int64_t j = 0; j < n; ++j)
+        std::memcpy(&xe[j * H], x + (order[count[e] + j] / top_k) * H, H * sizeof(float));
+      cpu::linear(xe.data(), gate_up(static_cast<int64_t>(e)), gu.data(), n, 2 * I, H);
+      cpu::silu_mul(gu.data(), act.data(), n, I);
+      cpu::linear(act.data(), down(static_cast<int64_t>(e)), ye.data(), n, H, I);
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t slot = order[count[e] + j];
+        const float wt = weights[slot];
+        float* dst = &slot_out[slot * H];
+        for (int64_t i = 0; i < H; ++i) dst[i] = ye[j * H + i] * wt;
+      }
+    }
+  });
+}
+
 void mlp_forward(const MlpWeights& w, const float* x, float* out, int64_t rows) {
   const int64_t inter = w.gate_up.out / 2;
   std::vector<float> gu(rows * 2 * inter), act(rows * inter);
@@ -52,28 +81,10 @@ void moe_forward(const ModelConfig& c, const MoeWeights& w, const float* x, floa
   for (int64_t i = 0; i < rows * K; ++i) order[fill[ids[i]]++] = i;
   // Expert outputs per (token, slot), combined afterwards in a fixed order: deterministic.
   std::vector<float> slot_out(rows * K * H);
-  parallel_for(E, 1, [&](size_t eb, size_t ee) {
-    std::vector<float> xe, gu, act, ye;
-    for (size_t e = eb; e < ee; ++e) {
-      const int64_t n = count[e + 1] - count[e];
-      if (n == 0) continue;
-      xe.resize(n * H);
-      gu.resize(n * 2 * I);
-      act.resize(n * I);
-      ye.resize(n * H);
-      for (int64_t j = 0; j < n; ++j)
-        std::memcpy(&xe[j * H], x + (order[count[e] + j] / K) * H, H * sizeof(float));
-      cpu::linear(xe.data(), w.gate_up.data() + e * 2 * I * H, gu.data(), n, 2 * I, H);
-      cpu::silu_mul(gu.data(), act.data(), n, I);
-      cpu::linear(act.data(), w.down.data() + e * H * I, ye.data(), n, H, I);
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t slot = order[count[e] + j];
-        const float wt = wts[slot];
-        float* dst = &slot_out[slot * H];
-        for (int64_t i = 0; i < H; ++i) dst[i] = ye[j * H + i] * wt;
-      }
-    }
-  });
+  run_experts(
+      x, K, count, order, wts.data(), H, I,
+      [&](int64_t e) { return w.gate_up.data() + e * 2 * I * H; },
+      [&](int64_t e) { return w.down.data() + e * H * I; }, slot_out.data());
   if (w.has_shared) {
     mlp_forward(w.shared, x, out, rows);
   } else {
