@@ -23,6 +23,7 @@ import pd_util as u
 from pd_util import check, h
 
 LONG = 1000
+LONG_GEN = 1900  # the tiny model's context is 2048
 EMPTY_WITHIN_S = 25.0
 
 
@@ -79,8 +80,10 @@ def case_bootstrap_timeout(model):
     p = c.start(model, "prefill", env=env)
     d = c.start(model, "decode", "--max-running-requests", "1", env=env)
     c.wait_registered([p, d])
-    long_gen = u.Background(c, [0, 5, 6, 7], 200, timeout=90)
-    time.sleep(1.0)  # the long generation holds decode's only slot
+    # Long enough that it still holds decode's only slot well past the 2 s timeout on a fast
+    # machine (200 tokens finished within 2.3 s on CI and let the starved requests through).
+    long_gen = u.Background(c, [0, 5, 6, 7], LONG_GEN, timeout=120)
+    time.sleep(1.0)
     t0 = time.time()
     starved = [u.Background(c, q, 4, stream=(i == 1), timeout=60) for i, q in enumerate(u.prompt_set(3, seed=9))]
     for j in starved:
@@ -90,8 +93,9 @@ def case_bootstrap_timeout(model):
     check(all(err and "SGLANG_DISAGGREGATION_BOOTSTRAP_TIMEOUT" in err for _, _, err in res),
           f"[{label}] requests that never get decode pages fail naming the bootstrap timeout [{res}]")
     check(all(1.5 <= t <= 6.0 for t, _, _ in res), f"[{label}] after about 2 s [{[t for t, _, _ in res]}]")
-    st, ids, err = long_gen.result(timeout=90)
-    check(st == 200 and ids and len(ids[0]) == 200, f"[{label}] the long generation completes [{st} {err}]")
+    check(not long_gen.done(), f"[{label}] the long generation still held the slot when they failed")
+    st, ids, err = long_gen.result(timeout=120)
+    check(st == 200 and ids and len(ids[0]) == LONG_GEN, f"[{label}] the long generation completes [{st} {err}]")
     good, st = c.wait_empty([p, d], timeout=EMPTY_WITHIN_S)
     check(good, f"[{label}] nothing leaks on either side [{st}]")
     still_serves(c, [p, d], label)
