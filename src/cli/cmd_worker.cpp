@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <numeric>
 #include <thread>
 
 #include "cli/command.h"
@@ -68,7 +69,8 @@ disagg::DisaggOptions disagg_options(const config::WorkerConfig& cfg) {
 // --enable-dp-attention). Node 0 leads (requests, discovery); nodes R > 0 follow it. `store`
 // keeps node 0's rendezvous server alive.
 std::unique_ptr<engine::MultiRankEngine> make_ep_engine(
-    const config::WorkerConfig& cfg, int world, std::unique_ptr<dist::TcpStoreServer>& store) {
+    const config::WorkerConfig& cfg, int world, std::unique_ptr<dist::TcpStoreServer>& store,
+    std::shared_ptr<runtime::KvEventPublisher> kv_events = nullptr) {
   WS_CHECK_CODE(kUnimplemented, cfg.device == "cpu",
                 "wide EP (--tp-size {}) runs on the CPU backend only (--device cpu)", world);
   std::shared_ptr<model::DeepseekModel> m = model::DeepseekModel::load(cfg.model_path);
@@ -89,8 +91,11 @@ std::unique_ptr<engine::MultiRankEngine> make_ep_engine(
   o.ep = ep_options(cfg.parallel, cfg.moe, max_tokens);
   o.metrics_log_interval = cfg.engine.decode_log_interval;
   o.wire = runtime::request_plane_rank_wire();
+  // Every rank's cache reports as its own DP rank (the kv router picks ranks, not just workers).
+  if (kv_events)
+    o.kv_event_sink = [kv_events](int rank) { return kv_events->sink(static_cast<int32_t>(rank)); };
   engine::EngineConfig ec = cfg.engine;
-  ec.kv_event_sink = nullptr;  // ranks' caches are separate; KV routing sees no EP worker cache
+  ec.kv_event_sink = nullptr;
   return std::make_unique<engine::MultiRankEngine>(ec, std::move(m), std::move(ranks.groups), o);
 }
 
@@ -131,8 +136,9 @@ int run_ep_follower(const config::WorkerConfig& cfg, int world) {
   return 0;
 }
 
-std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg,
-                                                 std::unique_ptr<dist::TcpStoreServer>& store) {
+std::unique_ptr<engine::AsyncEngine> make_engine(
+    const config::WorkerConfig& cfg, std::unique_ptr<dist::TcpStoreServer>& store,
+    std::shared_ptr<runtime::KvEventPublisher> kv_events) {
   if (cfg.engine_kind == "mock") {
     WS_CHECK_CODE(kUnimplemented, cfg.disagg.mode == "null",
                   "--engine mock runs aggregated only (--disaggregation-mode {} needs a model)",
@@ -155,7 +161,7 @@ std::unique_ptr<engine::AsyncEngine> make_engine(const config::WorkerConfig& cfg
     return std::make_unique<engine::MockEngine>(m);
   }
   if (const int world = ep_world_size(cfg.parallel, cfg.moe); world > 1) {
-    return make_ep_engine(cfg, world, store);
+    return make_ep_engine(cfg, world, store, std::move(kv_events));
   }
   auto runner = make_model_runner(cfg);
   if (cfg.disagg.mode == "null")
@@ -183,14 +189,18 @@ int run_worker(config::WorkerConfig& cfg) {
 
   const int ep_world = cfg.engine_kind == "mock" ? 1 : ep_world_size(cfg.parallel, cfg.moe);
   if (ep_world > 1 && cfg.parallel.node_rank > 0) return run_ep_follower(cfg, ep_world);
-  // KV events for KV-aware routing: the prefix cache reports to this publisher.
+  // KV events for KV-aware routing: the prefix cache (one per DP rank of this node; node 0 of a
+  // multi-node EP worker holds ranks 0..world/nnodes-1) reports to this publisher.
   std::shared_ptr<runtime::KvEventPublisher> kv_events;
-  if (cfg.engine_kind != "mock" && !cfg.engine.disable_radix_cache && ep_world == 1) {
-    kv_events = std::make_shared<runtime::KvEventPublisher>(cfg.host, cfg.advertise_host);
-    cfg.engine.kv_event_sink = kv_events;
+  if (cfg.engine_kind != "mock" && !cfg.engine.disable_radix_cache) {
+    const int local = ep_world / static_cast<int>(std::max<int64_t>(1, cfg.parallel.nnodes));
+    std::vector<int32_t> ranks(static_cast<size_t>(std::max(1, local)));
+    std::iota(ranks.begin(), ranks.end(), 0);
+    kv_events = std::make_shared<runtime::KvEventPublisher>(cfg.host, cfg.advertise_host, ranks);
+    if (ep_world == 1) cfg.engine.kv_event_sink = kv_events->sink(0);
   }
   std::unique_ptr<dist::TcpStoreServer> store;  // wide EP over several nodes: the rendezvous
-  auto eng = make_engine(cfg, store);
+  auto eng = make_engine(cfg, store, kv_events);
   runtime::WorkerInfo info;
   if (kv_events) {
     info.kv_events_endpoint = kv_events->events_endpoint();

@@ -39,6 +39,7 @@ struct NewRequest {
   int32_t resumed_tokens = 0;
   bool hold_kv = false;  // prefill of a disaggregated request: keep KV pages after finishing
   DisaggInfo disagg;
+  int32_t dp_rank = -1;  // multi-rank engines: the rank the router chose (-1: the engine picks)
 };
 
 // KV pages a finished hold_kv request still owns (data only).

@@ -76,24 +76,26 @@ LoadBalanceMethod parse_load_balance_method(const std::string& s) {
 DpController::DpController(int ranks, LoadBalanceMethod m)
     : ranks_(ranks), method_(m), requests_(ranks, 0), tokens_(ranks, 0) {}
 
-int DpController::pick(const NewRequest& r) {
-  int rank = 0;
+int DpController::by_method(const NewRequest& r) {
   switch (method_) {
     case LoadBalanceMethod::kRoundRobin:
-      rank = static_cast<int>(next_++ % ranks_);
       break;
     case LoadBalanceMethod::kTotalRequests:
-      rank = static_cast<int>(std::min_element(requests_.begin(), requests_.end()) -
+      return static_cast<int>(std::min_element(requests_.begin(), requests_.end()) -
                               requests_.begin());
-      break;
     case LoadBalanceMethod::kTotalTokens:
-      rank = static_cast<int>(std::min_element(tokens_.begin(), tokens_.end()) - tokens_.begin());
-      break;
+      return static_cast<int>(std::min_element(tokens_.begin(), tokens_.end()) - tokens_.begin());
     case LoadBalanceMethod::kFollowBootstrapRoom:
-      rank = r.disagg.present() ? static_cast<int>(r.disagg.bootstrap_room % ranks_)
-                                : static_cast<int>(next_++ % ranks_);
+      if (r.disagg.present()) return static_cast<int>(r.disagg.bootstrap_room % ranks_);
       break;
   }
+  return static_cast<int>(next_++ % ranks_);
+}
+
+int DpController::pick(const NewRequest& r) {
+  // A rank the KV router chose (it knows where the prompt's prefix is cached) wins, as SGLang's
+  // data_parallel_rank does; an out-of-range one (a stale route) falls back to the method.
+  const int rank = r.dp_rank >= 0 && r.dp_rank < ranks_ ? r.dp_rank : by_method(r);
   const int64_t tokens =
       static_cast<int64_t>(r.prompt.size()) + int64_t{r.params.max_new_tokens} * r.params.n;
   ++requests_[rank];
@@ -158,7 +160,9 @@ MultiRankEngine::MultiRankEngine(const EngineConfig& cfg,
                                    cfg.page_size, 65536);
     auto runner = std::make_unique<EpModelRunner>(model_, r->ep.get(), tokens, cfg.page_size);
     r->runner = runner.get();
-    r->core = std::make_unique<EngineCore>(cfg, std::move(runner));
+    EngineConfig rank_cfg = cfg;
+    rank_cfg.kv_event_sink = opts.kv_event_sink ? opts.kv_event_sink(r->global) : nullptr;
+    r->core = std::make_unique<EngineCore>(rank_cfg, std::move(runner));
     ranks_.push_back(std::move(r));
   }
   // Every rank holds its own experts now; the full copy is not needed any more.

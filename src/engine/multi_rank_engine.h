@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,7 +32,8 @@ enum class LoadBalanceMethod { kRoundRobin, kTotalRequests, kTotalTokens, kFollo
 // robin); others throw kUnimplemented.
 LoadBalanceMethod parse_load_balance_method(const std::string& s);
 
-// Picks a rank for each new request (data + policy; no threads).
+// Picks a rank for each new request (data + policy; no threads): the router's dp_rank when the
+// request carries one, else by --load-balance-method.
 class DpController {
  public:
   DpController(int ranks, LoadBalanceMethod m);
@@ -40,6 +42,8 @@ class DpController {
   int64_t in_flight(int rank) const { return requests_[rank]; }
 
  private:
+  int by_method(const NewRequest& r);
+
   int ranks_;
   LoadBalanceMethod method_;
   uint64_t next_ = 0;
@@ -58,6 +62,9 @@ struct MultiRankOptions {
   // control round, so that the other nodes' collectives do not time out and a lost node shows.
   RankWire wire;
   std::chrono::milliseconds idle_round{1000};
+  // Where each rank's prefix cache reports its blocks (KV-aware routing per DP rank), by global
+  // rank; unset or null: no events.
+  std::function<std::shared_ptr<kvcache::KvEventSink>(int)> kv_event_sink;
 };
 
 class MultiRankEngine : public AsyncEngine {

@@ -138,9 +138,9 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
   // --busy-threshold / --busy-queue-limit: refuse rather than queue without bound.
   if (router_.all_busy(cands) || prefill_router_.all_busy(prefill_cands)) {
     count_request("rejected");
-    co_await respond_error(ex, 503, "service_unavailable",
-                           fmt::format("every worker of model '{}' is busy; retry later",
-                                       req.model));
+    co_await respond_error(
+        ex, 503, "service_unavailable",
+        fmt::format("every worker of model '{}' is busy; retry later", req.model));
     co_return;
   }
 
@@ -201,6 +201,7 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
     call.open = call.worker_open = call.samples;
     call.resumed = resumed;
     g.request_id = call.id;
+    g.dp_rank = call.route.dp_rank();
     try {
       if (!pre.empty()) {
         call.prefill_route = prefill_router_.route(pre, g.token_ids);
@@ -213,6 +214,7 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
         call.prefill_endpoint = pc.endpoint;
         call.prefill_done = false;
         pg.request_id = call.prefill_id;
+        pg.dp_rank = call.prefill_route.dp_rank();
         // Both go out together: the decode side reserves pages while the prefill waits.
         client_->generate(pc.endpoint, std::move(pg), handler);
       }
@@ -450,7 +452,8 @@ net::awaitable<void> Frontend::handle_completion(HttpExchange& ex, int endpoint_
     if (!c.resumed) cached += c.cached_tokens;
   metrics_
       .counter("wideserve_frontend_cached_tokens_total",
-               "Prompt tokens the workers served from their prefix caches", {"model"}, {model_label})
+               "Prompt tokens the workers served from their prefix caches", {"model"},
+               {model_label})
       .inc(static_cast<double>(cached));
   const api::UsageOut usage{prompt_tokens, completion_tokens, cached};
   if (!error.empty()) {

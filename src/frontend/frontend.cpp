@@ -65,7 +65,8 @@ void Frontend::on_worker_added(const runtime::WorkerInfo& info) {
     if (info.kv_events_endpoint.empty())
       WS_LOG_WARN("worker {} publishes no KV events: the kv router sees no cache there",
                   info.instance_id);
-    kv_events_->add_worker(info.instance_id, info.kv_events_endpoint, info.kv_state_endpoint);
+    kv_events_->add_worker(info.instance_id, info.kv_events_endpoint, info.kv_state_endpoint,
+                           info.dp_size);
   }
 }
 
@@ -74,6 +75,9 @@ void Frontend::on_worker_removed(const runtime::WorkerInfo& info, const std::str
   models_.remove_worker(info.instance_id);
   if (kv_events_) kv_events_->remove_worker(info.instance_id);
   metrics_.remove_gauge_series("wideserve_frontend_kv_router_blocks", {info.instance_id});
+  metrics_.remove_gauge_series("wideserve_frontend_kv_router_rank_blocks", {info.instance_id});
+  metrics_.remove_gauge_series("wideserve_frontend_worker_rank_routed_requests",
+                               {info.instance_id});
   metrics_.remove_gauge_series("wideserve_frontend_worker_routed_requests", {info.instance_id});
   metrics_.remove_gauge_series("wideserve_frontend_worker_kv_usage", {info.instance_id});
   metrics_.remove_gauge_series("wideserve_frontend_worker_running_requests", {info.instance_id});
@@ -91,6 +95,7 @@ void Frontend::refresh_worker_metrics() {
   for (const auto& w : models_.workers()) {
     const Labels l = {w.info.instance_id, w.info.model_name};
     const std::vector<std::string> names = {"worker", "model"};
+    const std::vector<std::string> rank_names = {"worker", "model", "dp_rank"};
     const double total = static_cast<double>(w.load.kv_pages_total);
     metrics_
         .gauge("wideserve_frontend_worker_kv_usage", "KV cache pages in use / total per worker",
@@ -110,12 +115,29 @@ void Frontend::refresh_worker_metrics() {
                "Requests routed to each worker since it joined", names, l)
         .set(static_cast<double>(router_.routed_total(w.info.instance_id) +
                                  prefill_router_.routed_total(w.info.instance_id)));
-    if (kv_events_)
+    if (kv_events_) {
+      int64_t blocks = 0;
+      for (int32_t r = 0; r < std::max(1, w.info.dp_size); ++r) {
+        const router::WorkerRank rank{w.info.instance_id, r};
+        blocks += kv_index_->num_blocks(rank);
+        if (w.info.dp_size <= 1) continue;
+        // Multi-rank workers: where the kv router found and sent work, per DP rank.
+        const std::vector<std::string> rl{w.info.instance_id, w.info.model_name, std::to_string(r)};
+        metrics_
+            .gauge("wideserve_frontend_kv_router_rank_blocks",
+                   "KV blocks the kv router's index holds per DP rank of a worker", rank_names, rl)
+            .set(static_cast<double>(kv_index_->num_blocks(rank)));
+        metrics_
+            .gauge("wideserve_frontend_worker_rank_routed_requests",
+                   "Requests the kv router sent to each DP rank of a worker since it joined",
+                   rank_names, rl)
+            .set(static_cast<double>(router_.routed_total(rank)));
+      }
       metrics_
           .gauge("wideserve_frontend_kv_router_blocks",
                  "KV blocks the kv router's index holds per worker", names, l)
-          .set(static_cast<double>(
-              kv_index_->num_blocks(router::WorkerRank{w.info.instance_id, 0})));
+          .set(static_cast<double>(blocks));
+    }
   }
 }
 

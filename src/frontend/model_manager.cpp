@@ -95,7 +95,8 @@ std::vector<router::Candidate> ModelManager::candidates(const std::string& model
     for (const auto& [id, w] : workers_)
       if (w.info.model_name == model && !w.draining)
         out.push_back({w.info.instance_id, w.info.endpoint, w.load, w.info.role,
-                       w.info.bootstrap_host, w.info.bootstrap_port, w.info.page_size});
+                       w.info.bootstrap_host, w.info.bootstrap_port, w.info.page_size,
+                       w.info.dp_size});
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.instance_id < b.instance_id; });

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 
 #include "common/check.h"
 #include "common/logging.h"
@@ -21,14 +22,18 @@ constexpr size_t kMaxBuffered = 1 << 16;
 
 }  // namespace
 
-// Thread-owned state of one followed worker (rank 0: one engine per worker process).
+// Thread-owned state of one followed worker: its event stream and, per DP rank, the sync state.
 struct KvEventSubscriber::Worker {
+  struct Rank {
+    bool syncing = true;  // waiting for a state answer; events go to `buffered`
+    Clock::time_point asked{};
+    std::deque<runtime::KvEvent> buffered;
+  };
   std::string id;
+  int32_t dp_size = 1;
   zmq::socket_t sub;
   zmq::socket_t dealer;
-  bool syncing = true;  // waiting for a state answer; events go to `buffered`
-  Clock::time_point asked{};
-  std::deque<runtime::KvEvent> buffered;
+  std::map<int32_t, Rank> ranks;
 };
 
 KvEventSubscriber::KvEventSubscriber(std::shared_ptr<KvIndex> index) : index_(std::move(index)) {
@@ -52,11 +57,11 @@ void KvEventSubscriber::stop() {
 
 void KvEventSubscriber::add_worker(const std::string& instance_id,
                                    const std::string& events_endpoint,
-                                   const std::string& state_endpoint) {
+                                   const std::string& state_endpoint, int32_t dp_size) {
   if (events_endpoint.empty() || state_endpoint.empty()) return;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    commands_.push_back({true, instance_id, events_endpoint, state_endpoint});
+    commands_.push_back({true, instance_id, events_endpoint, state_endpoint, std::max(1, dp_size)});
   }
   wake_.signal();
 }
@@ -64,7 +69,7 @@ void KvEventSubscriber::add_worker(const std::string& instance_id,
 void KvEventSubscriber::remove_worker(const std::string& instance_id) {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    commands_.push_back({false, instance_id, {}, {}});
+    commands_.push_back({false, instance_id, {}, {}, 1});
   }
   wake_.signal();
 }
@@ -75,10 +80,11 @@ KvSubscriberStats KvEventSubscriber::stats(const std::string& instance_id) const
   return it == stats_.end() ? KvSubscriberStats{} : it->second;
 }
 
-void KvEventSubscriber::request_state(Worker& w) {
-  w.syncing = true;
-  w.asked = Clock::now();
-  const std::string q = runtime::encode_kv_state_query(0);
+void KvEventSubscriber::request_state(Worker& w, int32_t dp_rank) {
+  auto& r = w.ranks[dp_rank];
+  r.syncing = true;
+  r.asked = Clock::now();
+  const std::string q = runtime::encode_kv_state_query(dp_rank);
   w.dealer.send(zmq::buffer(q), zmq::send_flags::dontwait);
 }
 
@@ -90,9 +96,17 @@ void KvEventSubscriber::handle_event(Worker& w, const std::string& frame) {
     WS_LOG_WARN("KV events from {}: {}", w.id, err.what());
     return;
   }
-  if (w.syncing) {
-    if (w.buffered.size() >= kMaxBuffered) w.buffered.pop_front();
-    w.buffered.push_back(std::move(e));
+  auto it = w.ranks.find(e.dp_rank);
+  if (it == w.ranks.end()) {
+    // A rank the worker did not announce (it grew): sync it like the others.
+    if (e.dp_rank < 0) return;
+    request_state(w, e.dp_rank);
+    it = w.ranks.find(e.dp_rank);
+  }
+  Worker::Rank& rank = it->second;
+  if (rank.syncing) {
+    if (rank.buffered.size() >= kMaxBuffered) rank.buffered.pop_front();
+    rank.buffered.push_back(std::move(e));
     return;
   }
   const ApplyResult r = index_->apply(WorkerRank{w.id, e.dp_rank}, e);
@@ -100,13 +114,15 @@ void KvEventSubscriber::handle_event(Worker& w, const std::string& frame) {
     std::lock_guard<std::mutex> lk(mu_);
     ++stats_[w.id].events;
   } else if (r == ApplyResult::kGap) {
-    WS_LOG_INFO("KV events from {}: gap before event {}; resyncing", w.id, e.event_id);
+    WS_LOG_INFO("KV events from {} rank {}: gap before event {}; resyncing", w.id, e.dp_rank,
+                e.event_id);
     {
       std::lock_guard<std::mutex> lk(mu_);
       ++stats_[w.id].gaps;
     }
-    w.buffered.push_back(std::move(e));
-    request_state(w);
+    const int32_t dp_rank = e.dp_rank;
+    rank.buffered.push_back(std::move(e));
+    request_state(w, dp_rank);
   }
 }
 
@@ -118,13 +134,16 @@ void KvEventSubscriber::handle_state(Worker& w, const std::string& frame) {
     WS_LOG_WARN("KV state from {}: {}", w.id, err.what());
     return;
   }
-  if (!w.syncing) return;  // the answer to a query already satisfied
+  auto it = w.ranks.find(s.dp_rank);
+  // Not asked for, or the answer to a query already satisfied.
+  if (it == w.ranks.end() || !it->second.syncing) return;
+  Worker::Rank& sync = it->second;
   const WorkerRank rank{w.id, s.dp_rank};
   index_->reset(rank, s);
-  w.syncing = false;
+  sync.syncing = false;
   uint64_t applied = 0;
   bool gap = false;
-  for (auto& e : w.buffered) {
+  for (auto& e : sync.buffered) {
     const ApplyResult r = index_->apply(rank, e);
     if (r == ApplyResult::kApplied) ++applied;
     if (r == ApplyResult::kGap) {
@@ -139,8 +158,8 @@ void KvEventSubscriber::handle_state(Worker& w, const std::string& frame) {
     st.events += applied;
     if (gap) st.gaps += 1;
   }
-  w.buffered.clear();
-  if (gap) request_state(w);
+  sync.buffered.clear();
+  if (gap) request_state(w, s.dp_rank);
 }
 
 void KvEventSubscriber::loop() {
@@ -165,6 +184,7 @@ void KvEventSubscriber::loop() {
       if (!c.add) continue;
       auto w = std::make_unique<Worker>();
       w->id = c.id;
+      w->dp_size = c.dp_size;
       try {
         w->sub = zmq::socket_t(ctx_, zmq::socket_type::sub);
         w->dealer = zmq::socket_t(ctx_, zmq::socket_type::dealer);
@@ -178,8 +198,8 @@ void KvEventSubscriber::loop() {
                     e.what());
         continue;
       }
-      // Subscribe first, then ask for the state: events published in between are buffered.
-      request_state(*w);
+      // Subscribe first, then ask for the states: events published in between are buffered.
+      for (int32_t r = 0; r < w->dp_size; ++r) request_state(*w, r);
       workers[c.id] = std::move(w);
     }
     items.clear();
@@ -214,7 +234,8 @@ void KvEventSubscriber::loop() {
     }
     const auto now = Clock::now();
     for (auto& [id, w] : workers)
-      if (w->syncing && now - w->asked > kStateRetry) request_state(*w);
+      for (auto& [r, sync] : w->ranks)
+        if (sync.syncing && now - sync.asked > kStateRetry) request_state(*w, r);
   }
   workers.clear();
 }

@@ -35,43 +35,71 @@ const char* router_mode_name(RouterMode m) {
   return "unknown";
 }
 
-void LoadTracker::add(const std::string& worker, int64_t blocks) {
-  std::lock_guard<std::mutex> lk(mu_);
-  auto& l = loads_[worker];
+template <typename K, typename H>
+void LoadTracker::Counts<K, H>::add(const K& k, int64_t blocks) {
+  auto& l = loads[k];
   l.blocks += blocks;
   l.requests += 1;
-  totals_[worker] += 1;
+  totals[k] += 1;
 }
 
-void LoadTracker::remove(const std::string& worker, int64_t blocks) {
-  std::lock_guard<std::mutex> lk(mu_);
-  auto it = loads_.find(worker);
-  if (it == loads_.end()) return;
+template <typename K, typename H>
+void LoadTracker::Counts<K, H>::remove(const K& k, int64_t blocks) {
+  auto it = loads.find(k);
+  if (it == loads.end()) return;
   it->second.blocks -= blocks;
   it->second.requests -= 1;
-  if (it->second.requests <= 0) loads_.erase(it);
+  if (it->second.requests <= 0) loads.erase(it);
 }
+
+void LoadTracker::add(const WorkerRank& w, int64_t blocks) {
+  std::lock_guard<std::mutex> lk(mu_);
+  workers_.add(w.instance_id, blocks);
+  if (w.dp_rank >= 0) ranks_.add(w, blocks);
+}
+
+void LoadTracker::remove(const WorkerRank& w, int64_t blocks) {
+  std::lock_guard<std::mutex> lk(mu_);
+  workers_.remove(w.instance_id, blocks);
+  if (w.dp_rank >= 0) ranks_.remove(w, blocks);
+}
+
+namespace {
+template <typename M, typename K>
+auto value_or_default(const M& m, const K& k) -> typename M::mapped_type {
+  auto it = m.find(k);
+  return it == m.end() ? typename M::mapped_type{} : it->second;
+}
+}  // namespace
 
 int64_t LoadTracker::total(const std::string& worker) const {
   std::lock_guard<std::mutex> lk(mu_);
-  auto it = totals_.find(worker);
-  return it == totals_.end() ? 0 : it->second;
+  return value_or_default(workers_.totals, worker);
+}
+
+int64_t LoadTracker::total(const WorkerRank& w) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return value_or_default(ranks_.totals, w);
 }
 
 LoadTracker::Load LoadTracker::get(const std::string& worker) const {
   std::lock_guard<std::mutex> lk(mu_);
-  auto it = loads_.find(worker);
-  return it == loads_.end() ? Load{} : it->second;
+  return value_or_default(workers_.loads, worker);
 }
 
-Assignment::Assignment(std::shared_ptr<LoadTracker> tracker, size_t index, std::string worker,
+LoadTracker::Load LoadTracker::get(const WorkerRank& w) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return value_or_default(ranks_.loads, w);
+}
+
+Assignment::Assignment(std::shared_ptr<LoadTracker> tracker, size_t index, WorkerRank target,
                        int64_t blocks, int64_t overlap_blocks)
     : tracker_(std::move(tracker)),
       index_(index),
-      worker_(std::move(worker)),
+      target_(std::move(target)),
       blocks_(blocks),
       overlap_blocks_(overlap_blocks) {
-  tracker_->add(worker_, blocks_);
+  tracker_->add(target_, blocks_);
 }
 
 Assignment& Assignment::operator=(Assignment&& o) noexcept {
@@ -80,7 +108,7 @@ Assignment& Assignment::operator=(Assignment&& o) noexcept {
   tracker_ = std::move(o.tracker_);
   o.tracker_.reset();
   index_ = o.index_;
-  worker_ = std::move(o.worker_);
+  target_ = std::move(o.target_);
   blocks_ = o.blocks_;
   overlap_blocks_ = o.overlap_blocks_;
   return *this;
@@ -88,7 +116,7 @@ Assignment& Assignment::operator=(Assignment&& o) noexcept {
 
 void Assignment::release() {
   if (!tracker_) return;
-  tracker_->remove(worker_, blocks_);
+  tracker_->remove(target_, blocks_);
   tracker_.reset();
 }
 
@@ -112,50 +140,75 @@ size_t WorkerRouter::pick(std::span<const Candidate> candidates) {
   return std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng_);
 }
 
-size_t WorkerRouter::pick_kv(std::span<const Candidate> candidates, std::span<const int32_t> tokens,
-                             int64_t* overlap_out) {
-  std::vector<double> costs(candidates.size());
-  std::vector<int64_t> loads(candidates.size());
-  std::vector<int64_t> overlaps(candidates.size());
+WorkerRank WorkerRouter::pick_kv(std::span<const Candidate> candidates,
+                                 std::span<const int32_t> tokens, size_t* index_out,
+                                 int64_t* overlap_out) {
+  // One option per candidate, or per DP rank of a multi-rank candidate (each rank has its own
+  // cache and its own share of the worker's load).
+  struct Option {
+    size_t index;
+    int32_t dp_rank;
+  };
+  std::vector<Option> options;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (candidates[i].dp_size <= 1)
+      options.push_back({i, -1});
+    else
+      for (int32_t r = 0; r < candidates[i].dp_size; ++r) options.push_back({i, r});
+  }
+  std::vector<double> costs(options.size());
+  std::vector<int64_t> loads(options.size());
+  std::vector<int64_t> overlaps(options.size());
   // Workers of one model normally share a page size: hash once per distinct size.
   std::unordered_map<int64_t, std::vector<uint64_t>> hashes_by_size;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const Candidate& c = candidates[i];
+  for (size_t k = 0; k < options.size(); ++k) {
+    const Candidate& c = candidates[options[k].index];
+    const WorkerRank rank{c.instance_id, std::max(0, options[k].dp_rank)};
     KvCostInput in;
     in.request_blocks = blocks_of(tokens.size(), c.page_size);
     if (c.page_size > 0) {
       auto [it, fresh] = hashes_by_size.try_emplace(c.page_size);
       if (fresh) it->second = kvcache::block_hashes(tokens, c.page_size);
-      in.overlap_blocks = index_->overlap(WorkerRank{c.instance_id, 0}, it->second);
+      in.overlap_blocks = index_->overlap(rank, it->second);
     }
     // The load term counts what this router sent there and is still in flight, updated at
     // once (worker reports lag): each request adds its whole prompt, so cache overlap can pull
     // at most overlap x scale blocks of extra load onto one worker (docs/kv_routing.md).
-    const LoadTracker::Load t = tracker_->get(c.instance_id);
+    // A rank's share of the worker's reported load is taken as even.
+    const LoadTracker::Load t =
+        options[k].dp_rank < 0 ? tracker_->get(c.instance_id) : tracker_->get(rank);
+    const int64_t reported = (c.load.running + c.load.waiting) / std::max(1, c.dp_size);
     in.active_blocks = t.blocks;
-    in.load = std::max(t.requests, c.load.running + c.load.waiting);
-    costs[i] = kv_cost(in, opts_.prefill_load_scale);
-    loads[i] = in.load;
-    overlaps[i] = in.overlap_blocks;
+    in.load = std::max(t.requests, reported);
+    costs[k] = kv_cost(in, opts_.prefill_load_scale);
+    loads[k] = in.load;
+    overlaps[k] = in.overlap_blocks;
   }
   size_t chosen;
   {
     std::lock_guard<std::mutex> lk(mu_);
     chosen = select_by_cost(costs, loads, opts_.temperature, rng_);
   }
+  *index_out = options[chosen].index;
   *overlap_out = overlaps[chosen];
-  return chosen;
+  return WorkerRank{candidates[options[chosen].index].instance_id, options[chosen].dp_rank};
 }
 
 Assignment WorkerRouter::route(std::span<const Candidate> candidates,
                                std::span<const int32_t> tokens) {
   WS_CHECK_CODE(kUnavailable, !candidates.empty(), "no worker to route to");
   int64_t overlap = 0;
-  const size_t i =
-      opts_.mode == RouterMode::kKv ? pick_kv(candidates, tokens, &overlap) : pick(candidates);
+  size_t i = 0;
+  WorkerRank target;
+  if (opts_.mode == RouterMode::kKv) {
+    target = pick_kv(candidates, tokens, &i, &overlap);
+  } else {
+    i = pick(candidates);
+    target = WorkerRank{candidates[i].instance_id, -1};
+  }
   const Candidate& c = candidates[i];
   const int64_t blocks = blocks_of(tokens.size(), c.page_size > 0 ? c.page_size : 1);
-  return Assignment(tracker_, i, c.instance_id, blocks, overlap);
+  return Assignment(tracker_, i, std::move(target), blocks, overlap);
 }
 
 bool WorkerRouter::is_busy(const Candidate& c) const {

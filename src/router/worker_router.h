@@ -1,7 +1,8 @@
 // Chooses the worker for a request among the live workers serving its model: round-robin, random
-// or KV-aware (Dynamo's router modes; docs/kv_routing.md), tracks the blocks of the requests it
-// assigned (the load term of the KV cost and of the busy check), and says when every worker is
-// busy (--busy-threshold).
+// or KV-aware (Dynamo's router modes; docs/kv_routing.md; on a multi-rank worker KV mode picks the
+// DP rank too, each rank having its own cache), tracks the blocks of the requests it assigned
+// (the load term of the KV cost and of the busy check), and says when every worker is busy
+// (--busy-threshold).
 #pragma once
 
 #include <atomic>
@@ -37,6 +38,7 @@ struct Candidate {
   std::string bootstrap_host;  // prefill workers: where decode engines fetch the KV from
   int32_t bootstrap_port = 0;
   int64_t page_size = 0;  // KV block size (KV routing); 0 = unknown
+  int32_t dp_size = 1;    // data-parallel ranks, each with its own cache (KV routing picks one)
 };
 
 // Router settings (from the frontend's flags).
@@ -48,30 +50,40 @@ struct RouterOptions {
   std::optional<int64_t> busy_queue_limit;  // --busy-queue-limit: waiting requests
 };
 
-// Blocks and requests the router assigned to each worker and that are still in flight.
+// Blocks and requests the router assigned to each worker (and DP rank) still in flight.
 class LoadTracker {
  public:
   struct Load {
     int64_t blocks = 0;
     int64_t requests = 0;
   };
-  void add(const std::string& worker, int64_t blocks);
-  void remove(const std::string& worker, int64_t blocks);
+  // `w.dp_rank` < 0: the worker chooses the rank; counted for the worker only.
+  void add(const WorkerRank& w, int64_t blocks);
+  void remove(const WorkerRank& w, int64_t blocks);
   Load get(const std::string& worker) const;
-  // Requests ever assigned to the worker (for metrics).
+  Load get(const WorkerRank& w) const;
+  // Requests ever assigned to the worker / to one of its ranks (for metrics).
   int64_t total(const std::string& worker) const;
+  int64_t total(const WorkerRank& w) const;
 
  private:
+  template <typename K, typename H>
+  struct Counts {
+    std::unordered_map<K, Load, H> loads;
+    std::unordered_map<K, int64_t, H> totals;
+    void add(const K& k, int64_t blocks);
+    void remove(const K& k, int64_t blocks);
+  };
   mutable std::mutex mu_;
-  std::unordered_map<std::string, Load> loads_;
-  std::unordered_map<std::string, int64_t> totals_;
+  Counts<std::string, std::hash<std::string>> workers_;
+  Counts<WorkerRank, WorkerRankHash> ranks_;
 };
 
 // One request's claim on a worker: counted in the worker's load until released or destroyed.
 class Assignment {
  public:
   Assignment() = default;
-  Assignment(std::shared_ptr<LoadTracker> tracker, size_t index, std::string worker, int64_t blocks,
+  Assignment(std::shared_ptr<LoadTracker> tracker, size_t index, WorkerRank target, int64_t blocks,
              int64_t overlap_blocks);
   ~Assignment() { release(); }
   Assignment(Assignment&& o) noexcept { *this = std::move(o); }
@@ -80,7 +92,9 @@ class Assignment {
   Assignment& operator=(const Assignment&) = delete;
 
   size_t index() const { return index_; }  // into the candidates passed to route()
-  const std::string& worker() const { return worker_; }
+  const std::string& worker() const { return target_.instance_id; }
+  // The DP rank chosen on a multi-rank worker (KV mode), else -1 (the worker chooses).
+  int32_t dp_rank() const { return target_.dp_rank; }
   int64_t blocks() const { return blocks_; }
   int64_t overlap_blocks() const { return overlap_blocks_; }  // KV mode: cached there (index)
   // Stops counting this request in the worker's load (idempotent).
@@ -89,7 +103,7 @@ class Assignment {
  private:
   std::shared_ptr<LoadTracker> tracker_;
   size_t index_ = 0;
-  std::string worker_;
+  WorkerRank target_;
   int64_t blocks_ = 0;
   int64_t overlap_blocks_ = 0;
 };
@@ -120,10 +134,12 @@ class WorkerRouter {
   const RouterOptions& options() const { return opts_; }
   LoadTracker::Load tracked(const std::string& worker) const { return tracker_->get(worker); }
   int64_t routed_total(const std::string& worker) const { return tracker_->total(worker); }
+  int64_t routed_total(const WorkerRank& w) const { return tracker_->total(w); }
 
  private:
-  size_t pick_kv(std::span<const Candidate> candidates, std::span<const int32_t> tokens,
-                 int64_t* overlap_out);
+  // The cheapest (candidate, DP rank) by the KV cost; the rank is -1 for one-rank workers.
+  WorkerRank pick_kv(std::span<const Candidate> candidates, std::span<const int32_t> tokens,
+                     size_t* index_out, int64_t* overlap_out);
 
   RouterOptions opts_;
   std::shared_ptr<const KvIndex> index_;

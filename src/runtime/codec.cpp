@@ -135,7 +135,7 @@ void pack_bool(Packer& p, bool b) {
 }
 
 void pack_body(Packer& p, const GenerateRequest& m) {
-  p.pack_array(8);
+  p.pack_array(9);
   p.pack_uint64(m.request_id);
   pack_tokens(p, m.token_ids);
   pack_params(p, m.params);
@@ -144,6 +144,7 @@ void pack_body(Packer& p, const GenerateRequest& m) {
   p.pack_int32(m.disagg.bootstrap_port);
   p.pack_uint64(m.disagg.bootstrap_room);
   p.pack_int32(m.resumed_tokens);
+  p.pack_int32(m.dp_rank);
 }
 void pack_body(Packer& p, const AbortRequest& m) {
   p.pack_array(1);
@@ -391,6 +392,7 @@ Message read_body(MessageType type, const msgpack::object& body) {
         m.disagg.bootstrap_room = r.integer<uint64_t>("bootstrap_room");
       }
       if (r.remaining() >= 1) m.resumed_tokens = r.integer<int32_t>("resumed_tokens");
+      if (r.remaining() >= 1) m.dp_rank = r.integer<int32_t>("dp_rank");
       return m;
     }
     case MessageType::kAbortRequest: {

@@ -1,15 +1,19 @@
-// A worker rank's KV event publisher: the prefix cache's sink (kvcache::KvEventSink) that numbers
-// its changes and publishes them on a ZMQ PUB socket, keeps the current block set, and answers
-// state queries (resync after a subscriber saw a gap) on a ZMQ ROUTER socket.
+// A worker's KV event publisher: one prefix-cache sink (kvcache::KvEventSink) per engine rank of
+// the process, each numbering its changes; all are published on one ZMQ PUB socket (events carry
+// their dp_rank). It keeps every rank's current block set and answers state queries (resync
+// after a subscriber saw a gap) on a ZMQ ROUTER socket.
 #pragma once
 
 #include <zmq.hpp>
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <vector>
 
 #include "kvcache/kv_events.h"
 #include "runtime/kv_events.h"
@@ -17,13 +21,14 @@
 
 namespace wideserve::runtime {
 
-class KvEventPublisher : public kvcache::KvEventSink {
+class KvEventPublisher {
  public:
   // Binds PUB and ROUTER on free ports of `bind_host`; endpoints are advertised with
-  // `advertise_host` when bound to a wildcard.
+  // `advertise_host` when bound to a wildcard. `dp_ranks`: the ranks whose caches report here
+  // (one per engine rank of this process); each has its own event ids.
   KvEventPublisher(const std::string& bind_host, const std::string& advertise_host,
-                   int32_t dp_rank = 0);
-  ~KvEventPublisher() override;
+                   std::vector<int32_t> dp_ranks = {0});
+  ~KvEventPublisher();
   KvEventPublisher(const KvEventPublisher&) = delete;
   KvEventPublisher& operator=(const KvEventPublisher&) = delete;
 
@@ -32,26 +37,28 @@ class KvEventPublisher : public kvcache::KvEventSink {
 
   std::string events_endpoint() const { return events_endpoint_; }
   std::string state_endpoint() const { return state_endpoint_; }
-  // The current block set with the id of the last event it reflects.
-  KvState state() const;
-
-  void on_stored(std::optional<uint64_t> parent,
-                 std::span<const kvcache::KvBlockHash> blocks) override;
-  void on_removed(std::span<const uint64_t> hashes) override;
-  void on_cleared() override;
+  // The prefix-cache sink of one of `dp_ranks` (the publisher must outlive its users).
+  std::shared_ptr<kvcache::KvEventSink> sink(int32_t dp_rank);
+  // A rank's current block set with the id of the last event it reflects; a rank not published
+  // here is empty at id 0 (its cache lives in another process).
+  KvState state(int32_t dp_rank = 0) const;
 
  private:
-  void publish(KvEvent e);  // under mu_
+  class RankSink;
+  struct Rank {
+    uint64_t last_event_id = 0;
+    std::unordered_set<uint64_t> blocks;
+  };
+  void publish(int32_t dp_rank, KvEvent e);  // under mu_
+  Rank& rank(int32_t dp_rank);               // under mu_; throws for a rank not published here
   void serve_queries();
 
-  const int32_t dp_rank_;
   zmq::context_t ctx_{1};
   mutable std::mutex mu_;
   zmq::socket_t pub_;
   zmq::socket_t router_;
   std::string events_endpoint_, state_endpoint_;
-  uint64_t last_event_id_ = 0;
-  std::unordered_set<uint64_t> blocks_;
+  std::map<int32_t, Rank> ranks_;
   bool stopped_ = false;
   Wakeup wake_;
   std::thread thread_;

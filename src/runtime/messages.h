@@ -30,6 +30,9 @@ struct GenerateRequest {
   // Migration: the last resumed_tokens of token_ids are this sample's own earlier output (from a
   // worker that died); the sampler continues after them (penalties, seeded draws).
   int32_t resumed_tokens = 0;
+  // The data-parallel rank the KV router chose on a multi-rank worker (SGLang's
+  // data_parallel_rank); -1 lets the worker's --load-balance-method choose.
+  int32_t dp_rank = -1;
 };
 
 // Frontend -> worker: stop a request now and free its KV pages.

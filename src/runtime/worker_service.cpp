@@ -67,6 +67,7 @@ void WorkerService::on_generate(const PeerRequest& key, GenerateRequest req) {
   r.params = std::move(req.params);
   r.sample_index = req.sample_index;
   r.resumed_tokens = req.resumed_tokens;
+  r.dp_rank = req.dp_rank;
   r.disagg = std::move(req.disagg);
   engine_->add_request(std::move(r), [this, key, id](const engine::RequestOutput& out) {
     engine::RequestOutput o = out;

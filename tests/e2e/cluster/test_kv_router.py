@@ -5,7 +5,11 @@ model workers publishing KV events.
    prefix as cached (usage.prompt_tokens_details.cached_tokens).
 2. Restart: a worker killed with SIGKILL leaves the index; its restarted replacement starts with an
    empty index entry (its cache is empty), then fills it from its own events.
-3. --busy-threshold: with one slow mock worker, a request while it is busy gets 503 with an OpenAI
+3. DP ranks: one wide-EP worker with 2 ranks (--tp-size 2 --dp-size 2 --enable-dp-attention), each
+   rank with its own cache publishing its own events: the router indexes both ranks, and a repeat
+   of a prefix goes to the rank that holds it (the router sends the rank with the request) and
+   reports the prefix cached.
+4. --busy-threshold: with one slow mock worker, a request while it is busy gets 503 with an OpenAI
    error object; once idle, requests pass again."""
 import os, random, signal, sys, time
 
@@ -108,6 +112,47 @@ def kv_phase(model):
     check("Traceback" not in fe_log and "CRITICAL" not in fe_log, "frontend log clean")
 
 
+def blocks_by_rank(cl):
+    """{dp_rank: blocks in the kv router's index} of the one multi-rank worker."""
+    return {int(l["dp_rank"]): v for l, v in cl.metrics().get("wideserve_frontend_kv_router_rank_blocks", [])}
+
+
+def ep_phase(model):
+    rng = random.Random(11)
+    cl = h.Cluster("kvr_ep")
+    cl.start_frontend("--router-mode", "kv")
+    cl.start_worker(model, NAME, "--page-size", str(PAGE), "--max-total-tokens", "8192",
+                    "--heartbeat-interval-ms", "200", "--tp-size", "2", "--dp-size", "2",
+                    "--enable-dp-attention", "--load-balance-method", "round_robin")
+    cl.wait_instances(1, NAME)
+    check(wait_until(lambda: set(blocks_by_rank(cl)) == {0, 1}), "the router indexes both DP ranks")
+
+    def served_by_rank(ids):
+        before = blocks_by_rank(cl)
+        status, body, cached = complete(cl, ids)
+        check(status == 200, f"request answered 200 (got {status}: {str(body)[:200]})")
+        grew = wait_until(lambda: [r for r, v in blocks_by_rank(cl).items() if v > before.get(r, 0)])
+        check(len(grew) == 1, f"exactly one rank's index grew ({grew})")
+        return (grew[0] if grew else None), cached
+
+    owners = {}
+    for k in range(4):
+        p = [rng.randrange(1000, 30000) for _ in range(PREFIX_LEN)]
+        r1, c1 = served_by_rank(p + [rng.randrange(1000, 30000) for _ in range(24)])
+        check(c1 == 0, f"EP prefix {k}: first request has nothing cached ({c1})")
+        # The worker's own round robin would alternate ranks; the routed rank must win.
+        r2, c2 = served_by_rank(p + [rng.randrange(1000, 30000) for _ in range(24)])
+        check(r2 == r1, f"EP prefix {k}: the repeat went to the rank holding the prefix ({r1} -> {r2})")
+        check(c2 is not None and c2 >= PREFIX_LEN, f"EP prefix {k}: the repeat reports the prefix cached ({c2})")
+        owners[k] = r1
+    routed = {int(l["dp_rank"]): v for l, v in
+              cl.metrics().get("wideserve_frontend_worker_rank_routed_requests", [])}
+    print("EP prefix owners:", owners, "index:", blocks_by_rank(cl), "routed:", routed)
+    check(sum(routed.values()) == 8, f"the router counted 8 requests over the ranks ({routed})")
+    log = cl.frontend.log_text()
+    check("Traceback" not in log and "CRITICAL" not in log, "frontend log clean")
+
+
 def busy_phase(model):
     cl = h.Cluster("kvr_busy")
     cl.start_frontend("--router-mode", "kv", "--busy-threshold", "0")
@@ -143,6 +188,7 @@ def busy_phase(model):
 def main():
     model = h.tiny_model_dir()
     kv_phase(model)
+    ep_phase(model)
     busy_phase(model)
 
 

@@ -170,5 +170,28 @@ TEST(DpController, Methods) {
   EXPECT_THROW(parse_load_balance_method("shortest_queue"), Error);
 }
 
+TEST(DpController, ARoutedRankWinsOverTheMethod) {
+  DpController tok(3, LoadBalanceMethod::kTotalTokens);
+  NewRequest a;
+  a.id = 1;
+  a.prompt.assign(100, 1);
+  a.dp_rank = 2;  // the kv router saw its prefix cached on rank 2
+  EXPECT_EQ(tok.pick(a), 2);
+  NewRequest b;
+  b.id = 2;
+  b.prompt.assign(10, 1);
+  b.dp_rank = 2;
+  EXPECT_EQ(tok.pick(b), 2);  // even though rank 2 holds the most tokens now
+  EXPECT_EQ(tok.in_flight(2), 2);
+  NewRequest c;
+  c.id = 3;
+  c.prompt.assign(10, 1);
+  c.dp_rank = 7;              // a stale route (no such rank): the method decides
+  EXPECT_EQ(tok.pick(c), 0);  // ranks 0 and 1 are empty: the first
+  c.id = 4;
+  c.dp_rank = -1;
+  EXPECT_EQ(tok.pick(c), 1);
+}
+
 }  // namespace
 }  // namespace wideserve::engine

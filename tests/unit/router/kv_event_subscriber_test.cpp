@@ -9,6 +9,7 @@
 #include <functional>
 #include <thread>
 
+#include "common/check.h"
 #include "runtime/kv_event_publisher.h"
 #include "runtime/zmq_util.h"
 
@@ -34,8 +35,9 @@ std::vector<kvcache::KvBlockHash> blocks(std::initializer_list<uint64_t> hs) {
 
 TEST(KvEventPlane, PublisherToSubscriberKeepsTheIndexInStep) {
   runtime::KvEventPublisher pub("127.0.0.1", "127.0.0.1");
+  auto cache = pub.sink(0);
   // Blocks stored before the frontend follows come with the first state answer.
-  pub.on_stored(std::nullopt, blocks({11, 12}));
+  cache->on_stored(std::nullopt, blocks({11, 12}));
   auto idx = std::make_shared<KvIndex>();
   KvEventSubscriber sub(idx);
   sub.add_worker("w", pub.events_endpoint(), pub.state_endpoint());
@@ -45,20 +47,57 @@ TEST(KvEventPlane, PublisherToSubscriberKeepsTheIndexInStep) {
   // Live events, each applied in order (a slow SUB join may cost one more resync, never a wrong
   // index).
   ASSERT_TRUE(wait_for([&] {
-    pub.on_stored(12, blocks({13}));
+    cache->on_stored(12, blocks({13}));
     return idx->num_blocks(w) >= 3;
   }));
-  pub.on_removed(std::vector<uint64_t>{13});
-  pub.on_stored(12, blocks({14, 15}));
+  cache->on_removed(std::vector<uint64_t>{13});
+  cache->on_stored(12, blocks({14, 15}));
   const std::vector<uint64_t> chain = {11, 12, 14, 15};
   ASSERT_TRUE(wait_for([&] { return idx->overlap(w, chain) == 4 && idx->num_blocks(w) == 4; }));
   EXPECT_EQ(idx->last_event_id(w), pub.state().last_event_id);
-  pub.on_cleared();
+  cache->on_cleared();
   ASSERT_TRUE(wait_for([&] { return idx->num_blocks(w) == 0; }));
   EXPECT_EQ(idx->last_event_id(w), pub.state().last_event_id);
   // Removal drops the worker's entries.
   sub.remove_worker("w");
   ASSERT_TRUE(wait_for([&] { return !idx->known(w); }));
+}
+
+TEST(KvEventPlane, EveryDpRankOfAMultiRankWorkerIsIndexedOnItsOwn) {
+  // Ranks 0 and 1 live here; rank 2 is on another node (answers empty, never publishes).
+  runtime::KvEventPublisher pub("127.0.0.1", "127.0.0.1", {0, 1});
+  auto r0 = pub.sink(0), r1 = pub.sink(1);
+  EXPECT_THROW(pub.sink(2), Error);
+  r0->on_stored(std::nullopt, blocks({21, 22}));
+  r1->on_stored(std::nullopt, blocks({31}));
+  auto idx = std::make_shared<KvIndex>();
+  KvEventSubscriber sub(idx);
+  sub.add_worker("ep", pub.events_endpoint(), pub.state_endpoint(), 3);
+  const WorkerRank w0{"ep", 0}, w1{"ep", 1}, w2{"ep", 2};
+  ASSERT_TRUE(wait_for(
+      [&] { return idx->num_blocks(w0) == 2 && idx->num_blocks(w1) == 1 && idx->known(w2); }));
+  EXPECT_EQ(idx->num_blocks(w2), 0);
+  EXPECT_GE(sub.stats("ep").resyncs, 3u);
+  // Each rank numbers its own events; live events land on their rank only.
+  ASSERT_TRUE(wait_for([&] {
+    r1->on_stored(31, blocks({32}));
+    return idx->num_blocks(w1) >= 2;
+  }));
+  r0->on_removed(std::vector<uint64_t>{22});
+  const std::vector<uint64_t> chain1 = {31, 32}, chain0 = {21, 22};
+  ASSERT_TRUE(wait_for([&] { return idx->num_blocks(w0) == 1; }));
+  EXPECT_EQ(idx->overlap(w0, chain0), 1);
+  EXPECT_EQ(idx->overlap(w1, chain0), 0);
+  EXPECT_EQ(idx->overlap(w0, chain1), 0);
+  EXPECT_EQ(idx->last_event_id(w0), pub.state(0).last_event_id);
+  EXPECT_EQ(idx->last_event_id(w1), pub.state(1).last_event_id);
+  EXPECT_NE(pub.state(0).last_event_id, 0u);
+  EXPECT_EQ(pub.state(2).last_event_id, 0u);
+  r1->on_cleared();
+  ASSERT_TRUE(wait_for([&] { return idx->num_blocks(w1) == 0; }));
+  EXPECT_EQ(idx->num_blocks(w0), 1);
+  sub.remove_worker("ep");
+  ASSERT_TRUE(wait_for([&] { return !idx->known(w0) && !idx->known(w1) && !idx->known(w2); }));
 }
 
 // A hand-driven worker: PUB for events, ROUTER answering state queries with what the test says.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <set>
 
 #include "kvcache/block_hash.h"
 #include "router/worker_router.h"
@@ -52,6 +53,42 @@ TEST(KvRouting, CachedPrefixWinsAtEqualLoad) {
   }  // each released at once: the load stays 0
   EXPECT_EQ(r.tracked("b").requests, 0);
   EXPECT_EQ(r.tracked("b").blocks, 0);
+}
+
+TEST(KvRouting, AMultiRankWorkerIsRoutedToTheRankHoldingThePrefix) {
+  // "ep" has 4 DP ranks, each its own cache; the prefix is cached on rank 2 only.
+  auto idx = std::make_shared<KvIndex>();
+  Candidate ep = cand("ep");
+  ep.dp_size = 4;
+  const std::vector<Candidate> c = {cand("a"), ep};
+  cache_on(*idx, "a", {});
+  const auto p = seq(0, 160);  // 10 blocks
+  for (int32_t r = 0; r < 4; ++r) {
+    runtime::KvState s;
+    if (r == 2) s.blocks = kvcache::block_hashes(p, 16);
+    idx->reset(WorkerRank{"ep", r}, s);
+  }
+  WorkerRouter r(RouterOptions{.mode = RouterMode::kKv}, idx, 1);
+  for (int i = 0; i < 10; ++i) {
+    Assignment a = r.route(c, concat(p, seq(1000 + i * 32, 32)));
+    EXPECT_EQ(a.index(), 1u);
+    EXPECT_EQ(a.worker(), "ep");
+    EXPECT_EQ(a.dp_rank(), 2);
+    EXPECT_EQ(a.overlap_blocks(), 10);
+  }
+  EXPECT_EQ(r.routed_total(WorkerRank{"ep", 2}), 10);
+  EXPECT_EQ(r.routed_total("ep"), 10);
+  // Uncached prompts spread over the ranks by their load: four held requests fill the four
+  // ranks of "ep" and "a" before any gets a second one.
+  std::vector<Assignment> held;
+  for (int i = 0; i < 5; ++i) held.push_back(r.route(c, seq(5000 + 64 * i, 64)));
+  std::set<std::pair<std::string, int32_t>> seen;
+  for (const auto& a : held) seen.insert({a.worker(), a.dp_rank()});
+  EXPECT_EQ(seen.size(), 5u);
+  EXPECT_TRUE(seen.count({"a", -1}));  // a one-rank worker gets no rank: it has one
+  EXPECT_EQ(r.tracked("ep").requests, 4);
+  held.clear();
+  EXPECT_EQ(r.tracked("ep").requests, 0);
 }
 
 TEST(KvRouting, LoadBoundsThePullOfASharedSystemPrompt) {

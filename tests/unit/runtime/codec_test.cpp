@@ -157,6 +157,7 @@ TEST(Codec, GenerateRequestRoundTrip) {
   m.disagg.bootstrap_port = 30001;
   m.disagg.bootstrap_room = (1ULL << 63) - 5;
   m.resumed_tokens = 2;
+  m.dp_rank = 5;
   GenerateRequest b = round_trip(m);
   EXPECT_EQ(b.request_id, m.request_id);
   EXPECT_EQ(b.token_ids, m.token_ids);
@@ -166,6 +167,7 @@ TEST(Codec, GenerateRequestRoundTrip) {
   EXPECT_EQ(b.disagg.bootstrap_port, 30001);
   EXPECT_EQ(b.disagg.bootstrap_room, m.disagg.bootstrap_room);
   EXPECT_EQ(b.resumed_tokens, 2);
+  EXPECT_EQ(b.dp_rank, 5);
   EXPECT_EQ(message_type(m), MessageType::kGenerateRequest);
 }
 
@@ -173,6 +175,7 @@ TEST(Codec, DefaultParamsRoundTripWithoutSeed) {
   GenerateRequest m;
   m.request_id = 7;
   GenerateRequest b = round_trip(m);
+  EXPECT_EQ(b.dp_rank, -1);  // no rank chosen: the worker picks
   EXPECT_FALSE(b.params.seed.has_value());
   expect_params_eq(b.params, m.params);
   EXPECT_TRUE(b.token_ids.empty());
