@@ -40,6 +40,13 @@ size_t mla_workspace_bytes(int64_t num_tokens, int64_t num_heads, int64_t max_se
 // One query token per sequence (token t may still name any sequence; it sees [0, token_pos[t]]).
 void launch_mla_decode(const MlaAttentionParams& p, cudaStream_t s);
 
+// Decode kernel of the three-argument launch_mla_decode: kV3 = mla_fwd_kernel (what the
+// two-argument form runs), kV4 = warp-specialised decode kernel (docs/cuda_mla.md, "v4").
+enum class MlaDecodeKernel : int { kV3 = 0, kV4 = 1 };
+
+// Decode through the chosen kernel: same params, workspace (mla_workspace_bytes), outputs.
+void launch_mla_decode(const MlaAttentionParams& p, cudaStream_t s, MlaDecodeKernel kernel);
+
 // Many tokens per sequence, causal, over prefix cache + this chunk (positions start at prefix len).
 void launch_mla_prefill(const MlaAttentionParams& p, cudaStream_t s);
 

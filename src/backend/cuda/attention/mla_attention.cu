@@ -19,6 +19,7 @@
 #include <string>
 
 #include "backend/cuda/attention/mla.h"
+#include "backend/cuda/attention/mla_combine.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
 
@@ -459,6 +460,13 @@ void run(const MlaAttentionParams& p, bool prefill, cudaStream_t s) {
 }
 
 }  // namespace
+
+void launch_mla_combine(const float* o_part, int64_t rows, int splits, __nv_bfloat16* out,
+                        float* lse, cudaStream_t s) {
+  mla_combine_kernel<<<static_cast<unsigned>(rows), kLat / 4, 0, s>>>(
+      o_part, o_part + splits * rows * kLat, out, lse, rows, splits);
+  WS_CUDA_CHECK_LAUNCH();
+}
 
 int sm_count() {
   static int count[64] = {};

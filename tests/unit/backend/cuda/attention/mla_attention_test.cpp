@@ -1,5 +1,6 @@
 // GPU MLA attention (decode, prefill over prefix + chunk, kv store) against the float64 CPU
-// reference: random bf16 q/cache, shuffled pages, mixed lengths, page sizes 1/16/64, heads 2..128.
+// reference: random bf16 q/cache, shuffled pages, mixed lengths, page sizes 1/16/64, heads 1..128.
+// Decode cases run through both decode kernels (v3 mla_fwd_kernel, v4 warp-specialised).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -7,7 +8,9 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <ostream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/attention/mla.h"
@@ -40,7 +43,7 @@ struct Case {
       0;  // max_seq_len passed = max(lens) + extra (decode graphs pass capacity)
 };
 
-void run_case(const Case& c) {
+void run_case(const Case& c, MlaDecodeKernel kernel = MlaDecodeKernel::kV3) {
   const int64_t S = c.lens.size(), H = c.heads, ps = c.page_size;
   const int64_t max_len = *std::max_element(c.lens.begin(), c.lens.end());
   const int64_t mpps = (max_len + ps - 1) / ps + 1;  // one spare page slot per sequence
@@ -106,7 +109,7 @@ void run_case(const Case& c) {
   if (c.prefill)
     launch_mla_prefill(p, nullptr);
   else
-    launch_mla_decode(p, nullptr);
+    launch_mla_decode(p, nullptr, kernel);
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 
   auto outb = dout.download();
@@ -114,7 +117,8 @@ void run_case(const Case& c) {
   for (size_t i = 0; i < out.size(); ++i) out[i] = __bfloat162float(outb[i]);
   auto lse = dlse.download();
   const double err = rel_l2(out, ref);
-  EXPECT_LT(err, 1e-2) << "heads " << H << " page " << ps << " tokens " << T;
+  EXPECT_LT(err, 1e-2) << "heads " << H << " page " << ps << " tokens " << T << " kernel v"
+                       << (kernel == MlaDecodeKernel::kV4 ? 4 : 3);
   double lse_err = 0;
   for (size_t i = 0; i < lse.size(); ++i)
     lse_err = std::max(lse_err, std::isfinite(lse[i]) ? std::abs(lse[i] - ref_lse[i]) : INFINITY);
@@ -125,27 +129,64 @@ std::vector<int32_t> ones(size_t n) {
   return std::vector<int32_t>(n, 1);
 }
 
-TEST(MlaAttention, DecodeMixedLengthsPageSizes) {
+// Decode cases, once per decode kernel.
+const char* kernel_name(MlaDecodeKernel k) {
+  return k == MlaDecodeKernel::kV4 ? "v4" : "v3";
+}
+class MlaDecode : public ::testing::TestWithParam<MlaDecodeKernel> {};
+
+TEST_P(MlaDecode, MixedLengthsPageSizes) {
   WS_REQUIRE_GPU();
   const std::vector<int32_t> lens = {1, 7, 64, 65, 130, 333, 1000, 2049};
   uint64_t seed = 100;
   for (int64_t heads : {2, 16})
-    for (int64_t ps : {1, 16, 64}) run_case({heads, ps, lens, ones(lens.size()), false, seed += 7});
+    for (int64_t ps : {1, 16, 64})
+      run_case({heads, ps, lens, ones(lens.size()), false, seed += 7}, GetParam());
 }
 
-TEST(MlaAttention, DecodeManyHeads) {
+TEST_P(MlaDecode, ManyHeads) {
   WS_REQUIRE_GPU();
-  run_case({128, 64, {5, 300, 1500, 77}, ones(4), false, 301});
-  run_case({128, 16, {4097}, ones(1), false, 302});        // long single sequence: many splits
-  run_case({40, 1, {19, 250, 129}, ones(3), false, 303});  // heads not a multiple of the block
-  run_case({16, 24, {50, 333}, ones(2), false, 304});       // page size not a power of two
+  run_case({128, 64, {5, 300, 1500, 77}, ones(4), false, 301}, GetParam());
+  run_case({128, 16, {4097}, ones(1), false, 302}, GetParam());  // long single sequence: splits
+  run_case({40, 1, {19, 250, 129}, ones(3), false, 303}, GetParam());  // heads not a block multiple
+  run_case({16, 24, {50, 333}, ones(2), false, 304}, GetParam());  // page size not a power of two
 }
 
-TEST(MlaAttention, DecodeSplitsWithCapacityBound) {
+TEST_P(MlaDecode, SplitsWithCapacityBound) {
   WS_REQUIRE_GPU();
   // max_seq_len far above the real lengths (a decode graph passes capacity): empty splits.
-  run_case({16, 16, {3, 40, 200}, ones(3), false, 401, 8000});
-  run_case({4, 64, {1}, ones(1), false, 402, 3000});
+  run_case({16, 16, {3, 40, 200}, ones(3), false, 401, 8000}, GetParam());
+  run_case({4, 64, {1}, ones(1), false, 402, 3000}, GetParam());
+}
+
+TEST_P(MlaDecode, RaggedTileBoundaries) {
+  WS_REQUIRE_GPU();
+  // Lengths around the 32-row (v4) and 48-row (v3) tiles, and a long one past 4096.
+  const std::vector<int32_t> lens = {1, 47, 48, 49, 31, 32, 33, 4096 + 17};
+  uint64_t seed = 900;
+  for (int64_t heads : {1, 2, 16, 128})
+    run_case({heads, 16, lens, ones(lens.size()), false, seed += 13}, GetParam());
+}
+
+TEST_P(MlaDecode, SingleLongSequence) {
+  WS_REQUIRE_GPU();
+  for (int64_t heads : {1, 16, 128})
+    run_case({heads, 64, {4096 + 17}, ones(1), false, 950 + static_cast<uint64_t>(heads)},
+             GetParam());
+}
+
+TEST_P(MlaDecode, Batch64Ragged) {
+  WS_REQUIRE_GPU();
+  // 64 sequences: boundary lengths and random ones; the H=16 batch also holds one past 4096
+  // (splits differ per row). Every sequence gets max-length capacity, so only one batch is long.
+  std::mt19937_64 g(977);
+  std::vector<int32_t> lens = {1, 47, 48, 49, 95, 96, 97};
+  while (lens.size() < 64) lens.push_back(static_cast<int32_t>(1 + g() % 300));
+  std::shuffle(lens.begin(), lens.end(), g);
+  run_case({128, 16, lens, ones(lens.size()), false, 982}, GetParam());
+  run_case({2, 1, lens, ones(lens.size()), false, 983}, GetParam());
+  lens[37] = 4096 + 17;
+  run_case({16, 64, lens, ones(lens.size()), false, 981}, GetParam());
 }
 
 TEST(MlaAttention, PrefillPrefixAndChunk) {
@@ -165,10 +206,11 @@ TEST(MlaAttention, PrefillLongPromptSplits) {
   run_case({16, 64, {2500}, {9}, true, 601});  // few tokens over a long prefix: split-KV path
 }
 
-TEST(MlaAttention, DecodeGraphCaptureReplays) {
+TEST_P(MlaDecode, GraphCaptureReplays) {
   WS_REQUIRE_GPU();
-  const int64_t T = 3, H = 16, ps = 16, mpps = 8;
-  std::vector<int32_t> table(T * mpps), lens = {10, 100, 128}, seq = {0, 1, 2}, pos = {9, 99, 127};
+  // Capacity 640 with one 600-token sequence: several splits, so the combine is captured too.
+  const int64_t T = 3, H = 16, ps = 16, mpps = 40;
+  std::vector<int32_t> table(T * mpps), lens = {10, 100, 600}, seq = {0, 1, 2}, pos = {9, 99, 599};
   std::iota(table.begin(), table.end(), 0);
   std::shuffle(table.begin(), table.end(), std::mt19937_64(7));
   std::vector<float> qf = randn(T * H * kMlaRowDim, 701),
@@ -202,7 +244,7 @@ TEST(MlaAttention, DecodeGraphCaptureReplays) {
   cudaGraph_t graph;
   cudaGraphExec_t exec;
   WS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-  launch_mla_decode(p, st);
+  launch_mla_decode(p, st, GetParam());
   WS_CUDA_CHECK(cudaStreamEndCapture(st, &graph));
   WS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   for (int rep = 0; rep < 2; ++rep) {
@@ -219,7 +261,7 @@ TEST(MlaAttention, DecodeGraphCaptureReplays) {
   WS_CUDA_CHECK(cudaStreamDestroy(st));
 }
 
-TEST(MlaAttention, RejectsMissingWorkspace) {
+TEST_P(MlaDecode, RejectsMissingWorkspace) {
   WS_REQUIRE_GPU();
   DeviceBuffer<__nv_bfloat16> d(kMlaRowDim * 128);
   DeviceBuffer<int32_t> di(64);
@@ -231,7 +273,28 @@ TEST(MlaAttention, RejectsMissingWorkspace) {
   p.page_size = 64;
   p.max_seq_len = 4096;  // one token over 4k: the plan splits, so a workspace is required
   ASSERT_GT(mla_workspace_bytes(1, 16, 4096), 0u);
-  EXPECT_ANY_THROW(launch_mla_decode(p, nullptr));
+  EXPECT_ANY_THROW(launch_mla_decode(p, nullptr, GetParam()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, MlaDecode,
+                         ::testing::Values(MlaDecodeKernel::kV3, MlaDecodeKernel::kV4),
+                         [](const ::testing::TestParamInfo<MlaDecodeKernel>& i) {
+                           return std::string(kernel_name(i.param));
+                         });
+
+TEST(MlaAttention, DecodeV4RejectsMisalignedCache) {
+  WS_REQUIRE_GPU();
+  DeviceBuffer<__nv_bfloat16> d(kMlaRowDim * 128);
+  DeviceBuffer<int32_t> di(64);
+  // cache base 2 bytes past a 16-byte boundary: v4's bulk row copies cannot take it.
+  MlaAttentionParams p{d.get(), d.get() + 1, di.get(), di.get(), di.get(), di.get(), d.get()};
+  p.num_tokens = 1;
+  p.num_seqs = 1;
+  p.num_heads = 16;
+  p.max_pages_per_seq = 1;
+  p.page_size = 64;
+  p.max_seq_len = 64;
+  EXPECT_ANY_THROW(launch_mla_decode(p, nullptr, MlaDecodeKernel::kV4));
 }
 
 TEST(MlaKvStore, ScattersRowsToSlots) {
@@ -264,4 +327,10 @@ TEST(MlaKvStore, ScattersRowsToSlots) {
 }
 
 }  // namespace
+
+// gtest prints the parameter through ADL: "GetParam() = v4" in test names.
+void PrintTo(MlaDecodeKernel k, std::ostream* os) {
+  *os << (k == MlaDecodeKernel::kV4 ? "v4" : "v3");
+}
+
 }  // namespace wideserve::cuda
