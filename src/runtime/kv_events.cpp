@@ -15,6 +15,24 @@ struct StringSink {
 };
 using Packer = msgpack::packer<StringSink>;
 
+// Every message is an array whose first item is kKvWireVersion; pack_rest(p) packs the other
+// `items - 1` items.
+template <typename F>
+std::string encode_message(uint32_t items, F pack_rest) {
+  std::string out;
+  StringSink sink{&out};
+  Packer p(sink);
+  p.pack_array(items);
+  p.pack_uint32(kKvWireVersion);
+  pack_rest(p);
+  return out;
+}
+
+void pack_hashes(Packer& p, const std::vector<uint64_t>& hashes) {
+  p.pack_array(static_cast<uint32_t>(hashes.size()));
+  for (uint64_t h : hashes) p.pack_uint64(h);
+}
+
 // Unpacks one whole frame; keeps the zone alive with the handle.
 msgpack::object_handle unpack(std::string_view frame, const char* what) {
   msgpack::object_handle h;
@@ -67,36 +85,44 @@ std::vector<uint64_t> hashes(const msgpack::object& o, const char* what) {
   return out;
 }
 
+// A decoded message: its items (at least the number asked for, the version checked), kept alive
+// by the handle.
+struct Message {
+  msgpack::object_handle handle;
+  const msgpack::object* items = nullptr;
+};
+
+Message decode_message(std::string_view frame, const char* what, size_t min_items) {
+  Message m{unpack(frame, what)};
+  m.items = array_of(m.handle.get(), what, min_items);
+  check_version(m.items[0], what);
+  return m;
+}
+
 }  // namespace
 
 std::string encode_kv_event(const KvEvent& e) {
-  std::string out;
-  StringSink sink{&out};
-  Packer p(sink);
-  p.pack_array(7);
-  p.pack_uint32(kKvWireVersion);
-  p.pack_uint64(e.event_id);
-  p.pack_uint32(static_cast<uint32_t>(e.dp_rank));
-  p.pack_uint8(static_cast<uint8_t>(e.kind));
-  if (e.parent_hash)
-    p.pack_uint64(*e.parent_hash);
-  else
-    p.pack_nil();
-  p.pack_array(static_cast<uint32_t>(e.blocks.size()));
-  for (const auto& b : e.blocks) {
-    p.pack_array(2);
-    p.pack_uint64(b.hash);
-    p.pack_uint64(b.tokens_hash);
-  }
-  p.pack_array(static_cast<uint32_t>(e.removed.size()));
-  for (uint64_t h : e.removed) p.pack_uint64(h);
-  return out;
+  return encode_message(7, [&](Packer& p) {
+    p.pack_uint64(e.event_id);
+    p.pack_uint32(static_cast<uint32_t>(e.dp_rank));
+    p.pack_uint8(static_cast<uint8_t>(e.kind));
+    if (e.parent_hash)
+      p.pack_uint64(*e.parent_hash);
+    else
+      p.pack_nil();
+    p.pack_array(static_cast<uint32_t>(e.blocks.size()));
+    for (const auto& b : e.blocks) {
+      p.pack_array(2);
+      p.pack_uint64(b.hash);
+      p.pack_uint64(b.tokens_hash);
+    }
+    pack_hashes(p, e.removed);
+  });
 }
 
 KvEvent decode_kv_event(std::string_view frame) {
-  auto h = unpack(frame, "KV event");
-  const msgpack::object* f = array_of(h.get(), "KV event", 7);
-  check_version(f[0], "KV event");
+  const Message m = decode_message(frame, "KV event", 7);
+  const msgpack::object* f = m.items;
   KvEvent e;
   e.event_id = u64(f[1], "KV event id");
   e.dp_rank = i32(f[2], "KV event dp_rank");
@@ -115,39 +141,25 @@ KvEvent decode_kv_event(std::string_view frame) {
 }
 
 std::string encode_kv_state_query(int32_t dp_rank) {
-  std::string out;
-  StringSink sink{&out};
-  Packer p(sink);
-  p.pack_array(2);
-  p.pack_uint32(kKvWireVersion);
-  p.pack_uint32(static_cast<uint32_t>(dp_rank));
-  return out;
+  return encode_message(2, [&](Packer& p) { p.pack_uint32(static_cast<uint32_t>(dp_rank)); });
 }
 
 int32_t decode_kv_state_query(std::string_view frame) {
-  auto h = unpack(frame, "KV state query");
-  const msgpack::object* f = array_of(h.get(), "KV state query", 2);
-  check_version(f[0], "KV state query");
-  return i32(f[1], "KV state query dp_rank");
+  const Message m = decode_message(frame, "KV state query", 2);
+  return i32(m.items[1], "KV state query dp_rank");
 }
 
 std::string encode_kv_state(const KvState& s) {
-  std::string out;
-  StringSink sink{&out};
-  Packer p(sink);
-  p.pack_array(4);
-  p.pack_uint32(kKvWireVersion);
-  p.pack_uint64(s.last_event_id);
-  p.pack_uint32(static_cast<uint32_t>(s.dp_rank));
-  p.pack_array(static_cast<uint32_t>(s.blocks.size()));
-  for (uint64_t b : s.blocks) p.pack_uint64(b);
-  return out;
+  return encode_message(4, [&](Packer& p) {
+    p.pack_uint64(s.last_event_id);
+    p.pack_uint32(static_cast<uint32_t>(s.dp_rank));
+    pack_hashes(p, s.blocks);
+  });
 }
 
 KvState decode_kv_state(std::string_view frame) {
-  auto h = unpack(frame, "KV state");
-  const msgpack::object* f = array_of(h.get(), "KV state", 4);
-  check_version(f[0], "KV state");
+  const Message m = decode_message(frame, "KV state", 4);
+  const msgpack::object* f = m.items;
   KvState s;
   s.last_event_id = u64(f[1], "KV state last_event_id");
   s.dp_rank = i32(f[2], "KV state dp_rank");

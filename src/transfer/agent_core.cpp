@@ -4,6 +4,7 @@
 
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -154,6 +155,73 @@ std::vector<PlannedOp> plan_ops(const std::string& peer, const std::vector<Remot
     out.push_back({op, region});
   }
   return out;
+}
+
+uint64_t PeerDirectory::new_generation() {
+  std::lock_guard lk(mu_);
+  return next_gen_++;
+}
+
+void PeerDirectory::set(const std::string& peer, uint64_t gen, std::vector<RemoteRegion> regions) {
+  std::lock_guard lk(mu_);
+  peers_[peer] = Entry{gen, std::move(regions)};
+}
+
+void PeerDirectory::erase(const std::string& peer) {
+  std::lock_guard lk(mu_);
+  peers_.erase(peer);
+}
+
+PeerDirectory::Plan PeerDirectory::plan(const std::string& peer, std::span<const WriteOp> ops,
+                                        const std::string& notify) {
+  WS_CHECK_ARG(notify.size() <= kMaxNotificationBytes, "notification of {} bytes exceeds {}",
+               notify.size(), kMaxNotificationBytes);
+  std::lock_guard lk(mu_);
+  auto it = peers_.find(peer);
+  WS_CHECK_ARG(it != peers_.end(), "unknown transfer peer '{}' (add_remote first)", peer);
+  return Plan{it->second.gen, plan_ops(peer, it->second.regions, ops)};
+}
+
+std::vector<RemoteRegion> parse_peer_metadata(
+    const std::string& peer, const std::string& metadata, const char* backend, bool with_rkey,
+    const std::function<void(const nlohmann::json&)>& read_fields) {
+  std::vector<RemoteRegion> regions;
+  try {
+    auto j = nlohmann::json::parse(metadata);
+    std::string theirs = j.at("backend").get<std::string>();
+    WS_CHECK_ARG(theirs == backend, "metadata of peer '{}' is for the {} backend, this agent is {}",
+                 peer, theirs, backend);
+    read_fields(j);
+    for (const auto& r : j.at("regions")) {
+      regions.push_back({r.at("base").get<uint64_t>(), r.at("length").get<uint64_t>(),
+                         with_rkey ? base64_decode(r.at("rkey").get<std::string>()) : ""});
+    }
+  } catch (const nlohmann::json::exception& e) {
+    WS_THROW(kInvalidArgument, "bad transfer metadata for peer '{}': {}", peer, e.what());
+  }
+  return regions;
+}
+
+void AgentBase::cancel(TransferHandle h) {
+  if (!book_.finish(h.id, TransferState::kFailed, "cancelled")) return;
+  cmdq_.post([this, id = h.id] { stop_transfer(id); });
+}
+
+void AgentBase::release(TransferHandle h) {
+  if (!book_.release(h.id)) return;
+  cmdq_.post([this, id = h.id] { stop_transfer(id); });
+}
+
+void AgentBase::start_progress() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void AgentBase::stop_progress() {
+  stop_ = true;
+  cmdq_.wake();
+  thread_.join();
+  cmdq_.set_owner(std::this_thread::get_id());
+  cmdq_.drain();  // commands posted after the loop ended still get their answers
 }
 
 }  // namespace wideserve::transfer

@@ -1,15 +1,21 @@
 // Backend-independent parts of a transfer agent: transfer status book-keeping (poll/wait), the
-// notification inbox, the command queue that hands work to the progress thread, and remote-region
-// validation of write ops.
+// notification inbox, the command queue that hands work to the progress thread, the API-thread
+// directory of peers that validates writes, metadata parsing, and AgentBase, which wires these
+// into the TransferAgent calls every backend answers the same way.
 #pragma once
 
 #include "common/base64.h"
 
 #include "transfer/transfer_agent.h"
 
+#include <fmt/format.h>
+#include <nlohmann/json_fwd.hpp>
+
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -101,6 +107,100 @@ struct PlannedOp {
 std::vector<PlannedOp> plan_ops(const std::string& peer, const std::vector<RemoteRegion>& regions,
                                 std::span<const WriteOp> ops);
 
+// API-thread view of the peers (generation and exported regions), so write() validates without a
+// round trip to the progress thread. Each add_remote gives the peer a new generation: a write
+// planned against one generation fails instead of reaching a replacement peer.
+class PeerDirectory {
+ public:
+  // A write validated against the directory.
+  struct Plan {
+    uint64_t gen = 0;
+    std::vector<PlannedOp> ops;
+  };
+
+  // A fresh generation number.
+  uint64_t new_generation();
+  // Records `peer` at generation `gen` with its regions, replacing any earlier entry.
+  void set(const std::string& peer, uint64_t gen, std::vector<RemoteRegion> regions);
+  // Records `peer` at a fresh generation and runs then(gen) under the same lock, so that what
+  // then() posts to the progress thread arrives there in generation order.
+  template <typename F>
+  void add(const std::string& peer, std::vector<RemoteRegion> regions, F then);
+  // Forgets `peer` (unknown names are ignored).
+  void erase(const std::string& peer);
+  // Validates a write (notification size, known peer, ops inside its regions; kInvalidArgument
+  // otherwise) and returns the peer's generation and the merged ops.
+  Plan plan(const std::string& peer, std::span<const WriteOp> ops, const std::string& notify);
+
+ private:
+  struct Entry {
+    uint64_t gen = 0;
+    std::vector<RemoteRegion> regions;
+  };
+  std::mutex mu_;
+  std::map<std::string, Entry> peers_;
+  uint64_t next_gen_ = 1;
+};
+
+// Parses a peer's metadata blob: checks it is for `backend`, reads its regions (with their "rkey"
+// when `with_rkey`) and hands the document to read_fields for the backend's own fields. A blob of
+// another backend or a malformed one throws kInvalidArgument naming the peer.
+std::vector<RemoteRegion> parse_peer_metadata(
+    const std::string& peer, const std::string& metadata, const char* backend, bool with_rkey,
+    const std::function<void(const nlohmann::json&)>& read_fields);
+
+// Progress-thread admission of a transfer that write() planned against generation `gen` of
+// `peer`: returns the peer while it is that generation, healthy, and the transfer still pending;
+// otherwise fails the transfer in `book` (unless it was cancelled or released) and returns null.
+template <typename PeerMap>
+auto admit_transfer(TransferBook& book, PeerMap& peers, const std::string& peer, uint64_t gen,
+                    uint64_t id) -> decltype(peers.begin()->second.get());
+
+// What every backend does alike: options, transfer book, notification inbox, command queue,
+// progress thread and peer directory, and the TransferAgent calls answered from them alone.
+// A backend implements run() (the progress loop), stop_transfer() and the rest of the interface;
+// its constructor calls start_progress() and its destructor stop_progress() first.
+class AgentBase : public TransferAgent {
+ public:
+  const std::string& name() const override { return opts_.name; }
+  TransferStatus poll(TransferHandle h) override { return book_.poll(h.id); }
+  TransferStatus wait(TransferHandle h, std::chrono::milliseconds t) override {
+    return book_.wait(h.id, t);
+  }
+  // Fails the transfer as "cancelled", then has the progress thread stop sending it.
+  void cancel(TransferHandle h) override;
+  // Forgets the transfer; a pending one is also stopped on the progress thread.
+  void release(TransferHandle h) override;
+  std::vector<Notification> take_notifications() override { return inbox_.take(); }
+  std::vector<Notification> wait_notifications(std::chrono::milliseconds t) override {
+    return inbox_.wait(t);
+  }
+
+ protected:
+  explicit AgentBase(const AgentOptions& opts) : opts_(opts) {}
+  // Starts the progress thread running run().
+  void start_progress();
+  // Ends the progress loop, joins it, then runs the commands still queued on the calling thread
+  // (which becomes the command queue's owner) so that their callers get answers.
+  void stop_progress();
+  // Whether stop_progress() asked the loop to end.
+  bool stopping() const { return stop_; }
+  // The progress loop; returns once stopping().
+  virtual void run() = 0;
+  // Stops sending transfer `id`, whose status is already final or released (progress thread).
+  virtual void stop_transfer(uint64_t id) = 0;
+
+  AgentOptions opts_;
+  TransferBook book_;
+  NotificationInbox inbox_;
+  mutable CommandQueue cmdq_;
+  PeerDirectory directory_;
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+};
+
 // Base64 for binary fields of the JSON metadata (common/base64.h): strictly padded; bad input
 // from a peer throws Error(kInvalidArgument).
 using wideserve::base64_encode;
@@ -109,6 +209,31 @@ inline std::string base64_decode(std::string_view text) {
 }
 
 // ---- template implementation ----
+
+template <typename F>
+void PeerDirectory::add(const std::string& peer, std::vector<RemoteRegion> regions, F then) {
+  std::lock_guard lk(mu_);
+  uint64_t gen = next_gen_++;
+  peers_[peer] = Entry{gen, std::move(regions)};
+  then(gen);
+}
+
+template <typename PeerMap>
+auto admit_transfer(TransferBook& book, PeerMap& peers, const std::string& peer, uint64_t gen,
+                    uint64_t id) -> decltype(peers.begin()->second.get()) {
+  auto it = peers.find(peer);
+  if (it == peers.end() || it->second->gen != gen) {
+    book.finish(id, TransferState::kFailed, fmt::format("peer '{}' was removed or replaced", peer));
+    return nullptr;
+  }
+  auto* p = it->second.get();
+  if (p->failed) {
+    book.finish(id, TransferState::kFailed, p->error);
+    return nullptr;
+  }
+  if (!book.pending(id)) return nullptr;  // cancelled or released before it started
+  return p;
+}
 
 template <typename F>
 auto CommandQueue::call(F fn) -> decltype(fn()) {

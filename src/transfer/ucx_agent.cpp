@@ -63,17 +63,11 @@ struct UcxPeer {
   Clock::time_point last_progress;
 };
 
-struct PeerMeta {
-  uint64_t gen = 0;
-  std::vector<RemoteRegion> regions;
-};
-
-class UcxAgent final : public TransferAgent {
+class UcxAgent final : public AgentBase {
  public:
   explicit UcxAgent(const AgentOptions& opts);
   ~UcxAgent() override;
 
-  const std::string& name() const override { return opts_.name; }
   const char* backend() const override { return "ucx"; }
   RegionId register_memory(void* base, size_t bytes, MemoryKind kind) override;
   void deregister_memory(RegionId region) override;
@@ -82,16 +76,6 @@ class UcxAgent final : public TransferAgent {
   void remove_remote(const std::string& peer_name) override;
   TransferHandle write(const std::string& peer, std::span<const WriteOp> ops,
                        std::string notify) override;
-  TransferStatus poll(TransferHandle h) override { return book_.poll(h.id); }
-  TransferStatus wait(TransferHandle h, std::chrono::milliseconds t) override {
-    return book_.wait(h.id, t);
-  }
-  void cancel(TransferHandle h) override;
-  void release(TransferHandle h) override;
-  std::vector<Notification> take_notifications() override { return inbox_.take(); }
-  std::vector<Notification> wait_notifications(std::chrono::milliseconds t) override {
-    return inbox_.wait(t);
-  }
 
   // UCX callbacks (progress thread).
   void on_op_done(UcxTransfer* t, ucs_status_t s, const char* what);
@@ -102,7 +86,8 @@ class UcxAgent final : public TransferAgent {
   }
 
  private:
-  void run();
+  void run() override;
+  void stop_transfer(uint64_t id) override;
   bool issue();
   void check_timeouts();
   void handle_ep_errors();
@@ -112,27 +97,15 @@ class UcxAgent final : public TransferAgent {
   void send_notification(UcxTransfer* t);
   void drop_peer(UcxPeer* p, const std::string& reason);
   void close_ep(ucp_ep_h ep);
-  void stop_transfer(uint64_t id);
   ucp_mem_h find_local_memh(const void* addr, size_t len) const;
   ucp_request_param_t op_param(UcxTransfer* t) const;
 
-  AgentOptions opts_;
   ucp_context_h context_ = nullptr;
   ucp_worker_h worker_ = nullptr;
   std::string worker_address_;
   int epfd_ = -1;
   int worker_efd_ = -1;
 
-  TransferBook book_;
-  NotificationInbox inbox_;
-  mutable CommandQueue cmdq_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-
-  // API-thread view of peers, for validating write() without a round trip.
-  mutable std::mutex meta_mu_;
-  std::map<std::string, PeerMeta> peer_meta_;
-  uint64_t next_gen_ = 1;
   std::atomic<RegionId> next_region_{1};
 
   // Progress-thread state.
@@ -179,7 +152,7 @@ ucs_status_t am_recv_cb(void* arg, const void* header, size_t header_length, voi
   return UCS_OK;
 }
 
-UcxAgent::UcxAgent(const AgentOptions& opts) : opts_(opts) {
+UcxAgent::UcxAgent(const AgentOptions& opts) : AgentBase(opts) {
   ucp_config_t* config = nullptr;
   ucs_status_t s = ucp_config_read(nullptr, nullptr, &config);
   WS_CHECK_CODE(kUnavailable, s == UCS_OK, "ucp_config_read: {}", ucs_error(s));
@@ -237,15 +210,11 @@ UcxAgent::UcxAgent(const AgentOptions& opts) : opts_(opts) {
   } else {
     worker_efd_ = -1;  // no wakeup support: the loop polls every millisecond instead
   }
-  thread_ = std::thread([this] { run(); });
+  start_progress();
 }
 
 UcxAgent::~UcxAgent() {
-  stop_ = true;
-  cmdq_.wake();
-  thread_.join();
-  cmdq_.set_owner(std::this_thread::get_id());
-  cmdq_.drain();  // commands posted after the loop ended still get their answers
+  stop_progress();
   for (auto& [name, p] : peers_)
     drop_peer(p.get(), "transfer agent '" + opts_.name + "' shut down");
   auto deadline =
@@ -267,7 +236,7 @@ UcxAgent::~UcxAgent() {
 
 void UcxAgent::run() {
   cmdq_.set_owner(std::this_thread::get_id());
-  while (!stop_) {
+  while (!stopping()) {
     bool busy = cmdq_.drain() > 0;
     busy |= issue();
     for (int i = 0; i < 64 && ucp_worker_progress(worker_); ++i) busy = true;
@@ -520,25 +489,11 @@ std::string UcxAgent::metadata() const {
 
 void UcxAgent::add_remote(const std::string& peer_name, const std::string& metadata) {
   std::string address;
-  std::vector<RemoteRegion> regions;
-  try {
-    auto j = nlohmann::json::parse(metadata);
-    std::string backend = j.at("backend").get<std::string>();
-    WS_CHECK_ARG(backend == "ucx", "metadata of peer '{}' is for the {} backend, this agent is ucx",
-                 peer_name, backend);
-    address = base64_decode(j.at("address").get<std::string>());
-    for (const auto& r : j.at("regions")) {
-      regions.push_back({r.at("base").get<uint64_t>(), r.at("length").get<uint64_t>(),
-                         base64_decode(r.at("rkey").get<std::string>())});
-    }
-  } catch (const nlohmann::json::exception& e) {
-    WS_THROW(kInvalidArgument, "bad transfer metadata for peer '{}': {}", peer_name, e.what());
-  }
-  uint64_t gen;
-  {
-    std::lock_guard lk(meta_mu_);
-    gen = next_gen_++;
-  }
+  auto regions = parse_peer_metadata(peer_name, metadata, "ucx", /*with_rkey=*/true,
+                                     [&](const nlohmann::json& j) {
+                                       address = base64_decode(j.at("address").get<std::string>());
+                                     });
+  uint64_t gen = directory_.new_generation();
   cmdq_.call([&] {
     auto p = std::make_unique<UcxPeer>();
     p->name = peer_name;
@@ -587,15 +542,11 @@ void UcxAgent::add_remote(const std::string& peer_name, const std::string& metad
       peers_.emplace(peer_name, std::move(p));
     }
   });
-  std::lock_guard lk(meta_mu_);
-  peer_meta_[peer_name] = PeerMeta{gen, std::move(regions)};
+  directory_.set(peer_name, gen, std::move(regions));
 }
 
 void UcxAgent::remove_remote(const std::string& peer_name) {
-  {
-    std::lock_guard lk(meta_mu_);
-    peer_meta_.erase(peer_name);
-  }
+  directory_.erase(peer_name);
   cmdq_.call([&] {
     auto it = peers_.find(peer_name);
     if (it == peers_.end()) return;
@@ -607,25 +558,15 @@ void UcxAgent::remove_remote(const std::string& peer_name) {
 
 TransferHandle UcxAgent::write(const std::string& peer, std::span<const WriteOp> ops,
                                std::string notify) {
-  WS_CHECK_ARG(notify.size() <= kMaxNotificationBytes, "notification of {} bytes exceeds {}",
-               notify.size(), kMaxNotificationBytes);
-  uint64_t gen;
-  std::vector<PlannedOp> planned;
-  {
-    std::lock_guard lk(meta_mu_);
-    auto it = peer_meta_.find(peer);
-    WS_CHECK_ARG(it != peer_meta_.end(), "unknown transfer peer '{}' (add_remote first)", peer);
-    gen = it->second.gen;
-    planned = plan_ops(peer, it->second.regions, ops);
-  }
+  auto plan = directory_.plan(peer, ops, notify);
   auto t = std::make_unique<UcxTransfer>();
   t->id = book_.create();
-  t->ops = std::move(planned);
+  t->ops = std::move(plan.ops);
   t->header = opts_.name;
   t->notify = std::move(notify);
   t->agent = this;
   TransferHandle h{t->id};
-  cmdq_.post([this, tp = t.release(), peer, gen]() mutable {
+  cmdq_.post([this, tp = t.release(), peer, gen = plan.gen]() mutable {
     start_transfer(std::unique_ptr<UcxTransfer>(tp), peer, gen);
   });
   return h;
@@ -633,18 +574,8 @@ TransferHandle UcxAgent::write(const std::string& peer, std::span<const WriteOp>
 
 void UcxAgent::start_transfer(std::unique_ptr<UcxTransfer> t, const std::string& peer,
                               uint64_t gen) {
-  auto it = peers_.find(peer);
-  if (it == peers_.end() || it->second->gen != gen) {
-    book_.finish(t->id, TransferState::kFailed,
-                 fmt::format("peer '{}' was removed or replaced", peer));
-    return;
-  }
-  UcxPeer* p = it->second.get();
-  if (p->failed) {
-    book_.finish(t->id, TransferState::kFailed, p->error);
-    return;
-  }
-  if (!book_.pending(t->id)) return;  // cancelled or released before it started
+  UcxPeer* p = admit_transfer(book_, peers_, peer, gen, t->id);
+  if (!p) return;
   t->peer = p;
   t->local_memh.reserve(t->ops.size());
   for (const auto& op : t->ops) t->local_memh.push_back(find_local_memh(op.op.local, op.op.length));
@@ -661,16 +592,6 @@ void UcxAgent::stop_transfer(uint64_t id) {
   if (t->phase == Phase::kFinished) return;
   t->phase = Phase::kFinished;  // status was already set by cancel()/release()
   t->peer->active.remove(t);
-}
-
-void UcxAgent::cancel(TransferHandle h) {
-  if (!book_.finish(h.id, TransferState::kFailed, "cancelled")) return;
-  cmdq_.post([this, id = h.id] { stop_transfer(id); });
-}
-
-void UcxAgent::release(TransferHandle h) {
-  if (!book_.release(h.id)) return;
-  cmdq_.post([this, id = h.id] { stop_transfer(id); });
 }
 
 }  // namespace

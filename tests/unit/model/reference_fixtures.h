@@ -16,6 +16,10 @@ struct ReferenceCase {
   int64_t vocab = 0;
   std::vector<int32_t> greedy;
   std::vector<float> margins;
+  // From hf_sensitivity.json (tools/hf_sensitivity.py), -1 when absent: the share of logits rows
+  // that HF transformers' own bfloat16 run puts over 6% from the reference (routing flips), and
+  // with the GPU backend's FP8 activation quantization emulated, over 50%.
+  double hf_bf16_frac_over = -1, hf_fp8_frac_over = -1;
 };
 
 inline std::vector<ReferenceCase> load_reference(const std::string& dir) {
@@ -35,6 +39,15 @@ inline std::vector<ReferenceCase> load_reference(const std::string& dir) {
       r.margins.push_back(g[1].get<float>());
     }
     out.push_back(std::move(r));
+  }
+  if (std::ifstream sf(dir + "/hf_sensitivity.json"); sf) {
+    auto sj = nlohmann::json::parse(sf);
+    for (size_t i = 0; i < out.size() && i < sj["cases"].size(); ++i) {
+      const auto& c = sj["cases"][i];
+      out[i].hf_bf16_frac_over = c["bf16"]["frac_over"].get<double>();
+      if (c.contains("fp8_activations"))
+        out[i].hf_fp8_frac_over = c["fp8_activations"]["frac_over"].get<double>();
+    }
   }
   return out;
 }

