@@ -1,15 +1,20 @@
 // MLA attention bench (H200): device-to-device copy bandwidth (the physical limit, read + write),
 // then decode over a paged bf16 latent cache at several batch x context sizes for H = 16 and 128,
-// then prefill TFLOP/s. Each timed unit is a CUDA graph of launches that rotate over disjoint
-// page-table sets of a >= 512 MB pool, so L2 (60 MB) never holds the KV; median of replays.
+// then prefill TFLOP/s. --kernel v3|v4|both picks the decode kernel (v3 = mla_fwd_kernel, the
+// default and the original output; both = v3 columns, then v4's, the speedup and the relative L2
+// difference of the two outputs, in one run). Each timed unit is a CUDA graph of launches that
+// rotate over disjoint page-table sets of a >= 512 MB pool, so L2 (60 MB) never holds the KV;
+// median of replays.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/attention/mla.h"
@@ -79,9 +84,12 @@ struct Result {
 
 constexpr int64_t kPage = 64;
 
-// batch sequences, each with `ctx` cached rows and `qlen` query tokens at its end.
+// batch sequences, each with `ctx` cached rows and `qlen` query tokens at its end. Decode runs
+// `kernel`; when `out_once` is given, one untimed launch on the first page set fills it first.
 Result run_attention(DeviceBuffer<__nv_bfloat16>& pool, int64_t pool_pages, int64_t heads,
-                     int64_t batch, int64_t ctx, int64_t qlen, cudaStream_t s) {
+                     int64_t batch, int64_t ctx, int64_t qlen, cudaStream_t s,
+                     MlaDecodeKernel kernel = MlaDecodeKernel::kV3,
+                     std::vector<__nv_bfloat16>* out_once = nullptr) {
   const int64_t pps = (ctx + kPage - 1) / kPage, pages = batch * pps;
   // Decode rotates over disjoint sets; prefill is compute bound and uses one.
   const int64_t sets =
@@ -119,13 +127,22 @@ Result run_attention(DeviceBuffer<__nv_bfloat16>& pool, int64_t pool_pages, int6
   p.max_seq_len = ctx;
   p.workspace = ws.get();
   p.workspace_bytes = wsb;
+  if (out_once != nullptr) {
+    WS_CUDA_CHECK(cudaMemsetAsync(out.get(), 0xFF, out.bytes(), s));
+    if (qlen == 1)
+      launch_mla_decode(p, s, kernel);
+    else
+      launch_mla_prefill(p, s);
+    WS_CUDA_CHECK(cudaStreamSynchronize(s));
+    *out_once = out.download();
+  }
   const int per_graph = static_cast<int>(std::max<int64_t>(sets, 4));
   double ms = time_graph(s, 15, [&] {
     for (int i = 0; i < per_graph; ++i) {
       MlaAttentionParams pi = p;
       pi.page_table = dt.get() + (i % sets) * pages;
       if (qlen == 1)
-        launch_mla_decode(pi, s);
+        launch_mla_decode(pi, s, kernel);
       else
         launch_mla_prefill(pi, s);
     }
@@ -139,11 +156,27 @@ Result run_attention(DeviceBuffer<__nv_bfloat16>& pool, int64_t pool_pages, int6
   return {sec * 1e6, bytes / sec * 1e-9, flops / sec * 1e-12};
 }
 
+// ||a - b|| / ||b|| over bf16 outputs (NaN anywhere: +inf).
+double rel_l2(const std::vector<__nv_bfloat16>& a, const std::vector<__nv_bfloat16>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    const double x = __bfloat162float(a[i]), y = __bfloat162float(b[i]);
+    if (!std::isfinite(x) || !std::isfinite(y)) return INFINITY;
+    num += (x - y) * (x - y);
+    den += y * y;
+  }
+  return std::sqrt(num / (den > 0 ? den : 1.0));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"MLA attention bench"};
+  std::string kernel = "v3";
+  app.add_option("--kernel", kernel, "decode kernel: v3 (default), v4, or both side by side")
+      ->check(CLI::IsMember({"v3", "v4", "both"}));
   CLI11_PARSE(app, argc, argv);
+  const bool run_v3 = kernel != "v4", run_v4 = kernel != "v3";
   cudaDeviceProp prop{};
   WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount,
@@ -179,24 +212,42 @@ int main(int argc, char** argv) {
   fill(pool, 2);
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 
-  std::printf("\n%-8s %5s %6s %6s %10s %9s %7s %9s\n", "mode", "heads", "batch", "ctx", "us",
-              "GB/s", "of_copy", "TFLOP/s");
+  std::printf("\n%-8s %5s %6s %6s %10s %9s %7s %9s", "mode", "heads", "batch", "ctx", "us", "GB/s",
+              "of_copy", "TFLOP/s");
+  if (kernel == "both")
+    std::printf(" | %10s %9s %7s %9s %6s %8s", "v4_us", "v4_GB/s", "v4_copy", "v4_TF/s", "v3/v4",
+                "rel_l2");
+  std::printf("\n");
   struct D {
     int64_t batch, ctx;
   };
   const D decode[] = {{64, 4096}, {1, 4096}, {32, 4096}, {128, 4096}, {64, 1024}, {64, 8192}};
   for (int64_t heads : {16, 128})
     for (const D& d : decode) {
-      Result r = run_attention(pool, pool_pages, heads, d.batch, d.ctx, 1, s);
-      std::printf("%-8s %5ld %6ld %6ld %10.1f %9.1f %6.1f%% %9.1f\n", "decode", heads, d.batch,
-                  d.ctx, r.us, r.gbs, 100.0 * r.gbs / copy_gbs, r.tflops);
+      std::vector<__nv_bfloat16> o3, o4;
+      const bool check = run_v3 && run_v4;
+      Result r3{}, r4{};
+      if (run_v3)
+        r3 = run_attention(pool, pool_pages, heads, d.batch, d.ctx, 1, s, MlaDecodeKernel::kV3,
+                           check ? &o3 : nullptr);
+      if (run_v4)
+        r4 = run_attention(pool, pool_pages, heads, d.batch, d.ctx, 1, s, MlaDecodeKernel::kV4,
+                           check ? &o4 : nullptr);
+      const Result& r = run_v3 ? r3 : r4;
+      std::printf("%-8s %5ld %6ld %6ld %10.1f %9.1f %6.1f%% %9.1f", run_v3 ? "decode" : "decode4",
+                  heads, d.batch, d.ctx, r.us, r.gbs, 100.0 * r.gbs / copy_gbs, r.tflops);
+      if (check)
+        std::printf(" | %10.1f %9.1f %6.1f%% %9.1f %5.2fx %8.1e", r4.us, r4.gbs,
+                    100.0 * r4.gbs / copy_gbs, r4.tflops, r3.us / r4.us, rel_l2(o4, o3));
+      std::printf("\n");
     }
-  for (int64_t heads : {16, 128})
-    for (int64_t prompt : {2048, 8192}) {
-      Result r = run_attention(pool, pool_pages, heads, 1, prompt, prompt, s);
-      std::printf("%-8s %5ld %6d %6ld %10.1f %9s %7s %9.1f\n", "prefill", heads, 1, prompt, r.us,
-                  "-", "-", r.tflops);
-    }
+  if (run_v3)  // prefill has one kernel (v3)
+    for (int64_t heads : {16, 128})
+      for (int64_t prompt : {2048, 8192}) {
+        Result r = run_attention(pool, pool_pages, heads, 1, prompt, prompt, s);
+        std::printf("%-8s %5ld %6d %6ld %10.1f %9s %7s %9.1f\n", "prefill", heads, 1, prompt, r.us,
+                    "-", "-", r.tflops);
+      }
   WS_CUDA_CHECK(cudaStreamDestroy(s));
   return 0;
 }

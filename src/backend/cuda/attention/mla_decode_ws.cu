@@ -96,8 +96,10 @@ __device__ __forceinline__ void bulk_row(uint32_t dst, const void* src, uint32_t
       "l"(src), "r"(kRowBytes), "r"(bar)
       : "memory");
 }
-__device__ __forceinline__ void named_sync(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+// Barrier ids as immediates: a register id makes ptxas reserve all 16 hardware barriers.
+template <int kId>
+__device__ __forceinline__ void named_sync_128() {
+  asm volatile("bar.sync %0, 128;\n" ::"n"(kId) : "memory");
 }
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -239,7 +241,10 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
 #pragma unroll
     for (int n = 0; n < kNTiles; ++n)
       red[j][n][lane] = make_float4(sp[n][0], sp[n][1], sp[n][2], sp[n][3]);
-    named_sync(1 + grp, 128);
+    if (MB == 1 || grp == 0)  // group-wide (4 warps) barrier; id 0 is __syncthreads'
+      named_sync_128<1>();
+    else
+      named_sync_128<2>();
     float sv[kNTiles][4];
 #pragma unroll
     for (int n = 0; n < kNTiles; ++n) {
@@ -355,6 +360,10 @@ void launch_ws(const WsArgs& a, dim3 grid, cudaStream_t s) {
   if (dev >= 64 || !configured[dev].load(std::memory_order_acquire)) {
     WS_CUDA_CHECK(cudaFuncSetAttribute(mla_decode_ws_kernel<MB>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+    // All of the unified L1/shared array as shared memory: MB=1 needs 2 x ~90 KB per SM.
+    WS_CUDA_CHECK(cudaFuncSetAttribute(mla_decode_ws_kernel<MB>,
+                                       cudaFuncAttributePreferredSharedMemoryCarveout,
+                                       cudaSharedmemCarveoutMaxShared));
     if (dev < 64) configured[dev].store(true, std::memory_order_release);
   }
   mla_decode_ws_kernel<MB><<<grid, ws_threads(MB), bytes, s>>>(a);
