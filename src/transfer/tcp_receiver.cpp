@@ -88,10 +88,12 @@ bool TcpAgent::drive_conn_in(InConn* c) {
   InFrame& f = c->in;
   size_t budget = kRecvSliceBytes;
   if (c->stage.empty()) c->stage.resize(kStageBytes);
-  while (budget > 0 && !c->broken) {
+  while (!c->broken) {
+    // Staged bytes are parsed even once the budget is spent: poll() only reports bytes still in
+    // the socket, so a commit left here would wait for the writer's timeout.
     while (c->pos < c->end && !c->broken)
       c->pos += consume(c, c->stage.data() + c->pos, c->end - c->pos);
-    if (c->broken) return false;
+    if (c->broken || budget == 0) break;
     ssize_t r;
     if (f.in_body && f.h.type == kData && f.dest && f.remaining >= kStageBytes) {
       // Large payloads go straight into the registered memory.
