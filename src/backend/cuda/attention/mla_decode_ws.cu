@@ -26,6 +26,7 @@
 #include "backend/cuda/attention/mla_combine.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/mma_ptx.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -64,9 +65,6 @@ struct WsArgs {
   int page_shift;  // log2(page_size) when a power of two, else -1
 };
 
-__device__ __forceinline__ uint32_t smem_u32(const void* ptr) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
-}
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
@@ -101,24 +99,6 @@ template <int kId>
 __device__ __forceinline__ void named_sync_128() {
   asm volatile("bar.sync %0, 128;\n" ::"n"(kId) : "memory");
 }
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
@@ -149,8 +129,8 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
   if (threadIdx.x == 0) {
 #pragma unroll
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(smem_u32(&sm.full[s]), 1);
-      mbar_init(smem_u32(&sm.empty[s]), kConsumers);
+      mbar_init(smem_addr(&sm.full[s]), 1);
+      mbar_init(smem_addr(&sm.empty[s]), kConsumers);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
@@ -171,11 +151,11 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
 #pragma unroll 1
     for (int tile = 0; tile < ntiles; ++tile) {
       const int s = tile % kStages;
-      if (tile >= kStages) mbar_wait(smem_u32(&sm.empty[s]), ((tile / kStages) & 1) ^ 1);
-      if (lane == 0) mbar_expect_tx(smem_u32(&sm.full[s]), kBn * kRowBytes);
+      if (tile >= kStages) mbar_wait(smem_addr(&sm.empty[s]), ((tile / kStages) & 1) ^ 1);
+      if (lane == 0) mbar_expect_tx(smem_addr(&sm.full[s]), kBn * kRowBytes);
       __syncwarp();
-      bulk_row(smem_u32(&sm.kv[s][lane * kStride]), p.kv_cache + slot * kRow,
-               smem_u32(&sm.full[s]));
+      bulk_row(smem_addr(&sm.kv[s][lane * kStride]), p.kv_cache + slot * kRow,
+               smem_addr(&sm.full[s]));
       // Next tile's page lookup flies while this warp waits for the next free stage.
       if (tile + 1 < ntiles) slot = slot_of(tile + 1);
     }
@@ -208,7 +188,7 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
   for (int n = 0; n < kOTiles; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};  // rows g, g+8 (log2 units)
 
-  const uint32_t kv0 = smem_u32(&sm.kv[0][0]);
+  const uint32_t kv0 = smem_addr(&sm.kv[0][0]);
   // ldmatrix x4 of K: two n8 tiles (rows +0..7, +8..15) x k16 (cols +0..7, +8..15).
   const uint32_t k_lane =
       kv0 + ((lane % 8 + (lane / 16) * 8) * kStride + ((lane / 8) & 1) * 8 + j * kKSteps * 16) * 2;
@@ -219,7 +199,7 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
 #pragma unroll 1
   for (int tile = 0; tile < ntiles; ++tile) {
     const int s = tile % kStages;
-    mbar_wait(smem_u32(&sm.full[s]), (tile / kStages) & 1);
+    mbar_wait(smem_addr(&sm.full[s]), (tile / kStages) & 1);
     const uint32_t k_addr = k_lane + s * kStageBytes, v_addr = v_lane + s * kStageBytes;
 
     // Partial S over this warp's d-slice: four independent accumulator chains (n8 tiles).
@@ -308,7 +288,7 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
       }
     }
     __syncwarp();
-    if (lane == 0) mbar_arrive(smem_u32(&sm.empty[s]));  // stage s free for the producer
+    if (lane == 0) mbar_arrive(smem_addr(&sm.empty[s]));  // stage s free for the producer
   }
 
   // Epilogue: full row sums (quad), normalised output (+ lse). Each warp has the whole row's
