@@ -19,6 +19,9 @@ void add_ep_flags(CLI::App& app, EpArgs& a) {
   app.add_option("--ep-size,--expert-parallel-size", p.ep_size, "EP ranks (1 or --tp-size)")
       ->group(g);
   app.add_flag("--enable-dp-attention", p.enable_dp_attention, "Attention data parallel")->group(g);
+  app.add_flag("--enable-dp-lm-head", p.enable_dp_lm_head,
+               "Each rank applies the whole LM head to its rows (default: split by vocabulary)")
+      ->group(g);
   app.add_option("--nnodes", p.nnodes, "Processes (nodes) the ranks are spread over")->group(g);
   app.add_option("--node-rank", p.node_rank, "This process's node index")->group(g);
   app.add_option("--dist-init-addr", p.dist_init_addr, "HOST:PORT of node 0's rendezvous")
@@ -74,6 +77,7 @@ model::EpOptions ep_options(const config::ParallelConfig& p, const config::MoeCo
   o.eplb_algorithm = moe::parse_eplb_algorithm(m.eplb_algorithm);
   o.num_nodes = static_cast<int32_t>(p.nnodes);
   o.rebalance_every = m.enable_eplb ? m.eplb_rebalance_num_iterations : 0;
+  o.vocab_parallel_head = !p.enable_dp_lm_head;
   return o;
 }
 

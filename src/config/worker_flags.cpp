@@ -113,7 +113,10 @@ void add_worker_flags(CLI::App& app, WorkerConfig& c) {
   opt(app, "--dist-init-addr,--nccl-init-addr", p.dist_init_addr,
       "HOST:PORT of the distributed init (rank 0 node)", par);
   opt(app, "--moe-dense-tp-size", p.moe_dense_tp_size, "TP size of dense MLP layers (1)", par);
-  flag(app, "--enable-dp-lm-head", p.enable_dp_lm_head, "Vocabulary-parallel LM head over DP", par);
+  flag(app, "--enable-dp-lm-head", p.enable_dp_lm_head,
+       "Each DP rank applies the whole LM head to its own rows (default with "
+       "--enable-dp-attention: the head split by vocabulary over the ranks)",
+       par);
   choice(app, "--load-balance-method", p.load_balance_method, "Request balancing over DP ranks",
          kLoadBalanceMethods, par);
 

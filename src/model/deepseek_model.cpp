@@ -10,6 +10,7 @@
 #include "model/ep_moe.h"
 #include "model/mla_attention.h"
 #include "model/moe_block.h"
+#include "model/vocab_parallel_head.h"
 
 namespace wideserve::model {
 
@@ -94,7 +95,10 @@ void DeepseekModel::forward(std::span<const SequenceInput> seqs, kvcache::MlaKvS
   for (int64_t i = 0; i < m; ++i) std::memcpy(&sel[i * H], &h[out_rows[i] * H], H * sizeof(float));
   cpu::rms_norm(sel.data(), w_.final_norm.data(), eps, sel.data(), m, H, H, H);
   logits->resize(m * V);
-  cpu::linear(sel.data(), w_.lm_head.data(), logits->data(), m, V, H);
+  if (opts.ep && opts.ep->options().vocab_parallel_head)
+    vocab_parallel_head(opts.ep->group(), w_.lm_head.data(), V, H, sel.data(), m, logits->data());
+  else
+    cpu::linear(sel.data(), w_.lm_head.data(), logits->data(), m, V, H);
 }
 
 }  // namespace wideserve::model

@@ -29,6 +29,9 @@ struct EpOptions {
   moe::EplbAlgorithm eplb_algorithm = moe::EplbAlgorithm::kDeepseek;  // --eplb-algorithm
   int32_t num_nodes = 1;                                              // --nnodes (EPLB hierarchy)
   int64_t rebalance_every = 0;  // --enable-eplb: rebalance every N forwards (0 = never)
+  // Without --enable-dp-lm-head: the LM head split by vocabulary over the group
+  // (model/vocab_parallel_head.h); with it, each rank applies the whole head to its own rows.
+  bool vocab_parallel_head = false;
 };
 
 // Per-layer load figures since the last reset (data only; identical on every rank).
@@ -65,6 +68,7 @@ class EpMoe {
 
   const moe::ExpertPlacement& placement() const { return placement_; }
   dist::ProcessGroup& group() { return pg_; }
+  const EpOptions& options() const { return opts_; }
   moe::DispatchMode last_mode() const { return mode_; }
 
  private:

@@ -71,10 +71,15 @@ cases = [
     ("threads4_red_dyn", 4, ["--ep-num-redundant-experts", "4", "--ep-dispatch-algorithm", "dynamic",
                              "--moe-a2a-backend", "deepep", "--deepep-mode", "normal"]),
     ("threads2_red_static", 2, ["--ep-num-redundant-experts", "2", "--ep-dispatch-algorithm", "static"]),
+    # The LM head: split by vocabulary over the ranks by default (3 ranks: uneven slices), whole on
+    # every rank with --enable-dp-lm-head (the seed's setting).
+    ("threads3_red_vocab_split", 3, ["--ep-num-redundant-experts", "2"]),
+    ("threads4_dp_lm_head", 4, ["--enable-dp-lm-head"]),
 ]
 for tag, n, extra in cases:
     check(close(logits(tag, n, extra), ref), f"logits {tag} == 1 rank")
 for tag, n, extra in [("nodes2_r2", 2, []),
+                      ("nodes2_r2_dp_lm_head", 2, ["--enable-dp-lm-head"]),
                       ("nodes2_r4_ll_red", 4, ["--moe-a2a-backend", "deepep", "--deepep-mode",
                                                "low_latency", "--ep-num-redundant-experts", "4"])]:
     check(close(logits(tag, n, extra, nodes=2), ref), f"logits {tag} (2 processes, gloo) == 1 rank")
