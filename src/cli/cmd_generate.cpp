@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/cuda_cli.h"
 #include "cli/ep_flags.h"
 #include "cli/token_ids.h"
 #include "common/check.h"
@@ -15,6 +16,7 @@ struct GenerateArgs {
   std::string model_path, token_ids;
   int max_new_tokens = 16;
   bool ignore_eos = true;
+  std::string device = "cpu";
   EpArgs ep;
 };
 
@@ -26,12 +28,20 @@ WS_REGISTER_COMMAND(
       app.add_option("--max-new-tokens", a->max_new_tokens, "Tokens to generate")
           ->check(CLI::Range(1, 1 << 20));
       app.add_flag("!--stop-at-eos", a->ignore_eos, "Stop at the config's EOS token (default: no)");
+      app.add_option("--device", a->device,
+                     "cpu (the reference backend) | cuda (the GPU backend) | auto");
       add_ep_flags(app, a->ep);
       return [a] {
         auto ids = parse_token_ids(a->token_ids, "--token-ids");
-        auto m = model::DeepseekModel::load(a->model_path);
         std::vector<int32_t> out;
-        if (ep_world_size(a->ep.parallel, a->ep.moe) == 1) {
+        const bool gpu = resolve_cli_device(a->device) == "cuda";
+        WS_CHECK_ARG(!gpu || ep_world_size(a->ep.parallel, a->ep.moe) == 1,
+                     "--device cuda runs one rank (wide EP is on the CPU backend)");
+        std::unique_ptr<model::DeepseekModel> m;
+        if (!gpu) m = model::DeepseekModel::load(a->model_path);
+        if (gpu) {
+          out = cuda_greedy_generate(a->model_path, ids, a->max_new_tokens, !a->ignore_eos);
+        } else if (ep_world_size(a->ep.parallel, a->ep.moe) == 1) {
           out = model::greedy_generate(*m, ids, a->max_new_tokens, !a->ignore_eos);
         } else {
           // Rank 0 generates; every other rank joins its MoE exchanges until it is done.

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/cuda_cli.h"
 #include "cli/ep_flags.h"
 #include "cli/token_ids.h"
 #include "common/check.h"
@@ -12,8 +13,16 @@
 namespace wideserve::cli {
 namespace {
 
+void write_logits(const std::string& path, const std::vector<float>& logits) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  WS_CHECK_ARG(f, "--out: cannot write {}", path);
+  bool ok = std::fwrite(logits.data(), sizeof(float), logits.size(), f) == logits.size();
+  ok = std::fclose(f) == 0 && ok;
+  WS_CHECK_CODE(kResourceExhausted, ok, "writing {} failed", path);
+}
+
 struct LogitsArgs {
-  std::string model_path, token_ids, out, attention = "auto";
+  std::string model_path, token_ids, out, attention = "auto", device = "cpu";
   EpArgs ep;
 };
 
@@ -26,9 +35,19 @@ WS_REGISTER_COMMAND(
           ->required();
       app.add_option("--attention", a->attention, "auto|expanded|absorbed")
           ->check(CLI::IsMember({"auto", "expanded", "absorbed"}));
+      app.add_option("--device", a->device,
+                     "cpu (the reference backend) | cuda (the GPU backend) | auto");
       add_ep_flags(app, a->ep);
       return [a] {
         auto ids = parse_token_ids(a->token_ids, "--token-ids");
+        std::vector<float> logits;
+        if (resolve_cli_device(a->device) == "cuda") {
+          WS_CHECK_ARG(ep_world_size(a->ep.parallel, a->ep.moe) == 1,
+                       "--device cuda runs one rank (wide EP is on the CPU backend)");
+          logits = cuda_prompt_logits(a->model_path, ids);
+          write_logits(a->out, logits);
+          return 0;
+        }
         auto m = model::DeepseekModel::load(a->model_path);
         const auto& c = m->config();
         const int64_t page = 64;
@@ -40,7 +59,6 @@ WS_REGISTER_COMMAND(
         model::ForwardOptions opts;
         if (a->attention == "expanded") opts.attention = model::AttentionMode::kExpanded;
         if (a->attention == "absorbed") opts.attention = model::AttentionMode::kAbsorbed;
-        std::vector<float> logits;
         if (ep_world_size(a->ep.parallel, a->ep.moe) == 1) {
           m->forward({&s, 1}, kv, &logits, opts);
         } else {
@@ -58,11 +76,7 @@ WS_REGISTER_COMMAND(
           });
           if (!mine) return 0;  // another node's process writes the file
         }
-        FILE* f = std::fopen(a->out.c_str(), "wb");
-        WS_CHECK_ARG(f, "--out: cannot write {}", a->out);
-        bool ok = std::fwrite(logits.data(), sizeof(float), logits.size(), f) == logits.size();
-        ok = std::fclose(f) == 0 && ok;
-        WS_CHECK_CODE(kResourceExhausted, ok, "writing {} failed", a->out);
+        write_logits(a->out, logits);
         return 0;
       };
     });

@@ -1,22 +1,17 @@
 #include "cli/model_runner_factory.h"
 
+#include "cli/cuda_cli.h"
 #include "common/check.h"
 #include "common/logging.h"
 
 #ifdef WIDESERVE_HAVE_CUDA
-#include "backend/cuda/common/device_info.h"
 #include "backend/cuda/model/cuda_model_runner.h"
 #endif
 
 namespace wideserve::cli {
 
 void resolve_device(config::WorkerConfig& cfg) {
-  if (cfg.device != "auto") return;
-#ifdef WIDESERVE_HAVE_CUDA
-  cfg.device = cuda::device_count() > 0 ? "cuda" : "cpu";
-#else
-  cfg.device = "cpu";
-#endif
+  cfg.device = resolve_cli_device(cfg.device);
 }
 
 std::unique_ptr<engine::ModelRunner> make_model_runner(const config::WorkerConfig& cfg) {

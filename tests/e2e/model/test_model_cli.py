@@ -1,6 +1,6 @@
 """The model CLI contract: make-model, logits, generate; error paths; and (when torch is installed)
 HF transformers loading our generated checkpoints and computing the same logits."""
-import json, os, struct, subprocess, sys, tempfile
+import shutil, json, os, struct, subprocess, sys, tempfile
 
 BIN = os.environ["WS_BINARY"]
 SRC = os.environ["WS_SOURCE_DIR"]
@@ -87,6 +87,16 @@ p = run("generate", "--model-path", dirs["hf"], "--token-ids", "1", "--bogus-fla
 check(p.returncode != 0 and "bogus-flag" in p.stderr, "unknown flag is named")
 p = run("make-model", "--preset", "huge", "--out", os.path.join(tmp, "x"), ok=False)
 check(p.returncode != 0 and "--preset" in p.stderr, "bad --preset is named")
+p = run("generate", "--model-path", dirs["hf"], "--token-ids", "1", "--device", "tpu", ok=False)
+check(p.returncode != 0 and "--device" in p.stderr, "bad --device is named")
+p = run("logits", "--model-path", dirs["hf"], "--token-ids", "1", "--out", out, "--device", "cuda",
+        "--tp-size", "2", "--dp-size", "2", "--enable-dp-attention", ok=False)
+check(p.returncode != 0 and "one rank" in p.stderr, "--device cuda with wide EP is refused, saying why")
+if shutil.which("nvidia-smi") is None:  # no GPU here (CI): --device cuda fails loudly, no crash
+    for cmd in (["logits", "--out", out], ["generate"]):
+        p = run(*cmd, "--model-path", dirs["hf"], "--token-ids", "1", "--device", "cuda", ok=False)
+        check(p.returncode == 1 and ("no GPU" in p.stderr or "without the CUDA backend" in p.stderr),
+              f"{cmd[0]} --device cuda without a GPU: exit 1 naming why ({p.stderr.strip()[-120:]})")
 
 # 5. HF transformers loads what make-model writes and computes the same logits (needs torch).
 try:
