@@ -94,6 +94,8 @@ std::unique_ptr<engine::MultiRankEngine> make_ep_engine(
   // Every rank's cache reports as its own DP rank (the kv router picks ranks, not just workers).
   if (kv_events)
     o.kv_event_sink = [kv_events](int rank) { return kv_events->sink(static_cast<int32_t>(rank)); };
+  // Nodes R > 0: node 0 publishes for every rank (it publishes whenever the radix cache is on).
+  o.forward_kv_events = cfg.parallel.node_rank > 0 && !cfg.engine.disable_radix_cache;
   engine::EngineConfig ec = cfg.engine;
   ec.kv_event_sink = nullptr;
   return std::make_unique<engine::MultiRankEngine>(ec, std::move(m), std::move(ranks.groups), o);
@@ -189,12 +191,11 @@ int run_worker(config::WorkerConfig& cfg) {
 
   const int ep_world = cfg.engine_kind == "mock" ? 1 : ep_world_size(cfg.parallel, cfg.moe);
   if (ep_world > 1 && cfg.parallel.node_rank > 0) return run_ep_follower(cfg, ep_world);
-  // KV events for KV-aware routing: the prefix cache (one per DP rank of this node; node 0 of a
-  // multi-node EP worker holds ranks 0..world/nnodes-1) reports to this publisher.
+  // KV events for KV-aware routing: every DP rank's prefix cache reports to this publisher (ranks
+  // of other nodes through node 0's engine, which replays what their step reports carry).
   std::shared_ptr<runtime::KvEventPublisher> kv_events;
   if (cfg.engine_kind != "mock" && !cfg.engine.disable_radix_cache) {
-    const int local = ep_world / static_cast<int>(std::max<int64_t>(1, cfg.parallel.nnodes));
-    std::vector<int32_t> ranks(static_cast<size_t>(std::max(1, local)));
+    std::vector<int32_t> ranks(static_cast<size_t>(std::max(1, ep_world)));
     std::iota(ranks.begin(), ranks.end(), 0);
     kv_events = std::make_shared<runtime::KvEventPublisher>(cfg.host, cfg.advertise_host, ranks);
     if (ep_world == 1) cfg.engine.kv_event_sink = kv_events->sink(0);

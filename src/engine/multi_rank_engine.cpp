@@ -122,6 +122,7 @@ struct MultiRankEngine::Rank {
   std::vector<NewRequest> adds;
   std::vector<uint64_t> aborts;
   std::vector<RequestOutput> outs;
+  std::shared_ptr<kvcache::KvEventRecorder> kv_recorder;  // other nodes: changes for the report
   model::EpMetrics metrics;
   std::string error;  // a failed round: the group is unusable
   std::thread thread;
@@ -161,7 +162,13 @@ MultiRankEngine::MultiRankEngine(const EngineConfig& cfg,
     auto runner = std::make_unique<EpModelRunner>(model_, r->ep.get(), tokens, cfg.page_size);
     r->runner = runner.get();
     EngineConfig rank_cfg = cfg;
-    rank_cfg.kv_event_sink = opts.kv_event_sink ? opts.kv_event_sink(r->global) : nullptr;
+    rank_cfg.kv_event_sink = nullptr;
+    if (first_ == 0 && opts.kv_event_sink) {
+      rank_cfg.kv_event_sink = opts.kv_event_sink(r->global);
+    } else if (first_ != 0 && opts.forward_kv_events) {
+      r->kv_recorder = std::make_shared<kvcache::KvEventRecorder>();
+      rank_cfg.kv_event_sink = r->kv_recorder;
+    }
     r->core = std::make_unique<EngineCore>(rank_cfg, std::move(runner));
     ranks_.push_back(std::move(r));
   }
@@ -171,6 +178,9 @@ MultiRankEngine::MultiRankEngine(const EngineConfig& cfg,
     if (model_->config().is_moe_layer(l)) moe_layers_.push_back(static_cast<int32_t>(l));
   remote_.resize(world_);
   reports_.resize(world_);
+  remote_kv_sinks_.resize(world_);
+  for (int g = 0; leader() && opts_.kv_event_sink && g < world_; ++g)
+    if (!is_local(g)) remote_kv_sinks_[g] = opts_.kv_event_sink(g);
   ep_.ranks = world_;
   ep_.layers = moe_layers_;
   stats_.ep = ep_;
@@ -350,6 +360,7 @@ void MultiRankEngine::rank_step(Rank& r, bool report) {
       rep.outputs.push_back({std::move(o), done});
     }
     r.outs.clear();
+    if (r.kv_recorder) rep.kv_changes = r.kv_recorder->take();
     const std::string s = encode_report(rep, opts_.wire);
     blobs[0].assign(s.begin(), s.end());
   }
@@ -456,6 +467,7 @@ void MultiRankEngine::step_and_deliver() {
     }
     remote_[g].has_work = reports[g].has_work;
     remote_[g].stats = reports[g].stats;
+    if (remote_kv_sinks_[g]) kvcache::replay(reports[g].kv_changes, *remote_kv_sinks_[g]);
   }
   EngineStats st;
   bool busy = false;

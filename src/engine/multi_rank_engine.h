@@ -62,9 +62,12 @@ struct MultiRankOptions {
   // control round, so that the other nodes' collectives do not time out and a lost node shows.
   RankWire wire;
   std::chrono::milliseconds idle_round{1000};
-  // Where each rank's prefix cache reports its blocks (KV-aware routing per DP rank), by global
-  // rank; unset or null: no events.
+  // Node 0: where each rank's prefix cache reports its blocks (KV-aware routing per DP rank), by
+  // global rank, those of other nodes included (their changes come with their step reports);
+  // unset or null: no events.
   std::function<std::shared_ptr<kvcache::KvEventSink>(int)> kv_event_sink;
+  // Nodes R > 0: record every rank's cache changes and send them to node 0 with each report.
+  bool forward_kv_events = false;
 };
 
 class MultiRankEngine : public AsyncEngine {
@@ -122,7 +125,9 @@ class MultiRankEngine : public AsyncEngine {
   int world_ = 0, first_ = 0;
   bool distributed_ = false;  // ranks in other processes
   std::vector<std::unique_ptr<Rank>> ranks_;
-  std::vector<Remote> remote_;              // [global rank]; loop thread only
+  std::vector<Remote> remote_;  // [global rank]; loop thread only
+  // Node 0: the KV event sinks of other nodes' ranks [global rank] (null: none).
+  std::vector<std::shared_ptr<kvcache::KvEventSink>> remote_kv_sinks_;
   std::string plan_;                        // the round's encoded RankPlan (rank 0 sends it)
   std::vector<std::vector<char>> reports_;  // [global rank] reports received by rank 0
   std::vector<int32_t> moe_layers_;

@@ -120,6 +120,19 @@ std::string encode_report(const RankReport& rep, const RankWire& w) {
     o.pod<uint8_t>(x.done ? 1 : 0);
     o.bytes(w.encode_output(x.output));
   }
+  o.pod<uint64_t>(rep.kv_changes.size());
+  for (const auto& c : rep.kv_changes) {
+    o.pod<uint8_t>(static_cast<uint8_t>(c.kind));
+    o.pod<uint8_t>(c.parent.has_value() ? 1 : 0);
+    o.pod<uint64_t>(c.parent.value_or(0));
+    o.pod<uint64_t>(c.blocks.size());
+    for (const auto& b : c.blocks) {
+      o.pod<uint64_t>(b.hash);
+      o.pod<uint64_t>(b.tokens_hash);
+    }
+    o.pod<uint64_t>(c.removed.size());
+    for (uint64_t h : c.removed) o.pod<uint64_t>(h);
+  }
   return o.take();
 }
 
@@ -132,6 +145,22 @@ RankReport decode_report(std::string_view data, const RankWire& w) {
   for (auto& x : rep.outputs) {
     x.done = r.pod<uint8_t>() != 0;
     x.output = w.decode_output(r.bytes());
+  }
+  rep.kv_changes.resize(r.count());
+  for (auto& c : rep.kv_changes) {
+    const uint8_t kind = r.pod<uint8_t>();
+    WS_CHECK_CODE(kDataLoss, kind <= 2, "malformed rank report: cache change kind {}", kind);
+    c.kind = static_cast<kvcache::KvCacheChange::Kind>(kind);
+    const bool has_parent = r.pod<uint8_t>() != 0;
+    const uint64_t parent = r.pod<uint64_t>();
+    if (has_parent) c.parent = parent;
+    c.blocks.resize(r.count());
+    for (auto& b : c.blocks) {
+      b.hash = r.pod<uint64_t>();
+      b.tokens_hash = r.pod<uint64_t>();
+    }
+    c.removed.resize(r.count());
+    for (auto& h : c.removed) h = r.pod<uint64_t>();
   }
   r.end();
   return rep;

@@ -1,8 +1,9 @@
 // The control messages of a multi-rank engine whose ranks live in several processes ("nodes"):
 // before every lockstep round, global rank 0 broadcasts a Plan (the command, and the new requests
 // and aborts of every rank outside node 0); after a step, every rank of another node sends a
-// Report (its outputs, whether it still has work, its stats) to rank 0. Requests and outputs are
-// serialized by a RankWire (the worker passes the request-plane codec, runtime/rank_wire.h).
+// Report (its outputs, whether it still has work, its stats, its prefix-cache changes) to rank 0.
+// Requests and outputs are serialized by a RankWire (the worker passes the request-plane codec,
+// runtime/rank_wire.h).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "engine/engine_core.h"
+#include "kvcache/kv_event_recorder.h"
 
 namespace wideserve::engine {
 
@@ -49,6 +51,8 @@ struct RankReport {
     bool done = false;  // the request has no sample left on that rank
   };
   std::vector<Output> outputs;
+  // The rank's prefix-cache changes this step, for node 0's KV event publisher.
+  std::vector<kvcache::KvCacheChange> kv_changes;
 };
 
 std::string encode_plan(const RankPlan& p, const RankWire& w);

@@ -5,8 +5,9 @@ model workers publishing KV events.
    prefix as cached (usage.prompt_tokens_details.cached_tokens).
 2. Restart: a worker killed with SIGKILL leaves the index; its restarted replacement starts with an
    empty index entry (its cache is empty), then fills it from its own events.
-3. DP ranks: one wide-EP worker with 2 ranks (--tp-size 2 --dp-size 2 --enable-dp-attention), each
-   rank with its own cache publishing its own events: the router indexes both ranks, and a repeat
+3. DP ranks: one wide-EP worker with 2 ranks (--tp-size 2 --dp-size 2 --enable-dp-attention) over
+   2 processes (--nnodes 2: rank 1's cache changes reach node 0's publisher with its step
+   reports), each rank with its own cache and events: the router indexes both ranks, and a repeat
    of a prefix goes to the rank that holds it (the router sends the rank with the request) and
    reports the prefix cached.
 4. --busy-threshold: with one slow mock worker, a request while it is busy gets 503 with an OpenAI
@@ -121,10 +122,15 @@ def ep_phase(model):
     rng = random.Random(11)
     cl = h.Cluster("kvr_ep")
     cl.start_frontend("--router-mode", "kv")
-    cl.start_worker(model, NAME, "--page-size", str(PAGE), "--max-total-tokens", "8192",
-                    "--heartbeat-interval-ms", "200", "--tp-size", "2", "--dp-size", "2",
-                    "--enable-dp-attention", "--load-balance-method", "round_robin")
-    cl.wait_instances(1, NAME)
+    addr = f"127.0.0.1:{h.free_port()}"
+    ep = ["--page-size", str(PAGE), "--max-total-tokens", "8192", "--heartbeat-interval-ms", "200",
+          "--tp-size", "2", "--dp-size", "2", "--enable-dp-attention", "--load-balance-method",
+          "round_robin", "--nnodes", "2", "--dist-init-addr", addr]
+    node1 = h.Proc("kvr-node1", [h.BIN, "worker", "--model-path", model, "--served-model-name", NAME,
+                                 "--discovery", cl.discovery, "--host", "127.0.0.1", *ep, "--node-rank", "1"],
+                   cl.dir)
+    cl.start_worker(model, NAME, *ep, "--node-rank", "0")
+    cl.wait_instances(1, NAME, timeout=120)
     check(wait_until(lambda: set(blocks_by_rank(cl)) == {0, 1}), "the router indexes both DP ranks")
 
     def served_by_rank(ids):
@@ -136,7 +142,11 @@ def ep_phase(model):
         return (grew[0] if grew else None), cached
 
     owners = {}
-    for k in range(4):
+    # New prefixes tie on cost and go to either rank at random: keep going until both ranks own
+    # one (rank 1's cache is known through node 1's reports), at most 12 (a miss: 2^-11).
+    for k in range(12):
+        if k >= 4 and set(owners.values()) == {0, 1}:
+            break
         p = [rng.randrange(1000, 30000) for _ in range(PREFIX_LEN)]
         r1, c1 = served_by_rank(p + [rng.randrange(1000, 30000) for _ in range(24)])
         check(c1 == 0, f"EP prefix {k}: first request has nothing cached ({c1})")
@@ -148,9 +158,14 @@ def ep_phase(model):
     routed = {int(l["dp_rank"]): v for l, v in
               cl.metrics().get("wideserve_frontend_worker_rank_routed_requests", [])}
     print("EP prefix owners:", owners, "index:", blocks_by_rank(cl), "routed:", routed)
-    check(sum(routed.values()) == 8, f"the router counted 8 requests over the ranks ({routed})")
+    check(set(owners.values()) == {0, 1}, f"prefixes are cached on both ranks ({owners})")
+    check(sum(routed.values()) == 2 * len(owners),
+          f"the router counted {2 * len(owners)} requests over the ranks ({routed})")
     log = cl.frontend.log_text()
     check("Traceback" not in log and "CRITICAL" not in log, "frontend log clean")
+    for w in cl.workers + [cl.frontend]:
+        w.kill()
+    node1.kill()
 
 
 def busy_phase(model):

@@ -3,6 +3,8 @@
 // plan/report messages, and one engine spread over two "nodes" (leader + follower engines over
 // Gloo in this process) giving the single-rank engine's tokens.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <msgpack.hpp>
 
 #include <future>
@@ -154,7 +156,26 @@ TEST(RankWire, PlanAndReportRoundTrip) {
   o.finish = engine::FinishReason::kError;
   o.error = "boom";
   r.outputs.push_back({o, true});
+  kvcache::KvCacheChange stored;
+  stored.parent = 7;
+  stored.blocks = {{11, 12}, {13, 14}};
+  kvcache::KvCacheChange removed;
+  removed.kind = kvcache::KvCacheChange::Kind::kRemoved;
+  removed.removed = {13};
+  kvcache::KvCacheChange cleared;
+  cleared.kind = kvcache::KvCacheChange::Kind::kCleared;
+  r.kv_changes = {stored, removed, cleared};
   const engine::RankReport s = engine::decode_report(engine::encode_report(r, w), w);
+  ASSERT_EQ(s.kv_changes.size(), 3u);
+  EXPECT_EQ(s.kv_changes[0].kind, kvcache::KvCacheChange::Kind::kStored);
+  EXPECT_EQ(s.kv_changes[0].parent, std::optional<uint64_t>(7));
+  ASSERT_EQ(s.kv_changes[0].blocks.size(), 2u);
+  EXPECT_EQ(s.kv_changes[0].blocks[1].hash, 13u);
+  EXPECT_EQ(s.kv_changes[0].blocks[1].tokens_hash, 14u);
+  EXPECT_EQ(s.kv_changes[1].kind, kvcache::KvCacheChange::Kind::kRemoved);
+  EXPECT_FALSE(s.kv_changes[1].parent.has_value());
+  EXPECT_EQ(s.kv_changes[1].removed, (std::vector<uint64_t>{13}));
+  EXPECT_EQ(s.kv_changes[2].kind, kvcache::KvCacheChange::Kind::kCleared);
   EXPECT_TRUE(s.has_work);
   EXPECT_EQ(s.stats.running, 4);
   EXPECT_EQ(s.stats.pages_evictable, 6);
@@ -247,6 +268,12 @@ TEST(MultiNodeEngine, LeaderAndFollowerGiveOneRankTokens) {
   mo.wire = request_plane_rank_wire();
   mo.idle_round = std::chrono::milliseconds(50);
   mo.metrics_interval = 3;
+  // KV events: node 1 forwards its ranks' cache changes; node 0 hands every rank's to a recorder.
+  std::vector<std::shared_ptr<kvcache::KvEventRecorder>> seen(4);
+  for (auto& r : seen) r = std::make_shared<kvcache::KvEventRecorder>();
+  engine::MultiRankOptions leader_opts = mo;
+  leader_opts.kv_event_sink = [&](int g) { return seen.at(g); };
+  mo.forward_kv_events = true;
   // Each node loads its own model copy (the engine releases the full experts).
   engine::MultiRankEngine follower(engine_config(), model::DeepseekModel::load(kModel),
                                    std::move(node1.groups), mo);
@@ -255,7 +282,7 @@ TEST(MultiNodeEngine, LeaderAndFollowerGiveOneRankTokens) {
   std::thread waiter([&] { why = follower.wait_follower(); });
   {
     engine::MultiRankEngine leader(engine_config(), model::DeepseekModel::load(kModel),
-                                   std::move(node0.groups), mo);
+                                   std::move(node0.groups), leader_opts);
     EXPECT_TRUE(leader.leader());
     EXPECT_EQ(leader.num_ranks(), 4);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // idle rounds in between
@@ -279,6 +306,16 @@ TEST(MultiNodeEngine, LeaderAndFollowerGiveOneRankTokens) {
       ranks.insert(p.get_future().get());
     }
     EXPECT_EQ(ranks, (std::set<int>{0, 1, 2, 3}));
+    // Every rank (2 and 3 on node 1, through the reports) stored blocks of its prompts.
+    for (int g = 0; g < 4; ++g) {
+      const auto changes = seen[g]->take();
+      EXPECT_TRUE(std::any_of(changes.begin(), changes.end(),
+                              [](const kvcache::KvCacheChange& c) {
+                                return c.kind == kvcache::KvCacheChange::Kind::kStored &&
+                                       !c.blocks.empty();
+                              }))
+          << "rank " << g << ": " << changes.size() << " changes";
+    }
   }  // leader shutdown stops the follower
   waiter.join();
   EXPECT_EQ(why, "");
