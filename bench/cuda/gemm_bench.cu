@@ -4,12 +4,17 @@
 // the same shape, the FP8 fallback path, M = 1 latency and the quantizer's bandwidth.
 // Timing: CUDA events around batches of calls after warm-up, median over batches; operands rotate
 // over enough copies that the 60 MB L2 cannot hold them.
+// --small-m: only the decode comparison (docs/cuda_gemm.md "Small-M kernel"): the weight-read
+// floor (w bytes / copy bandwidth measured in the same run), the cuBLASLt path and the small-M
+// kernel side by side at m in {1, 4, 16}; --warps-n / --cluster-k force the kernel's split.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -19,6 +24,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_fp8_small_m.h"
 #include "backend/cuda/gemm/gemm_testing.h"
 
 using namespace wideserve::cuda;
@@ -153,12 +159,104 @@ double tflops(int64_t m, int64_t n, int64_t k, double ms) {
 }
 
 const char* path_name(Fp8GemmPath p) {
-  return p == Fp8GemmPath::kCublasLt ? "cublaslt" : "dequant";
+  return p == Fp8GemmPath::kCublasLt ? "cublaslt"
+         : p == Fp8GemmPath::kSmallM ? "small-m"
+                                     : "dequant";
+}
+
+// Device-to-device copy rate counting read + write (the memory-bound limit), GB/s.
+double copy_gbs() {
+  const size_t bytes = size_t{2} << 30;
+  DeviceBuffer<char> a(bytes), b(bytes);
+  WS_CUDA_CHECK(cudaMemset(a.get(), 1, bytes));
+  const double ms = time_ms(
+      [&](int i) {
+        WS_CUDA_CHECK(cudaMemcpyAsync(i % 2 ? a.get() : b.get(), i % 2 ? b.get() : a.get(), bytes,
+                                      cudaMemcpyDeviceToDevice, nullptr));
+      },
+      4, 7);
+  return 2.0 * bytes / (ms * 1e-3) / 1e9;
+}
+
+double rel_l2_bf16(const DeviceBuffer<__nv_bfloat16>& a, const DeviceBuffer<__nv_bfloat16>& b) {
+  auto ha = a.download(), hb = b.download();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ha.size(); ++i) {
+    const double x = __bfloat162float(ha[i]), y = __bfloat162float(hb[i]);
+    num += (x - y) * (x - y);
+    den += y * y;
+  }
+  return std::sqrt(num / (den > 0 ? den : 1.0));
+}
+
+// Decode-sized FP8 GEMMs: floor vs cuBLASLt path vs the small-M kernel, plus the relative L2
+// difference of the two outputs (a sanity check; the unit tests hold the float64 reference).
+void small_m_table(const Fp8SmallMConfig& cfg, int sms) {
+  const double bw = copy_gbs();
+  std::printf("limit: device copy %.0f GB/s (read+write, 2 GiB); floor = w bytes / this\n", bw);
+  BlasContext ctx;
+  struct Shape {
+    const char* name;
+    int64_t n, k;
+  };
+  const std::vector<Shape> shapes = {{"q_b", 24576, 1536},     {"kv_a", 576, 7168},
+                                     {"q_a+kv_a", 2112, 7168}, {"o_proj", 7168, 16384},
+                                     {"gate+up", 36864, 7168}, {"down", 7168, 18432}};
+  std::printf("\n%-9s %6s %6s %3s | %8s | %9s | %8s %7s %6s | %7s | %5s | %8s\n", "small-m", "N",
+              "K", "M", "floor us", "cublas us", "small us", "GB/s", "floor%", "speedup", "split",
+              "rel diff");
+  for (const auto& s : shapes)
+    for (int64_t m : {1, 4, 16}) try {
+        Fp8Sets f(m, s.n, s.k);
+        const double floor_us = double(s.n) * s.k / (bw * 1e9) * 1e6;
+        ctx.set_fp8_path(Fp8GemmPath::kCublasLt);
+        const double msc = time_ms([&](int i) { gemm_fp8_block(ctx, f.params(i), nullptr); }, 20);
+        const bool cublas_ran = ctx.last_fp8_path() == Fp8GemmPath::kCublasLt;
+        ctx.set_fp8_path(Fp8GemmPath::kSmallM);
+        auto run_small = [&](const GemmFp8BlockParams& p) {
+          if (cfg.warps_n == 0 && cfg.cluster_k == 0)
+            gemm_fp8_block(ctx, p, nullptr);  // the path as callers reach it
+          else
+            launch_fp8_small_m(p, cfg, nullptr);
+        };
+        const double mss = time_ms([&](int i) { run_small(f.params(i)); }, 20);
+        DeviceBuffer<__nv_bfloat16> yc(static_cast<size_t>(m * s.n)), ys(yc.size());
+        auto p = f.params(0);
+        p.y = ys.get();
+        run_small(p);
+        ctx.set_fp8_path(Fp8GemmPath::kCublasLt);
+        p.y = yc.get();
+        gemm_fp8_block(ctx, p, nullptr);
+        WS_CUDA_CHECK(cudaDeviceSynchronize());
+        const auto plan = plan_fp8_small_m(m, s.n, s.k, sms);
+        const int wn = cfg.warps_n != 0 ? cfg.warps_n : plan.warps_n;
+        const int ck = cfg.cluster_k != 0 ? cfg.cluster_k : plan.cluster_k;
+        std::printf(
+            "%-9s %6ld %6ld %3ld | %8.1f | %8.1f%s | %8.1f %7.0f %5.0f%% | %6.2fx | %dx%d | %.1e\n",
+            s.name, long(s.n), long(s.k), long(m), floor_us, msc * 1e3, cublas_ran ? " " : "*",
+            mss * 1e3, double(s.n) * s.k / (mss * 1e-3) / 1e9, 100.0 * floor_us / (mss * 1e3),
+            msc / mss, wn, ck, rel_l2_bf16(ys, yc));
+      } catch (const std::exception& e) {
+        std::printf("%-9s %6ld %6ld %3ld | failed: %s\n", s.name, long(s.n), long(s.k), long(m),
+                    e.what());
+      }
+  ctx.set_fp8_path(Fp8GemmPath::kAuto);
+  std::printf(
+      "(* cuBLASLt offered no algorithm: that column is the dequant fallback; split = "
+      "warps_n x cluster_k; floor%% = floor / small-M time)\n");
 }
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  CLI::App app{"dense GEMM bench"};
+  bool small_m = false;
+  Fp8SmallMConfig cfg{};
+  app.add_flag("--small-m", small_m, "only the decode table: floor vs cuBLASLt vs small-M kernel");
+  app.add_option("--warps-n", cfg.warps_n, "small-M split: warps along n (1,2,4,8; 0 = auto)");
+  app.add_option("--cluster-k", cfg.cluster_k,
+                 "small-M split: cluster split-K (1,2,4,8; 0 = auto)");
+  CLI11_PARSE(app, argc, argv);
   setvbuf(stdout, nullptr, _IONBF, 0);  // keep partial output if a later step fails
   cudaDeviceProp prop{};
   WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -168,21 +266,14 @@ int main() {
   std::printf("device: %s, %d SMs, %.0f GiB, driver %d, runtime %d, cublasLt %zu\n", prop.name,
               prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, drv, rt,
               cublasLtGetVersion());
+  if (small_m) {
+    small_m_table(cfg, prop.multiProcessorCount);
+    WS_CUDA_CHECK(cudaDeviceSynchronize());
+    return 0;
+  }
 
   // 1. Physical limits.
-  {
-    const size_t bytes = size_t{2} << 30;
-    DeviceBuffer<char> a(bytes), b(bytes);
-    WS_CUDA_CHECK(cudaMemset(a.get(), 1, bytes));
-    const double ms = time_ms(
-        [&](int i) {
-          WS_CUDA_CHECK(cudaMemcpyAsync(i % 2 ? a.get() : b.get(), i % 2 ? b.get() : a.get(), bytes,
-                                        cudaMemcpyDeviceToDevice, nullptr));
-        },
-        4, 7);
-    std::printf("limit: device copy %.0f GB/s (read+write, 2 GiB)\n",
-                2.0 * bytes / (ms * 1e-3) / 1e9);
-  }
+  std::printf("limit: device copy %.0f GB/s (read+write, 2 GiB)\n", copy_gbs());
   BlasContext ctx;
   PerTensorFp8 pt;
   try {

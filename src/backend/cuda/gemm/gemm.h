@@ -19,6 +19,9 @@ enum class Fp8GemmPath : int {
   kAuto = 0,      // chosen by shape (select_fp8_block_path)
   kCublasLt = 1,  // cuBLASLt native block scaling (scales/rows staged to 16-byte strides if needed)
   kDequant = 2,   // own fallback: dequantize x and w to bf16 scratch, then gemm_bf16
+  kSmallM = 3,    // own direct kernel for 1 <= m <= 16 (gemm_fp8_small_m.h): reads w once, no
+                  // staging or scratch; needs k % 16 == 0 and 16-byte aligned x, w (throws
+                  // kInvalidArgument otherwise). Only when forced: kAuto does not pick it yet.
 };
 
 // cuBLASLt handle + workspace (32 MiB) + a cache of matmul plans keyed by shape; one per stream.
@@ -80,7 +83,7 @@ struct GemmFp8BlockParams {
 void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t stream);
 
 // The path kAuto picks for a shape: kCublasLt where our tests showed cuBLASLt correct, else
-// kDequant.
+// kDequant (never kSmallM until its device timings are in docs/cuda_gemm.md).
 Fp8GemmPath select_fp8_block_path(int64_t m, int64_t n, int64_t k);
 
 struct QuantizeFp8Params {

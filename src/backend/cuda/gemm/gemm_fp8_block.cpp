@@ -13,6 +13,7 @@
 #include "backend/cuda/gemm/blas_context_impl.h"
 #include "backend/cuda/gemm/fp8_convert.h"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_fp8_small_m.h"
 
 namespace wideserve::cuda {
 namespace {
@@ -169,6 +170,11 @@ void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t 
                   "gemm_fp8_block: w_scale_ld " + std::to_string(p.w_scale_ld) + " < ceil(k/128)");
   Fp8GemmPath path = ctx.fp8_path();
   if (path == Fp8GemmPath::kAuto) path = select_fp8_block_path(p.m, p.n, p.k);
+  if (path == Fp8GemmPath::kSmallM) {  // no fallback: unsupported shapes throw with the reason
+    launch_fp8_small_m(p, Fp8SmallMConfig{}, stream);
+    ctx.impl().last_fp8_path = Fp8GemmPath::kSmallM;
+    return;
+  }
   if (path == Fp8GemmPath::kCublasLt && p.k % 16 == 0 && run_cublaslt(ctx, p, stream)) {
     ctx.impl().last_fp8_path = Fp8GemmPath::kCublasLt;
     return;
