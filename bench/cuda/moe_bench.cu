@@ -3,6 +3,9 @@
 // prefill-sized groups (DeepSeek-V3 FP8 dims for an EP8 slice of 32 experts; V2-Lite BF16 dims for
 // 64 experts) and the routing / align / gather / silu / combine kernels at T = 4096.
 // Prints a table; the ratio grouped FP8 / dense FP8 (per-tensor) is the issue's target (>= 60%).
+// --paths: only the old (MoePath::kLarge) vs new (kSmall) routing and align kernels for V3 at
+// T = 1 .. 4096, side by side, back-to-back on a stream and replayed from a CUDA graph, with the
+// launch floor (empty kernel) measured the same way and a bit-identity check of the outputs.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -11,6 +14,8 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -212,16 +217,161 @@ struct Row {
   const char* unit;
 };
 
+// ---- --paths: old vs new routing / align ----
+
+__global__ void empty_kernel() {}
+
+using StreamFn = std::function<void(cudaStream_t)>;
+
+// Median us per call of fn: `reps` calls back to back on s, or (graph) one graph of `reps`
+// captured calls replayed; events on s around each trial.
+double us_per_call(const StreamFn& fn, cudaStream_t s, bool graph, int reps = 20, int trials = 9) {
+  cudaGraphExec_t exec = nullptr;
+  if (graph) {
+    cudaGraph_t g;
+    WS_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < reps; ++i) fn(s);
+    WS_CUDA_CHECK(cudaStreamEndCapture(s, &g));
+    WS_CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
+    WS_CUDA_CHECK(cudaGraphDestroy(g));
+  }
+  const auto once = [&] {
+    if (graph) {
+      WS_CUDA_CHECK(cudaGraphLaunch(exec, s));
+    } else {
+      for (int i = 0; i < reps; ++i) fn(s);
+    }
+  };
+  for (int i = 0; i < 2; ++i) once();
+  cudaEvent_t a, b;
+  WS_CUDA_CHECK(cudaEventCreate(&a));
+  WS_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> t;
+  for (int tr = 0; tr < trials; ++tr) {
+    WS_CUDA_CHECK(cudaEventRecord(a, s));
+    once();
+    WS_CUDA_CHECK(cudaEventRecord(b, s));
+    WS_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    WS_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms * 1e3 / reps);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  if (exec) cudaGraphExecDestroy(exec);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+int run_paths() {
+  cudaStream_t s;
+  WS_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  const StreamFn empty = [](cudaStream_t st) {
+    empty_kernel<<<1, 32, 0, st>>>();
+    WS_CUDA_CHECK_LAUNCH();
+  };
+  std::printf("launch floor (empty kernel): stream %.2f us, graph %.2f us per launch\n",
+              us_per_call(empty, s, false), us_per_call(empty, s, true));
+  std::printf(
+      "\nV3 (E 256, top-8, 8 groups / 4, sigmoid + bias, noaux_tc), us per call, old = kLarge, "
+      "new = kSmall;\nstream = 20 launches back to back, graph = one graph of 20 calls; align: "
+      "all 256 experts local\n");
+  std::printf("%6s | %-27s | %-27s | %-19s | %s\n", "", "routing", "align", "routing + align",
+              "outputs");
+  std::printf("%6s | %6s %6s %6s %6s | %6s %6s %6s %6s | %9s %9s |\n", "T", "old", "new", "old",
+              "new", "old", "new", "old", "new", "old", "new");
+  std::printf("%6s | %6s %6s %6s %6s | %6s %6s %6s %6s | %9s %9s |\n", "", "stream", "stream",
+              "graph", "graph", "stream", "stream", "graph", "graph", "graph", "graph");
+  const int64_t E = 256, K = 8;
+  bool all_same = true;
+  for (const int64_t T : {1, 32, 64, 128, 256, 4096}) {
+    DeviceBuffer<float> logits(T * E), bias(E), w_old(T * K), w_new(T * K);
+    DeviceBuffer<int32_t> ids_old(T * K), ids_new(T * K);
+    fill(logits, 11 + static_cast<uint32_t>(T), 3.0f);
+    fill(bias, 12, 0.1f);
+    MoeRoutingParams rp{logits.get(), bias.get(),    T,          E, K, 8, 4, 1, 2, true,
+                        2.5f,         ids_old.get(), w_old.get()};
+    MoeRoutingParams rp_new = rp;
+    rp_new.topk_ids = ids_new.get();
+    rp_new.topk_weights = w_new.get();
+    DeviceBuffer<int32_t> counts(E), offsets(E + 1), s2r(T * K), r2s(T * K);
+    DeviceBuffer<int32_t> counts2(E), offsets2(E + 1), s2r2(T * K), r2s2(T * K);
+    DeviceBuffer<char> aws(moe_align_workspace_bytes(T, K, E));
+    const MoeAlignParams ap{ids_old.get(), T,         K,         E,        0, counts.get(),
+                            offsets.get(), s2r.get(), r2s.get(), aws.get()};
+    const MoeAlignParams ap_new{ids_old.get(),  T,          K,          E,        0, counts2.get(),
+                                offsets2.get(), s2r2.get(), r2s2.get(), aws.get()};
+    const bool align_small = T * K <= kMoeAlignSmallSlots;
+    const StreamFn r_old = [&](cudaStream_t st) {
+      launch_moe_routing_path(rp, MoePath::kLarge, st);
+    };
+    const StreamFn r_new = [&](cudaStream_t st) {
+      launch_moe_routing_path(rp_new, MoePath::kSmall, st);
+    };
+    const StreamFn a_old = [&](cudaStream_t st) { launch_moe_align_path(ap, MoePath::kLarge, st); };
+    const StreamFn a_new = [&](cudaStream_t st) {
+      launch_moe_align_path(ap_new, MoePath::kSmall, st);
+    };
+    const StreamFn ra_old = [&](cudaStream_t st) {
+      r_old(st);
+      a_old(st);
+    };
+    const StreamFn ra_new = [&](cudaStream_t st) {
+      launch_moe_routing_path(rp, MoePath::kSmall, st);
+      launch_moe_align_path(ap, align_small ? MoePath::kSmall : MoePath::kLarge, st);
+    };
+    // Outputs first (bit identity), then timings.
+    r_old(s);
+    r_new(s);
+    a_old(s);
+    if (align_small) a_new(s);
+    WS_CUDA_CHECK(cudaStreamSynchronize(s));
+    bool same = ids_old.download() == ids_new.download();
+    const auto wo = w_old.download(), wn = w_new.download();
+    same = same && std::memcmp(wo.data(), wn.data(), wo.size() * sizeof(float)) == 0;
+    if (align_small)
+      same = same && counts.download() == counts2.download() &&
+             offsets.download() == offsets2.download() && s2r.download() == s2r2.download() &&
+             r2s.download() == r2s2.download();
+    all_same = all_same && same;
+    const double ro_s = us_per_call(r_old, s, false), rn_s = us_per_call(r_new, s, false);
+    const double ro_g = us_per_call(r_old, s, true), rn_g = us_per_call(r_new, s, true);
+    const double ao_s = us_per_call(a_old, s, false), ao_g = us_per_call(a_old, s, true);
+    const double an_s = align_small ? us_per_call(a_new, s, false) : 0.0;
+    const double an_g = align_small ? us_per_call(a_new, s, true) : 0.0;
+    const double rao_g = us_per_call(ra_old, s, true), ran_g = us_per_call(ra_new, s, true);
+    char an_s_txt[16] = "-", an_g_txt[16] = "-";
+    if (align_small) {
+      std::snprintf(an_s_txt, sizeof(an_s_txt), "%.2f", an_s);
+      std::snprintf(an_g_txt, sizeof(an_g_txt), "%.2f", an_g);
+    }
+    std::printf("%6ld | %6.2f %6.2f %6.2f %6.2f | %6.2f %6s %6.2f %6s | %9.2f %9.2f | %s\n",
+                long(T), ro_s, rn_s, ro_g, rn_g, ao_s, an_s_txt, ao_g, an_g_txt, rao_g, ran_g,
+                same ? "identical" : "DIFFER");
+  }
+  std::printf(
+      "(align new at T = 4096: T*k > %ld, the 3-launch path only; routing + align new "
+      "there = new routing + old align)\n",
+      long(kMoeAlignSmallSlots));
+  cudaStreamDestroy(s);
+  if (!all_same) std::printf("ERROR: old and new paths gave different outputs\n");
+  return all_same ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"MoE kernel benchmark"};
   int64_t T = 4096;
   app.add_option("--tokens", T, "tokens for routing/align/permute kernels");
+  bool paths = false;
+  app.add_flag("--paths", paths,
+               "only old vs new routing / align for V3 at T = 1..4096 (stream and graph)");
   CLI11_PARSE(app, argc, argv);
   cudaDeviceProp prop{};
   WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
+  if (paths) return run_paths();
   std::vector<Row> rows;
 
   // ---- Limits ----

@@ -1,14 +1,21 @@
-// Sorting (token, slot) pairs by expert: a deterministic, stable counting sort in three launches.
+// Sorting (token, slot) pairs by expert: a deterministic, stable counting sort.
+// Large path (any T*k), three launches:
 //   1. count:  per chunk of kChunk slots, the rows of each local expert (shared-memory atomics;
 //              counts do not depend on their order).
 //   2. scan:   one block; per expert a running sum over chunks (chunk bases) and the exclusive scan
 //              over experts (offsets).
 //   3. place:  per chunk, the stable rank of each slot among earlier slots of its expert in the
 //              chunk (warp match + per-warp counts), so tokens stay ascending within an expert.
-// No host synchronisation; sizes come from the host-known T*k.
+// Small path (T*k <= kMoeAlignSmallSlots), one block of kSmallWarps warps, one launch: warp w owns
+// a contiguous run of slots; it ranks each slot among the earlier ones of its expert in its run
+// (warp match + a per-warp count row of 16-bit counters in shared memory), the block then scans the
+// count rows over warps (packed pairs of experts) and over experts, and places every slot.
+// Both give the same outputs as the CPU counting sort. No host synchronisation; sizes come from the
+// host-known T*k.
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
@@ -131,6 +138,124 @@ __global__ void align_place_kernel(MoeAlignParams p, const int* chunk_base) {
     if (r >= total) p.sorted_to_slot[r] = -1;
 }
 
+// ---- Small path: one block
+// -----------------------------------------------------------------------
+
+constexpr int kSmallWarps = 16;
+constexpr int kSmallThreads = kSmallWarps * 32;
+constexpr int kSmallIters = static_cast<int>(kMoeAlignSmallSlots) / kSmallThreads;  // slots / lane
+static_assert(kSmallIters * kSmallThreads == kMoeAlignSmallSlots, "slots must tile the block");
+// A warp's run holds <= 32 * kSmallIters = 256 slots and a whole count <= 4096 slots: 16-bit
+// counters, two experts per 32-bit word; packed adds never carry across the halves.
+static_assert(kMoeAlignSmallSlots < 65536, "16-bit counters");
+
+__global__ void __launch_bounds__(kSmallThreads) align_small_kernel(MoeAlignParams p) {
+  extern __shared__ uint32_t rows[];  // [kSmallWarps][pairs]: counts, then bases, packed u16 pairs
+  __shared__ int offsets_s[1024];
+  __shared__ int warp_tot[kSmallWarps];
+  const int E = static_cast<int>(p.num_experts);
+  const int pairs = (E + 1) / 2;
+  const int S = static_cast<int>(p.num_tokens * p.top_k);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int iters = (S + kSmallThreads - 1) / kSmallThreads;  // per lane
+  const int run_begin = warp * iters * 32;                    // this warp's slots
+  // Loads first: their latency overlaps the zeroing.
+  int ex[kSmallIters];
+#pragma unroll
+  for (int it = 0; it < kSmallIters; ++it) {
+    const int s = run_begin + it * 32 + lane;
+    ex[it] = (it < iters && s < S) ? local_expert(p, s) : -1;
+  }
+  for (int i = threadIdx.x; i < kSmallWarps * pairs; i += kSmallThreads) rows[i] = 0;
+  __syncthreads();
+
+  // 1. Rank of each slot among the earlier slots of its expert in this warp's run.
+  uint16_t* my_row = reinterpret_cast<uint16_t*>(rows + warp * pairs);
+  const unsigned lower = (1u << lane) - 1u;
+  int rank[kSmallIters];
+#pragma unroll
+  for (int it = 0; it < kSmallIters; ++it) {
+    rank[it] = 0;
+    if (it < iters) {  // uniform over the block
+      const int e = ex[it];
+      const unsigned peers = __match_any_sync(kFull, e);
+      const int before = __popc(peers & lower);
+      const int base = e >= 0 ? my_row[e] : 0;
+      __syncwarp();
+      if (e >= 0 && before == 0) my_row[e] = static_cast<uint16_t>(base + __popc(peers));
+      __syncwarp();
+      rank[it] = base + before;
+    }
+  }
+  __syncthreads();
+
+  // 2. Thread x owns experts 2x, 2x+1: counts -> per-warp bases (exclusive over warps, in place),
+  //    then the block's exclusive scan over experts.
+  const int x = threadIdx.x;
+  uint32_t total = 0;
+  if (x < pairs) {
+    uint32_t v[kSmallWarps];
+#pragma unroll
+    for (int w = 0; w < kSmallWarps; ++w) v[w] = rows[w * pairs + x];
+#pragma unroll
+    for (int w = 0; w < kSmallWarps; ++w) {
+      rows[w * pairs + x] = total;
+      total += v[w];
+    }
+  }
+  const int c0 = static_cast<int>(total & 0xFFFFu), c1 = static_cast<int>(total >> 16);
+  int incl = c0 + c1;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int v = __shfl_up_sync(kFull, incl, o);
+    if (lane >= o) incl += v;
+  }
+  if (lane == 31) warp_tot[warp] = incl;
+  __syncthreads();
+  if (warp == 0) {
+    int v = lane < kSmallWarps ? warp_tot[lane] : 0;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int u = __shfl_up_sync(kFull, v, o);
+      if (lane >= o) v += u;
+    }
+    if (lane < kSmallWarps) warp_tot[lane] = v;  // inclusive over warps
+  }
+  __syncthreads();
+  const int excl = incl - c0 - c1 + (warp > 0 ? warp_tot[warp - 1] : 0);
+  const int R = warp_tot[kSmallWarps - 1];
+  if (x < pairs) {
+    offsets_s[2 * x] = excl;
+    p.expert_counts[2 * x] = c0;
+    p.expert_offsets[2 * x] = excl;
+    if (2 * x + 1 < E) {
+      offsets_s[2 * x + 1] = excl + c0;
+      p.expert_counts[2 * x + 1] = c1;
+      p.expert_offsets[2 * x + 1] = excl + c0;
+    }
+  }
+  if (x == 0) p.expert_offsets[E] = R;
+  __syncthreads();
+
+  // 3. Placement: row = expert offset + earlier warps' rows of the expert + rank in the run.
+#pragma unroll
+  for (int it = 0; it < kSmallIters; ++it) {
+    const int s = run_begin + it * 32 + lane;
+    if (it < iters && s < S) {
+      const int e = ex[it];
+      if (e >= 0) {
+        const int row = offsets_s[e] + my_row[e] + rank[it];
+        p.sorted_to_slot[row] = s;
+        p.slot_to_sorted[s] = row;
+      } else {
+        p.slot_to_sorted[s] = -1;
+      }
+    }
+  }
+  // Rows past the valid total (remote experts) map to no slot.
+  for (int r = R + threadIdx.x; r < S; r += kSmallThreads) p.sorted_to_slot[r] = -1;
+}
+
 int64_t chunk_count(int64_t slots) {
   return (slots + kChunk - 1) / kChunk;
 }
@@ -142,7 +267,7 @@ size_t moe_align_workspace_bytes(int64_t num_tokens, int64_t top_k, int64_t num_
          sizeof(int);
 }
 
-void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream) {
+void launch_moe_align_path(const MoeAlignParams& p, MoePath path, cudaStream_t stream) {
   WS_CUDA_REQUIRE(
       p.num_tokens >= 0 && p.top_k > 0,
       "moe align: tokens " + std::to_string(p.num_tokens) + ", top_k " + std::to_string(p.top_k));
@@ -151,11 +276,22 @@ void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream) {
       "moe align: num_experts must be in [1, 1024], got " + std::to_string(p.num_experts));
   const int64_t slots = p.num_tokens * p.top_k;
   WS_CUDA_REQUIRE(slots < (int64_t(1) << 31), "moe align: too many slots");
-  WS_CUDA_REQUIRE(p.expert_counts && p.expert_offsets && p.workspace, "moe align: null pointer");
+  WS_CUDA_REQUIRE(p.expert_counts && p.expert_offsets, "moe align: null pointer");
   WS_CUDA_REQUIRE(slots == 0 || (p.topk_ids && p.sorted_to_slot && p.slot_to_sorted),
                   "moe align: null pointer");
-  const int chunks = static_cast<int>(std::max<int64_t>(chunk_count(slots), 1));
+  const bool small_ok = slots <= kMoeAlignSmallSlots;
+  WS_CUDA_REQUIRE(path != MoePath::kSmall || small_ok,
+                  "moe align: the one-launch path needs T*k <= " +
+                      std::to_string(kMoeAlignSmallSlots) + ", got " + std::to_string(slots));
   const int E = static_cast<int>(p.num_experts);
+  if (path == MoePath::kSmall || (path == MoePath::kAuto && small_ok)) {
+    const size_t smem = size_t(kSmallWarps) * ((E + 1) / 2) * sizeof(uint32_t);  // <= 32 KiB
+    align_small_kernel<<<1, kSmallThreads, smem, stream>>>(p);
+    WS_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  WS_CUDA_REQUIRE(p.workspace != nullptr, "moe align: null workspace");
+  const int chunks = static_cast<int>(std::max<int64_t>(chunk_count(slots), 1));
   int* ws = static_cast<int*>(p.workspace);
   const size_t count_smem = E * sizeof(int);
   const size_t place_smem = (1 + kWarps) * E * sizeof(int);  // <= 36 KiB for E = 1024
@@ -167,6 +303,10 @@ void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream) {
   if (slots == 0) return;
   align_place_kernel<<<chunks, kThreads, place_smem, stream>>>(p, ws);
   WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream) {
+  launch_moe_align_path(p, MoePath::kAuto, stream);
 }
 
 }  // namespace wideserve::cuda

@@ -1,10 +1,19 @@
-// MoE routing kernel: one warp per token computes scores (sigmoid / softmax), the selection
-// scores (+ e_score_correction_bias for noaux_tc), group scores and the chosen groups, the top-k
-// experts and their weights. Mirrors src/moe/router.cpp step by step, including its tie rule (the
-// lower index wins) and the masking values (-inf for noaux_tc, 0 for group_limited_greedy).
+// MoE routing kernels. Both compute scores (sigmoid / softmax), the selection scores
+// (+ e_score_correction_bias for noaux_tc), group scores and the chosen groups, the top-k experts
+// and their weights, mirroring src/moe/router.cpp step by step, including its tie rule (the lower
+// index wins) and the masking values (-inf for noaux_tc, 0 for group_limited_greedy). Their outputs
+// are bit-identical: same float expressions, the softmax sum in the same order, and the top-k is a
+// function of the (value, index) total order alone.
+//   large path: one warp per token, lane l owns experts l + 32 i (moe_routing_kernel).
+//   small path: one warp per token, each lane owns a contiguous run of one group's experts, so
+//   group
+//     scores need log2(lanes per group) shuffles and group choice is one rank count; the top-k is a
+//     bitonic merge of per-lane sorted top-8 lists of 64-bit (value, index) keys (5 levels) instead
+//     of k rounds of warp arg-max (moe_routing_small_kernel). Decode batches are latency-bound.
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
@@ -190,9 +199,210 @@ __global__ void moe_routing_kernel(MoeRoutingParams p) {
   }
 }
 
-}  // namespace
+// ---- Small path
+// ----------------------------------------------------------------------------------
 
-void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream) {
+constexpr int kKb = 8;  // length of the top-k lists of the small path (top_k <= kKb)
+
+// Where each lane's experts are: lanes 2^lg_lanes per group (G groups rounded up to a power of two
+// share the 32 lanes), lane sub of group g owns experts g*per + sub*per_lane + [0, per_lane).
+struct SmallLayout {
+  int groups;    // G (1 when the method does not group)
+  int per;       // experts per group
+  int lg_lanes;  // log2 of the lanes per group
+  int per_lane;  // experts per lane (<= the kernel's kMpl)
+};
+
+// 64-bit key ordered like beats(): larger value first, then lower index. -0 is folded into +0
+// (they compare equal as floats); valid keys are never 0, the empty-slot sentinel.
+__device__ __forceinline__ uint64_t make_key(float v, int e) {
+  uint32_t u = __float_as_uint(v + 0.0f);
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return (static_cast<uint64_t>(u) << 32) | (0xFFFFFFFFu - static_cast<uint32_t>(e));
+}
+__device__ __forceinline__ int key_index(uint64_t k) {
+  return static_cast<int>(0xFFFFFFFFu - static_cast<uint32_t>(k));
+}
+
+__device__ __forceinline__ void cmp_swap(uint64_t& a, uint64_t& b, bool desc) {
+  const uint64_t hi = a > b ? a : b, lo = a > b ? b : a;
+  a = desc ? hi : lo;
+  b = desc ? lo : hi;
+}
+
+// Sorting network: k descending.
+__device__ __forceinline__ void sort_desc(uint64_t (&k)[kKb]) {
+#pragma unroll
+  for (int size = 2; size <= kKb; size <<= 1)
+#pragma unroll
+    for (int stride = size / 2; stride > 0; stride >>= 1)
+#pragma unroll
+      for (int i = 0; i < kKb; ++i)
+        if ((i ^ stride) > i) cmp_swap(k[i], k[i ^ stride], (i & size) == 0);
+}
+
+// a, b descending -> a = the kKb largest of both, descending (bitonic merge).
+__device__ __forceinline__ void merge_top(uint64_t (&a)[kKb], const uint64_t (&b)[kKb]) {
+#pragma unroll
+  for (int i = 0; i < kKb; ++i) a[i] = a[i] > b[kKb - 1 - i] ? a[i] : b[kKb - 1 - i];
+#pragma unroll
+  for (int stride = kKb / 2; stride > 0; stride >>= 1)
+#pragma unroll
+    for (int i = 0; i < kKb; ++i)
+      if ((i ^ stride) > i) cmp_swap(a[i], a[i ^ stride], true);
+}
+
+__device__ __forceinline__ uint64_t shfl_xor_u64(uint64_t v, int o) {
+  const uint32_t lo = __shfl_xor_sync(kFull, static_cast<uint32_t>(v), o);
+  const uint32_t hi = __shfl_xor_sync(kFull, static_cast<uint32_t>(v >> 32), o);
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+// One warp (one block) per token; kMpl >= lay.per_lane experts per lane in registers.
+template <int kMpl>
+__global__ void __launch_bounds__(32)
+    moe_routing_small_kernel(MoeRoutingParams p, SmallLayout lay) {
+  static_assert(kMpl % kKb == 0, "kMpl must be a multiple of kKb");
+  __shared__ float s_score[1024];  // final scores by expert (weights) / softmax exp values
+  const int lane = threadIdx.x;
+  const int64_t t = blockIdx.x;
+  const int E = static_cast<int>(p.num_experts), K = static_cast<int>(p.top_k);
+  const bool noaux = p.topk_method == 2;
+  const bool use_bias = p.bias != nullptr && noaux;
+  const int g = lane >> lay.lg_lanes, sub = lane & ((1 << lay.lg_lanes) - 1);
+  const int first = g * lay.per + sub * lay.per_lane;
+  const int held = g < lay.groups ? min(max(lay.per - sub * lay.per_lane, 0), lay.per_lane) : 0;
+  const float* l = p.logits + t * E;
+
+  float sc[kMpl], ch[kMpl];
+#pragma unroll
+  for (int i = 0; i < kMpl; ++i) {
+    sc[i] = i < held ? __ldg(l + first + i) : 0.f;
+    ch[i] = (use_bias && i < held) ? __ldg(p.bias + first + i) : 0.f;
+  }
+  if (p.scoring == 1) {
+#pragma unroll
+    for (int i = 0; i < kMpl; ++i) sc[i] = 1.0f / (1.0f + expf(-sc[i]));
+  } else {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kMpl; ++i)
+      if (i < held) mx = fmaxf(mx, sc[i]);
+    mx = warp_max(mx);
+#pragma unroll
+    for (int i = 0; i < kMpl; ++i) {
+      sc[i] = i < held ? expf(sc[i] - mx) : 0.f;
+      if (i < held) s_score[first + i] = sc[i];
+    }
+    __syncwarp();
+    // The large path's order: lane l sums experts l, l + 32, ... then a butterfly.
+    float sum = 0.f;
+    for (int e = lane; e < E; e += 32) sum += s_score[e];
+    sum = warp_sum(sum);
+#pragma unroll
+    for (int i = 0; i < kMpl; ++i) sc[i] /= sum;
+    __syncwarp();  // every lane has read the exp values before they are overwritten
+  }
+#pragma unroll
+  for (int i = 0; i < kMpl; ++i) {
+    if (i < held) s_score[first + i] = sc[i];
+    ch[i] = sc[i] + ch[i];  // bias is 0 unless noaux_tc
+  }
+
+  if (lay.groups > 1) {
+    // Group score: top-2 (noaux_tc, summed) or max of the group, over its lanes.
+    float a = -INFINITY, b = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kMpl; ++i)
+      if (i < held) top2_insert(ch[i], a, b);
+    for (int o = (1 << lay.lg_lanes) >> 1; o > 0; o >>= 1) {
+      const float oa = __shfl_xor_sync(kFull, a, o), ob = __shfl_xor_sync(kFull, b, o);
+      const float hi = fmaxf(a, oa), lo = fminf(a, oa);
+      b = fmaxf(lo, fmaxf(b, ob));
+      a = hi;
+    }
+    const float gs = noaux ? (lay.per >= 2 ? a + b : a) : a;
+    // Group g is kept iff fewer than topk_group groups beat it (value, then lower index).
+    int rank = 0;
+#pragma unroll
+    for (int h = 0; h < 32; ++h) {
+      if (h >= lay.groups) break;
+      const float v = __shfl_sync(kFull, gs, h << lay.lg_lanes);
+      rank += (v > gs || (v == gs && h < g)) ? 1 : 0;
+    }
+    if (rank >= p.topk_group) {
+      const float masked = noaux ? -INFINITY : 0.0f;
+#pragma unroll
+      for (int i = 0; i < kMpl; ++i) ch[i] = masked;  // only the first `held` matter
+    }
+  }
+
+  // Per-lane top-kKb, then a 5-level butterfly of bitonic merges: every lane ends with the top-kKb.
+  uint64_t best[kKb];
+#pragma unroll
+  for (int c = 0; c < kMpl / kKb; ++c) {
+    uint64_t k[kKb];
+#pragma unroll
+    for (int i = 0; i < kKb; ++i) {
+      const int at = c * kKb + i;
+      k[i] = at < held ? make_key(ch[at], first + at) : 0ull;
+    }
+    sort_desc(k);
+    if (c == 0) {
+#pragma unroll
+      for (int i = 0; i < kKb; ++i) best[i] = k[i];
+    } else {
+      merge_top(best, k);
+    }
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    uint64_t other[kKb];
+#pragma unroll
+    for (int i = 0; i < kKb; ++i) other[i] = shfl_xor_u64(best[i], o);
+    merge_top(best, other);
+  }
+  uint64_t mine = 0;
+#pragma unroll
+  for (int i = 0; i < kKb; ++i)
+    if (i == lane) mine = best[i];
+  __syncwarp();  // s_score complete
+  // Weights in slot order, summed sequentially (as the CPU reference and the large path).
+  const float w = lane < K ? s_score[key_index(mine)] : 0.f;
+  float sum = 0.f;
+  for (int j = 0; j < K; ++j) sum += __shfl_sync(kFull, w, j);
+  const float denom = p.renormalize ? sum + 1e-20f : 1.0f;
+  if (lane < K) {
+    p.topk_ids[t * K + lane] = key_index(mine);
+    p.topk_weights[t * K + lane] = w / denom * p.routed_scaling_factor;
+  }
+}
+
+// The small path's layout of p, or false when it does not fit (top_k > kKb, > 32 experts per
+// lane). Shapes are validated separately.
+bool small_layout(const MoeRoutingParams& p, SmallLayout* lay) {
+  if (p.top_k < 1 || p.top_k > kKb || p.num_experts < 1 || p.num_experts > 1024) return false;
+  const bool grouped = p.topk_method != 0 && p.n_group > 1;
+  SmallLayout l{1, static_cast<int>(p.num_experts), 5, 0};
+  if (grouped) {
+    if (p.n_group > 32 || p.num_experts % p.n_group != 0) return false;
+    int pow2 = 1, lg = 0;
+    while (pow2 < p.n_group) {
+      pow2 <<= 1;
+      ++lg;
+    }
+    l.groups = static_cast<int>(p.n_group);
+    l.per = static_cast<int>(p.num_experts / p.n_group);
+    l.lg_lanes = 5 - lg;
+  }
+  const int lanes = 1 << l.lg_lanes;
+  l.per_lane = (l.per + lanes - 1) / lanes;
+  if (l.per_lane > 32) return false;
+  *lay = l;
+  return true;
+}
+
+void check_routing(const MoeRoutingParams& p) {
   WS_CUDA_REQUIRE(p.num_tokens >= 0, "moe routing: num_tokens " + std::to_string(p.num_tokens));
   WS_CUDA_REQUIRE(
       p.num_experts > 0 && p.num_experts <= 1024,
@@ -201,21 +411,21 @@ void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream) {
                   "moe routing: top_k " + std::to_string(p.top_k));
   WS_CUDA_REQUIRE(p.scoring == 0 || p.scoring == 1, "moe routing: scoring must be 0 or 1");
   WS_CUDA_REQUIRE(p.topk_method >= 0 && p.topk_method <= 2, "moe routing: topk_method 0..2");
-  const bool grouped = p.topk_method != 0 && p.n_group > 1;
-  if (grouped) {
+  if (p.topk_method != 0 && p.n_group > 1) {
+    // Only experts of the kept groups can be chosen (noaux_tc masks the others to -inf).
     WS_CUDA_REQUIRE(p.n_group <= 32 && p.num_experts % p.n_group == 0 && p.topk_group >= 1 &&
                         p.topk_group <= p.n_group,
                     "moe routing: " + std::to_string(p.num_experts) + " experts, " +
                         std::to_string(p.n_group) + " groups, topk_group " +
                         std::to_string(p.topk_group));
-    // Only experts of the kept groups can be chosen (noaux_tc masks the others to -inf).
   }
-  if (p.num_tokens == 0) return;
-  WS_CUDA_REQUIRE(p.logits && p.topk_ids && p.topk_weights, "moe routing: null pointer");
+  WS_CUDA_REQUIRE(p.num_tokens < (int64_t(1) << 31), "moe routing: too many tokens");
+}
+
+void launch_large(const MoeRoutingParams& p, cudaStream_t stream) {
+  const bool grouped = p.topk_method != 0 && p.n_group > 1;
   const size_t smem = grouped ? size_t(kWarps) * p.num_experts * sizeof(float) : 0;
-  const int64_t blocks = (p.num_tokens + kWarps - 1) / kWarps;
-  WS_CUDA_REQUIRE(blocks < (int64_t(1) << 31), "moe routing: too many tokens");
-  const dim3 grid(static_cast<unsigned>(blocks));
+  const dim3 grid(static_cast<unsigned>((p.num_tokens + kWarps - 1) / kWarps));
   const int64_t per_lane = (p.num_experts + 31) / 32;
   if (per_lane <= 1) {
     moe_routing_kernel<1><<<grid, kWarps * 32, smem, stream>>>(p);
@@ -231,6 +441,44 @@ void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream) {
     moe_routing_kernel<32><<<grid, kWarps * 32, smem, stream>>>(p);
   }
   WS_CUDA_CHECK_LAUNCH();
+}
+
+void launch_small(const MoeRoutingParams& p, const SmallLayout& lay, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(p.num_tokens));
+  if (lay.per_lane <= 8) {
+    moe_routing_small_kernel<8><<<grid, 32, 0, stream>>>(p, lay);
+  } else {
+    moe_routing_small_kernel<32><<<grid, 32, 0, stream>>>(p, lay);
+  }
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+bool moe_routing_small_supported(const MoeRoutingParams& p) {
+  SmallLayout lay{};
+  return small_layout(p, &lay);
+}
+
+void launch_moe_routing_path(const MoeRoutingParams& p, MoePath path, cudaStream_t stream) {
+  check_routing(p);
+  SmallLayout lay{};
+  const bool small_ok = small_layout(p, &lay);
+  WS_CUDA_REQUIRE(path != MoePath::kSmall || small_ok,
+                  "moe routing: the small path needs top_k <= 8 and <= 32 experts per lane");
+  if (p.num_tokens == 0) return;
+  WS_CUDA_REQUIRE(p.logits && p.topk_ids && p.topk_weights, "moe routing: null pointer");
+  const bool small = path == MoePath::kSmall ||
+                     (path == MoePath::kAuto && small_ok && p.num_tokens <= kMoeRoutingSmallTokens);
+  if (small) {
+    launch_small(p, lay, stream);
+  } else {
+    launch_large(p, stream);
+  }
+}
+
+void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream) {
+  launch_moe_routing_path(p, MoePath::kAuto, stream);
 }
 
 }  // namespace wideserve::cuda

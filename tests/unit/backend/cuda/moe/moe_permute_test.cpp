@@ -1,4 +1,4 @@
-// GPU align (sort by expert), gather (bf16 / fp8), silu_and_mul and combine against CPU references.
+// GPU gather (bf16 / fp8), silu_and_mul and combine against CPU references (align: moe_align_test).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,74 +13,6 @@
 
 namespace wideserve::test {
 namespace {
-
-// k distinct experts per token from [0, total): uniform, or skewed towards expert 0..3.
-std::vector<int32_t> random_ids(int64_t T, int64_t k, int64_t total, uint64_t seed, bool skew) {
-  std::mt19937_64 g(seed);
-  std::vector<int32_t> ids(T * k), pool(total);
-  std::iota(pool.begin(), pool.end(), 0);
-  for (int64_t t = 0; t < T; ++t) {
-    if (skew) {  // experts 0..k-1 for most tokens: long runs of one expert
-      for (int64_t j = 0; j < k; ++j)
-        ids[t * k + j] = static_cast<int32_t>((j + (g() % 4 == 0)) % total);
-      std::shuffle(ids.begin() + t * k, ids.begin() + (t + 1) * k, g);
-      continue;
-    }
-    for (int64_t j = 0; j < k; ++j) std::swap(pool[j], pool[j + g() % (total - j)]);
-    std::copy(pool.begin(), pool.begin() + k, ids.begin() + t * k);
-  }
-  return ids;
-}
-
-struct AlignOut {
-  cuda::DeviceBuffer<int32_t> counts, offsets, sorted_to_slot, slot_to_sorted;
-};
-
-AlignOut run_align(const std::vector<int32_t>& ids, int64_t T, int64_t k, int64_t E,
-                   int64_t begin) {
-  auto d_ids = upload(ids);
-  AlignOut o{poisoned<int32_t>(E, 0x7F), poisoned<int32_t>(E + 1, 0x7F),
-             poisoned<int32_t>(T * k, 0x7F), poisoned<int32_t>(T * k, 0x7F)};
-  cuda::DeviceBuffer<char> ws(cuda::moe_align_workspace_bytes(T, k, E));
-  cuda::MoeAlignParams p;
-  p.topk_ids = d_ids.get();
-  p.num_tokens = T;
-  p.top_k = k;
-  p.num_experts = E;
-  p.expert_begin = begin;
-  p.expert_counts = o.counts.get();
-  p.expert_offsets = o.offsets.get();
-  p.sorted_to_slot = o.sorted_to_slot.get();
-  p.slot_to_sorted = o.slot_to_sorted.get();
-  p.workspace = ws.get();
-  cuda::launch_moe_align(p, nullptr);
-  WS_CUDA_CHECK(cudaDeviceSynchronize());
-  return o;
-}
-
-TEST(CudaMoeAlign, StableCountingSortMatchesReference) {
-  WS_REQUIRE_GPU();
-  struct Case {
-    int64_t T, k, total, E, begin;
-    bool skew;
-  };
-  const Case cases[] = {
-      {1, 6, 64, 64, 0, false},      {3, 8, 256, 256, 0, false},   {100, 6, 64, 64, 0, true},
-      {1000, 8, 256, 256, 0, false}, {4096, 8, 256, 256, 0, true}, {8192, 8, 256, 256, 0, false},
-      {8192, 6, 64, 64, 0, true},    {777, 8, 256, 32, 64, false},  // EP slice 64..95
-      {5000, 8, 256, 32, 224, true}, {129, 2, 8, 8, 0, false},     {2048, 4, 1024, 1024, 0, false},
-  };
-  uint64_t seed = 1;
-  for (const auto& c : cases) {
-    const auto ids = random_ids(c.T, c.k, c.total, ++seed, c.skew);
-    const auto ref = cuda::ref::moe_align(ids, c.E, c.begin);
-    auto o = run_align(ids, c.T, c.k, c.E, c.begin);
-    EXPECT_EQ(o.counts.download(), ref.counts) << c.T << "x" << c.k << " E=" << c.E;
-    EXPECT_EQ(o.offsets.download(), ref.offsets) << c.T << "x" << c.k << " E=" << c.E;
-    EXPECT_EQ(o.sorted_to_slot.download(), ref.sorted_to_slot) << c.T << "x" << c.k;
-    EXPECT_EQ(o.slot_to_sorted.download(), ref.slot_to_sorted) << c.T << "x" << c.k;
-  }
-}
 
 TEST(CudaMoeGather, Bf16RowsAndFp8QuantizationMatch) {
   WS_REQUIRE_GPU();

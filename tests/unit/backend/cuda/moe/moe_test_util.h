@@ -1,17 +1,29 @@
 // Helpers of the MoE GPU tests: host bf16/fp8 conversions, poisoned device buffers, host FP8
-// quantization with the kernels' rule.
+// quantization with the kernels' rule, random expert ids and an align runner.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
+#include <ostream>
+#include <random>
 #include <vector>
 
 #include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/moe/moe.h"
 #include "backend/cuda/moe/moe_ref.h"
+
+namespace wideserve::cuda {
+// gtest prints MoePath parameters by name (found by argument-dependent lookup).
+inline void PrintTo(MoePath p, std::ostream* os) {
+  *os << (p == MoePath::kSmall ? "small" : p == MoePath::kLarge ? "large" : "auto");
+}
+}  // namespace wideserve::cuda
 
 namespace wideserve::test {
 
@@ -98,6 +110,52 @@ inline Fp8Rows quantize_blocks(const std::vector<float>& w, int64_t experts, int
           }
       }
   return r;
+}
+
+// k distinct experts per token from [0, total): uniform, or skewed towards expert 0..3.
+inline std::vector<int32_t> random_ids(int64_t T, int64_t k, int64_t total, uint64_t seed,
+                                       bool skew) {
+  std::mt19937_64 g(seed);
+  std::vector<int32_t> ids(T * k), pool(total);
+  std::iota(pool.begin(), pool.end(), 0);
+  for (int64_t t = 0; t < T; ++t) {
+    if (skew) {  // experts 0..k-1 for most tokens: long runs of one expert
+      for (int64_t j = 0; j < k; ++j)
+        ids[t * k + j] = static_cast<int32_t>((j + (g() % 4 == 0)) % total);
+      std::shuffle(ids.begin() + t * k, ids.begin() + (t + 1) * k, g);
+      continue;
+    }
+    for (int64_t j = 0; j < k; ++j) std::swap(pool[j], pool[j + g() % (total - j)]);
+    std::copy(pool.begin(), pool.begin() + k, ids.begin() + t * k);
+  }
+  return ids;
+}
+
+struct AlignOut {
+  cuda::DeviceBuffer<int32_t> counts, offsets, sorted_to_slot, slot_to_sorted;
+};
+
+// launch_moe_align_path on poisoned (0x7F) outputs; synchronises.
+inline AlignOut run_align(const std::vector<int32_t>& ids, int64_t T, int64_t k, int64_t E,
+                          int64_t begin, cuda::MoePath path = cuda::MoePath::kAuto) {
+  auto d_ids = upload(ids);
+  AlignOut o{poisoned<int32_t>(E, 0x7F), poisoned<int32_t>(E + 1, 0x7F),
+             poisoned<int32_t>(T * k, 0x7F), poisoned<int32_t>(T * k, 0x7F)};
+  cuda::DeviceBuffer<char> ws(cuda::moe_align_workspace_bytes(T, k, E));
+  cuda::MoeAlignParams p;
+  p.topk_ids = d_ids.get();
+  p.num_tokens = T;
+  p.top_k = k;
+  p.num_experts = E;
+  p.expert_begin = begin;
+  p.expert_counts = o.counts.get();
+  p.expert_offsets = o.offsets.get();
+  p.sorted_to_slot = o.sorted_to_slot.get();
+  p.slot_to_sorted = o.slot_to_sorted.get();
+  p.workspace = ws.get();
+  cuda::launch_moe_align_path(p, path, nullptr);
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+  return o;
 }
 
 }  // namespace wideserve::test
