@@ -306,7 +306,7 @@ void launch_moe_align_path(const MoeAlignParams& p, MoePath path, cudaStream_t s
 }
 
 void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream) {
-  launch_moe_align_path(p, MoePath::kAuto, stream);
+  launch_moe_align_path(p, kMoeDefaultPath, stream);
 }
 
 }  // namespace wideserve::cuda

@@ -37,8 +37,8 @@ struct MoeRoutingParams {
   int32_t* topk_ids;    // [T, k] out
   float* topk_weights;  // [T, k] out
 };
-// E <= 1024, top_k <= 32, n_group <= 32. Ties: lower index wins (as router.cpp). Picks the
-// small-batch kernel when num_tokens <= kMoeRoutingSmallTokens and it supports the shape.
+// E <= 1024, top_k <= 32, n_group <= 32. Ties: lower index wins (as router.cpp). Runs
+// kMoeDefaultPath.
 void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream);
 
 // Kernel choice of launch_moe_routing / launch_moe_align (tests and benchmarks force one; every
@@ -48,6 +48,10 @@ enum class MoePath : int {
   kLarge = 1,  // routing: one warp per token, E-strided lanes; align: 3 launches
   kSmall = 2,  // routing: group-per-lane-segment layout + bitonic top-k; align: one block
 };
+// What launch_moe_routing / launch_moe_align (the model's calls) run: the kernels measured on the
+// H200 until the small paths have run there (written without a device; docs/cuda_moe.md has the
+// command that measures them). Then kAuto.
+constexpr MoePath kMoeDefaultPath = MoePath::kLarge;
 constexpr int64_t kMoeRoutingSmallTokens = 256;  // kAuto uses the small routing up to this T
 constexpr int64_t kMoeAlignSmallSlots = 4096;    // the one-launch align handles T*k <= this
 // The small routing kernel handles top_k <= 8 and <= 32 experts per lane (every E <= 512, and
@@ -71,8 +75,8 @@ struct MoeAlignParams {
   void* workspace;           // moe_align_workspace_bytes(T, k, E) bytes of device scratch
 };
 size_t moe_align_workspace_bytes(int64_t num_tokens, int64_t top_k, int64_t num_experts);
-// Deterministic counting sort (stable: ascending slot within an expert). E <= 1024. One launch
-// when T*k <= kMoeAlignSmallSlots, else three.
+// Deterministic counting sort (stable: ascending slot within an expert). E <= 1024. Runs
+// kMoeDefaultPath (kAuto: one launch when T*k <= kMoeAlignSmallSlots, else three).
 void launch_moe_align(const MoeAlignParams& p, cudaStream_t stream);
 // kSmall needs T*k <= kMoeAlignSmallSlots (and no workspace); kLarge is the 3-launch sort.
 void launch_moe_align_path(const MoeAlignParams& p, MoePath path, cudaStream_t stream);

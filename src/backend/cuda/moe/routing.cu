@@ -478,7 +478,7 @@ void launch_moe_routing_path(const MoeRoutingParams& p, MoePath path, cudaStream
 }
 
 void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream) {
-  launch_moe_routing_path(p, MoePath::kAuto, stream);
+  launch_moe_routing_path(p, kMoeDefaultPath, stream);
 }
 
 }  // namespace wideserve::cuda
