@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Packs binaries of a CUDA build for a device-tool run: stripped copies and the shared libraries the
+# GPU machine lacks (only those these binaries need), as .devpack/bins.tar.xz and libs.tar.xz (a
+# few MB under the 64 MiB carry limit). On the device: bash bench/cuda/device_run.sh CMD...
+# Usage: scripts/device_pack.sh BUILD_DIR BINARY...   (binary paths relative to BUILD_DIR)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=$1
+shift
+rm -rf .devpack/stage .devpack/libs
+mkdir -p .devpack/stage .devpack/libs
+for b in "$@"; do
+  strip -o ".devpack/stage/$(basename "$b")" "$build/$b"
+done
+for bin in .devpack/stage/*; do
+  ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+      libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libstdc++.so*|libgcc_s.so*) ;;
+      libcuda.so*|libcublas*|libcudart*|libnccl*|libnvidia*) ;;
+      *) cp -Lu "$lib" .devpack/libs/ ;;
+    esac
+  done
+done
+tar -C .devpack/stage -cJf .devpack/bins.tar.xz .
+tar -C .devpack/libs -cJf .devpack/libs.tar.xz .
+rm -rf .devpack/stage .devpack/libs
+du -sh .devpack/*.tar.xz
