@@ -4,11 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <cuda_runtime.h>
+
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <vector>
 
+#include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/device_info.h"
 
 // First line of every GPU test: these run on the device machine, never in CI.
@@ -38,5 +42,34 @@ inline std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
   for (auto& x : v) x = d(g);
   return v;
 }
+
+// A stream capture of `work`, instantiated: launch() replays it on the stream and waits; the graph
+// goes with the object.
+class CapturedGraph {
+ public:
+  CapturedGraph(cudaStream_t stream, const std::function<void()>& work,
+                cudaStreamCaptureMode mode = cudaStreamCaptureModeThreadLocal)
+      : stream_(stream) {
+    WS_CUDA_CHECK(cudaStreamBeginCapture(stream, mode));
+    work();
+    WS_CUDA_CHECK(cudaStreamEndCapture(stream, &graph_));
+    WS_CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, 0));
+  }
+  ~CapturedGraph() {
+    cudaGraphExecDestroy(exec_);
+    cudaGraphDestroy(graph_);
+  }
+  CapturedGraph(const CapturedGraph&) = delete;
+  CapturedGraph& operator=(const CapturedGraph&) = delete;
+  void launch() {
+    WS_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
+    WS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+ private:
+  cudaStream_t stream_;
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
 
 }  // namespace wideserve::test

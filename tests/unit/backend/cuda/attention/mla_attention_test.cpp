@@ -241,23 +241,18 @@ TEST_P(MlaDecode, GraphCaptureReplays) {
   p.workspace_bytes = ws;
   cudaStream_t st;
   WS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  WS_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
-  launch_mla_decode(p, st, GetParam());
-  WS_CUDA_CHECK(cudaStreamEndCapture(st, &graph));
-  WS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  for (int rep = 0; rep < 2; ++rep) {
-    WS_CUDA_CHECK(cudaMemsetAsync(dout.get(), 0xFF, dout.bytes(), st));
-    WS_CUDA_CHECK(cudaGraphLaunch(exec, st));
-    WS_CUDA_CHECK(cudaStreamSynchronize(st));
-    auto ob = dout.download();
-    std::vector<float> o(ob.size());
-    for (size_t i = 0; i < o.size(); ++i) o[i] = __bfloat162float(ob[i]);
-    EXPECT_LT(rel_l2(o, ref), 1e-2) << "replay " << rep;
+  {
+    test::CapturedGraph graph(
+        st, [&] { launch_mla_decode(p, st, GetParam()); }, cudaStreamCaptureModeGlobal);
+    for (int rep = 0; rep < 2; ++rep) {
+      WS_CUDA_CHECK(cudaMemsetAsync(dout.get(), 0xFF, dout.bytes(), st));
+      graph.launch();
+      auto ob = dout.download();
+      std::vector<float> o(ob.size());
+      for (size_t i = 0; i < o.size(); ++i) o[i] = __bfloat162float(ob[i]);
+      EXPECT_LT(rel_l2(o, ref), 1e-2) << "replay " << rep;
+    }
   }
-  WS_CUDA_CHECK(cudaGraphExecDestroy(exec));
-  WS_CUDA_CHECK(cudaGraphDestroy(graph));
   WS_CUDA_CHECK(cudaStreamDestroy(st));
 }
 

@@ -217,15 +217,11 @@ TEST(GemmFp8Block, GraphCaptureAfterReserve) {
   WS_CUDA_CHECK(cudaDeviceSynchronize());
   p1.y = y1.get();
   p2.y = y2.get();
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  WS_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  gemm_fp8_block(ctx, p1, stream);
-  gemm_fp8_block(ctx, p2, stream);
-  WS_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-  WS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  WS_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-  WS_CUDA_CHECK(cudaStreamSynchronize(stream));
+  test::CapturedGraph graph(stream, [&] {
+    gemm_fp8_block(ctx, p1, stream);
+    gemm_fp8_block(ctx, p2, stream);
+  });
+  graph.launch();
   auto h1 = y1.download(), g1 = r1.download(), h2 = y2.download(), g2 = r2.download();
   int64_t diff = 0;
   for (size_t i = 0; i < h1.size(); ++i) diff += __bfloat162float(h1[i]) != __bfloat162float(g1[i]);
@@ -244,8 +240,6 @@ TEST(GemmFp8Block, GraphCaptureAfterReserve) {
   cudaStreamEndCapture(stream, &g3);
   if (g3 != nullptr) cudaGraphDestroy(g3);
   cudaGetLastError();
-  WS_CUDA_CHECK(cudaGraphExecDestroy(exec));
-  WS_CUDA_CHECK(cudaGraphDestroy(graph));
   WS_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 

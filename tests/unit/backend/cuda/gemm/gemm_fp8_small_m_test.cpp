@@ -239,15 +239,11 @@ TEST(GemmFp8SmallM, DeterministicAndGraphCapturable) {
   WS_CUDA_CHECK(cudaStreamSynchronize(stream));
   p1.y = g1.get();
   p2.y = g2.get();
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  WS_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  gemm_fp8_block(ctx, p1, stream);
-  gemm_fp8_block(ctx, p2, stream);
-  WS_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-  WS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  WS_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-  WS_CUDA_CHECK(cudaStreamSynchronize(stream));
+  test::CapturedGraph graph(stream, [&] {
+    gemm_fp8_block(ctx, p1, stream);
+    gemm_fp8_block(ctx, p2, stream);
+  });
+  graph.launch();
   auto bits_differ = [](const DeviceBuffer<__nv_bfloat16>& a,
                         const DeviceBuffer<__nv_bfloat16>& b) {
     auto ha = a.download(), hb = b.download();
@@ -258,8 +254,6 @@ TEST(GemmFp8SmallM, DeterministicAndGraphCapturable) {
   EXPECT_FALSE(bits_differ(e2, g2)) << "graph replay differs (q_b shape)";
   EXPECT_EQ(gemm_testing::count_nonfinite_bf16(g1.get(), c1, nullptr), 0);
   EXPECT_EQ(gemm_testing::count_nonfinite_bf16(g2.get(), c2, nullptr), 0);
-  WS_CUDA_CHECK(cudaGraphExecDestroy(exec));
-  WS_CUDA_CHECK(cudaGraphDestroy(graph));
   WS_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 

@@ -132,22 +132,16 @@ void check_pipeline(bool fp8) {
   const auto wts = p.w.download();
 
   // Graph: capture once, poison the output, replay twice.
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  WS_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  p.run(s);
-  WS_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
-  WS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  for (int rep = 0; rep < 2; ++rep) {
-    WS_CUDA_CHECK(cudaMemsetAsync(p.out.get(), 0xFF, p.out.bytes(), s));
-    WS_CUDA_CHECK(cudaGraphLaunch(exec, s));
-    WS_CUDA_CHECK(cudaStreamSynchronize(s));
-    const auto replay = p.out.download();
-    ASSERT_EQ(0, std::memcmp(replay.data(), eager.data(), eager.size() * sizeof(eager[0])))
-        << (fp8 ? "fp8" : "bf16") << " graph replay differs from the eager run";
+  {
+    test::CapturedGraph graph(s, [&] { p.run(s); });
+    for (int rep = 0; rep < 2; ++rep) {
+      WS_CUDA_CHECK(cudaMemsetAsync(p.out.get(), 0xFF, p.out.bytes(), s));
+      graph.launch();
+      const auto replay = p.out.download();
+      ASSERT_EQ(0, std::memcmp(replay.data(), eager.data(), eager.size() * sizeof(eager[0])))
+          << (fp8 ? "fp8" : "bf16") << " graph replay differs from the eager run";
+    }
   }
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
   cudaStreamDestroy(s);
 
   // CPU reference on the GPU's routing; intermediate roundings as the kernels do them.

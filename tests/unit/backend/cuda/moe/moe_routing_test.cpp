@@ -263,21 +263,16 @@ TEST_P(CudaMoeRoutingAlignGraph, CapturedReplaysMatchEager) {
   EXPECT_EQ(eager[4], ref.slot_to_sorted);
   EXPECT_GT(ref.offsets[E], 0);  // the slice holds some rows
 
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  WS_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  run();
-  WS_CUDA_CHECK(cudaStreamEndCapture(s, &graph));
-  WS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  for (int rep = 0; rep < 2; ++rep) {
-    poison();
-    WS_CUDA_CHECK(cudaGraphLaunch(exec, s));
-    EXPECT_EQ(snapshot(), eager) << "replay " << rep;
-    const auto replay_w = w.download();
-    EXPECT_EQ(0, std::memcmp(replay_w.data(), eager_w.data(), eager_w.size() * sizeof(float)));
+  {
+    test::CapturedGraph graph(s, run);
+    for (int rep = 0; rep < 2; ++rep) {
+      poison();
+      graph.launch();
+      EXPECT_EQ(snapshot(), eager) << "replay " << rep;
+      const auto replay_w = w.download();
+      EXPECT_EQ(0, std::memcmp(replay_w.data(), eager_w.data(), eager_w.size() * sizeof(float)));
+    }
   }
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
   cudaStreamDestroy(s);
 }
 
