@@ -38,7 +38,8 @@ std::vector<Step> steps(const std::string& mode) {
       // node then starts.
       {{"--tp-size", "1", "--dp-size", "1", "--enable-dp-attention=false", "--nnodes", "1"},
        "not supported yet: --disaggregation-mode with --tp-size > 1: " + mode +
-           " (wide expert parallelism issue)"},
+           " (prefill/decode disaggregation of a wide-EP worker is not built yet; either works "
+           "alone)"},
   };
 }
 
