@@ -12,15 +12,7 @@ mkdir -p .devpack/stage .devpack/libs
 for b in "$@"; do
   strip -o ".devpack/stage/$(basename "$b")" "$build/$b"
 done
-for bin in .devpack/stage/*; do
-  ldd "$bin" | awk '/=> \// {print $3}' | while read -r lib; do
-    case "$(basename "$lib")" in
-      libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|ld-linux*|libstdc++.so*|libgcc_s.so*) ;;
-      libcuda.so*|libcublas*|libcudart*|libnccl*|libnvidia*) ;;
-      *) cp -Lu "$lib" .devpack/libs/ ;;
-    esac
-  done
-done
+DEVLIBS_DIR=.devpack/libs bash scripts/device_bundle.sh .devpack/stage/*
 tar -C .devpack/stage -cJf .devpack/bins.tar.xz .
 tar -C .devpack/libs -cJf .devpack/libs.tar.xz .
 rm -rf .devpack/stage .devpack/libs
