@@ -46,14 +46,15 @@ def complete(cl, ids, max_tokens=2):
     return status, body, cached
 
 
-def served_by(cl, ids):
-    """Sends one request and returns (worker whose index grew, cached tokens). The suffix of every
-    prompt is fresh, so only the serving worker stores new blocks."""
-    before = blocks_by_worker(cl)
+def served_by(cl, ids, blocks=blocks_by_worker, what="worker"):
+    """Sends one request and returns (the worker, or with blocks=blocks_by_rank the DP rank, whose
+    index grew, cached tokens). The suffix of every prompt is fresh, so only the one that served
+    it stores new blocks."""
+    before = blocks(cl)
     status, body, cached = complete(cl, ids)
     check(status == 200, f"request answered 200 (got {status}: {str(body)[:200]})")
-    grew = wait_until(lambda: [w for w, v in blocks_by_worker(cl).items() if v > before.get(w, 0)])
-    check(len(grew) == 1, f"exactly one worker's index grew ({grew})")
+    grew = wait_until(lambda: [w for w, v in blocks(cl).items() if v > before.get(w, 0)])
+    check(len(grew) == 1, f"exactly one {what}'s index grew ({grew})")
     return (grew[0] if grew else None), cached
 
 
@@ -134,12 +135,7 @@ def ep_phase(model):
     check(wait_until(lambda: set(blocks_by_rank(cl)) == {0, 1}), "the router indexes both DP ranks")
 
     def served_by_rank(ids):
-        before = blocks_by_rank(cl)
-        status, body, cached = complete(cl, ids)
-        check(status == 200, f"request answered 200 (got {status}: {str(body)[:200]})")
-        grew = wait_until(lambda: [r for r, v in blocks_by_rank(cl).items() if v > before.get(r, 0)])
-        check(len(grew) == 1, f"exactly one rank's index grew ({grew})")
-        return (grew[0] if grew else None), cached
+        return served_by(cl, ids, blocks_by_rank, "rank")
 
     owners = {}
     # New prefixes tie on cost and go to either rank at random: keep going until both ranks own
