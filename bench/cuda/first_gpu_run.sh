@@ -24,3 +24,8 @@ step mla_bench 60 mla_bench --kernel both
 step gemm_small_m 60 gemm_bench --small-m
 step moe_paths 60 moe_bench --paths
 tail -30 "$out"/mla_bench.log "$out"/gemm_small_m.log "$out"/moe_paths.log
+# Whole decode steps with the kernels in use against the new ones (V3 dimensions, 4 layers, FP8).
+v3="model_step_bench --preset v3 --layers 4 --fp8 --reps 6 --prefills 2048"
+step step_v3_default 70 $v3
+step step_v3_new 70 $v3 --mla-decode v4 --moe-path auto --fp8-small-m-max 16
+tail -12 "$out"/step_v3_default.log "$out"/step_v3_new.log

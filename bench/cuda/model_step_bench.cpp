@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
   std::string preset = "v2-lite", batches = "1,32,128,256", prefills = "2048,8192";
   int64_t layers = 0, context = 1024, reps = 10, graph_bs = 256;
   bool fp8 = false;
+  std::string mla = "default", moe_path = "default";
+  std::string small_m = "default";
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
@@ -65,6 +67,13 @@ int main(int argc, char** argv) {
   app.add_option("--prefills", prefills, "Prompt lengths for prefill");
   app.add_option("--reps", reps, "Timed repetitions");
   app.add_option("--cuda-graph-max-bs", graph_bs, "Decode steps up to this batch use CUDA graphs");
+  app.add_option("--mla-decode", mla, "MLA decode kernel: default | v3 | v4")
+      ->check(CLI::IsMember({"default", "v3", "v4"}));
+  app.add_option("--moe-path", moe_path,
+                 "MoE routing/align kernels: default | auto | large | small")
+      ->check(CLI::IsMember({"default", "auto", "large", "small"}));
+  app.add_option("--fp8-small-m", small_m, "Small-M FP8 kernel where it wins: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
   CLI11_PARSE(app, argc, argv);
   auto list = [](const std::string& s) {
     std::vector<int64_t> v;
@@ -102,6 +111,16 @@ int main(int argc, char** argv) {
   o.load_format = "dummy";
   o.dummy_fp8 = fp8;
   o.cuda_graph_max_bs = graph_bs;
+  if (mla != "default")
+    o.mla_decode = mla == "v4" ? cuda::MlaDecodeKernel::kV4 : cuda::MlaDecodeKernel::kV3;
+  if (moe_path != "default")
+    o.moe_path = moe_path == "auto"    ? cuda::MoePath::kAuto
+                 : moe_path == "small" ? cuda::MoePath::kSmall
+                                       : cuda::MoePath::kLarge;
+  if (small_m != "default") o.fp8_small_m = small_m == "on";
+  std::printf("kernels: mla decode %s, moe path %d, fp8 small-M %s\n",
+              o.mla_decode == cuda::MlaDecodeKernel::kV4 ? "v4" : "v3",
+              static_cast<int>(o.moe_path), o.fp8_small_m ? "on" : "off");
   auto m = cuda::CudaModel::load(dir, o);
   const auto& c = m->config();
   // Random latent cache: the decode steps read real-looking values.

@@ -3,13 +3,16 @@
 # of DeepSeek-V2-Lite dimensions) behind the frontend, driven by `wideserve bench` at the given
 # concurrencies; then HF transformers generate on the same GPU and dimensions (the naive baseline).
 # Usage: served_bench.sh WIDESERVE_BINARY [CONCURRENCIES] [INPUT_LEN] [OUTPUT_LEN]
+# MODEL_ARGS picks the dimensions (make-model flags; default --preset v2-lite), e.g.
+# MODEL_ARGS="--preset v3 --layers 4 --fp8" for DeepSeek-V3 cut to 4 layers with FP8 weights.
 set -euo pipefail
 WS=$1
 CONC=${2:-64,256}
 IN=${3:-512}
 OUTLEN=${4:-128}
 DIR=$(mktemp -d)
-"$WS" make-model --preset v2-lite --config-only --out "$DIR/model" > /dev/null
+# shellcheck disable=SC2086
+"$WS" make-model ${MODEL_ARGS:---preset v2-lite} --config-only --out "$DIR/model" > /dev/null
 PORT=18080
 "$WS" frontend --http-port $PORT > "$DIR/frontend.log" 2>&1 &
 FE=$!

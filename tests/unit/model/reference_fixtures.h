@@ -20,6 +20,8 @@ struct ReferenceCase {
   // that HF transformers' own bfloat16 run puts over 6% from the reference (routing flips), and
   // with the GPU backend's FP8 activation quantization emulated, over 50%.
   double hf_bf16_frac_over = -1, hf_fp8_frac_over = -1;
+  // Greedy steps HF's bfloat16 run follows before leaving the reference (-1 when absent).
+  int64_t hf_bf16_greedy_follows = -1;
 };
 
 inline std::vector<ReferenceCase> load_reference(const std::string& dir) {
@@ -47,6 +49,8 @@ inline std::vector<ReferenceCase> load_reference(const std::string& dir) {
       out[i].hf_bf16_frac_over = c["bf16"]["frac_over"].get<double>();
       if (c.contains("fp8_activations"))
         out[i].hf_fp8_frac_over = c["fp8_activations"]["frac_over"].get<double>();
+      if (c.contains("bf16_greedy_follows"))
+        out[i].hf_bf16_greedy_follows = c["bf16_greedy_follows"].get<int64_t>();
     }
   }
   return out;

@@ -43,6 +43,8 @@ void launch_mla_decode(const MlaAttentionParams& p, cudaStream_t s);
 // Decode kernel of the three-argument launch_mla_decode: kV3 = mla_fwd_kernel (what the
 // two-argument form runs), kV4 = warp-specialised decode kernel (docs/cuda_mla.md, "v4").
 enum class MlaDecodeKernel : int { kV3 = 0, kV4 = 1 };
+// What the model runs unless told otherwise.
+inline constexpr MlaDecodeKernel kMlaDecodeDefault = MlaDecodeKernel::kV4;
 
 // Decode through the chosen kernel: same params, workspace (mla_workspace_bytes), outputs.
 void launch_mla_decode(const MlaAttentionParams& p, cudaStream_t s, MlaDecodeKernel kernel);

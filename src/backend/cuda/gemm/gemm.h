@@ -21,7 +21,7 @@ enum class Fp8GemmPath : int {
   kDequant = 2,   // own fallback: dequantize x and w to bf16 scratch, then gemm_bf16
   kSmallM = 3,    // own direct kernel for 1 <= m <= 16 (gemm_fp8_small_m.h): reads w once, no
                   // staging or scratch; needs k % 16 == 0 and 16-byte aligned x, w (throws
-                  // kInvalidArgument otherwise). Only when forced: kAuto does not pick it yet.
+                  // kInvalidArgument otherwise). kAuto picks it where fp8_small_m_preferred.
 };
 
 // cuBLASLt handle + workspace (32 MiB) + a cache of matmul plans keyed by shape; one per stream.
@@ -41,6 +41,9 @@ class BlasContext {
   // Tests/benchmarks: force one FP8 path for every call (kAuto = choose by shape).
   void set_fp8_path(Fp8GemmPath path) { fp8_path_ = path; }
   Fp8GemmPath fp8_path() const { return fp8_path_; }
+  // Whether kAuto may pick the small-M kernel (benchmarks turn it off to compare).
+  void set_fp8_small_m(bool on) { fp8_small_m_ = on; }
+  bool fp8_small_m() const { return fp8_small_m_; }
   // The path the last gemm_fp8_block call ran (a forced kCublasLt falls back to kDequant when
   // cuBLASLt offers no algorithm).
   Fp8GemmPath last_fp8_path() const;
@@ -53,6 +56,7 @@ class BlasContext {
  private:
   std::unique_ptr<Impl> impl_;
   Fp8GemmPath fp8_path_ = Fp8GemmPath::kAuto;
+  bool fp8_small_m_ = true;
 };
 
 struct GemmBf16Params {
@@ -85,6 +89,9 @@ void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t 
 // The path kAuto picks for a shape: kCublasLt where our tests showed cuBLASLt correct, else
 // kDequant (never kSmallM until its device timings are in docs/cuda_gemm.md).
 Fp8GemmPath select_fp8_block_path(int64_t m, int64_t n, int64_t k);
+// Shapes where the small-M kernel beat cuBLASLt on the H200 (docs/cuda_gemm.md): one row, or up
+// to 16 rows of a narrow output (n <= 4096, where cuBLASLt fills few SMs).
+bool fp8_small_m_preferred(int64_t m, int64_t n);
 
 struct QuantizeFp8Params {
   const __nv_bfloat16* x;        // [m, k], row stride ldx

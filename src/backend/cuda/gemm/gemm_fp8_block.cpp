@@ -151,6 +151,10 @@ Fp8Stage plan_fp8_stage(const GemmFp8BlockParams& p) {
   return s;
 }
 
+bool fp8_small_m_preferred(int64_t m, int64_t n) {
+  return m == 1 || (m >= 1 && m <= 16 && n <= 4096);
+}
+
 Fp8GemmPath select_fp8_block_path(int64_t m, int64_t n, int64_t k) {
   (void)m;
   (void)n;
@@ -169,7 +173,11 @@ void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t 
   WS_CUDA_REQUIRE(p.w_scale_ld == 0 || p.w_scale_ld >= (p.k + 127) / 128,
                   "gemm_fp8_block: w_scale_ld " + std::to_string(p.w_scale_ld) + " < ceil(k/128)");
   Fp8GemmPath path = ctx.fp8_path();
-  if (path == Fp8GemmPath::kAuto) path = select_fp8_block_path(p.m, p.n, p.k);
+  if (path == Fp8GemmPath::kAuto)
+    path =
+        ctx.fp8_small_m() && fp8_small_m_preferred(p.m, p.n) && fp8_small_m_unsupported(p).empty()
+            ? Fp8GemmPath::kSmallM
+            : select_fp8_block_path(p.m, p.n, p.k);
   if (path == Fp8GemmPath::kSmallM) {  // no fallback: unsupported shapes throw with the reason
     launch_fp8_small_m(p, Fp8SmallMConfig{}, stream);
     ctx.impl().last_fp8_path = Fp8GemmPath::kSmallM;

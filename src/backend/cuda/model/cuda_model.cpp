@@ -68,7 +68,9 @@ struct CudaModel::Impl {
 std::unique_ptr<CudaModel> CudaModel::load(const std::string& model_dir,
                                            const CudaModelOptions& o) {
   ModelConfig cfg = model::load_model_config(model_dir);
-  DevWeights w = o.load_format == "dummy" ? dummy_dev_weights(cfg, o.dummy_fp8, o.seed)
+  // Dummy weights of an FP8 checkpoint's config are FP8 too (as a real load of it would be).
+  const bool fp8 = o.dummy_fp8 || (cfg.fp8_block_rows > 0 && !o.dequantize_fp8);
+  DevWeights w = o.load_format == "dummy" ? dummy_dev_weights(cfg, fp8, o.seed)
                                           : load_dev_weights(model_dir, cfg, o.dequantize_fp8);
   return std::make_unique<CudaModel>(std::move(cfg), std::move(w), o);
 }
@@ -85,6 +87,8 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
   I.inv_freq = DeviceBuffer<float>(rope.inv_freq().size());
   I.inv_freq.upload(rope.inv_freq());
   I.rope = {I.inv_freq.get(), rope.dim(), rope.attention_factor()};
+  I.blas.set_fp8_path(opts_.fp8_path);
+  I.blas.set_fp8_small_m(opts_.fp8_small_m);
   I.logits_rows_cap = std::max<int64_t>(opts_.max_seqs, 64);
   I.buf.allocate(cfg_, opts_, I.logits_rows_cap);
   const int64_t row = cfg_.kv_cache_dim();
@@ -212,7 +216,7 @@ void CudaModel::layers(const StepMeta& meta, void* graph_workspace) {
       ap.workspace =
           graph_workspace != nullptr ? graph_workspace : B.mla_workspace(ap.workspace_bytes);
       if (meta.decode_only)
-        launch_mla_decode(ap, st);
+        launch_mla_decode(ap, st, opts_.mla_decode);
       else
         launch_mla_prefill(ap, st);
     } else {

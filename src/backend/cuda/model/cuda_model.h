@@ -11,7 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/attention/mla.h"
+#include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/model/cuda_weights.h"
+#include "backend/cuda/moe/moe.h"
 #include "backend/cuda/sampling/sample_staging.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
@@ -28,11 +31,16 @@ struct CudaModelOptions {
   int64_t max_seqs = 256;            // sequences in one forward
   double mem_fraction = 0.85;        // of the device's memory for weights + KV + scratch
   std::string load_format = "auto";  // auto | dummy
-  bool dummy_fp8 = false;
-  bool dequantize_fp8 = false;  // FP8 checkpoints: every tensor dequantized to bf16 (tests)
-                                // dummy weights in FP8 where shapes allow
+  bool dummy_fp8 = false;            // dummy weights in FP8 where shapes allow (always for an FP8
+                                     // config's dummy weights)
+  bool dequantize_fp8 = false;       // FP8 checkpoints: every tensor dequantized to bf16 (tests)
   uint64_t seed = 0;
   int64_t cuda_graph_max_bs = 0;  // decode steps up to this batch replay CUDA graphs (0 = off)
+  // Kernel variants (benchmarks compare them; the defaults are the ones measured fastest).
+  MlaDecodeKernel mla_decode = kMlaDecodeDefault;
+  Fp8GemmPath fp8_path = Fp8GemmPath::kAuto;
+  bool fp8_small_m = true;  // kAuto may run the small-M FP8 kernel (fp8_small_m_preferred)
+  MoePath moe_path = kMoeDefaultPath;
 };
 
 class CudaModel {

@@ -37,6 +37,7 @@ void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& 
   const int64_t shared_inter = c.moe_intermediate_size * std::max<int64_t>(c.n_shared_experts, 1);
   const int64_t inter = std::max({c.intermediate_size, shared_inter, c.moe_intermediate_size});
   max_tokens_ = T;
+  moe_path_ = o.moe_path;
   max_seqs_ = o.max_seqs;
   max_pages_ = ceil_div(std::max<int64_t>(c.max_position_embeddings, 1), o.page_size);
   max_k_ = std::max({H, c.q_lora_rank, nh * c.v_head_dim, inter});
@@ -276,7 +277,7 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
   rp.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
   rp.topk_ids = topk_ids_.get();
   rp.topk_weights = topk_w_.get();
-  launch_moe_routing(rp, st);
+  launch_moe_routing_path(rp, moe_path_, st);
   MoeAlignParams ap{};
   ap.topk_ids = topk_ids_.get();
   ap.num_tokens = m;
@@ -287,7 +288,7 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
   ap.sorted_to_slot = sorted_to_slot_.get();
   ap.slot_to_sorted = slot_to_sorted_.get();
   ap.workspace = align_ws_.get();
-  launch_moe_align(ap, st);
+  launch_moe_align_path(ap, moe_path_, st);
   const int32_t* num_rows = offsets_.get() + E;
   const DevExperts& X = L.experts;
   MoeGatherParams gp{};

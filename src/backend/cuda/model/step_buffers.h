@@ -13,6 +13,7 @@
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/model/cuda_weights.h"
+#include "backend/cuda/moe/moe.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
 
@@ -72,6 +73,7 @@ class StepBuffers {
 
  private:
   int64_t max_tokens_ = 0, max_seqs_ = 0, max_pages_ = 0, max_k_ = 0, top_k_ = 0, experts_ = 0;
+  MoePath moe_path_ = kMoeDefaultPath;
   DeviceBuffer<__nv_fp8_e4m3> xq_;
   DeviceBuffer<float> xs_;
   // MoE

@@ -82,7 +82,8 @@ struct AddResidualParams {
 };
 void launch_add_residual(const AddResidualParams& p, cudaStream_t stream);
 
-// ids[r] = argmax over logits[r, :vocab] (first index on ties), fp32 logits.
+// ids[r] = argmax over logits[r, :vocab] (first index on ties; NaN never wins; an all-NaN row
+// gives 0), fp32 logits.
 struct ArgmaxParams {
   const float* logits;
   int32_t* ids;

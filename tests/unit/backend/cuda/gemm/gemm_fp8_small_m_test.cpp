@@ -295,13 +295,31 @@ TEST(GemmFp8SmallM, RejectsWhatItCannotRun) {
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
-// kAuto is unchanged until the small-M timings are measured; the planner's splits for the V3
-// decode shapes on the H200's 132 SMs are the ones docs/cuda_gemm.md predicts for.
-TEST(GemmFp8SmallM, AutoPathUnchangedAndPlannerSplits) {
+// kAuto runs the small-M kernel where it won on the H200 (one row; up to 16 rows of n <= 4096),
+// cuBLASLt elsewhere or when turned off; the planner's splits for the V3 decode shapes on the
+// H200's 132 SMs are the ones docs/cuda_gemm.md predicts for.
+TEST(GemmFp8SmallM, AutoPathPicksSmallMWhereItWonAndPlannerSplits) {
   WS_REQUIRE_GPU();
-  for (int64_t m : {1, 4, 16})
-    for (auto [n, k] : {std::pair<int64_t, int64_t>{24576, 1536}, {576, 7168}, {7168, 2048}})
+  uint64_t seed = 900;
+  for (int64_t m : {1, 4, 16, 17})
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{24576, 1536}, {576, 7168}, {7168, 2048}}) {
       EXPECT_EQ(select_fp8_block_path(m, n, k), Fp8GemmPath::kCublasLt);
+      Fp8Acts a(m, k, seed++);
+      Fp8Weights wt(n, k, seed++);
+      DeviceBuffer<__nv_bfloat16> y(static_cast<size_t>(m * n));
+      GemmFp8BlockParams p{a.x.get(), a.x_scale(), wt.w.get(), wt.w_scale(), y.get(), m, n, k};
+      if (wt.scale_ld != (k + 127) / 128) p.w_scale_ld = wt.scale_ld;
+      BlasContext ctx;
+      gemm_fp8_block(ctx, p, nullptr);
+      const bool small = m == 1 || (m <= 16 && n <= 4096);
+      EXPECT_EQ(fp8_small_m_preferred(m, n), small) << m << "x" << n;
+      EXPECT_EQ(ctx.last_fp8_path(), small ? Fp8GemmPath::kSmallM : Fp8GemmPath::kCublasLt)
+          << m << "x" << n;
+      ctx.set_fp8_small_m(false);
+      gemm_fp8_block(ctx, p, nullptr);
+      EXPECT_EQ(ctx.last_fp8_path(), Fp8GemmPath::kCublasLt) << m << "x" << n;
+      WS_CUDA_CHECK(cudaDeviceSynchronize());
+    }
   struct Want {
     int64_t n, k;
     int warps_n, cluster_k;

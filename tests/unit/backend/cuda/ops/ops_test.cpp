@@ -1,0 +1,143 @@
+// RMSNorm and argmax kernels against CPU references: fp32 and bf16 inputs, gathered rows and
+// strides, one row (the latency-bound decode case) up to 256; argmax ties, NaN and infinities on
+// both the float4 and the scalar path.
+#include <gtest/gtest.h>
+
+#include <cuda_bf16.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/gpu_test_util.h"
+#include "backend/cuda/ops/ops.h"
+
+namespace wideserve::cuda {
+namespace {
+
+float bf(float v) {
+  return __bfloat162float(__float2bfloat16(v));
+}
+
+struct NormCase {
+  int64_t rows, dim;
+  bool bf16_in, gather;
+};
+
+TEST(CudaOps, RmsNormMatchesCpuReference) {
+  WS_REQUIRE_GPU();
+  uint64_t seed = 10;
+  for (const NormCase& c : {NormCase{1, 7168, false, false}, NormCase{1, 7168, true, false},
+                            NormCase{3, 2048, false, true}, NormCase{256, 1536, true, true},
+                            NormCase{5, 100, false, false}, NormCase{2, 512, true, false}}) {
+    const int64_t in_rows = c.rows + 2, x_stride = c.dim + 3, out_stride = c.dim + 5;
+    auto x = test::randn(static_cast<size_t>(in_rows * x_stride), seed++, 2.f);
+    auto wf = test::randn(static_cast<size_t>(c.dim), seed++, 1.f);
+    std::vector<__nv_bfloat16> w(wf.size()), xb(x.size());
+    for (size_t i = 0; i < wf.size(); ++i) w[i] = __float2bfloat16(wf[i]);
+    for (size_t i = 0; i < x.size(); ++i) {
+      xb[i] = __float2bfloat16(x[i]);
+      if (c.bf16_in) x[i] = __bfloat162float(xb[i]);
+    }
+    std::vector<int32_t> idx(static_cast<size_t>(c.rows));
+    for (int64_t r = 0; r < c.rows; ++r)
+      idx[r] = static_cast<int32_t>(c.gather ? (r * 7 + 1) % in_rows : r);
+    DeviceBuffer<float> dx(x.size());
+    DeviceBuffer<__nv_bfloat16> dxb(xb.size()), dw(w.size()),
+        dout(static_cast<size_t>(c.rows * out_stride));
+    DeviceBuffer<int32_t> didx(idx.size());
+    dx.upload(x);
+    dxb.upload(xb);
+    dw.upload(w);
+    didx.upload(idx);
+    RmsNormParams p;
+    p.row_index = c.gather ? didx.get() : nullptr;
+    if (c.bf16_in)
+      p.x_bf16 = dxb.get();
+    else
+      p.x = dx.get();
+    p.w = dw.get();
+    p.out = dout.get();
+    p.rows = c.rows;
+    p.dim = c.dim;
+    p.x_stride = x_stride;
+    p.out_stride = out_stride;
+    p.eps = 1e-6f;
+    launch_rms_norm(p, nullptr);
+    auto out = dout.download();
+    std::vector<float> got;
+    std::vector<double> want;
+    for (int64_t r = 0; r < c.rows; ++r) {
+      const float* row = x.data() + idx[r] * x_stride;
+      double ss = 0;
+      for (int64_t i = 0; i < c.dim; ++i) ss += double(row[i]) * row[i];
+      const float inv = static_cast<float>(1.0 / std::sqrt(ss / c.dim + 1e-6));
+      for (int64_t i = 0; i < c.dim; ++i) {
+        want.push_back(bf(bf(row[i] * inv) * __bfloat162float(w[i])));
+        got.push_back(__bfloat162float(out[r * out_stride + i]));
+      }
+    }
+    // bf16 output rounding of two products: ~3e-3; a wrong row or scale is O(1).
+    EXPECT_LT(test::rel_l2(got, want), 5e-3)
+        << "rows " << c.rows << " dim " << c.dim << (c.bf16_in ? " bf16" : " fp32");
+  }
+}
+
+int32_t cpu_argmax(const float* x, int64_t n) {
+  int32_t best = -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isnan(x[i]) && (best < 0 || x[i] > x[best])) best = static_cast<int32_t>(i);
+  return best < 0 ? 0 : best;
+}
+
+TEST(CudaOps, ArgmaxFirstIndexOfMaxSkippingNan) {
+  WS_REQUIRE_GPU();
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
+  uint64_t seed = 50;
+  // 129280 (DeepSeek's vocabulary) and 1000 take the float4 path, 1003 the scalar one.
+  for (int64_t vocab : {129280, 1000, 1003}) {
+    for (int64_t rows : {1, 9, 256}) {
+      auto x = test::randn(static_cast<size_t>(rows * vocab), seed++, 3.f);
+      for (int64_t r = 0; r < rows; ++r) {
+        float* row = x.data() + r * vocab;
+        switch (r % 9) {
+          case 1:  // the maximum at three places: the first wins
+            row[vocab - 1] = row[vocab / 2] = row[7] = 50.f;
+            break;
+          case 2:  // NaN everywhere but one finite value
+            for (int64_t i = 0; i < vocab; ++i) row[i] = nan;
+            row[vocab - 2] = -3.f;
+            break;
+          case 3:  // all NaN: token 0
+            for (int64_t i = 0; i < vocab; ++i) row[i] = nan;
+            break;
+          case 4:  // -inf everywhere, NaN first: the first -inf
+            for (int64_t i = 0; i < vocab; ++i) row[i] = -inf;
+            row[0] = nan;
+            break;
+          case 5:  // +inf beats everything, NaN next to it
+            row[vocab / 3] = inf;
+            row[vocab / 3 - 1] = nan;
+            break;
+          case 6:  // the maximum in the last element (tail of the vector loop)
+            row[vocab - 1] = 100.f;
+            break;
+          default:
+            break;
+        }
+      }
+      DeviceBuffer<float> dl(x.size());
+      DeviceBuffer<int32_t> ids(static_cast<size_t>(rows));
+      dl.upload(x);
+      launch_argmax({dl.get(), ids.get(), rows, vocab}, nullptr);
+      auto got = ids.download();
+      for (int64_t r = 0; r < rows; ++r)
+        EXPECT_EQ(got[r], cpu_argmax(x.data() + r * vocab, vocab))
+            << "vocab " << vocab << " rows " << rows << " row " << r;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace wideserve::cuda
