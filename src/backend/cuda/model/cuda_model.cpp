@@ -128,10 +128,15 @@ void CudaModel::setup_graphs() {
     if (b <= cap) graph_buckets_.push_back(b);
   for (int64_t b = 160; b <= cap; b += 32) graph_buckets_.push_back(b);
   if (graph_buckets_.empty() || graph_buckets_.back() != cap) graph_buckets_.push_back(cap);
-  // Everything a captured graph points at is sized now and never regrown.
+  // Everything a captured graph points at is sized now and never regrown. The MLA split
+  // workspace is the largest any (batch, context) bucket's plan needs: a smaller batch or context
+  // can split more (e.g. 16 heads: batch 96 at context 1024 needs more than batch 160 at any).
   const int64_t max_ctx = I.buf.max_pages() * opts_.page_size;
   if (cfg_.kv_lora_rank == kMlaLatentDim && cfg_.qk_rope_head_dim == kMlaRopeDim) {
-    const size_t ws = mla_workspace_bytes(cap, cfg_.num_attention_heads, max_ctx);
+    size_t ws = 0;
+    for (int64_t b : graph_buckets_)
+      for (int64_t ctx : graph_context_buckets(max_ctx))
+        ws = std::max(ws, mla_workspace_bytes(b, cfg_.num_attention_heads, ctx));
     if (ws > 0) I.graph_ws = DeviceBuffer<uint8_t>(ws);
   }
   auto reserve = [&](const DevLinear& l) {
@@ -155,11 +160,11 @@ int64_t CudaModel::run(std::span<const model::SequenceInput> seqs) {
   Impl& I = *impl_;
   const StepMeta meta = I.buf.stage(cfg_, seqs, opts_.page_size, num_pages_, I.stream);
   if (meta.tokens == 0) return 0;
-  layers(meta, nullptr);
+  layers(meta, static_cast<const DeviceBuffer<uint8_t>*>(nullptr));
   return meta.logit_rows;
 }
 
-void CudaModel::layers(const StepMeta& meta, void* graph_workspace) {
+void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_ws) {
   Impl& I = *impl_;
   StepBuffers& B = I.buf;
   const ModelConfig& c = cfg_;
@@ -213,8 +218,14 @@ void CudaModel::layers(const StepMeta& meta, void* graph_workspace) {
       ap.softmax_scale = static_cast<float>(c.attention_scale());
       ap.max_seq_len = meta.max_seq_len;
       ap.workspace_bytes = mla_workspace_bytes(T, nh, meta.max_seq_len);
-      ap.workspace =
-          graph_workspace != nullptr ? graph_workspace : B.mla_workspace(ap.workspace_bytes);
+      if (graph_ws != nullptr) {
+        // A captured graph keeps this pointer: never the regrowable eager buffer, and the
+        // kernels check the plan's need against the buffer's real size.
+        ap.workspace = graph_ws->bytes() > 0 ? graph_ws->get() : nullptr;
+        ap.workspace_bytes = graph_ws->bytes();
+      } else {
+        ap.workspace = B.mla_workspace(ap.workspace_bytes);
+      }
       if (meta.decode_only)
         launch_mla_decode(ap, st, opts_.mla_decode);
       else
@@ -257,6 +268,17 @@ void CudaModel::head_greedy(int64_t m) {
   }
 }
 
+std::vector<int64_t> graph_context_buckets(int64_t max_ctx) {
+  std::vector<int64_t> out;
+  for (int64_t c = 1024; c < max_ctx; c *= 2) out.push_back(c);
+  out.push_back(max_ctx);
+  return out;
+}
+
+size_t CudaModel::graph_workspace_bytes() const {
+  return impl_->graph_ws.bytes();
+}
+
 int64_t CudaModel::graph_bucket(int64_t n) const {
   for (int64_t b : graph_buckets_)
     if (b >= n) return b;
@@ -274,10 +296,13 @@ bool CudaModel::graph_step(std::span<const model::SequenceInput> seqs) {
     longest = std::max(longest, s.start_pos + 1);
   }
   // Context bucket: the attention split plan depends on the host-known length bound.
-  int64_t ctx = 1024;
-  while (ctx < longest) ctx *= 2;
-  ctx = std::min(ctx, I.buf.max_pages() * opts_.page_size);
-  if (ctx < longest) return false;
+  int64_t ctx = -1;
+  for (int64_t c : graph_context_buckets(I.buf.max_pages() * opts_.page_size))
+    if (c >= longest) {
+      ctx = c;
+      break;
+    }
+  if (ctx < 0) return false;
   StepMeta meta = I.buf.stage_padded(cfg_, seqs, opts_.page_size, num_pages_, bucket,
                                      static_cast<int32_t>(num_pages_), I.stream);
   meta.max_seq_len = ctx;
@@ -285,13 +310,13 @@ bool CudaModel::graph_step(std::span<const model::SequenceInput> seqs) {
   auto it = I.graphs.find(key);
   if (it == I.graphs.end()) {
     // Warm up eagerly (plans, scratch), then capture the same work.
-    layers(meta, I.graph_ws.get());
+    layers(meta, &I.graph_ws);
     head_greedy(bucket);
     WS_CUDA_CHECK(cudaStreamSynchronize(I.stream));
     cudaGraph_t g = nullptr;
     WS_CUDA_CHECK(cudaStreamBeginCapture(I.stream, cudaStreamCaptureModeThreadLocal));
     try {
-      layers(meta, I.graph_ws.get());
+      layers(meta, &I.graph_ws);
       head_greedy(bucket);
     } catch (...) {
       cudaStreamEndCapture(I.stream, &g);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/cuda/attention/mla.h"
+#include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/model/cuda_weights.h"
 #include "backend/cuda/moe/moe.h"
@@ -22,6 +23,9 @@
 namespace wideserve::cuda {
 
 struct StepMeta;
+
+// Context-length buckets of decode CUDA graphs: 1024, 2048, ... below max_ctx, then max_ctx.
+std::vector<int64_t> graph_context_buckets(int64_t max_ctx);
 
 // Sizes fixed at start (they size the KV pool and every scratch buffer).
 struct CudaModelOptions {
@@ -59,6 +63,9 @@ class CudaModel {
   void* kv_data() const;
   // Cache rows per layer: the pool's pages plus one scratch page for graph padding rows.
   int64_t slots_per_layer() const;
+  // Batch buckets of decode CUDA graphs and their fixed MLA split workspace (tests).
+  const std::vector<int64_t>& graph_batch_buckets() const { return graph_buckets_; }
+  size_t graph_workspace_bytes() const;
 
   // One step; logits [rows, vocab] fp32 on the host as DeepseekModel::forward returns them.
   void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits);
@@ -75,7 +82,9 @@ class CudaModel {
   // Stages the step and runs the decoder up to the final norm; returns the logits row count.
   int64_t run(std::span<const model::SequenceInput> seqs);
   // The decoder over staged metadata (graph_workspace: fixed MLA workspace of graph steps).
-  void layers(const StepMeta& meta, void* graph_workspace);
+  // graph_ws: the fixed MLA workspace of a graph step (its size checked against the plan's
+  // need), null for eager steps (their workspace grows on demand).
+  void layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_ws);
   // LM head + argmax of the first m normalised rows into the ids buffer.
   void head_greedy(int64_t m);
   void setup_graphs();
