@@ -8,16 +8,7 @@
 # then: run(command="bash bench/cuda/device_run.sh bash bench/cuda/decode_profile_run.sh",
 #           carry=[".devpack"], timeout_s=600)
 set -uo pipefail
-out=${OUT:-/tmp/out}
-mkdir -p "$out"
-step() {
-  local name=$1 limit=$2
-  shift 2
-  echo "=== $name (limit ${limit}s)"
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1
-  echo "rc=$?" | tee -a "$out/$name.log"
-}
-NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+. "$(dirname "$0")/device_steps.sh"
 prof() {
   local name=$1
   shift

@@ -7,18 +7,7 @@
 # then: run(command="bash bench/cuda/device_run.sh bash bench/cuda/first_gpu_run.sh",
 #           carry=[".devpack"], timeout_s=600)
 set -uo pipefail
-out=${OUT:-/tmp/out}
-mkdir -p "$out"
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.total --format=csv | tee "$out/gpu.txt"
-# A hang in a new kernel must not eat the call: every step has its own limit.
-step() {
-  local name=$1 limit=$2
-  shift 2
-  echo "=== $name (limit ${limit}s)"
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1
-  echo "rc=$?" | tee -a "$out/$name.log"
-  grep -E "^\[  (PASSED|FAILED) |FAILED TEST|tests? ran" "$out/$name.log" | tail -25
-}
+. "$(dirname "$0")/device_steps.sh"
 step gpu_tests 240 backend_cuda_tests
 step mla_bench 60 mla_bench --kernel both
 step gemm_small_m 60 gemm_bench --small-m

@@ -9,17 +9,7 @@
 # then: run(command="bash bench/cuda/device_run.sh bash bench/cuda/gpu_session_run.sh",
 #           carry=[".devpack"], timeout_s=600)
 set -uo pipefail
-out=${OUT:-/tmp/out}
-mkdir -p "$out"
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.total --format=csv | tee "$out/gpu.txt"
-step() {
-  local name=$1 limit=$2
-  shift 2
-  echo "=== $name (limit ${limit}s)"
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1
-  echo "rc=$?" | tee -a "$out/$name.log"
-  grep -E "^\[  (PASSED|FAILED) |FAILED TEST|tests? ran" "$out/$name.log" | tail -25
-}
+. "$(dirname "$0")/device_steps.sh"
 step gpu_tests 150 backend_cuda_tests
 old="--mla-decode v3 --moe-path large --fp8-small-m off"
 step step_v2lite 60 model_step_bench --preset v2-lite --reps 8

@@ -7,15 +7,7 @@
 # then: run(command="bash bench/cuda/device_run.sh bash bench/cuda/graph_ws_check_run.sh",
 #           carry=[".devpack"], timeout_s=600)
 set -uo pipefail
-out=${OUT:-/tmp/out}
-mkdir -p "$out"
-step() {
-  local name=$1 limit=$2
-  shift 2
-  echo "=== $name (limit ${limit}s)"
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1
-  echo "rc=$?" | tee -a "$out/$name.log"
-}
+. "$(dirname "$0")/device_steps.sh"
 step gpu_tests 150 backend_cuda_tests
 grep -E "^\[  (PASSED|FAILED) |FAILED TEST|graph-ws" "$out/gpu_tests.log"
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)

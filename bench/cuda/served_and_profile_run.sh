@@ -7,23 +7,13 @@
 # then: run(command="bash bench/cuda/device_run.sh bash bench/cuda/served_and_profile_run.sh",
 #           carry=[".devpack"], timeout_s=600)
 set -uo pipefail
-out=${OUT:-/tmp/out}
-mkdir -p "$out"
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.total --format=csv | tee "$out/gpu.txt"
-step() {
-  local name=$1 limit=$2
-  shift 2
-  echo "=== $name (limit ${limit}s)"
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1
-  echo "rc=$?" | tee -a "$out/$name.log"
-}
+. "$(dirname "$0")/device_steps.sh"
 ws=$(command -v wideserve)
 export MODEL_ARGS="--preset v3 --layers 4 --fp8"
 step served_v3 180 bash bench/cuda/served_bench.sh "$ws" 64,256
 export MODEL_ARGS="--preset v2-lite"
 step served_v2lite 180 bash bench/cuda/served_bench.sh "$ws" 64,256
 grep -E "^==|Output token throughput|^P50|^\| |experts" "$out"/served_v3.log "$out"/served_v2lite.log
-NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 for b in 1 256; do
   step "ncu_v3_b$b" 90 "$NCU" --clock-control none --metrics gpu__time_duration.sum \
     --print-summary per-kernel model_step_bench --preset v3 --layers 4 --fp8 --reps 1 \

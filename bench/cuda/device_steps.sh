@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sourced by the device-call scripts in this folder: sets $out ($OUT, where a call's files come
+# back), records the GPU, and defines `step NAME LIMIT CMD...`, which runs CMD under its own time
+# limit (a hang in one step must not eat the call) with its output in $out/NAME.log, then prints
+# its exit status and any GoogleTest summary lines. $NCU is Nsight Compute's binary, if present.
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.total --format=csv | tee "$out/gpu.txt"
+NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+step() {
+  local name=$1 limit=$2
+  shift 2
+  echo "=== $name (limit ${limit}s)"
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  echo "rc=$?" | tee -a "$out/$name.log"
+  grep -E "^\[  (PASSED|FAILED) |FAILED TEST|tests? ran" "$out/$name.log" | tail -25
+}
