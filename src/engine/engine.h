@@ -61,6 +61,7 @@ class Engine : public AsyncEngine {
   int64_t context_length() const override { return context_length_; }
   int64_t page_size() const override { return page_size_; }
   double seconds_stuck() const override;
+  std::string fatal_error() const override { return core_.fatal_error(); }
 
  private:
   void loop();

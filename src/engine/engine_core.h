@@ -114,6 +114,8 @@ class EngineCore {
   EngineStats stats() const;
   const EngineConfig& config() const { return cfg_; }
   int64_t vocab_size() const { return runner_->vocab_size(); }
+  // The runner's fatal error (its device failed for good), else empty. Any thread.
+  std::string fatal_error() const { return runner_->fatal_error(); }
   int64_t context_length() const { return context_length_; }
   int64_t page_size() const { return runner_->page_size(); }
 

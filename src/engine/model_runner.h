@@ -62,6 +62,8 @@ class ModelRunner {
   virtual void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) = 0;
   // The KV pool's memory (disaggregation).
   virtual KvBufferInfo kv_buffer() = 0;
+  // Why the runner can no longer serve (its device failed for good), else empty. Any thread.
+  virtual std::string fatal_error() const { return {}; }
   // Whether forward_greedy runs (argmax on the device: no logits cross to the host).
   virtual bool supports_device_greedy() const { return false; }
   // The step's argmax token per logits row (same rows as forward's).

@@ -91,5 +91,42 @@ TEST(Engine, ShutdownEndsEveryRequest) {
   EXPECT_EQ(c.final.size(), 5u);
 }
 
+// A runner whose device fails for good at its second step (as a CUDA runner does on an illegal
+// address): that step's requests get errors and the engine reports the failure, which the worker
+// turns into an exit; before it, the engine is healthy.
+class FailingDeviceRunner : public testing::FakeRunner {
+ public:
+  FailingDeviceRunner() : FakeRunner(50, 512, 4) {}
+  void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) override {
+    if (++steps_ == 2) {
+      std::lock_guard<std::mutex> lk(mu_);
+      fatal_ = "device lost: an illegal memory access";
+      throw std::runtime_error("CUDA error: an illegal memory access was encountered");
+    }
+    FakeRunner::forward(seqs, logits);
+  }
+  std::string fatal_error() const override {
+    std::lock_guard<std::mutex> lk(mu_);
+    return fatal_;
+  }
+
+ private:
+  std::atomic<int> steps_{0};
+  mutable std::mutex mu_;
+  std::string fatal_;
+};
+
+TEST(Engine, RunnerFatalErrorFailsTheStepAndIsReported) {
+  Engine e(EngineConfig{.page_size = 4}, std::make_unique<FailingDeviceRunner>());
+  EXPECT_EQ(e.fatal_error(), "");
+  Collector c;
+  e.add_request(req(1, 5), c.cb());
+  ASSERT_TRUE(c.wait_for(1));
+  EXPECT_EQ(c.final[1].finish, FinishReason::kError);
+  EXPECT_NE(c.final[1].error.find("illegal memory access"), std::string::npos);
+  EXPECT_EQ(c.tokens[1].size(), 1u);  // the first step's token, then the failed step
+  EXPECT_EQ(e.fatal_error(), "device lost: an illegal memory access");
+}
+
 }  // namespace
 }  // namespace wideserve::engine

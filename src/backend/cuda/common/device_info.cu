@@ -26,4 +26,12 @@ std::string describe_devices() {
   return out;
 }
 
+std::string lost_device_error() {
+  if (cudaDeviceSynchronize() == cudaSuccess) return {};
+  (void)cudaGetLastError();  // a non-sticky error ends here; a sticky one is returned again
+  const cudaError_t e = cudaDeviceSynchronize();
+  if (e == cudaSuccess) return {};
+  return std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+}
+
 }  // namespace wideserve::cuda

@@ -11,4 +11,9 @@ int device_count();
 // One line per device, or the CUDA error that explains why none is visible.
 std::string describe_devices();
 
+// After a failed step: empty when the current device still works, else the sticky error (an
+// illegal address, a kernel fault) that makes every later CUDA call on it fail. Waits for the
+// device; clears a non-sticky error.
+std::string lost_device_error();
+
 }  // namespace wideserve::cuda

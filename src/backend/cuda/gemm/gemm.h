@@ -86,8 +86,8 @@ struct GemmFp8BlockParams {
 // y = dequant(x) dequant(w)^T (+ beta y) with bf16 output. m == 0 is a no-op.
 void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t stream);
 
-// The path kAuto picks for a shape: kCublasLt where our tests showed cuBLASLt correct, else
-// kDequant (never kSmallM until its device timings are in docs/cuda_gemm.md).
+// The cuBLASLt-or-fallback choice of kAuto for a shape: kCublasLt where our tests showed cuBLASLt
+// correct, else kDequant (kAuto runs kSmallM before this where fp8_small_m_preferred).
 Fp8GemmPath select_fp8_block_path(int64_t m, int64_t n, int64_t k);
 // Shapes where the small-M kernel beat cuBLASLt on the H200 (docs/cuda_gemm.md): one row, or up
 // to 16 rows of a narrow output (n <= 4096, where cuBLASLt fills few SMs).

@@ -160,7 +160,7 @@ int64_t CudaModel::run(std::span<const model::SequenceInput> seqs) {
   Impl& I = *impl_;
   const StepMeta meta = I.buf.stage(cfg_, seqs, opts_.page_size, num_pages_, I.stream);
   if (meta.tokens == 0) return 0;
-  layers(meta, static_cast<const DeviceBuffer<uint8_t>*>(nullptr));
+  layers(meta, nullptr);
   return meta.logit_rows;
 }
 

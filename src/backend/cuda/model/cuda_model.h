@@ -81,9 +81,8 @@ class CudaModel {
  private:
   // Stages the step and runs the decoder up to the final norm; returns the logits row count.
   int64_t run(std::span<const model::SequenceInput> seqs);
-  // The decoder over staged metadata (graph_workspace: fixed MLA workspace of graph steps).
-  // graph_ws: the fixed MLA workspace of a graph step (its size checked against the plan's
-  // need), null for eager steps (their workspace grows on demand).
+  // The decoder over staged metadata. graph_ws: the fixed MLA workspace of a graph step (its
+  // size checked against the plan's need), null for eager steps (their workspace grows on demand).
   void layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_ws);
   // LM head + argmax of the first m normalised rows into the ids buffer.
   void head_greedy(int64_t m);

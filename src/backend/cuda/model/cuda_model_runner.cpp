@@ -1,6 +1,8 @@
 #include "backend/cuda/model/cuda_model_runner.h"
 
 #include <algorithm>
+#include <mutex>
+#include <string>
 
 #include "backend/cuda/common/device_info.h"
 #include "backend/cuda/model/cuda_model.h"
@@ -21,12 +23,12 @@ class CudaModelRunner : public engine::ModelRunner {
   int64_t max_context() const override { return context_; }
   std::vector<int32_t> eos_token_ids() const override { return model_->config().eos_token_ids; }
   void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits) override {
-    model_->forward(seqs, logits);
+    guarded([&] { model_->forward(seqs, logits); });
   }
   bool supports_device_greedy() const override { return true; }
   void forward_greedy(std::span<const model::SequenceInput> seqs,
                       std::vector<int32_t>* ids) override {
-    model_->forward_greedy(seqs, ids);
+    guarded([&] { model_->forward_greedy(seqs, ids); });
   }
   bool supports_device_sampling() const override { return true; }
   void forward_sample(std::span<const model::SequenceInput> seqs,
@@ -44,7 +46,11 @@ class CudaModelRunner : public engine::ModelRunner {
     in.banned_offsets = b.banned_offsets;
     in.banned_tokens = b.banned_tokens;
     in.want_logprobs = b.want_logprobs;
-    model_->forward_sample(seqs, in, ids, logprobs);
+    guarded([&] { model_->forward_sample(seqs, in, ids, logprobs); });
+  }
+  std::string fatal_error() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fatal_;
   }
   engine::KvBufferInfo kv_buffer() override {
     const auto& c = model_->config();
@@ -55,7 +61,26 @@ class CudaModelRunner : public engine::ModelRunner {
   }
 
  private:
+  // A failed step fails its requests (the engine's rule); a sticky device error (an illegal
+  // address) also marks the runner failed for good, so the worker exits instead of failing every
+  // later request on a dead context.
+  template <class F>
+  void guarded(F&& step) {
+    try {
+      step();
+    } catch (...) {
+      if (std::string why = lost_device_error(); !why.empty()) {
+        WS_LOG_CRITICAL("CUDA device lost: {}", why);
+        std::lock_guard<std::mutex> lock(mu_);
+        fatal_ = "CUDA device lost: " + why;
+      }
+      throw;
+    }
+  }
+
   std::unique_ptr<CudaModel> model_;
+  mutable std::mutex mu_;
+  std::string fatal_;                    // guarded by mu_
   std::vector<SamplingRowParams> rows_;  // forward_sample's converted rows (reused)
   int64_t context_;
 };
