@@ -4,6 +4,7 @@
 // graph steps at split-heavy buckets agree with eager steps. DeepSeek-V2-Lite dimensions cut to
 // one layer, random weights on the device.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
@@ -21,7 +22,11 @@ namespace {
 class CudaGraphWorkspace : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = (std::filesystem::temp_directory_path() / "ws_graph_ws_v2lite").string();
+    // ctest runs each test in its own process, possibly at once: one directory per process.
+    if (device_count() == 0) return;
+    dir_ = (std::filesystem::temp_directory_path() /
+            ("ws_graph_ws_v2lite_" + std::to_string(::getpid())))
+               .string();
     model::MakeModelOptions mo;
     mo.preset = "v2-lite";
     mo.out_dir = dir_;
@@ -29,7 +34,9 @@ class CudaGraphWorkspace : public ::testing::Test {
     mo.config_only = true;
     model::make_model(mo);
   }
-  static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+  static void TearDownTestSuite() {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
 
   static std::unique_ptr<CudaModel> load(int64_t graph_bs) {
     CudaModelOptions o;
