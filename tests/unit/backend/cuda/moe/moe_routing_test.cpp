@@ -10,6 +10,7 @@
 // Plus routing + align captured in a CUDA graph on each path.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <ostream>
@@ -58,7 +59,8 @@ void PrintTo(const RouteCfg& c, std::ostream* os) {
   *os << c.name;
 }
 
-const int64_t kTokens[] = {1, 2, 31, 64, 256, 257, 4096};
+// 16384 = kMoeRoutingSmallTokens, the largest T kAuto gives the small routing.
+const int64_t kTokens[] = {1, 2, 31, 64, 256, 257, 4096, 16384};
 
 moe::RouterParams cpu_params(const RouteCfg& c) {
   moe::RouterParams p;
@@ -139,7 +141,8 @@ int64_t compare_cpu(const RouteCfg& c, int64_t T, const Routed& cpu, const Route
 
 class CudaMoeRoutingConfigs : public ::testing::TestWithParam<RouteCfg> {};
 
-// Random logits (bias ~0.1) and coarse logits (exact ties between experts and between groups).
+// Random logits (bias ~0.1) and coarse logits with per-group biases (exact ties between experts
+// and between groups).
 // One test per configuration: every T, both inputs, every path.
 TEST_P(CudaMoeRoutingConfigs, PathsBitIdenticalAndMatchCpuRouter) {
   WS_REQUIRE_GPU();
@@ -162,7 +165,15 @@ TEST_P(CudaMoeRoutingConfigs, PathsBitIdenticalAndMatchCpuRouter) {
         // Sigmoid logits >= 0: sigmoid(x) + sigmoid(-x) = 1 would make group sums equal in exact
         // arithmetic but not after each side's exp() rounding.
         for (auto& v : logits) v = 0.5f * (c.scoring == 1 ? nonneg(gen) : coarse(gen));
-        for (auto& v : bias) v = 0.25f * coarse(gen);
+        // One bias per group: with a bias per expert, (s1 + b1) + (s2 + b2) and (s1 + b2) +
+        // (s2 + b1) are group sums equal in exact arithmetic that each side rounds its own way
+        // (the CPU's exp and CUDA's differ by an ulp), a tie no reference can pin down. Per-group
+        // biases keep every tie exact on both sides.
+        const int64_t group = E / std::max<int64_t>(c.n_group, 1);
+        std::vector<float> group_bias(static_cast<size_t>(std::max<int64_t>(c.n_group, 1)));
+        for (auto& v : group_bias) v = 0.25f * coarse(gen);
+        for (int64_t e = 0; e < E; ++e)
+          bias[e] = group_bias[std::min<int64_t>(e / group, group_bias.size() - 1)];
       } else {
         logits = randn(T * E, gen(), 2.0f);
         bias = randn(E, gen(), 0.1f);
