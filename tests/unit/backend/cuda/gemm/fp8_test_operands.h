@@ -11,7 +11,9 @@
 
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_ref.h"
 #include "backend/cuda/gemm/gemm_testing.h"
+#include "gemm_test_util.h"
 
 namespace wideserve::test {
 
@@ -67,5 +69,22 @@ struct Fp8Acts {
     return {all.begin() + scale_off, all.end()};
   }
 };
+
+// The device's bf16 y [m, n] on the sampled rows x cols against the float64 reference
+// x w^T (+ beta y0, y0 = y before the call on the same sample) from the operands' e4m3 values and
+// scales.
+inline ErrorStats check_fp8_gemm(const Fp8Acts& a, const Fp8Weights& wt, const __nv_bfloat16* y,
+                                 const std::vector<int64_t>& rows, const std::vector<int64_t>& cols,
+                                 float beta, const std::vector<double>& y0) {
+  const int64_t m = a.m, n = wt.n, k = a.k;
+  std::vector<uint8_t> xq, wq;
+  for (auto v : download_rows(a.x.get(), k, rows, k)) xq.push_back(v.__x);
+  for (auto v : download_rows(wt.w.get(), k, cols, k)) wq.push_back(v.__x);
+  const auto xd = cuda::dequant_act_rows_ref(xq, rows, a.scales_host(), m, k);
+  const auto wd = cuda::dequant_weight_rows_ref(wq, cols, wt.scales_host(), k, wt.scale_ld);
+  const auto ref = cuda::gemm_nt_ref(xd, wd, static_cast<int64_t>(rows.size()),
+                                     static_cast<int64_t>(cols.size()), k, beta, y0);
+  return compare(pick_cols(download_rows(y, n, rows, n), n, cols), ref);
+}
 
 }  // namespace wideserve::test

@@ -50,17 +50,7 @@ Fp8Result run_and_check(BlasContext& ctx, const Fp8Acts& a, const Fp8Weights& wt
   Fp8Result r;
   r.path = ctx.last_fp8_path();
   r.nonfinite = gemm_testing::count_nonfinite_bf16(y.get(), y.size(), nullptr);
-
-  auto xs = a.scales_host();
-  auto ws = wt.scales_host();
-  std::vector<uint8_t> xq, wq;
-  for (auto v : download_rows(a.x.get(), k, rows, k)) xq.push_back(v.__x);
-  for (auto v : download_rows(wt.w.get(), k, cols, k)) wq.push_back(v.__x);
-  const auto xd = dequant_act_rows_ref(xq, rows, xs, m, k);
-  const auto wd = dequant_weight_rows_ref(wq, cols, ws, k, wt.scale_ld);
-  const auto ref = gemm_nt_ref(xd, wd, static_cast<int64_t>(rows.size()),
-                               static_cast<int64_t>(cols.size()), k, beta, y0);
-  r.err = test::compare(test::pick_cols(download_rows(y.get(), n, rows, n), n, cols), ref);
+  r.err = test::check_fp8_gemm(a, wt, y.get(), rows, cols, beta, y0);
   return r;
 }
 

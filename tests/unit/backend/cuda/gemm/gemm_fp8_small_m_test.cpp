@@ -87,14 +87,7 @@ Result run_and_check(const Fp8Acts& a, const Fp8Weights& wt, float beta, uint64_
   Result r;
   r.nonfinite = gemm_testing::count_nonfinite_bf16(gy.y(), m * n, nullptr);
   r.guards = gy.guards_touched();
-  std::vector<uint8_t> xq, wq;
-  for (auto v : download_rows(a.x.get(), k, rows, k)) xq.push_back(v.__x);
-  for (auto v : download_rows(wt.w.get(), k, cols, k)) wq.push_back(v.__x);
-  const auto xd = dequant_act_rows_ref(xq, rows, a.scales_host(), m, k);
-  const auto wd = dequant_weight_rows_ref(wq, cols, wt.scales_host(), k, wt.scale_ld);
-  const auto ref = gemm_nt_ref(xd, wd, static_cast<int64_t>(rows.size()),
-                               static_cast<int64_t>(cols.size()), k, beta, y0);
-  r.err = test::compare(test::pick_cols(download_rows(gy.y(), n, rows, n), n, cols), ref);
+  r.err = test::check_fp8_gemm(a, wt, gy.y(), rows, cols, beta, y0);
   return r;
 }
 
