@@ -29,6 +29,16 @@ constexpr int kThreads = 256;  // threads of the count / place kernels
 constexpr int kWarps = kThreads / 32;
 constexpr unsigned kFull = 0xffffffffu;
 
+// Inclusive prefix sum of v over the lanes of a full warp.
+__device__ __forceinline__ int warp_inclusive_sum(int v, int lane) {
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int u = __shfl_up_sync(kFull, v, o);
+    if (lane >= o) v += u;
+  }
+  return v;
+}
+
 __device__ __forceinline__ int local_expert(const MoeAlignParams& p, int64_t slot) {
   const int64_t e = static_cast<int64_t>(p.topk_ids[slot]) - p.expert_begin;
   return (e >= 0 && e < p.num_experts) ? static_cast<int>(e) : -1;
@@ -66,22 +76,12 @@ __global__ void align_scan_kernel(MoeAlignParams p, int* chunk_counts, int chunk
   }
   // Block exclusive scan of run over experts.
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  int incl = run;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int v = __shfl_up_sync(kFull, incl, o);
-    if (lane >= o) incl += v;
-  }
+  const int incl = warp_inclusive_sum(run, lane);
   if (lane == 31) warp_sums[warp] = incl;
   __syncthreads();
   if (warp == 0) {
     const int nw = blockDim.x / 32;
-    int w = lane < nw ? warp_sums[lane] : 0;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int v = __shfl_up_sync(kFull, w, o);
-      if (lane >= o) w += v;
-    }
+    const int w = warp_inclusive_sum(lane < nw ? warp_sums[lane] : 0, lane);
     if (lane < nw) warp_sums[lane] = w;  // inclusive over warps
   }
   __syncthreads();
@@ -204,21 +204,11 @@ __global__ void __launch_bounds__(kSmallThreads) align_small_kernel(MoeAlignPara
     }
   }
   const int c0 = static_cast<int>(total & 0xFFFFu), c1 = static_cast<int>(total >> 16);
-  int incl = c0 + c1;
-#pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
-    const int v = __shfl_up_sync(kFull, incl, o);
-    if (lane >= o) incl += v;
-  }
+  const int incl = warp_inclusive_sum(c0 + c1, lane);
   if (lane == 31) warp_tot[warp] = incl;
   __syncthreads();
   if (warp == 0) {
-    int v = lane < kSmallWarps ? warp_tot[lane] : 0;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int u = __shfl_up_sync(kFull, v, o);
-      if (lane >= o) v += u;
-    }
+    const int v = warp_inclusive_sum(lane < kSmallWarps ? warp_tot[lane] : 0, lane);
     if (lane < kSmallWarps) warp_tot[lane] = v;  // inclusive over warps
   }
   __syncthreads();
