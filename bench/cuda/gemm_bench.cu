@@ -24,6 +24,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_fp8_gemv.h"
 #include "backend/cuda/gemm/gemm_fp8_small_m.h"
 #include "backend/cuda/gemm/gemm_testing.h"
 
@@ -246,6 +247,66 @@ void small_m_table(const Fp8SmallMConfig& cfg, int sms) {
       "warps_n x cluster_k; floor%% = floor / small-M time)\n");
 }
 
+// The V3 decode shapes at m = 1, 4 and 8: cuBLASLt, the small-M kernel (planned split and the
+// fastest of all 32) and the GEMV kernel (planned k split and the fastest), each against the bytes
+// floor measured in the same run.
+void sweep_splits(int sms) {
+  const double bw = copy_gbs();
+  std::printf("limit: device copy %.0f GB/s (read+write, 2 GiB); floor = w bytes / this\n", bw);
+  struct Shape {
+    const char* name;
+    int64_t n, k;
+  };
+  const std::vector<Shape> shapes = {{"q_b", 24576, 1536},     {"kv_a", 576, 7168},
+                                     {"q_a+kv_a", 2112, 7168}, {"o_proj", 7168, 16384},
+                                     {"gate+up", 36864, 7168}, {"down", 7168, 18432},
+                                     {"sh_gu", 4096, 7168},    {"sh_down", 7168, 2048}};
+  std::printf("\n%-9s %6s %6s %2s | %6s | %12s | %-17s | %-17s | %-15s | %-15s\n", "sweep", "N",
+              "K", "M", "floor", "cublasLt", "small-M planned", "small-M best", "gemv planned",
+              "gemv best");
+  BlasContext ctx;
+  ctx.set_fp8_path(Fp8GemmPath::kCublasLt);
+  for (const auto& s : shapes)
+    for (int64_t m : {1, 4, 8}) {
+      Fp8Sets f(m, s.n, s.k);
+      const double floor_us = double(s.n) * s.k / (bw * 1e9) * 1e6;
+      auto us = [&](const std::function<void(const GemmFp8BlockParams&)>& fn) {
+        return 1e3 * time_ms([&](int i) { fn(f.params(i)); }, 20);
+      };
+      auto pct = [&](double t) { return 100.0 * floor_us / t; };
+      const double cl = us([&](const GemmFp8BlockParams& p) { gemm_fp8_block(ctx, p, nullptr); });
+      const auto plan = plan_fp8_small_m(m, s.n, s.k, sms);
+      const double sp =
+          us([&](const GemmFp8BlockParams& p) { launch_fp8_small_m(p, plan, nullptr); });
+      double sb = 1e30;
+      Fp8SmallMConfig sc{};
+      for (int wn : {8, 4, 2, 1})
+        for (int ck = 1; ck <= 8; ++ck) {
+          const Fp8SmallMConfig c{wn, ck};
+          const double t =
+              us([&](const GemmFp8BlockParams& p) { launch_fp8_small_m(p, c, nullptr); });
+          if (t < sb) sb = t, sc = c;
+        }
+      const int gwk = plan_fp8_gemv_warps_k(s.n, s.k, sms);
+      const double gp =
+          us([&](const GemmFp8BlockParams& p) { launch_fp8_gemv(p, {gwk}, nullptr); });
+      double gb = 1e30;
+      int gbk = 0;
+      for (int wk : {1, 2, 4, 8}) {
+        const double t =
+            us([&](const GemmFp8BlockParams& p) { launch_fp8_gemv(p, {wk}, nullptr); });
+        if (t < gb) gb = t, gbk = wk;
+      }
+      std::printf(
+          "%-9s %6ld %6ld %2ld | %6.1f | %5.1f %4.0f%% | %5.1f %4.0f%% %dx%d | %5.1f %4.0f%% %dx%d "
+          "| "
+          "%5.1f %4.0f%% k%d | %5.1f %4.0f%% k%d\n",
+          s.name, long(s.n), long(s.k), long(m), floor_us, cl, pct(cl), sp, pct(sp), plan.warps_n,
+          plan.cluster_k, sb, pct(sb), sc.warps_n, sc.cluster_k, gp, pct(gp), gwk, gb, pct(gb),
+          gbk);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -253,9 +314,12 @@ int main(int argc, char** argv) {
   bool small_m = false;
   Fp8SmallMConfig cfg{};
   app.add_flag("--small-m", small_m, "only the decode table: floor vs cuBLASLt vs small-M kernel");
+  bool sweep = false;
+  app.add_flag(
+      "--sweep-splits", sweep,
+      "only: cuBLASLt vs small-M (planned, best split) vs GEMV (planned, best) at m 1/4/8");
   app.add_option("--warps-n", cfg.warps_n, "small-M split: warps along n (1,2,4,8; 0 = auto)");
-  app.add_option("--cluster-k", cfg.cluster_k,
-                 "small-M split: cluster split-K (1,2,4,8; 0 = auto)");
+  app.add_option("--cluster-k", cfg.cluster_k, "small-M split: cluster split-K (1..8; 0 = auto)");
   CLI11_PARSE(app, argc, argv);
   setvbuf(stdout, nullptr, _IONBF, 0);  // keep partial output if a later step fails
   cudaDeviceProp prop{};
@@ -266,6 +330,11 @@ int main(int argc, char** argv) {
   std::printf("device: %s, %d SMs, %.0f GiB, driver %d, runtime %d, cublasLt %zu\n", prop.name,
               prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, drv, rt,
               cublasLtGetVersion());
+  if (sweep) {
+    sweep_splits(prop.multiProcessorCount);
+    WS_CUDA_CHECK(cudaDeviceSynchronize());
+    return 0;
+  }
   if (small_m) {
     small_m_table(cfg, prop.multiProcessorCount);
     WS_CUDA_CHECK(cudaDeviceSynchronize());

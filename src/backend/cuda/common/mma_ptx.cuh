@@ -1,5 +1,6 @@
-// PTX wrappers shared by the mma.sync kernels (MLA attention v3 and v4): shared-memory addresses,
-// ldmatrix and the bf16 m16n8k16 MMA with fp32 accumulation. Device-only; include from .cu files.
+// PTX wrappers shared by the mma.sync kernels (MLA attention v3 and v4, the FP8 GEMV and the fused
+// small-batch MoE): shared-memory addresses, ldmatrix, the bf16 m16n8k16 MMA and the e4m3
+// m16n8k32 GEMV step, fp32 accumulation. Device-only; include from .cu files.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,22 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// GEMV step over 64 bytes of k: lane (g, t) = (lane / 4, lane % 4) holds w, the 16 bytes of weight
+// row g at k offset t * 16, and x, the same 16 bytes of A row g (token g; zero for no token). Its
+// bytes 0-7 act as the lane's B (and A) fragment k 4t..4t+3, 16+4t..16+4t+3 of one m16n8k32 MMA
+// and bytes 8-15 of a second: k is permuted the same way in A and B, so the sum is the exact dot
+// over the 64 bytes. c[0], c[1] += token g . weight rows 2t, 2t+1 (A rows 8-15 are zero).
+__device__ __forceinline__ void mma_e4m3_chunk64(float (&c)[4], const uint4& x, const uint4& w) {
+  asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(x.x), "r"(0u), "r"(x.y), "r"(0u), "r"(w.x), "r"(w.y));
+  asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(x.z), "r"(0u), "r"(x.w), "r"(0u), "r"(w.z), "r"(w.w));
 }
 
 }  // namespace wideserve::cuda

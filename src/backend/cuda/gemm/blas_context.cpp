@@ -103,7 +103,8 @@ void ensure_scratch(DeviceBuffer<__nv_bfloat16>& buf, size_t count, cudaStream_t
 void BlasContext::reserve_fp8_scratch(int64_t m, int64_t n, int64_t k) {
   WS_CUDA_REQUIRE(m >= 0 && n > 0 && k > 0, "reserve_fp8_scratch: bad shape");
   Fp8GemmPath path = fp8_path_ == Fp8GemmPath::kAuto ? select_fp8_block_path(m, n, k) : fp8_path_;
-  if (path == Fp8GemmPath::kSmallM) return;  // the small-M kernel needs no scratch
+  // The small-M and GEMV kernels need no scratch.
+  if (path == Fp8GemmPath::kSmallM || path == Fp8GemmPath::kGemv) return;
   if (path == Fp8GemmPath::kCublasLt) {
     // Worst case: unaligned user scale pointers force staging of both scale tensors.
     GemmFp8BlockParams p{nullptr, reinterpret_cast<const float*>(4),

@@ -22,6 +22,8 @@ enum class Fp8GemmPath : int {
   kSmallM = 3,    // own direct kernel for 1 <= m <= 16 (gemm_fp8_small_m.h): reads w once, no
                   // staging or scratch; needs k % 16 == 0 and 16-byte aligned x, w (throws
                   // kInvalidArgument otherwise). kAuto picks it where fp8_small_m_preferred.
+  kGemv = 4,      // own tensor-core GEMV for 1 <= m <= 8 (gemm_fp8_gemv.h): weights straight to
+                  // registers; needs k % 128 == 0. kAuto picks it where fp8_gemv_preferred.
 };
 
 // cuBLASLt handle + workspace (32 MiB) + a cache of matmul plans keyed by shape; one per stream.
@@ -44,6 +46,9 @@ class BlasContext {
   // Whether kAuto may pick the small-M kernel (benchmarks turn it off to compare).
   void set_fp8_small_m(bool on) { fp8_small_m_ = on; }
   bool fp8_small_m() const { return fp8_small_m_; }
+  // Whether kAuto may pick the GEMV kernel (before the small-M one).
+  void set_fp8_gemv(bool on) { fp8_gemv_ = on; }
+  bool fp8_gemv() const { return fp8_gemv_; }
   // The path the last gemm_fp8_block call ran (a forced kCublasLt falls back to kDequant when
   // cuBLASLt offers no algorithm).
   Fp8GemmPath last_fp8_path() const;
@@ -57,6 +62,7 @@ class BlasContext {
   std::unique_ptr<Impl> impl_;
   Fp8GemmPath fp8_path_ = Fp8GemmPath::kAuto;
   bool fp8_small_m_ = true;
+  bool fp8_gemv_ = true;
 };
 
 struct GemmBf16Params {
@@ -92,6 +98,8 @@ Fp8GemmPath select_fp8_block_path(int64_t m, int64_t n, int64_t k);
 // Shapes where the small-M kernel beat cuBLASLt on the H200 (docs/cuda_gemm.md): one row, or up
 // to 16 rows of a narrow output (n <= 4096, where cuBLASLt fills few SMs).
 bool fp8_small_m_preferred(int64_t m, int64_t n);
+// Rows where kAuto runs the GEMV kernel (when its shape checks pass).
+bool fp8_gemv_preferred(int64_t m, int64_t n);
 
 struct QuantizeFp8Params {
   const __nv_bfloat16* x;        // [m, k], row stride ldx

@@ -13,6 +13,7 @@
 #include "backend/cuda/gemm/blas_context_impl.h"
 #include "backend/cuda/gemm/fp8_convert.h"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_fp8_gemv.h"
 #include "backend/cuda/gemm/gemm_fp8_small_m.h"
 
 namespace wideserve::cuda {
@@ -155,6 +156,11 @@ bool fp8_small_m_preferred(int64_t m, int64_t n) {
   return m == 1 || (m >= 1 && m <= 16 && n <= 4096);
 }
 
+bool fp8_gemv_preferred(int64_t m, int64_t n) {
+  (void)n;
+  return m >= 1 && m <= 4;
+}
+
 Fp8GemmPath select_fp8_block_path(int64_t m, int64_t n, int64_t k) {
   (void)m;
   (void)n;
@@ -175,9 +181,16 @@ void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t 
   Fp8GemmPath path = ctx.fp8_path();
   if (path == Fp8GemmPath::kAuto)
     path =
-        ctx.fp8_small_m() && fp8_small_m_preferred(p.m, p.n) && fp8_small_m_unsupported(p).empty()
+        ctx.fp8_gemv() && fp8_gemv_preferred(p.m, p.n) && fp8_gemv_unsupported(p).empty()
+            ? Fp8GemmPath::kGemv
+        : ctx.fp8_small_m() && fp8_small_m_preferred(p.m, p.n) && fp8_small_m_unsupported(p).empty()
             ? Fp8GemmPath::kSmallM
             : select_fp8_block_path(p.m, p.n, p.k);
+  if (path == Fp8GemmPath::kGemv) {  // no fallback: unsupported shapes throw with the reason
+    launch_fp8_gemv(p, Fp8GemvConfig{}, stream);
+    ctx.impl().last_fp8_path = Fp8GemmPath::kGemv;
+    return;
+  }
   if (path == Fp8GemmPath::kSmallM) {  // no fallback: unsupported shapes throw with the reason
     launch_fp8_small_m(p, Fp8SmallMConfig{}, stream);
     ctx.impl().last_fp8_path = Fp8GemmPath::kSmallM;

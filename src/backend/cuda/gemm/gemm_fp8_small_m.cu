@@ -29,7 +29,9 @@ constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kRowsPerWarp = 16;  // two n8 MMA tiles
 constexpr int kBlockK = 128;      // DeepSeek's scale block along k
-constexpr int kStages = 4;        // ring depth: 3 stages (48 KiB of w per CTA) in flight
+constexpr int kStages = 4;
+constexpr int kMaxClusterK =
+    8;  // portable cluster size        // ring depth: 3 stages (48 KiB of w per CTA) in flight
 constexpr int kWStageBytes = kWarps * kRowsPerWarp * kBlockK;         // 16 KiB
 constexpr int kMaxStageBytes = kWStageBytes + kWarps * 16 * kBlockK;  // + x: 16 KiB
 constexpr int kMaxSmemBytes = kStages * kMaxStageBytes;               // 128 KiB
@@ -195,11 +197,11 @@ __global__ void __launch_bounds__(kThreads) fp8_small_m_kernel(const SmallMArgs 
   else
     __syncthreads();
 
-  // Rank r of the cluster finishes rows [r, r + 1) * rows_cta / ck of the CTA's slab, summing the
-  // partials in a fixed (rank, warp_k) order.
-  const int slice = rows_cta / ck;
+  // Rank r of the cluster finishes rows [r, r + 1) * rows_cta / ck of the CTA's slab (any ck),
+  // summing the partials in a fixed (rank, warp_k) order.
+  const int lr0 = rank * rows_cta / ck, slice = (rank + 1) * rows_cta / ck - lr0;
   for (int i = tid; i < m * slice; i += kThreads) {
-    const int token = i / slice, lr = rank * slice + i % slice, grow = cta_row0 + lr;
+    const int token = i / slice, lr = lr0 + i % slice, grow = cta_row0 + lr;
     if (grow >= n) continue;
     float sum = 0.f;
     for (int q = 0; q < ck; ++q) {
@@ -213,7 +215,7 @@ __global__ void __launch_bounds__(kThreads) fp8_small_m_kernel(const SmallMArgs 
   if (ck > 1) cg::this_cluster().sync();  // peers may still read this CTA's partials
 }
 
-bool valid_split(int v) {
+bool valid_warps_n(int v) {
   return v == 1 || v == 2 || v == 4 || v == 8;
 }
 
@@ -239,6 +241,8 @@ Fp8SmallMConfig plan_fp8_small_m(int64_t m, int64_t n, int64_t k, int sm_count) 
   Fp8SmallMConfig c{8, 1};
   auto ctas = [&] { return ceil_div(n, int64_t{kRowsPerWarp} * c.warps_n) * c.cluster_k; };
   // Cluster split-K keeps wide CTAs (x staged once for 128 rows) while each CTA keeps >= 4 blocks.
+  // (A split chosen for the most even CTAs per SM, with clusters of 3-7, measured slower on the
+  // H200: docs/cuda_gemm.md, 2026-11-28 sweep.)
   while (ctas() < sm_count && c.cluster_k < 8 && kb >= int64_t{8} * c.cluster_k) c.cluster_k *= 2;
   // Then narrower CTAs (more warps along k) while every warp still gets a k block.
   while (ctas() < sm_count && c.warps_n > 1 && kb / c.cluster_k >= 2 * (kWarps / c.warps_n))
@@ -268,10 +272,11 @@ void launch_fp8_small_m(const GemmFp8BlockParams& p, const Fp8SmallMConfig& cfg,
                         cudaStream_t stream) {
   const std::string why = fp8_small_m_unsupported(p);
   WS_CUDA_REQUIRE(why.empty(), "gemm_fp8_block small-M path: " + why);
-  WS_CUDA_REQUIRE((cfg.warps_n == 0 || valid_split(cfg.warps_n)) &&
-                      (cfg.cluster_k == 0 || valid_split(cfg.cluster_k)),
+  WS_CUDA_REQUIRE((cfg.warps_n == 0 || valid_warps_n(cfg.warps_n)) && cfg.cluster_k >= 0 &&
+                      cfg.cluster_k <= kMaxClusterK,
                   "gemm_fp8_block small-M path: warps_n=" + std::to_string(cfg.warps_n) +
-                      " cluster_k=" + std::to_string(cfg.cluster_k) + " (want 0, 1, 2, 4 or 8)");
+                      " (want 0, 1, 2, 4 or 8) cluster_k=" + std::to_string(cfg.cluster_k) +
+                      " (want 0..8)");
   int device = 0, sms = 0;
   WS_CUDA_CHECK(cudaGetDevice(&device));
   WS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));

@@ -22,7 +22,7 @@ inline constexpr int64_t kFp8SmallMMaxM = 16;
 // 16 * warps_n rows) and 8 / warps_n along k; cluster_k CTAs of one cluster split k further.
 struct Fp8SmallMConfig {
   int warps_n = 0;    // 1, 2, 4 or 8; 0 = by shape (plan_fp8_small_m)
-  int cluster_k = 0;  // 1, 2, 4 or 8; 0 = by shape
+  int cluster_k = 0;  // 1..8; 0 = by shape
 };
 
 // The split used for a shape on a device with sm_count SMs: wide CTAs first, then cluster split-K,
@@ -34,7 +34,7 @@ Fp8SmallMConfig plan_fp8_small_m(int64_t m, int64_t n, int64_t k, int sm_count);
 std::string fp8_small_m_unsupported(const GemmFp8BlockParams& p);
 
 // y = x w^T (+ beta y), bf16 out. Throws kInvalidArgument when fp8_small_m_unsupported(p) is not
-// empty or cfg holds a value other than 0, 1, 2, 4, 8.
+// empty or cfg holds warps_n other than 0, 1, 2, 4, 8 or cluster_k outside 0..8.
 void launch_fp8_small_m(const GemmFp8BlockParams& p, const Fp8SmallMConfig& cfg,
                         cudaStream_t stream);
 

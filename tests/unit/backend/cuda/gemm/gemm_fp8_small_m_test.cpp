@@ -1,7 +1,9 @@
-// The small-M FP8 kernel (Fp8GemmPath::kSmallM, gemm_fp8_small_m.h) against the float64 reference
-// on the dequantized operands: every DeepSeek-V3 decode shape at m in {1, 2, 3, 7, 16}, every work
-// split (warps along n x cluster split-K), partial k blocks, beta, padded and offset scales, guard
-// elements around y that must stay poisoned, determinism, graph capture and the rejections.
+// The decode-sized FP8 kernels against the float64 reference on the dequantized operands: the
+// small-M kernel (Fp8GemmPath::kSmallM, gemm_fp8_small_m.h) at every DeepSeek-V3 decode shape for
+// m in {1, 2, 3, 7, 16}, every work split (warps along n x cluster split-K), partial k blocks,
+// beta, padded and offset scales, guard elements around y that must stay poisoned, determinism,
+// graph capture and the rejections; the GEMV kernel (kGemv, gemm_fp8_gemv.h) at the same shapes
+// for m in 1..8 and every k split; and kAuto's choice between them and cuBLASLt.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <gtest/gtest.h>
@@ -15,6 +17,7 @@
 #include "../gpu_test_util.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_fp8_gemv.h"
 #include "backend/cuda/gemm/gemm_fp8_small_m.h"
 #include "backend/cuda/gemm/gemm_ref.h"
 #include "backend/cuda/gemm/gemm_testing.h"
@@ -63,7 +66,8 @@ struct Result {
 // Runs the kernel (through gemm_fp8_block with the forced path when cfg is null, else directly
 // with cfg) and checks all rows and up to 256 sampled columns against the float64 reference.
 Result run_and_check(const Fp8Acts& a, const Fp8Weights& wt, float beta, uint64_t seed,
-                     const Fp8SmallMConfig* cfg = nullptr) {
+                     const Fp8SmallMConfig* cfg = nullptr, Fp8GemmPath path = Fp8GemmPath::kSmallM,
+                     int gemv_warps_k = -1) {
   const int64_t m = a.m, n = wt.n, k = a.k;
   GuardedY gy(m, n);
   const auto rows = sample_indices(m, kFp8SmallMMaxM, seed);
@@ -75,11 +79,13 @@ Result run_and_check(const Fp8Acts& a, const Fp8Weights& wt, float beta, uint64_
   }
   GemmFp8BlockParams p{a.x.get(), a.x_scale(), wt.w.get(), wt.w_scale(), gy.y(), m, n, k, beta};
   if (wt.scale_ld != (k + 127) / 128) p.w_scale_ld = wt.scale_ld;
-  if (cfg == nullptr) {
+  if (gemv_warps_k >= 0) {
+    launch_fp8_gemv(p, Fp8GemvConfig{gemv_warps_k}, nullptr);
+  } else if (cfg == nullptr) {
     BlasContext ctx;
-    ctx.set_fp8_path(Fp8GemmPath::kSmallM);
+    ctx.set_fp8_path(path);
     gemm_fp8_block(ctx, p, nullptr);
-    EXPECT_EQ(ctx.last_fp8_path(), Fp8GemmPath::kSmallM);
+    EXPECT_EQ(ctx.last_fp8_path(), path);
   } else {
     launch_fp8_small_m(p, *cfg, nullptr);
   }
@@ -139,7 +145,7 @@ TEST(GemmFp8SmallM, EveryWorkSplit) {
     Fp8Acts a(m, k, seed++);
     Fp8Weights wt(n, k, seed++);
     for (int wn : {1, 2, 4, 8})
-      for (int ck : {1, 2, 4, 8}) {
+      for (int ck : {1, 2, 3, 4, 5, 7, 8}) {
         const Fp8SmallMConfig cfg{wn, ck};
         const auto r = run_and_check(a, wt, 0.f, seed++, &cfg);
         const std::string what = shape_str(m, n, k) + " warps_n=" + std::to_string(wn) +
@@ -288,9 +294,9 @@ TEST(GemmFp8SmallM, RejectsWhatItCannotRun) {
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
-// kAuto runs the small-M kernel where it won on the H200 (one row; up to 16 rows of n <= 4096),
-// cuBLASLt elsewhere or when turned off; the planner's splits for the V3 decode shapes on the
-// H200's 132 SMs are the ones docs/cuda_gemm.md predicts for.
+// kAuto runs the GEMV kernel at m <= 4, the small-M kernel where it won on the H200 (one row; up
+// to 16 rows of n <= 4096), cuBLASLt elsewhere or when turned off; the planner's splits for the V3
+// decode shapes on the H200's 132 SMs are the ones docs/cuda_gemm.md predicts for.
 TEST(GemmFp8SmallM, AutoPathPicksSmallMWhereItWonAndPlannerSplits) {
   WS_REQUIRE_GPU();
   uint64_t seed = 900;
@@ -304,8 +310,15 @@ TEST(GemmFp8SmallM, AutoPathPicksSmallMWhereItWonAndPlannerSplits) {
       if (wt.scale_ld != (k + 127) / 128) p.w_scale_ld = wt.scale_ld;
       BlasContext ctx;
       gemm_fp8_block(ctx, p, nullptr);
-      const bool small = m == 1 || (m <= 16 && n <= 4096);
+      const bool small = m == 1 || (m <= 16 && n <= 4096), gemv = m <= 4;
       EXPECT_EQ(fp8_small_m_preferred(m, n), small) << m << "x" << n;
+      EXPECT_EQ(fp8_gemv_preferred(m, n), gemv) << m << "x" << n;
+      EXPECT_EQ(ctx.last_fp8_path(), gemv    ? Fp8GemmPath::kGemv
+                                     : small ? Fp8GemmPath::kSmallM
+                                             : Fp8GemmPath::kCublasLt)
+          << m << "x" << n;
+      ctx.set_fp8_gemv(false);
+      gemm_fp8_block(ctx, p, nullptr);
       EXPECT_EQ(ctx.last_fp8_path(), small ? Fp8GemmPath::kSmallM : Fp8GemmPath::kCublasLt)
           << m << "x" << n;
       ctx.set_fp8_small_m(false);
@@ -324,6 +337,68 @@ TEST(GemmFp8SmallM, AutoPathPicksSmallMWhereItWonAndPlannerSplits) {
     EXPECT_EQ(c.warps_n, w.warps_n) << w.n << "x" << w.k;
     EXPECT_EQ(c.cluster_k, w.cluster_k) << w.n << "x" << w.k;
   }
+}
+
+// The GEMV kernel: every V3 decode shape (and odd ones: n not a multiple of 8, one k block) at
+// m = 1..8 through gemm_fp8_block's forced path; every k split with beta, padded scale rows and an
+// offset scale pointer; rejections name the reason.
+TEST(GemmFp8Gemv, DecodeShapesEveryM) {
+  WS_REQUIRE_GPU();
+  const std::vector<NamedShape> shapes = {{"v3 q_b", 24576, 1536},    {"v3 kv_a", 576, 7168},
+                                          {"v3 o_proj", 7168, 16384}, {"v3 gate+up", 36864, 7168},
+                                          {"v3 down", 7168, 18432},   {"v3 q_a+kv_a", 2112, 7168},
+                                          {"odd 200x384", 200, 384},  {"odd 3x128", 3, 128}};
+  uint64_t seed = 30000;
+  for (const auto& s : shapes) {
+    Fp8Weights wt(s.n, s.k, seed++);
+    for (int64_t m : {1, 2, 3, 5, 8}) {
+      Fp8Acts a(m, s.k, seed++);
+      const auto r = run_and_check(a, wt, 0.f, seed++, nullptr, Fp8GemmPath::kGemv);
+      std::printf("[fp8 gemv] %-12s %-22s rel_l2=%.2e max_rel=%.2e\n", s.name,
+                  shape_str(m, s.n, s.k).c_str(), r.err.rel_l2, r.err.max_rel);
+      expect_ok(r, std::string(s.name) + " " + shape_str(m, s.n, s.k));
+    }
+  }
+}
+
+TEST(GemmFp8Gemv, EveryKSplitWithBetaAndPaddedScales) {
+  WS_REQUIRE_GPU();
+  uint64_t seed = 31000;
+  for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 576, 7168},
+                         {4, 264, 2048},
+                         {8, 136, 1152},
+                         {3, 1000, 384}}) {
+    Fp8Acts a(m, k, seed++, 1);                           // scale pointer off by one float
+    Fp8Weights wt(n, k, seed++, (k + 127) / 128 + 3, 1);  // padded scale rows, offset pointer
+    for (int wk : {0, 1, 2, 4, 8})
+      for (float beta : {0.f, 1.f}) {
+        const auto r = run_and_check(a, wt, beta, seed++, nullptr, Fp8GemmPath::kGemv, wk);
+        expect_ok(r, shape_str(m, n, k) + " warps_k=" + std::to_string(wk) +
+                         " beta=" + std::to_string(beta));
+      }
+  }
+  Fp8Acts a(2, 256, seed++);
+  Fp8Weights wt(64, 256, seed++);
+  DeviceBuffer<__nv_bfloat16> y(2 * 64);
+  GemmFp8BlockParams p{a.x.get(), a.x_scale(), wt.w.get(), wt.w_scale(), y.get(), 2, 64, 256};
+  EXPECT_EQ("", fp8_gemv_unsupported(p));
+  EXPECT_THROW(launch_fp8_gemv(p, Fp8GemvConfig{3}, nullptr), std::exception);
+  GemmFp8BlockParams q = p;
+  q.m = 9;
+  EXPECT_NE("", fp8_gemv_unsupported(q));
+  q = p;
+  q.k = 192;
+  EXPECT_NE("", fp8_gemv_unsupported(q));
+  q = p;
+  q.w_scale_ld = 1;
+  EXPECT_NE("", fp8_gemv_unsupported(q));
+  EXPECT_THROW(launch_fp8_gemv(q, Fp8GemvConfig{}, nullptr), std::exception);
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+  EXPECT_EQ(plan_fp8_gemv_warps_k(36864, 7168, 132), 1);
+  EXPECT_EQ(plan_fp8_gemv_warps_k(7168, 18432, 132), 2);
+  EXPECT_EQ(plan_fp8_gemv_warps_k(576, 7168, 132), 8);    // 72 row groups: 7 blocks per slice
+  EXPECT_EQ(plan_fp8_gemv_warps_k(24576, 1536, 132), 1);  // 3072 row groups
+  EXPECT_EQ(plan_fp8_gemv_warps_k(4096, 7168, 132), 4);
 }
 
 }  // namespace

@@ -1,0 +1,35 @@
+// FP8 block-scaled GEMV for decode at a few rows (1 <= m <= 8): weights go from global memory
+// straight into tensor-core B fragments (one 16-byte load per lane feeds two e4m3 m16n8k32 MMAs),
+// with no shared-memory ring and no block barriers in the main loop, so a warp keeps 16 loads in
+// flight and the read runs at HBM rate. Same operand contract as GemmFp8BlockParams; needs
+// k % 128 == 0. Design and numbers: docs/cuda_gemm.md "FP8 GEMV".
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/gemm/gemm.h"
+
+namespace wideserve::cuda {
+
+inline constexpr int64_t kFp8GemvMaxM = 8;
+
+// Warps of a CTA along k (1, 2, 4 or 8; the CTA covers 8 * 8 / warps_k weight rows); 0 = by shape.
+struct Fp8GemvConfig {
+  int warps_k = 0;
+};
+// The split for a shape: the fewest k slices that give every SM ~12 warps of rows (at most 8;
+// the fastest k split at the V3 decode shapes on the H200).
+int plan_fp8_gemv_warps_k(int64_t n, int64_t k, int sm_count);
+
+// Why the kernel cannot run p ("" = it can): m outside 1..8, k % 128 != 0, x or w not 16-byte
+// aligned, null pointers, w_scale_ld < k/128, x rows too large for shared memory.
+std::string fp8_gemv_unsupported(const GemmFp8BlockParams& p);
+
+// y = x w^T (+ beta y), bf16 out. Throws kInvalidArgument when fp8_gemv_unsupported(p) is not
+// empty or cfg.warps_k is not 0, 1, 2, 4 or 8.
+void launch_fp8_gemv(const GemmFp8BlockParams& p, const Fp8GemvConfig& cfg, cudaStream_t stream);
+
+}  // namespace wideserve::cuda
