@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   int64_t layers = 0, context = 1024, reps = 10, graph_bs = 256;
   bool fp8 = false;
   std::string mla = "default", moe_path = "default";
-  std::string small_m = "default";
+  std::string small_m = "default", moe_small = "default", gemv = "default";
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
@@ -73,6 +73,10 @@ int main(int argc, char** argv) {
                  "MoE routing/align kernels: default | auto | large | small")
       ->check(CLI::IsMember({"default", "auto", "large", "small"}));
   app.add_option("--fp8-small-m", small_m, "Small-M FP8 kernel where it wins: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option("--fp8-gemv", gemv, "FP8 GEMV kernel at m <= 4: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option("--moe-small", moe_small, "Fused MoE for steps of <= 8 tokens: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   CLI11_PARSE(app, argc, argv);
   auto list = [](const std::string& s) {
@@ -118,9 +122,12 @@ int main(int argc, char** argv) {
                  : moe_path == "small" ? cuda::MoePath::kSmall
                                        : cuda::MoePath::kLarge;
   if (small_m != "default") o.fp8_small_m = small_m == "on";
-  std::printf("kernels: mla decode %s, moe path %d, fp8 small-M %s\n",
-              o.mla_decode == cuda::MlaDecodeKernel::kV4 ? "v4" : "v3",
-              static_cast<int>(o.moe_path), o.fp8_small_m ? "on" : "off");
+  if (moe_small != "default") o.moe_small = moe_small == "on";
+  if (gemv != "default") o.fp8_gemv = gemv == "on";
+  std::printf(
+      "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, fused small MoE %s\n",
+      o.mla_decode == cuda::MlaDecodeKernel::kV4 ? "v4" : "v3", static_cast<int>(o.moe_path),
+      o.fp8_small_m ? "on" : "off", o.fp8_gemv ? "on" : "off", o.moe_small ? "on" : "off");
   auto m = cuda::CudaModel::load(dir, o);
   const auto& c = m->config();
   // Random latent cache: the decode steps read real-looking values.

@@ -6,6 +6,8 @@
 // --paths: only the old (MoePath::kLarge) vs new (kSmall) routing and align kernels for V3 at
 // T = 1 .. 4096, side by side, back-to-back on a stream and replayed from a CUDA graph, with the
 // launch floor (empty kernel) measured the same way and a bit-identity check of the outputs.
+// --small: only the fused small-batch MoE (moe_small.h) at V2-Lite BF16 and V3 FP8 dims, T = 1..8,
+// against the bytes it must read (distinct experts touched + shared) at the copy rate.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -23,6 +25,7 @@
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/moe/moe.h"
+#include "backend/cuda/moe/moe_small.h"
 
 using namespace wideserve::cuda;
 
@@ -360,6 +363,118 @@ int run_paths() {
 
 }  // namespace
 
+// ---- --small: the fused small-batch MoE against its bytes floor ----
+int run_small() {
+  const size_t cbytes = size_t(2) << 30;
+  DeviceBuffer<char> ca(cbytes), cb(cbytes);
+  WS_CUDA_CHECK(cudaMemset(ca.get(), 1, cbytes));
+  const double cms = time_ms(
+      [&] { WS_CUDA_CHECK(cudaMemcpyAsync(cb.get(), ca.get(), cbytes, cudaMemcpyDeviceToDevice)); },
+      5);
+  const double bw = 2.0 * cbytes / (cms * 1e-3) / 1e9;
+  std::printf("limit: device copy %.0f GB/s (read+write); floor = weight bytes read / this\n", bw);
+  struct Cfg {
+    const char* name;
+    bool fp8;
+    int64_t E, k, ns, H, I;
+  };
+  std::printf("%-8s %2s | %7s | %9s | %8s | %6s | %8s\n", "model", "T", "experts", "weight MB",
+              "floor us", "fused", "floor%");
+  for (const Cfg& c :
+       {Cfg{"V2-Lite", false, 64, 6, 2, 2048, 1408}, Cfg{"V3", true, 256, 8, 1, 7168, 2048}}) {
+    const int64_t H = c.H, I = c.I, E = c.E, Is = c.ns * I, eb = c.fp8 ? 1 : 2;
+    DeviceBuffer<__nv_bfloat16> gu16, dn16, sgu16, sdn16;
+    DeviceBuffer<__nv_fp8_e4m3> gu8, dn8, sgu8, sdn8;
+    DeviceBuffer<float> sgu_s, sdn_s, gu_s, dn_s;
+    if (c.fp8) {
+      gu8 = DeviceBuffer<__nv_fp8_e4m3>(E * 2 * I * H);
+      dn8 = DeviceBuffer<__nv_fp8_e4m3>(E * H * I);
+      sgu8 = DeviceBuffer<__nv_fp8_e4m3>(2 * Is * H);
+      sdn8 = DeviceBuffer<__nv_fp8_e4m3>(H * Is);
+      gu_s = DeviceBuffer<float>(E * (2 * I / 128) * (H / 128));
+      dn_s = DeviceBuffer<float>(E * (H / 128) * (I / 128));
+      sgu_s = DeviceBuffer<float>((2 * Is / 128) * (H / 128));
+      sdn_s = DeviceBuffer<float>((H / 128) * (Is / 128));
+      fill(gu8, 1, 100.f);
+      fill(dn8, 2, 100.f);
+      fill(sgu8, 3, 100.f);
+      fill(sdn8, 4, 100.f);
+      for (auto* b : {&gu_s, &dn_s, &sgu_s, &sdn_s}) fill(*b, 5, 1e-4f, 2e-4f);
+    } else {
+      gu16 = DeviceBuffer<__nv_bfloat16>(E * 2 * I * H);
+      dn16 = DeviceBuffer<__nv_bfloat16>(E * H * I);
+      sgu16 = DeviceBuffer<__nv_bfloat16>(2 * Is * H);
+      sdn16 = DeviceBuffer<__nv_bfloat16>(H * Is);
+      fill(gu16, 1, 0.05f);
+      fill(dn16, 2, 0.05f);
+      fill(sgu16, 3, 0.05f);
+      fill(sdn16, 4, 0.05f);
+    }
+    constexpr int kSets = 16;  // id sets rotated so consecutive runs read other experts
+    for (int64_t T : {1, 2, 4, 8}) {
+      DeviceBuffer<__nv_bfloat16> x(T * H);
+      DeviceBuffer<float> w(T * c.k), res(T * H), act(moe_small_act_floats(T, c.k, c.ns, I));
+      fill(x, 6);
+      fill(w, 7, 0.1f, 0.2f);
+      fill(res, 8);
+      std::vector<DeviceBuffer<int32_t>> ids;
+      double distinct = 0;
+      uint64_t st = 12345 + T;
+      for (int r = 0; r < kSets; ++r) {
+        std::vector<int32_t> h(T * c.k);
+        std::vector<char> seen(E, 0);
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t j = 0; j < c.k; ++j) {
+            int32_t e;
+            bool dup;
+            do {  // distinct within a token
+              st = st * 6364136223846793005ull + 1442695040888963407ull;
+              e = static_cast<int32_t>((st >> 33) % E);
+              dup = false;
+              for (int64_t q = 0; q < j; ++q) dup |= h[t * c.k + q] == e;
+            } while (dup);
+            h[t * c.k + j] = e;
+            distinct += seen[e] ? 0 : 1;
+            seen[e] = 1;
+          }
+        ids.emplace_back(h.size());
+        ids.back().upload(h);
+      }
+      distinct /= kSets;
+      MoeSmallParams p;
+      p.x = x.get();
+      p.topk_weights = w.get();
+      p.num_tokens = T;
+      p.top_k = c.k;
+      p.hidden = H;
+      p.inter = I;
+      p.num_experts = E;
+      p.fp8 = c.fp8;
+      p.gate_up = c.fp8 ? static_cast<const void*>(gu8.get()) : gu16.get();
+      p.down = c.fp8 ? static_cast<const void*>(dn8.get()) : dn16.get();
+      p.gate_up_scale = gu_s.get();
+      p.down_scale = dn_s.get();
+      p.num_shared = c.ns;
+      p.shared_gate_up = c.fp8 ? static_cast<const void*>(sgu8.get()) : sgu16.get();
+      p.shared_down = c.fp8 ? static_cast<const void*>(sdn8.get()) : sdn16.get();
+      p.shared_gate_up_scale = sgu_s.get();
+      p.shared_down_scale = sdn_s.get();
+      p.act = act.get();
+      p.residual = res.get();
+      int call = 0;
+      const double ms = time_ms([&] {
+        p.topk_ids = ids[call++ % kSets].get();
+        launch_moe_small(p, nullptr);
+      });
+      const double mb = (distinct + c.ns) * 3.0 * H * I * eb / 1e6;
+      const double floor_us = mb * 1e6 / (bw * 1e9) * 1e6;
+      std::printf("%-8s %2ld | %7.1f | %9.1f | %8.1f | %6.1f | %7.0f%%\n", c.name, long(T),
+                  distinct, mb, floor_us, ms * 1e3, 100.0 * floor_us / (ms * 1e3));
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"MoE kernel benchmark"};
   int64_t T = 4096;
@@ -367,11 +482,14 @@ int main(int argc, char** argv) {
   bool paths = false;
   app.add_flag("--paths", paths,
                "only old vs new routing / align for V3 at T = 1..4096 (stream and graph)");
+  bool small = false;
+  app.add_flag("--small", small, "only the fused small-batch MoE at T = 1..8 vs its bytes floor");
   CLI11_PARSE(app, argc, argv);
   cudaDeviceProp prop{};
   WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
   if (paths) return run_paths();
+  if (small) return run_small();
   std::vector<Row> rows;
 
   // ---- Limits ----

@@ -5,6 +5,7 @@
 
 #include "backend/cuda/model/cuda_model.h"
 #include "backend/cuda/moe/moe.h"
+#include "backend/cuda/moe/moe_small.h"
 #include "backend/cuda/ops/ops.h"
 #include "common/check.h"
 
@@ -38,6 +39,7 @@ void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& 
   const int64_t inter = std::max({c.intermediate_size, shared_inter, c.moe_intermediate_size});
   max_tokens_ = T;
   moe_path_ = o.moe_path;
+  moe_small_ = o.moe_small;
   max_seqs_ = o.max_seqs;
   max_pages_ = ceil_div(std::max<int64_t>(c.max_position_embeddings, 1), o.page_size);
   max_k_ = std::max({H, c.q_lora_rank, nh * c.v_head_dim, inter});
@@ -80,6 +82,9 @@ void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& 
     act_scales_ = alloc<float>(R * ceil_div(I, 128), &bytes);
     y_sorted_ = alloc<bf16>(R * H, &bytes);
     shared_out_ = alloc<bf16>(T * H, &bytes);
+    small_act_ = alloc<float>(static_cast<int64_t>(moe_small_act_floats(
+                                  std::min(T, kMoeSmallModelTokens), K, c.n_shared_experts, I)),
+                              &bytes);
   }
   meta_cap_ = 6 * T + 2 * o.max_seqs + std::max(o.max_seqs, T) * max_pages_;
   WS_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_meta_), meta_cap_ * 4));
@@ -257,7 +262,42 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
                       const bf16* x, int64_t m, cudaStream_t st) {
   const int64_t H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
                 I = c.moe_intermediate_size, R = m * K;
-  if (L.has_shared) mlp(blas, L.gate_up, L.down, x, m, shared_out_.get(), st);
+  const DevExperts& X = L.experts;
+  // A few tokens: the fused path (routing, then two launches), when the shapes allow it.
+  MoeSmallParams sp{};
+  const bool small = moe_small_ && m <= kMoeSmallModelTokens;
+  if (small) {
+    sp.x = x;
+    sp.topk_ids = topk_ids_.get();
+    sp.topk_weights = topk_w_.get();
+    sp.num_tokens = m;
+    sp.top_k = K;
+    sp.hidden = H;
+    sp.inter = I;
+    sp.num_experts = E;
+    sp.fp8 = X.fp8;
+    sp.gate_up = X.fp8 ? static_cast<const void*>(X.gate_up_q.get()) : X.gate_up.get();
+    sp.gate_up_scale = X.gate_up_scale.get();
+    sp.down = X.fp8 ? static_cast<const void*>(X.down_q.get()) : X.down.get();
+    sp.down_scale = X.down_scale.get();
+    if (L.has_shared) {
+      sp.num_shared = L.gate_up.out / 2 / I;
+      sp.shared_gate_up =
+          L.gate_up.fp8 ? static_cast<const void*>(L.gate_up.q.get()) : L.gate_up.w.get();
+      sp.shared_gate_up_scale = L.gate_up.scale.get();
+      sp.shared_down = L.down.fp8 ? static_cast<const void*>(L.down.q.get()) : L.down.w.get();
+      sp.shared_down_scale = L.down.scale.get();
+    }
+    sp.act = small_act_.get();
+    sp.residual = h.get();
+  }
+  // The shared MLP must be stored like the experts and be whole slices of width I.
+  const bool fused = small &&
+                     (!L.has_shared || (L.gate_up.fp8 == X.fp8 && L.down.fp8 == X.fp8 &&
+                                        sp.num_shared * I * 2 == L.gate_up.out &&
+                                        sp.num_shared <= c.n_shared_experts)) &&
+                     moe_small_unsupported(sp).empty();
+  if (L.has_shared && !fused) mlp(blas, L.gate_up, L.down, x, m, shared_out_.get(), st);
   GemmBf16Params g{x, L.router.get(), router_logits_.get(), m, E, H};
   g.y_f32 = true;
   gemm_bf16(blas, g, st);
@@ -278,6 +318,10 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
   rp.topk_ids = topk_ids_.get();
   rp.topk_weights = topk_w_.get();
   launch_moe_routing_path(rp, moe_path_, st);
+  if (fused) {
+    launch_moe_small(sp, st);
+    return;
+  }
   MoeAlignParams ap{};
   ap.topk_ids = topk_ids_.get();
   ap.num_tokens = m;
@@ -290,7 +334,6 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
   ap.workspace = align_ws_.get();
   launch_moe_align_path(ap, moe_path_, st);
   const int32_t* num_rows = offsets_.get() + E;
-  const DevExperts& X = L.experts;
   MoeGatherParams gp{};
   gp.x = x;
   gp.sorted_to_slot = sorted_to_slot_.get();
@@ -333,18 +376,18 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
   };
   grouped(sorted_.get(), sorted_q_.get(), sorted_scales_.get(), X.gate_up.get(), X.gate_up_q.get(),
           X.gate_up_scale.get(), 2 * I, H, gu_sorted_.get());
-  SiluAndMulParams sp{};
-  sp.x = gu_sorted_.get();
-  sp.rows = R;
-  sp.inter = I;
-  sp.num_rows = num_rows;
+  SiluAndMulParams sm{};
+  sm.x = gu_sorted_.get();
+  sm.rows = R;
+  sm.inter = I;
+  sm.num_rows = num_rows;
   if (X.fp8) {
-    sp.out_fp8 = act_sorted_q_.get();
-    sp.out_scales = act_scales_.get();
+    sm.out_fp8 = act_sorted_q_.get();
+    sm.out_scales = act_scales_.get();
   } else {
-    sp.out_bf16 = act_sorted_.get();
+    sm.out_bf16 = act_sorted_.get();
   }
-  launch_silu_and_mul(sp, st);
+  launch_silu_and_mul(sm, st);
   grouped(act_sorted_.get(), act_sorted_q_.get(), act_scales_.get(), X.down.get(), X.down_q.get(),
           X.down_scale.get(), H, I, y_sorted_.get());
   MoeCombineParams cp{};

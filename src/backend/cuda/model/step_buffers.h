@@ -74,10 +74,11 @@ class StepBuffers {
  private:
   int64_t max_tokens_ = 0, max_seqs_ = 0, max_pages_ = 0, max_k_ = 0, top_k_ = 0, experts_ = 0;
   MoePath moe_path_ = kMoeDefaultPath;
+  bool moe_small_ = true;
   DeviceBuffer<__nv_fp8_e4m3> xq_;
   DeviceBuffer<float> xs_;
   // MoE
-  DeviceBuffer<float> router_logits_, topk_w_, sorted_scales_, act_scales_;
+  DeviceBuffer<float> router_logits_, topk_w_, sorted_scales_, act_scales_, small_act_;
   DeviceBuffer<int32_t> topk_ids_, counts_, offsets_, sorted_to_slot_, slot_to_sorted_;
   DeviceBuffer<uint8_t> align_ws_, gg_ws_, mla_ws_;
   DeviceBuffer<__nv_bfloat16> sorted_, gu_sorted_, act_sorted_, y_sorted_, shared_out_;

@@ -1,0 +1,568 @@
+// Fused small-batch MoE (moe_small.h): two launches of warp dot products over weight rows.
+// - Weight rows stream through 16-byte read-only loads (kUnroll chunks per lane per pass, several
+//   rows per warp at once), so each SM keeps tens of KiB in flight: the launches are bound by
+//   HBM, not by latency.
+// - The vector side (x, or a unit's activations) sits in shared memory as floats, already
+//   rounded the way the grouped pipeline rounds it (bf16, or FP8 1x128 quantize-dequantize).
+//   Lane l reads chunk l of a row, i.e. 32 (bf16) or 64 (FP8) bytes of floats at a 32/64-byte
+//   stride; float4 slots are XOR-swizzled so the 8 lanes of one 128-bit shared-memory phase hit
+//   8 distinct bank quads.
+// - FP8 weights run on tensor cores instead (moe_small_fp8.cu): CUDA-core e4m3 decoding cost ~60
+//   instructions per 16 bytes and held the launches near 55% of the bytes floor on the H200.
+#include "backend/cuda/moe/moe_small.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/mma_ptx.cuh"
+
+namespace wideserve::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kMaxUnits = 32;
+constexpr int kUpRowsPerWarp = 2;                 // intermediate rows j per warp (gate + up each)
+constexpr int kUpRows = kWarps * kUpRowsPerWarp;  // per CTA
+constexpr size_t kMaxSmem = 200 * 1024;
+constexpr unsigned kFull = 0xffffffffu;
+constexpr float kFp8Max = 448.0f;
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+__host__ __device__ constexpr int64_t pad32(int64_t n) {
+  return (n + 31) / 32 * 32;
+}
+
+// Physical float4 slot of logical slot s (a 16-byte chunk of bf16 weights is 2 slots).
+__device__ __forceinline__ int swz(int s) {
+  return s ^ ((s >> 3) & 1);
+}
+
+__device__ __forceinline__ float bf16r(float v) {
+  return __bfloat162float(__float2bfloat16(v));
+}
+
+__device__ __forceinline__ float silu(float g) {
+  return g / (1.0f + expf(-g));
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  return v;
+}
+
+// Dot of one 16-byte weight chunk c (8 bf16) with the staged vector v.
+__device__ __forceinline__ float chunk_dot(const uint4 w, const float4* v, int c) {
+  const uint32_t word[4] = {w.x, w.y, w.z, w.w};
+  float s = 0.f;
+#pragma unroll
+  for (int q = 0; q < 2; ++q) {
+    const float4 a = v[swz(2 * c + q)];
+    s = fmaf(__uint_as_float(word[2 * q] << 16), a.x, s);
+    s = fmaf(__uint_as_float(word[2 * q] & 0xffff0000u), a.y, s);
+    s = fmaf(__uint_as_float(word[2 * q + 1] << 16), a.z, s);
+    s = fmaf(__uint_as_float(word[2 * q + 1] & 0xffff0000u), a.w, s);
+  }
+  return s;
+}
+
+// NI dot products of nch 16-byte chunks each (weight row w[i], staged vector v[i]); every lane
+// returns the full sums. All 32 lanes must call it.
+template <int NI, int kUnroll>
+__device__ __forceinline__ void warp_dots(const uint4* const (&w)[NI], const float4* const (&v)[NI],
+                                          int nch, int lane, float (&out)[NI]) {
+  float acc[NI];
+#pragma unroll
+  for (int i = 0; i < NI; ++i) acc[i] = 0.f;
+  for (int c0 = lane; c0 < nch; c0 += 32 * kUnroll) {
+    uint4 wv[kUnroll][NI];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int c = c0 + 32 * u;
+#pragma unroll
+      for (int i = 0; i < NI; ++i) wv[u][i] = c < nch ? __ldg(w[i] + c) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int c = c0 + 32 * u;
+      if (c >= nch) break;
+#pragma unroll
+      for (int i = 0; i < NI; ++i) acc[i] += chunk_dot(wv[u][i], v[i], c);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < NI; ++i) out[i] = warp_sum(acc[i]);
+}
+
+// Stages rows r < nrows with bit r of `live` set (len values each, row r at src + r * len, bf16
+// or fp32, rounded to bf16) into swizzled float4 slots at dst + r * dst_stride. kBatch float4s
+// per thread are loaded before any is stored, so staging costs ~one L2 round trip.
+template <typename Src>
+__device__ __forceinline__ void stage_rows(const Src* src, int nrows, int len, uint32_t live,
+                                           float4* dst, int dst_stride, int tid) {
+  constexpr int kBatch = 8;
+  const int per = len / 4, total = nrows * per;
+  for (int s0 = tid; s0 < total; s0 += kThreads * kBatch) {
+    float4 f[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int s = s0 + b * kThreads, r = s / per;
+      if (s >= total || !((live >> r) & 1u)) continue;
+      const Src* at = src + static_cast<int64_t>(r) * len + 4 * (s % per);
+      if constexpr (sizeof(Src) == 2) {
+        const uint2 raw = *reinterpret_cast<const uint2*>(at);
+        f[b] = make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u),
+                           __uint_as_float(raw.y << 16), __uint_as_float(raw.y & 0xffff0000u));
+      } else {
+        const float4 v = *reinterpret_cast<const float4*>(at);
+        f[b] = make_float4(bf16r(v.x), bf16r(v.y), bf16r(v.z), bf16r(v.w));
+      }
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int s = s0 + b * kThreads, r = s / per;
+      if (s < total && ((live >> r) & 1u)) dst[r * dst_stride + swz(s % per)] = f[b];
+    }
+  }
+}
+
+// Weights of unit u of token t: routed expert (local id e) or shared slice v = u - k.
+struct Unit {
+  bool valid;
+  float weight;
+};
+__device__ __forceinline__ Unit unit_of(const MoeSmallParams& p, int t, int u, int64_t* e_out) {
+  if (u >= p.top_k) {
+    *e_out = u - p.top_k;
+    return {true, 1.f};
+  }
+  const int64_t e = p.topk_ids[t * p.top_k + u] - p.expert_begin;
+  *e_out = e;
+  return {e >= 0 && e < p.num_experts, p.topk_weights[t * p.top_k + u]};
+}
+
+// Unit u's weight rows: routed expert e or shared slice e (rows of [rows, cols] matrices, byte
+// pointers at the row's first used column; FP8 block-scale row of the row's 128-row block).
+struct UnitRows {
+  const uint8_t* base;  // row 0 of the gate (up kernel) or of the down slice
+  int64_t row_bytes;    // bytes between consecutive rows
+  const float* scale;   // FP8: scales of row block 0, then + (row / 128) * scale_ld
+  int64_t scale_ld;
+};
+__device__ __forceinline__ UnitRows down_rows_of(const MoeSmallParams& p, bool shared, int64_t e,
+                                                 int64_t elem) {
+  const int64_t H = p.hidden, I = p.inter, Is = p.num_shared * I;
+  if (shared)
+    return {static_cast<const uint8_t*>(p.shared_down) + e * I * elem, Is * elem,
+            p.shared_down_scale ? p.shared_down_scale + e * I / 128 : nullptr, Is / 128};
+  return {static_cast<const uint8_t*>(p.down) + e * H * I * elem, I * elem,
+          p.down_scale ? p.down_scale + e * (H / 128) * (I / 128) : nullptr, I / 128};
+}
+
+// Row n0 + rl of the output, rl < rows: combine as launch_moe_combine does (sum_j w_j *
+// bf16(y_j) + bf16(shared), rounded to bf16) from part[rl][units], added to the residual.
+__device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int units,
+                                             const float* part, int64_t n0, int rows) {
+  const int64_t H = p.hidden, K = p.top_k;
+  for (int rl = threadIdx.x; rl < rows; rl += kThreads) {
+    const int64_t n = n0 + rl;
+    if (n >= H) continue;
+    float s = 0.f;
+    for (int u = 0; u < K; ++u) {
+      int64_t e = 0;
+      const Unit un = unit_of(p, t, u, &e);
+      if (un.valid) s += un.weight * bf16r(part[rl * units + u]);
+    }
+    if (units > K) {
+      float sh = 0.f;
+      for (int u = static_cast<int>(K); u < units; ++u) sh += part[rl * units + u];
+      s += bf16r(sh);
+    }
+    p.residual[t * H + n] += bf16r(s);
+  }
+}
+
+// ---- BF16 weights: CUDA-core warp dots ----
+
+// Grid (ceil(I / kUpRows), T * units). act[t, u, j] = silu(bf16(gate_j)) * bf16(up_j).
+__global__ void __launch_bounds__(kThreads, 2)
+    moe_small_up_kernel(const MoeSmallParams p, int units) {
+  extern __shared__ float4 xs[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int t = blockIdx.y / units, u = blockIdx.y % units;
+  const int64_t H = p.hidden, I = p.inter;
+  int64_t e = 0;
+  if (!unit_of(p, t, u, &e).valid) return;  // remote expert: the down kernel skips it too
+  const bool shared = u >= p.top_k;
+  const uint8_t* W = static_cast<const uint8_t*>(shared ? p.shared_gate_up : p.gate_up);
+  // Global row indices of this unit's gate row 0 and up row 0 in W ([rows, H]).
+  const int64_t g0 = shared ? e * I : e * 2 * I;
+  const int64_t u0 = shared ? p.num_shared * I + e * I : g0 + I;
+  stage_rows(p.x + t * H, 1, static_cast<int>(H), 1u, xs, 0, threadIdx.x);
+  __syncthreads();
+
+  const int nch = static_cast<int>(H * 2 / 16);
+  const int64_t j0 = static_cast<int64_t>(blockIdx.x) * kUpRows + warp * kUpRowsPerWarp;
+  if (j0 >= I) return;  // warp-uniform
+  constexpr int NI = 2 * kUpRowsPerWarp;
+  const uint4* w[NI];
+  const float4* v[NI];
+#pragma unroll
+  for (int r = 0; r < kUpRowsPerWarp; ++r) {
+    const int64_t j = j0 + r < I ? j0 + r : j0;  // past I: recompute row j0 (not stored)
+    w[2 * r] = reinterpret_cast<const uint4*>(W + (g0 + j) * H * 2);
+    w[2 * r + 1] = reinterpret_cast<const uint4*>(W + (u0 + j) * H * 2);
+    v[2 * r] = v[2 * r + 1] = xs;
+  }
+  float d[NI];
+  warp_dots<NI, 4>(w, v, nch, lane, d);
+  if (lane == 0) {
+    float* out = p.act + (static_cast<int64_t>(t) * units + u) * I;
+#pragma unroll
+    for (int r = 0; r < kUpRowsPerWarp; ++r)
+      if (j0 + r < I) out[j0 + r] = silu(bf16r(d[2 * r])) * bf16r(d[2 * r + 1]);
+  }
+}
+
+// Grid (ceil(H / rows), T). Stages the token's unit activations (bf16-rounded), one warp dot per
+// (row, unit) pair (two at a time), then combines each row.
+__global__ void __launch_bounds__(kThreads, 2)
+    moe_small_down_kernel(const MoeSmallParams p, int units, int rows) {
+  extern __shared__ float4 smem4[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int t = blockIdx.y;
+  const int64_t H = p.hidden, I = p.inter, K = p.top_k;
+  const int64_t ipad = pad32(I);
+  float* part = reinterpret_cast<float*>(smem4) + units * ipad;  // [rows][units]
+  uint32_t live = 0;
+  for (int u = 0; u < units; ++u) {
+    int64_t e = 0;
+    if (unit_of(p, t, u, &e).valid) live |= 1u << u;
+  }
+  stage_rows(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I), live, smem4,
+             static_cast<int>(ipad / 4), threadIdx.x);
+  __syncthreads();
+
+  const int nch = static_cast<int>(I * 2 / 16);
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
+  const int items = rows * units;
+  for (int i0 = warp * 2; i0 < items; i0 += kWarps * 2) {
+    const uint4* w[2];
+    const float4* v[2];
+    bool ok[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int it = i0 + h < items ? i0 + h : i0;
+      const int u = it % units;
+      const int64_t n = n0 + it / units;
+      int64_t e = 0;
+      (void)unit_of(p, t, u, &e);
+      ok[h] = i0 + h < items && n < H && ((live >> u) & 1u);
+      const UnitRows ur = down_rows_of(p, u >= K, ok[h] || u >= K ? e : 0, 2);
+      w[h] = reinterpret_cast<const uint4*>(ur.base + (n < H ? n : H - 1) * ur.row_bytes);
+      v[h] = smem4 + u * ipad / 4;
+    }
+    if (!ok[0] && !ok[1]) continue;  // warp-uniform
+    float d[2];
+    warp_dots<2, 8>(w, v, nch, lane, d);
+    if (lane == 0)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        if (i0 + h < items) part[i0 + h] = ok[h] ? d[h] : 0.f;
+  }
+  __syncthreads();
+  combine_rows(p, t, units, part, n0, rows);
+}
+
+// ---- FP8 weights: tensor-core GEMV steps (mma_e4m3_chunk64) ----
+
+constexpr int kFp8Batch = 4;       // k blocks in flight per 8-row group
+constexpr int kFp8DownGroups = 4;  // 8-row groups of the output per down CTA
+
+// Quantizes rows r < nrows with bit r of `live` (len values each, bf16 or fp32; bit r of
+// round_first: rounded to bf16 first) in 1x128 groups (launch_quantize_fp8's rule) into e4m3
+// q + r * len and scales sc + r * (len / 128). One warp per group, kBatch groups loaded at once.
+template <typename Src>
+__device__ __forceinline__ void stage_fp8(const Src* src, int nrows, int len, uint32_t live,
+                                          uint32_t round_first, uint8_t* q, float* sc, int warp,
+                                          int lane) {
+  constexpr int kBatch = 8;
+  const int per = len / 128, total = nrows * per;
+  for (int q0 = warp; q0 < total; q0 += kWarps * kBatch) {
+    float4 f[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int gq = q0 + b * kWarps, r = gq / per;
+      if (gq >= total || !((live >> r) & 1u)) continue;
+      const Src* at = src + static_cast<int64_t>(gq) * 128 + lane * 4;
+      if constexpr (sizeof(Src) == 2) {
+        const uint2 raw = *reinterpret_cast<const uint2*>(at);
+        f[b] = make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u),
+                           __uint_as_float(raw.y << 16), __uint_as_float(raw.y & 0xffff0000u));
+      } else {
+        f[b] = *reinterpret_cast<const float4*>(at);
+      }
+      if ((round_first >> r) & 1u)
+        f[b] = make_float4(bf16r(f[b].x), bf16r(f[b].y), bf16r(f[b].z), bf16r(f[b].w));
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int gq = q0 + b * kWarps, r = gq / per;
+      if (gq >= total || !((live >> r) & 1u)) continue;  // warp-uniform
+      float amax = fmaxf(fmaxf(fabsf(f[b].x), fabsf(f[b].y)), fmaxf(fabsf(f[b].z), fabsf(f[b].w)));
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(kFull, amax, o));
+      const float s = fmaxf(amax, 1e-10f) / kFp8Max;
+      const __nv_fp8_e4m3 e[4] = {__nv_fp8_e4m3(f[b].x / s), __nv_fp8_e4m3(f[b].y / s),
+                                  __nv_fp8_e4m3(f[b].z / s), __nv_fp8_e4m3(f[b].w / s)};
+      uint32_t packed;
+      memcpy(&packed, e, 4);
+      *reinterpret_cast<uint32_t*>(q + static_cast<int64_t>(gq) * 128 + lane * 4) = packed;
+      if (lane == 0) sc[gq] = s;
+    }
+  }
+}
+
+// NG groups of 8 weight rows against one quantized vector each, over kb 128-wide k blocks. Lane
+// (g, t): w[i] = its row g + t * 16, x[i] = the vector + t * 16 (read by g == 0 only), wsc[i] /
+// xsc[i] = the group's / vector's block scales. acc[i][e] (lanes g == 0): weight row 2t + e.
+template <int NG>
+__device__ __forceinline__ void rows8_dots(const uint8_t* const (&w)[NG],
+                                           const float* const (&wsc)[NG],
+                                           const uint8_t* const (&x)[NG],
+                                           const float* const (&xsc)[NG], int kb, bool a_row,
+                                           float (&acc)[NG][2]) {
+#pragma unroll
+  for (int i = 0; i < NG; ++i) acc[i][0] = acc[i][1] = 0.f;
+  for (int b0 = 0; b0 < kb; b0 += kFp8Batch) {
+    uint4 wv[kFp8Batch][NG][2];
+#pragma unroll
+    for (int u = 0; u < kFp8Batch; ++u)
+#pragma unroll
+      for (int i = 0; i < NG; ++i)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          wv[u][i][h] = b0 + u < kb ? __ldg(reinterpret_cast<const uint4*>(
+                                          w[i] + static_cast<int64_t>((b0 + u) * 2 + h) * 64))
+                                    : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int u = 0; u < kFp8Batch; ++u) {
+      const int blk = b0 + u;
+      if (blk >= kb) break;
+#pragma unroll
+      for (int i = 0; i < NG; ++i) {
+        float cb[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const uint4 xv = a_row ? *reinterpret_cast<const uint4*>(x[i] + (blk * 2 + h) * 64)
+                                 : make_uint4(0, 0, 0, 0);
+          mma_e4m3_chunk64(cb, xv, wv[u][i][h]);
+        }
+        const float s = a_row ? __ldg(wsc[i] + blk) * xsc[i][blk] : 0.f;
+        acc[i][0] = fmaf(cb[0], s, acc[i][0]);
+        acc[i][1] = fmaf(cb[1], s, acc[i][1]);
+      }
+    }
+  }
+}
+
+// Grid (ceil(I / 64), T * units): warp = intermediate rows j0..j0+7, gate and up groups at once.
+__global__ void __launch_bounds__(kThreads, 2)
+    moe_small_up_fp8_kernel(const MoeSmallParams p, int units) {
+  extern __shared__ __align__(16) uint8_t smem8[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+  const int t = blockIdx.y / units, u = blockIdx.y % units;
+  const int64_t H = p.hidden, I = p.inter, kb = H / 128;
+  int64_t e = 0;
+  if (!unit_of(p, t, u, &e).valid) return;
+  const bool shared = u >= p.top_k;
+  const uint8_t* W = static_cast<const uint8_t*>(shared ? p.shared_gate_up : p.gate_up);
+  const float* S = shared ? p.shared_gate_up_scale : p.gate_up_scale;
+  const int64_t g0 = shared ? e * I : e * 2 * I;
+  const int64_t u0 = shared ? p.num_shared * I + e * I : g0 + I;
+  float* xsc = reinterpret_cast<float*>(smem8 + H);
+  stage_fp8(p.x + t * H, 1, static_cast<int>(H), 1u, 0u, smem8, xsc, warp, lane);
+  __syncthreads();
+  const int64_t j0 = (static_cast<int64_t>(blockIdx.x) * kWarps + warp) * 8;
+  if (j0 >= I) return;  // warp-uniform (I % 128 == 0)
+  const uint8_t* w[2] = {W + (g0 + j0 + g) * H + t4 * 16, W + (u0 + j0 + g) * H + t4 * 16};
+  const float* wsc[2] = {S + ((g0 + j0) / 128) * kb, S + ((u0 + j0) / 128) * kb};
+  const uint8_t* x[2] = {smem8 + t4 * 16, smem8 + t4 * 16};
+  const float* xs[2] = {xsc, xsc};
+  float acc[2][2];
+  rows8_dots<2>(w, wsc, x, xs, static_cast<int>(kb), g == 0, acc);
+  if (g == 0) {
+    float* out = p.act + (static_cast<int64_t>(t) * units + u) * I + j0 + 2 * t4;
+    out[0] = silu(bf16r(acc[0][0])) * bf16r(acc[1][0]);
+    out[1] = silu(bf16r(acc[0][1])) * bf16r(acc[1][1]);
+  }
+}
+
+// Grid (ceil(H / (8 * kFp8DownGroups)), T): stages the token's unit activations quantized (the
+// shared MLP's from bf16), one warp per (8-row group, unit) item (two at a time), then combines.
+__global__ void __launch_bounds__(kThreads, 2)
+    moe_small_down_fp8_kernel(const MoeSmallParams p, int units) {
+  extern __shared__ __align__(16) uint8_t smem8[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+  const int t = blockIdx.y;
+  const int64_t H = p.hidden, I = p.inter, K = p.top_k, kb = I / 128;
+  constexpr int kRows = 8 * kFp8DownGroups;
+  float* asc = reinterpret_cast<float*>(smem8 + units * I);  // [units][I/128]
+  float* part = asc + units * kb;                            // [kRows][units]
+  uint32_t live = 0, round_first = 0;
+  for (int u = 0; u < units; ++u) {
+    int64_t e = 0;
+    if (unit_of(p, t, u, &e).valid) live |= 1u << u;
+    if (u >= K) round_first |= 1u << u;
+  }
+  stage_fp8(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I), live,
+            round_first, smem8, asc, warp, lane);
+  __syncthreads();
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kRows;
+  const int items = kFp8DownGroups * units;
+  for (int i0 = warp * 2; i0 < items; i0 += kWarps * 2) {
+    const uint8_t* w[2];
+    const float* wsc[2];
+    const uint8_t* x[2];
+    const float* xs[2];
+    bool ok[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int it = i0 + h < items ? i0 + h : i0;
+      const int gi = it / units, u = it % units;
+      const int64_t nb = n0 + gi * 8;  // the group's first row (H % 128 == 0: all 8 exist)
+      int64_t e = 0;
+      (void)unit_of(p, t, u, &e);
+      ok[h] = i0 + h < items && nb < H && ((live >> u) & 1u);
+      const UnitRows ur = down_rows_of(p, u >= K, ok[h] || u >= K ? e : 0, 1);
+      const int64_t row = nb < H ? nb : H - 8;
+      w[h] = ur.base + (row + g) * ur.row_bytes + t4 * 16;
+      wsc[h] = ur.scale + (row / 128) * ur.scale_ld;
+      x[h] = smem8 + u * I + t4 * 16;
+      xs[h] = asc + u * kb;
+    }
+    if (!ok[0] && !ok[1]) continue;  // warp-uniform
+    float acc[2][2];
+    rows8_dots<2>(w, wsc, x, xs, static_cast<int>(kb), g == 0, acc);
+    if (g == 0)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int it = i0 + h;
+        if (it >= items) continue;
+        const int gi = it / units, u = it % units;
+        for (int e2 = 0; e2 < 2; ++e2)
+          part[(gi * 8 + 2 * t4 + e2) * units + u] = ok[h] ? acc[h][e2] : 0.f;
+      }
+  }
+  __syncthreads();
+  combine_rows(p, t, units, part, n0, kRows);
+}
+
+size_t up_smem(const MoeSmallParams& p) {
+  if (p.fp8) return static_cast<size_t>(p.hidden + p.hidden / 128 * 4);
+  return static_cast<size_t>(pad32(p.hidden)) * sizeof(float);
+}
+int down_rows(const MoeSmallParams& p) {
+  if (p.fp8) return 8 * kFp8DownGroups;
+  return p.hidden >= 4096 ? 16 : 8;
+}
+size_t down_smem(const MoeSmallParams& p) {
+  const int64_t units = p.top_k + p.num_shared;
+  if (p.fp8)
+    return static_cast<size_t>(units * p.inter + units * (p.inter / 128) * 4 +
+                               down_rows(p) * units * 4);
+  return static_cast<size_t>(units * pad32(p.inter) + down_rows(p) * units) * sizeof(float);
+}
+
+bool aligned16(const void* ptr) {
+  return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0;
+}
+
+// Raises the four kernels' dynamic shared-memory limit once per device.
+void allow_smem() {
+  static std::atomic<uint64_t> done{0};
+  int device = 0;
+  WS_CUDA_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = uint64_t{1} << (device & 63);
+  if ((done.load(std::memory_order_acquire) & bit) != 0) return;
+  const int bytes = static_cast<int>(kMaxSmem);
+  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_up_kernel,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_up_fp8_kernel,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_kernel,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_fp8_kernel,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  done.fetch_or(bit, std::memory_order_acq_rel);
+}
+
+}  // namespace
+
+size_t moe_small_act_floats(int64_t tokens, int64_t top_k, int64_t num_shared, int64_t inter) {
+  return static_cast<size_t>(tokens * (top_k + num_shared) * inter);
+}
+
+std::string moe_small_unsupported(const MoeSmallParams& p) {
+  const int64_t units = p.top_k + p.num_shared, mult = p.fp8 ? 128 : 8;
+  if (p.num_tokens < 0 || p.num_tokens > kMoeSmallMaxTokens)
+    return "tokens=" + std::to_string(p.num_tokens) + " outside 0.." +
+           std::to_string(kMoeSmallMaxTokens);
+  if (p.top_k < 1 || p.num_shared < 0 || units > kMaxUnits || p.num_experts < 1)
+    return "top_k=" + std::to_string(p.top_k) + " + shared=" + std::to_string(p.num_shared) +
+           " (at most " + std::to_string(kMaxUnits) +
+           " units), experts=" + std::to_string(p.num_experts);
+  if (p.hidden < mult || p.hidden % mult != 0 || p.inter < mult || p.inter % mult != 0 ||
+      p.hidden > (int64_t{1} << 20) || p.inter > (int64_t{1} << 20))
+    return "hidden=" + std::to_string(p.hidden) + " inter=" + std::to_string(p.inter) +
+           " (want positive multiples of " + std::to_string(mult) + ")";
+  if (up_smem(p) > kMaxSmem || down_smem(p) > kMaxSmem)
+    return "shared memory: hidden=" + std::to_string(p.hidden) + ", " + std::to_string(units) +
+           " units x inter=" + std::to_string(p.inter);
+  const bool ptrs =
+      p.x && p.topk_ids && p.topk_weights && p.gate_up && p.down && p.act && p.residual &&
+      (!p.fp8 || (p.gate_up_scale && p.down_scale)) &&
+      (p.num_shared == 0 || (p.shared_gate_up && p.shared_down &&
+                             (!p.fp8 || (p.shared_gate_up_scale && p.shared_down_scale))));
+  if (!ptrs) return "null pointer";
+  if (!aligned16(p.x) || !aligned16(p.gate_up) || !aligned16(p.down) || !aligned16(p.act) ||
+      (p.num_shared > 0 && (!aligned16(p.shared_gate_up) || !aligned16(p.shared_down))))
+    return "x, weights and act must be 16-byte aligned";
+  return {};
+}
+
+void launch_moe_small(const MoeSmallParams& p, cudaStream_t stream) {
+  const std::string why = moe_small_unsupported(p);
+  WS_CUDA_REQUIRE(why.empty(), "moe small path: " + why);
+  if (p.num_tokens == 0) return;
+  allow_smem();
+  const int units = static_cast<int>(p.top_k + p.num_shared);
+  const int rows = down_rows(p);
+  const dim3 down_grid(static_cast<unsigned>(ceil_div(p.hidden, rows)),
+                       static_cast<unsigned>(p.num_tokens));
+  if (p.fp8) {
+    const dim3 up_grid(static_cast<unsigned>(ceil_div(p.inter, 8 * kWarps)),
+                       static_cast<unsigned>(p.num_tokens * units));
+    moe_small_up_fp8_kernel<<<up_grid, kThreads, up_smem(p), stream>>>(p, units);
+    WS_CUDA_CHECK_LAUNCH();
+    moe_small_down_fp8_kernel<<<down_grid, kThreads, down_smem(p), stream>>>(p, units);
+  } else {
+    const dim3 up_grid(static_cast<unsigned>(ceil_div(p.inter, kUpRows)),
+                       static_cast<unsigned>(p.num_tokens * units));
+    moe_small_up_kernel<<<up_grid, kThreads, up_smem(p), stream>>>(p, units);
+    WS_CUDA_CHECK_LAUNCH();
+    moe_small_down_kernel<<<down_grid, kThreads, down_smem(p), stream>>>(p, units, rows);
+  }
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace wideserve::cuda
