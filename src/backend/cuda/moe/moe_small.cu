@@ -103,6 +103,18 @@ __device__ __forceinline__ void warp_dots(const uint4* const (&w)[NI], const flo
   for (int i = 0; i < NI; ++i) out[i] = warp_sum(acc[i]);
 }
 
+// Four consecutive values as floats: bf16 (unpacked by shifts) or fp32.
+template <typename Src>
+__device__ __forceinline__ float4 load4f(const Src* at) {
+  if constexpr (sizeof(Src) == 2) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(at);
+    return make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u),
+                       __uint_as_float(raw.y << 16), __uint_as_float(raw.y & 0xffff0000u));
+  } else {
+    return *reinterpret_cast<const float4*>(at);
+  }
+}
+
 // Stages rows r < nrows with bit r of `live` set (len values each, row r at src + r * len, bf16
 // or fp32, rounded to bf16) into swizzled float4 slots at dst + r * dst_stride. kBatch float4s
 // per thread are loaded before any is stored, so staging costs ~one L2 round trip.
@@ -117,15 +129,9 @@ __device__ __forceinline__ void stage_rows(const Src* src, int nrows, int len, u
     for (int b = 0; b < kBatch; ++b) {
       const int s = s0 + b * kThreads, r = s / per;
       if (s >= total || !((live >> r) & 1u)) continue;
-      const Src* at = src + static_cast<int64_t>(r) * len + 4 * (s % per);
-      if constexpr (sizeof(Src) == 2) {
-        const uint2 raw = *reinterpret_cast<const uint2*>(at);
-        f[b] = make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u),
-                           __uint_as_float(raw.y << 16), __uint_as_float(raw.y & 0xffff0000u));
-      } else {
-        const float4 v = *reinterpret_cast<const float4*>(at);
-        f[b] = make_float4(bf16r(v.x), bf16r(v.y), bf16r(v.z), bf16r(v.w));
-      }
+      f[b] = load4f(src + static_cast<int64_t>(r) * len + 4 * (s % per));
+      if constexpr (sizeof(Src) == 4)
+        f[b] = make_float4(bf16r(f[b].x), bf16r(f[b].y), bf16r(f[b].z), bf16r(f[b].w));
     }
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
@@ -303,14 +309,7 @@ __device__ __forceinline__ void stage_fp8(const Src* src, int nrows, int len, ui
     for (int b = 0; b < kBatch; ++b) {
       const int gq = q0 + b * kWarps, r = gq / per;
       if (gq >= total || !((live >> r) & 1u)) continue;
-      const Src* at = src + static_cast<int64_t>(gq) * 128 + lane * 4;
-      if constexpr (sizeof(Src) == 2) {
-        const uint2 raw = *reinterpret_cast<const uint2*>(at);
-        f[b] = make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u),
-                           __uint_as_float(raw.y << 16), __uint_as_float(raw.y & 0xffff0000u));
-      } else {
-        f[b] = *reinterpret_cast<const float4*>(at);
-      }
+      f[b] = load4f(src + static_cast<int64_t>(gq) * 128 + lane * 4);
       if ((round_first >> r) & 1u)
         f[b] = make_float4(bf16r(f[b].x), bf16r(f[b].y), bf16r(f[b].z), bf16r(f[b].w));
     }
