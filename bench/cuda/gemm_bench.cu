@@ -24,8 +24,8 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
-#include "backend/cuda/gemm/gemm_fp8_gemv.h"
 #include "backend/cuda/gemm/gemm_fp8_small_m.h"
+#include "backend/cuda/gemm/gemm_gemv.h"
 #include "backend/cuda/gemm/gemm_testing.h"
 
 using namespace wideserve::cuda;
@@ -152,6 +152,31 @@ struct Fp8Sets {
   GemmFp8BlockParams params(int i) const {
     const int c = i % copies;
     return {x[c].get(), xs[c].get(), w[c].get(), ws[c].get(), y.get(), m, n, k};
+  }
+};
+
+// BF16 operands in enough copies that consecutive calls miss L2 where they are large enough.
+struct Bf16Sets {
+  int64_t m, n, k;
+  int copies;
+  std::vector<DeviceBuffer<__nv_bfloat16>> x, w;
+  DeviceBuffer<float> y;
+  Bf16Sets(int64_t m_, int64_t n_, int64_t k_) : m(m_), n(n_), k(k_) {
+    copies = copies_for(static_cast<size_t>(2 * (m * k + n * k)));
+    uint64_t seed = 31;
+    for (int c = 0; c < copies; ++c) {
+      x.emplace_back(static_cast<size_t>(m * k));
+      w.emplace_back(static_cast<size_t>(n * k));
+      gemm_testing::fill_uniform_bf16(x.back().get(), m * k, seed++, -1.f, 1.f, nullptr);
+      gemm_testing::fill_uniform_bf16(w.back().get(), n * k, seed++, -1.f, 1.f, nullptr);
+    }
+    y = DeviceBuffer<float>(static_cast<size_t>(m * n));
+  }
+  GemmBf16Params params(int i, bool f32) const {
+    const int c = i % copies;
+    GemmBf16Params p{x[c].get(), w[c].get(), y.get(), m, n, k};
+    p.y_f32 = f32;
+    return p;
   }
 };
 
@@ -287,7 +312,7 @@ void sweep_splits(int sms) {
               us([&](const GemmFp8BlockParams& p) { launch_fp8_small_m(p, c, nullptr); });
           if (t < sb) sb = t, sc = c;
         }
-      const int gwk = plan_fp8_gemv_warps_k(s.n, s.k, sms);
+      const int gwk = plan_gemv_warps_k(s.n, s.k, sms);
       const double gp =
           us([&](const GemmFp8BlockParams& p) { launch_fp8_gemv(p, {gwk}, nullptr); });
       double gb = 1e30;
@@ -304,6 +329,44 @@ void sweep_splits(int sms) {
           s.name, long(s.n), long(s.k), long(m), floor_us, cl, pct(cl), sp, pct(sp), plan.warps_n,
           plan.cluster_k, sb, pct(sb), sc.warps_n, sc.cluster_k, gp, pct(gp), gwk, gb, pct(gb),
           gbk);
+    }
+  // BF16 (V2-Lite decode shapes and the LM head): cuBLASLt vs the GEMV.
+  std::printf("\n%-9s %6s %6s %2s | %6s | %12s | %-15s | %-15s\n", "bf16", "N", "K", "M", "floor",
+              "cublasLt", "gemv planned", "gemv best");
+  const std::vector<Shape> bshapes = {
+      {"q", 3072, 2048},      {"kv_a", 576, 2048},       {"o_proj", 2048, 2048},
+      {"router", 64, 2048},   {"gate+up", 21888, 2048},  {"down", 2048, 10944},
+      {"q+kv_a", 3648, 2048}, {"lm_head", 129280, 2048}, {"v3 router", 256, 7168}};
+  BlasContext bctx;
+  bctx.set_bf16_gemv(false);
+  for (const auto& s : bshapes)
+    for (int64_t m : {1, 4}) {
+      Bf16Sets f(m, s.n, s.k);
+      const bool f32 = std::string(s.name).find("router") != std::string::npos ||
+                       std::string(s.name) == "lm_head";
+      const double floor_us = 2.0 * s.n * s.k / (bw * 1e9) * 1e6;
+      auto us = [&](const std::function<void(const GemmBf16Params&)>& fn) {
+        return 1e3 * time_ms([&](int i) { fn(f.params(i, f32)); }, 20);
+      };
+      auto pct = [&](double t) { return 100.0 * floor_us / t; };
+      const double cl = us([&](const GemmBf16Params& p) { gemm_bf16(bctx, p, nullptr); });
+      if (!bf16_gemv_unsupported(f.params(0, f32)).empty()) {
+        std::printf("%-9s %6ld %6ld %2ld | %6.1f | %5.1f %4.0f%% | GEMV cannot run this shape\n",
+                    s.name, long(s.n), long(s.k), long(m), floor_us, cl, pct(cl));
+        continue;
+      }
+      const int gwk = plan_gemv_warps_k(s.n, s.k, sms);
+      const double gp = us([&](const GemmBf16Params& p) { launch_bf16_gemv(p, {gwk}, nullptr); });
+      double gb = 1e30;
+      int gbk = 0;
+      for (int wk : {1, 2, 4, 8}) {
+        const double t = us([&](const GemmBf16Params& p) { launch_bf16_gemv(p, {wk}, nullptr); });
+        if (t < gb) gb = t, gbk = wk;
+      }
+      std::printf(
+          "%-9s %6ld %6ld %2ld | %6.1f | %5.1f %4.0f%% | %5.1f %4.0f%% k%d | %5.1f %4.0f%% k%d%s\n",
+          s.name, long(s.n), long(s.k), long(m), floor_us, cl, pct(cl), gp, pct(gp), gwk, gb,
+          pct(gb), gbk, bf16_gemv_preferred(m, s.n, s.k) ? "  (kAuto: gemv)" : "");
     }
 }
 

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   int64_t layers = 0, context = 1024, reps = 10, graph_bs = 256;
   bool fp8 = false;
   std::string mla = "default", moe_path = "default";
-  std::string small_m = "default", moe_small = "default", gemv = "default";
+  std::string small_m = "default", moe_small = "default", gemv = "default", bgemv = "default";
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
   app.add_option("--fp8-small-m", small_m, "Small-M FP8 kernel where it wins: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--fp8-gemv", gemv, "FP8 GEMV kernel at m <= 4: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option("--bf16-gemv", bgemv, "BF16 GEMV kernel at m <= 4: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--moe-small", moe_small, "Fused MoE for steps of <= 8 tokens: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
@@ -124,10 +126,13 @@ int main(int argc, char** argv) {
   if (small_m != "default") o.fp8_small_m = small_m == "on";
   if (moe_small != "default") o.moe_small = moe_small == "on";
   if (gemv != "default") o.fp8_gemv = gemv == "on";
+  if (bgemv != "default") o.bf16_gemv = bgemv == "on";
   std::printf(
-      "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, fused small MoE %s\n",
+      "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, bf16 gemv %s, fused "
+      "small MoE %s\n",
       o.mla_decode == cuda::MlaDecodeKernel::kV4 ? "v4" : "v3", static_cast<int>(o.moe_path),
-      o.fp8_small_m ? "on" : "off", o.fp8_gemv ? "on" : "off", o.moe_small ? "on" : "off");
+      o.fp8_small_m ? "on" : "off", o.fp8_gemv ? "on" : "off", o.bf16_gemv ? "on" : "off",
+      o.moe_small ? "on" : "off");
   auto m = cuda::CudaModel::load(dir, o);
   const auto& c = m->config();
   // Random latent cache: the decode steps read real-looking values.

@@ -1,6 +1,6 @@
-// PTX wrappers shared by the mma.sync kernels (MLA attention v3 and v4, the FP8 GEMV and the fused
-// small-batch MoE): shared-memory addresses, ldmatrix, the bf16 m16n8k16 MMA and the e4m3
-// m16n8k32 GEMV step, fp32 accumulation. Device-only; include from .cu files.
+// PTX wrappers shared by the mma.sync kernels (MLA attention v3 and v4, the GEMVs and the fused
+// small-batch MoE): shared-memory addresses, ldmatrix, the bf16 m16n8k16 MMA and the e4m3 / bf16
+// GEMV steps, fp32 accumulation. Device-only; include from .cu files.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +44,18 @@ __device__ __forceinline__ void mma_e4m3_chunk64(float (&c)[4], const uint4& x, 
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(x.x), "r"(0u), "r"(x.y), "r"(0u), "r"(w.x), "r"(w.y));
   asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(x.z), "r"(0u), "r"(x.w), "r"(0u), "r"(w.z), "r"(w.w));
+}
+
+// The same over 64 bytes = 32 bf16 of k with two m16n8k16 bf16 MMAs (lane words 0-1, then 2-3).
+__device__ __forceinline__ void mma_bf16_chunk64(float (&c)[4], const uint4& x, const uint4& w) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(x.x), "r"(0u), "r"(x.y), "r"(0u), "r"(w.x), "r"(w.y));
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(x.z), "r"(0u), "r"(x.w), "r"(0u), "r"(w.z), "r"(w.w));

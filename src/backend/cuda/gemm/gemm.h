@@ -22,7 +22,7 @@ enum class Fp8GemmPath : int {
   kSmallM = 3,    // own direct kernel for 1 <= m <= 16 (gemm_fp8_small_m.h): reads w once, no
                   // staging or scratch; needs k % 16 == 0 and 16-byte aligned x, w (throws
                   // kInvalidArgument otherwise). kAuto picks it where fp8_small_m_preferred.
-  kGemv = 4,      // own tensor-core GEMV for 1 <= m <= 8 (gemm_fp8_gemv.h): weights straight to
+  kGemv = 4,      // own tensor-core GEMV for 1 <= m <= 8 (gemm_gemv.h): weights straight to
                   // registers; needs k % 128 == 0. kAuto picks it where fp8_gemv_preferred.
 };
 
@@ -49,6 +49,12 @@ class BlasContext {
   // Whether kAuto may pick the GEMV kernel (before the small-M one).
   void set_fp8_gemv(bool on) { fp8_gemv_ = on; }
   bool fp8_gemv() const { return fp8_gemv_; }
+  // Whether gemm_bf16 may run the BF16 GEMV kernel where bf16_gemv_preferred.
+  void set_bf16_gemv(bool on) { bf16_gemv_ = on; }
+  bool bf16_gemv() const { return bf16_gemv_; }
+  // Whether the last gemm_bf16 call ran the GEMV kernel (tests).
+  bool last_bf16_gemv() const { return last_bf16_gemv_; }
+  void set_last_bf16_gemv(bool v) { last_bf16_gemv_ = v; }
   // The path the last gemm_fp8_block call ran (a forced kCublasLt falls back to kDequant when
   // cuBLASLt offers no algorithm).
   Fp8GemmPath last_fp8_path() const;
@@ -63,6 +69,8 @@ class BlasContext {
   Fp8GemmPath fp8_path_ = Fp8GemmPath::kAuto;
   bool fp8_small_m_ = true;
   bool fp8_gemv_ = true;
+  bool bf16_gemv_ = true;
+  bool last_bf16_gemv_ = false;
 };
 
 struct GemmBf16Params {
@@ -74,8 +82,13 @@ struct GemmBf16Params {
   bool y_f32 = false;                 // fp32 output (router logits, lm head)
   float beta = 0.f;                   // y = x w^T + beta * y (beta=1: fused residual add)
 };
-// y = x w^T (+ beta y); BF16 inputs, fp32 accumulation. m == 0 is a no-op.
+// y = x w^T (+ beta y); BF16 inputs, fp32 accumulation. m == 0 is a no-op. cuBLASLt, or the
+// BF16 GEMV kernel (gemm_gemv.h) where bf16_gemv_preferred and its checks pass.
 void gemm_bf16(BlasContext& ctx, const GemmBf16Params& p, cudaStream_t stream);
+// Shapes where gemm_bf16 runs the GEMV kernel: m <= 4 and n <= 2048. On the H200 it beat
+// cuBLASLt there (V2-Lite kv_a, o_proj, router: 4-6.5 vs 6.5-7.3 us) and lost on wider outputs
+// (q 3072x2048: 8.0 vs 7.5 us; dense gate+up 21888x2048: 26.9 vs 25.3 us).
+bool bf16_gemv_preferred(int64_t m, int64_t n, int64_t k);
 
 struct GemmFp8BlockParams {
   const __nv_fp8_e4m3* x;  // [m, k] row-major, quantized per token in 1x128 groups

@@ -8,6 +8,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/gemm/blas_context_impl.h"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_gemv.h"
 
 namespace wideserve::cuda {
 namespace {
@@ -27,6 +28,11 @@ void build_bf16_plan(BlasPlan& p, const PlanKey& key) {
 
 }  // namespace
 
+bool bf16_gemv_preferred(int64_t m, int64_t n, int64_t k) {
+  (void)k;
+  return m >= 1 && m <= kBf16GemvMaxM && n <= 2048;
+}
+
 void gemm_bf16(BlasContext& ctx, const GemmBf16Params& p, cudaStream_t stream) {
   WS_CUDA_REQUIRE(p.m >= 0 && p.n > 0 && p.k > 0, "gemm_bf16: bad shape m=" + std::to_string(p.m) +
                                                       " n=" + std::to_string(p.n) +
@@ -38,6 +44,12 @@ void gemm_bf16(BlasContext& ctx, const GemmBf16Params& p, cudaStream_t stream) {
                   "gemm_bf16: leading dimensions ldx=" + std::to_string(ldx) +
                       " ldw=" + std::to_string(ldw) + " ldy=" + std::to_string(ldy) + " below k/n");
   WS_CUDA_REQUIRE(p.x != nullptr && p.w != nullptr && p.y != nullptr, "gemm_bf16: null pointer");
+  ctx.set_last_bf16_gemv(false);
+  if (ctx.bf16_gemv() && bf16_gemv_preferred(p.m, p.n, p.k) && bf16_gemv_unsupported(p).empty()) {
+    launch_bf16_gemv(p, GemvConfig{}, stream);
+    ctx.set_last_bf16_gemv(true);
+    return;
+  }
   PlanKey key{PlanKind::kBf16,
               p.m,
               p.n,

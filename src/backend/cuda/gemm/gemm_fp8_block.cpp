@@ -13,8 +13,8 @@
 #include "backend/cuda/gemm/blas_context_impl.h"
 #include "backend/cuda/gemm/fp8_convert.h"
 #include "backend/cuda/gemm/gemm.h"
-#include "backend/cuda/gemm/gemm_fp8_gemv.h"
 #include "backend/cuda/gemm/gemm_fp8_small_m.h"
+#include "backend/cuda/gemm/gemm_gemv.h"
 
 namespace wideserve::cuda {
 namespace {
@@ -187,7 +187,7 @@ void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t 
             ? Fp8GemmPath::kSmallM
             : select_fp8_block_path(p.m, p.n, p.k);
   if (path == Fp8GemmPath::kGemv) {  // no fallback: unsupported shapes throw with the reason
-    launch_fp8_gemv(p, Fp8GemvConfig{}, stream);
+    launch_fp8_gemv(p, GemvConfig{}, stream);
     ctx.impl().last_fp8_path = Fp8GemmPath::kGemv;
     return;
   }

@@ -90,6 +90,7 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
   I.blas.set_fp8_path(opts_.fp8_path);
   I.blas.set_fp8_small_m(opts_.fp8_small_m);
   I.blas.set_fp8_gemv(opts_.fp8_gemv);
+  I.blas.set_bf16_gemv(opts_.bf16_gemv);
   I.logits_rows_cap = std::max<int64_t>(opts_.max_seqs, 64);
   I.buf.allocate(cfg_, opts_, I.logits_rows_cap);
   const int64_t row = cfg_.kv_cache_dim();

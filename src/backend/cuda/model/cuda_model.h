@@ -45,6 +45,7 @@ struct CudaModelOptions {
   Fp8GemmPath fp8_path = Fp8GemmPath::kAuto;
   bool fp8_small_m = true;  // kAuto may run the small-M FP8 kernel (fp8_small_m_preferred)
   bool fp8_gemv = true;     // kAuto may run the FP8 GEMV kernel (fp8_gemv_preferred)
+  bool bf16_gemv = true;    // gemm_bf16 may run the BF16 GEMV kernel (bf16_gemv_preferred)
   MoePath moe_path = kMoeDefaultPath;
   bool moe_small = true;  // steps of <= kMoeSmallMaxTokens tokens run the fused MoE (moe_small.h)
 };

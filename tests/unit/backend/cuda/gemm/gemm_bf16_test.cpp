@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -11,6 +12,7 @@
 #include "../gpu_test_util.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_gemv.h"
 #include "backend/cuda/gemm/gemm_ref.h"
 #include "backend/cuda/gemm/gemm_testing.h"
 #include "gemm_test_util.h"
@@ -38,8 +40,9 @@ std::string describe(const Bf16Case& c) {
   return buf;
 }
 
+// expect_gemv: 1/0 asserts which path ran (GEMV or cuBLASLt), -1 does not care.
 template <typename Y>
-void check_case(BlasContext& ctx, const Bf16Case& c, uint64_t seed) {
+void check_case(BlasContext& ctx, const Bf16Case& c, uint64_t seed, int expect_gemv) {
   SCOPED_TRACE(describe(c));
   const int64_t ldx = c.ldx ? c.ldx : c.k, ldw = c.ldw ? c.ldw : c.k, ldy = c.ldy ? c.ldy : c.n;
   DeviceBuffer<__nv_bfloat16> xb(static_cast<size_t>(c.m * ldx + c.x_offset));
@@ -64,6 +67,7 @@ void check_case(BlasContext& ctx, const Bf16Case& c, uint64_t seed) {
   GemmBf16Params p{x, w.get(), y.get(), c.m, c.n, c.k, c.ldx, c.ldw, c.ldy, c.y_f32, c.beta};
   gemm_bf16(ctx, p, nullptr);
   WS_CUDA_CHECK(cudaDeviceSynchronize());
+  if (expect_gemv >= 0) EXPECT_EQ(ctx.last_bf16_gemv(), expect_gemv == 1);
 
   // Every output element written, padding columns untouched (still the 0xFF poison).
   auto full = y.download();
@@ -94,11 +98,11 @@ void check_case(BlasContext& ctx, const Bf16Case& c, uint64_t seed) {
               st.max_rel);
 }
 
-void check(BlasContext& ctx, const Bf16Case& c, uint64_t seed) {
+void check(BlasContext& ctx, const Bf16Case& c, uint64_t seed, int expect_gemv = -1) {
   if (c.y_f32)
-    check_case<float>(ctx, c, seed);
+    check_case<float>(ctx, c, seed, expect_gemv);
   else
-    check_case<__nv_bfloat16>(ctx, c, seed);
+    check_case<__nv_bfloat16>(ctx, c, seed, expect_gemv);
 }
 
 TEST(GemmBf16, OddShapes) {
@@ -172,6 +176,54 @@ TEST(GemmBf16, ModelShapes) {
   };
   for (const auto& s : shapes)
     for (int64_t m : s.ms) check(ctx, Bf16Case{m, s.n, s.k, 0, 0, 0, s.f32}, seed++);
+}
+
+// The GEMV kernel (gemm_gemv.h) at m <= 4 and n <= 2048: model shapes, fp32 out, beta, strided
+// rows (multiples of 8 elements) and a padded y; kAuto takes it there and cuBLASLt when it is off
+// or the shape does not fit (k % 128, unaligned rows, m = 5, n > 2048).
+TEST(GemmBf16, GemvAtFewRows) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  uint64_t seed = 500;
+  for (int64_t m : {1, 2, 3, 4})
+    for (Bf16Case c :
+         {Bf16Case{m, 2048, 2048}, Bf16Case{m, 576, 2048}, Bf16Case{m, 64, 2048},
+          Bf16Case{m, 256, 7168}, Bf16Case{m, 200, 384}, Bf16Case{m, 100, 256, 264, 272, 120}}) {
+      check(ctx, c, seed++, 1);
+      c.y_f32 = true;
+      c.beta = 1.f;
+      check(ctx, c, seed++, 1);
+    }
+  check(ctx, Bf16Case{5, 576, 2048}, seed++, 0);
+  check(ctx, Bf16Case{1, 3072, 2048}, seed++, 0);   // wide n: cuBLASLt won on the H200
+  check(ctx, Bf16Case{1, 2048, 10944}, seed++, 0);  // k % 128 != 0
+  check(ctx, Bf16Case{1, 576, 2000}, seed++, 0);
+  check(ctx, Bf16Case{2, 96, 256, 0, 0, 0, false, 0.f, 1}, seed++, 0);  // 2-byte aligned x
+  check(ctx, Bf16Case{1, 129280, 2048, 0, 0, 0, true}, seed++, 0);      // LM head: cuBLASLt
+  ctx.set_bf16_gemv(false);
+  check(ctx, Bf16Case{1, 576, 2048}, seed++, 0);
+  for (int wk : {1, 2, 4, 8}) {
+    DeviceBuffer<__nv_bfloat16> x(2 * 512), w(72 * 512), y(2 * 72);
+    gemm_testing::fill_uniform_bf16(x.get(), x.size(), seed++, -1.f, 1.f, nullptr);
+    gemm_testing::fill_uniform_bf16(w.get(), w.size(), seed++, -1.f, 1.f, nullptr);
+    GemmBf16Params p{x.get(), w.get(), y.get(), 2, 72, 512};
+    launch_bf16_gemv(p, GemvConfig{wk}, nullptr);
+    DeviceBuffer<__nv_bfloat16> yc(2 * 72);
+    GemmBf16Params q = p;
+    q.y = yc.get();
+    gemm_bf16(ctx, q, nullptr);
+    const auto a = y.download(), b = yc.download();
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      const double d = __bfloat162float(a[i]) - __bfloat162float(b[i]);
+      num += d * d;
+      den += double(__bfloat162float(b[i])) * __bfloat162float(b[i]);
+    }
+    EXPECT_LT(std::sqrt(num / den), 8e-3) << "warps_k=" << wk;
+  }
+  GemmBf16Params bad{nullptr, nullptr, nullptr, 5, 64, 128};
+  EXPECT_NE("", bf16_gemv_unsupported(bad));
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 TEST(GemmBf16, ZeroRowsIsNoOp) {

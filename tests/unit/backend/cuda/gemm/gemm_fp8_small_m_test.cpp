@@ -2,7 +2,7 @@
 // small-M kernel (Fp8GemmPath::kSmallM, gemm_fp8_small_m.h) at every DeepSeek-V3 decode shape for
 // m in {1, 2, 3, 7, 16}, every work split (warps along n x cluster split-K), partial k blocks,
 // beta, padded and offset scales, guard elements around y that must stay poisoned, determinism,
-// graph capture and the rejections; the GEMV kernel (kGemv, gemm_fp8_gemv.h) at the same shapes
+// graph capture and the rejections; the GEMV kernel (kGemv, gemm_gemv.h) at the same shapes
 // for m in 1..8 and every k split; and kAuto's choice between them and cuBLASLt.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -17,8 +17,8 @@
 #include "../gpu_test_util.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
-#include "backend/cuda/gemm/gemm_fp8_gemv.h"
 #include "backend/cuda/gemm/gemm_fp8_small_m.h"
+#include "backend/cuda/gemm/gemm_gemv.h"
 #include "backend/cuda/gemm/gemm_ref.h"
 #include "backend/cuda/gemm/gemm_testing.h"
 #include "fp8_test_operands.h"
@@ -80,7 +80,7 @@ Result run_and_check(const Fp8Acts& a, const Fp8Weights& wt, float beta, uint64_
   GemmFp8BlockParams p{a.x.get(), a.x_scale(), wt.w.get(), wt.w_scale(), gy.y(), m, n, k, beta};
   if (wt.scale_ld != (k + 127) / 128) p.w_scale_ld = wt.scale_ld;
   if (gemv_warps_k >= 0) {
-    launch_fp8_gemv(p, Fp8GemvConfig{gemv_warps_k}, nullptr);
+    launch_fp8_gemv(p, GemvConfig{gemv_warps_k}, nullptr);
   } else if (cfg == nullptr) {
     BlasContext ctx;
     ctx.set_fp8_path(path);
@@ -382,7 +382,7 @@ TEST(GemmFp8Gemv, EveryKSplitWithBetaAndPaddedScales) {
   DeviceBuffer<__nv_bfloat16> y(2 * 64);
   GemmFp8BlockParams p{a.x.get(), a.x_scale(), wt.w.get(), wt.w_scale(), y.get(), 2, 64, 256};
   EXPECT_EQ("", fp8_gemv_unsupported(p));
-  EXPECT_THROW(launch_fp8_gemv(p, Fp8GemvConfig{3}, nullptr), std::exception);
+  EXPECT_THROW(launch_fp8_gemv(p, GemvConfig{3}, nullptr), std::exception);
   GemmFp8BlockParams q = p;
   q.m = 9;
   EXPECT_NE("", fp8_gemv_unsupported(q));
@@ -392,13 +392,13 @@ TEST(GemmFp8Gemv, EveryKSplitWithBetaAndPaddedScales) {
   q = p;
   q.w_scale_ld = 1;
   EXPECT_NE("", fp8_gemv_unsupported(q));
-  EXPECT_THROW(launch_fp8_gemv(q, Fp8GemvConfig{}, nullptr), std::exception);
+  EXPECT_THROW(launch_fp8_gemv(q, GemvConfig{}, nullptr), std::exception);
   WS_CUDA_CHECK(cudaDeviceSynchronize());
-  EXPECT_EQ(plan_fp8_gemv_warps_k(36864, 7168, 132), 1);
-  EXPECT_EQ(plan_fp8_gemv_warps_k(7168, 18432, 132), 2);
-  EXPECT_EQ(plan_fp8_gemv_warps_k(576, 7168, 132), 8);    // 72 row groups: 7 blocks per slice
-  EXPECT_EQ(plan_fp8_gemv_warps_k(24576, 1536, 132), 1);  // 3072 row groups
-  EXPECT_EQ(plan_fp8_gemv_warps_k(4096, 7168, 132), 4);
+  EXPECT_EQ(plan_gemv_warps_k(36864, 7168, 132), 1);
+  EXPECT_EQ(plan_gemv_warps_k(7168, 18432, 132), 2);
+  EXPECT_EQ(plan_gemv_warps_k(576, 7168, 132), 8);    // 72 row groups: 7 blocks per slice
+  EXPECT_EQ(plan_gemv_warps_k(24576, 1536, 132), 1);  // 3072 row groups
+  EXPECT_EQ(plan_gemv_warps_k(4096, 7168, 132), 4);
 }
 
 }  // namespace

@@ -1,0 +1,246 @@
+// Decode GEMVs on tensor cores (gemm_gemv.h), FP8 block-scaled and BF16, one kernel template.
+// - Warp = 8 weight rows x one k slice. Lane (g, t) = (lane / 4, lane % 4) loads 16 bytes of row
+//   g at byte c*64 + t*16 of every 64-byte k chunk c and the same 16 bytes of x row g (token g)
+//   from shared memory; mma_e4m3_chunk64 / mma_bf16_chunk64 (mma_ptx.cuh) turn them into the
+//   exact dot products over the chunk with k permuted alike in A and B. Rows g + 8 of A are zero.
+// - A 128-wide k block is 2 (FP8) or 4 (BF16) chunks; FP8 partials take x_scale * w_scale per
+//   block (DeepSeek's per-block promotion). 16 loads per lane are issued before the first MMA.
+// - k slices of a CTA's warps are summed through shared memory in a fixed order (deterministic).
+#include "backend/cuda/gemm/gemm_gemv.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+
+#include <atomic>
+#include <string>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/mma_ptx.cuh"
+
+namespace wideserve::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kLoadsInFlight = 16;  // 16-byte weight loads per lane before the first MMA
+constexpr int kXPad = 64;           // x row stride + 64 bytes: the 8 token rows hit distinct banks
+constexpr size_t kMaxSmem = 200 * 1024;
+
+struct GemvArgs {
+  const uint8_t* x;          // [m] rows of x_ld bytes
+  const float* x_scale;      // FP8: [k/128][m]
+  const uint8_t* w;          // [n] rows of w_ld bytes
+  const float* w_scale;      // FP8: [ceil(n/128)][ws_ld]
+  void* y;                   // [m][y_ld] bf16 or fp32
+  int64_t x_ld, w_ld, y_ld;  // bytes, bytes, elements
+  int m, n, k, kb, ws_ld, warps_k;
+  bool y_f32;
+  float beta;
+};
+
+template <bool kFp8>
+__global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
+  constexpr int kElem = kFp8 ? 1 : 2;
+  constexpr int kChunks = 128 * kElem / 64;  // 64-byte chunks per 128-wide k block
+  constexpr int kBatch = kLoadsInFlight / kChunks;
+  extern __shared__ __align__(16) uint8_t smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+  const int m = a.m, row_bytes = a.k * kElem, xstride = row_bytes + kXPad;
+  for (int i = threadIdx.x; i < m * (row_bytes / 16); i += kThreads) {
+    const int r = i / (row_bytes / 16), c = i % (row_bytes / 16);
+    *reinterpret_cast<uint4*>(smem + r * xstride + c * 16) =
+        __ldg(reinterpret_cast<const uint4*>(a.x + r * a.x_ld) + c);
+  }
+  float* part = reinterpret_cast<float*>(smem + m * xstride);  // [warps][8 tokens][8 rows]
+  __syncthreads();
+
+  const int wk = a.warps_k, rg_per_cta = kWarps / wk;
+  const int rg = blockIdx.x * rg_per_cta + warp / wk, ks = warp % wk;
+  const int row0 = rg * 8;
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  if (row0 < a.n) {  // warp-uniform
+    const int row = min(row0 + g, a.n - 1);
+    const uint8_t* wrow = a.w + row * a.w_ld + t * 16;
+    const uint8_t* xrow = smem + g * xstride + t * 16;
+    const float* wsc = kFp8 ? a.w_scale + static_cast<int64_t>(row0 / 128) * a.ws_ld : nullptr;
+    const int kb0 = a.kb * ks / wk, kb1 = a.kb * (ks + 1) / wk;
+    for (int b0 = kb0; b0 < kb1; b0 += kBatch) {
+      uint4 wv[kBatch][kChunks];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u)
+#pragma unroll
+        for (int h = 0; h < kChunks; ++h)
+          wv[u][h] = b0 + u < kb1 ? __ldg(reinterpret_cast<const uint4*>(
+                                        wrow + static_cast<int64_t>((b0 + u) * kChunks + h) * 64))
+                                  : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int blk = b0 + u;
+        if (blk >= kb1) break;
+        float cb[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int h = 0; h < kChunks; ++h) {
+          const uint4 xv = g < m ? *reinterpret_cast<const uint4*>(xrow + (blk * kChunks + h) * 64)
+                                 : make_uint4(0, 0, 0, 0);
+          if constexpr (kFp8)
+            mma_e4m3_chunk64(cb, xv, wv[u][h]);
+          else
+            mma_bf16_chunk64(acc, xv, wv[u][h]);
+        }
+        if constexpr (kFp8) {
+          const float s = g < m ? __ldg(wsc + blk) * __ldg(a.x_scale + blk * m + g) : 0.f;
+          acc[0] = fmaf(cb[0], s, acc[0]);
+          acc[1] = fmaf(cb[1], s, acc[1]);
+        }
+      }
+    }
+  }
+  // C fragment: acc[e] is token g, weight row row0 + 2t + e.
+  if (g < m) {
+    part[(warp * 8 + g) * 8 + 2 * t] = acc[0];
+    part[(warp * 8 + g) * 8 + 2 * t + 1] = acc[1];
+  }
+  __syncthreads();
+  // Finish: one thread per (row group of the CTA, token, row), k slices summed in order.
+  for (int i = threadIdx.x; i < rg_per_cta * m * 8; i += kThreads) {
+    const int lrg = i / (m * 8), token = (i / 8) % m, r = i % 8;
+    const int grow = (blockIdx.x * rg_per_cta + lrg) * 8 + r;
+    if (grow >= a.n) continue;
+    float sum = 0.f;
+    for (int s = 0; s < wk; ++s) sum += part[((lrg * wk + s) * 8 + token) * 8 + r];
+    const int64_t at = token * a.y_ld + grow;
+    if (a.y_f32) {
+      float* out = static_cast<float*>(a.y) + at;
+      *out = a.beta != 0.f ? sum + a.beta * *out : sum;
+    } else {
+      __nv_bfloat16* out = static_cast<__nv_bfloat16*>(a.y) + at;
+      if (a.beta != 0.f) sum += a.beta * __bfloat162float(*out);
+      *out = __float2bfloat16(sum);
+    }
+  }
+}
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+size_t smem_bytes(int64_t m, int64_t row_bytes) {
+  return static_cast<size_t>(m * (row_bytes + kXPad)) + kWarps * 64 * sizeof(float);
+}
+
+template <bool kFp8>
+void launch(GemvArgs a, int warps_k, cudaStream_t stream) {
+  static std::atomic<uint64_t> done{0};
+  int device = 0, sms = 0;
+  WS_CUDA_CHECK(cudaGetDevice(&device));
+  const uint64_t bit = uint64_t{1} << (device & 63);
+  if ((done.load(std::memory_order_acquire) & bit) == 0) {
+    WS_CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<kFp8>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(kMaxSmem)));
+    done.fetch_or(bit, std::memory_order_acq_rel);
+  }
+  WS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  a.kb = a.k / 128;
+  a.warps_k = warps_k != 0 ? warps_k : plan_gemv_warps_k(a.n, a.k, sms);
+  const int64_t grid = ceil_div(a.n, int64_t{8} * (kWarps / a.warps_k));
+  const size_t smem = smem_bytes(a.m, int64_t{a.k} * (kFp8 ? 1 : 2));
+  gemv_kernel<kFp8><<<static_cast<unsigned>(grid), kThreads, smem, stream>>>(a);
+  WS_CUDA_CHECK_LAUNCH();
+}
+
+bool valid_warps_k(int v) {
+  return v == 0 || v == 1 || v == 2 || v == 4 || v == 8;
+}
+
+// The checks both element types share ("" = fine).
+std::string shape_problem(int64_t m, int64_t n, int64_t k, int64_t max_m, int64_t elem) {
+  if (m < 1 || m > max_m) return "m=" + std::to_string(m) + " outside 1.." + std::to_string(max_m);
+  if (n < 1 || k < 128 || k % 128 != 0 || n > (int64_t{1} << 30) || k > (int64_t{1} << 24))
+    return "shape n=" + std::to_string(n) + " k=" + std::to_string(k) +
+           " (want k a positive multiple of 128)";
+  if (smem_bytes(m, k * elem) > kMaxSmem)
+    return "x rows of " + std::to_string(m) + " x " + std::to_string(k * elem) +
+           " bytes exceed shared memory";
+  return {};
+}
+
+bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+}  // namespace
+
+int plan_gemv_warps_k(int64_t n, int64_t k, int sm_count) {
+  const int64_t groups = ceil_div(n, 8), kb = k / 128, want = int64_t{12} * sm_count;
+  int wk = 1;
+  while (wk < kWarps && groups * wk < want && kb / (2 * wk) >= 4) wk *= 2;
+  return wk;
+}
+
+std::string fp8_gemv_unsupported(const GemmFp8BlockParams& p) {
+  std::string why = shape_problem(p.m, p.n, p.k, kFp8GemvMaxM, 1);
+  if (!why.empty()) return why;
+  if (p.x == nullptr || p.x_scale == nullptr || p.w == nullptr || p.w_scale == nullptr ||
+      p.y == nullptr)
+    return "null pointer";
+  if (!aligned16(p.x) || !aligned16(p.w)) return "x and w must be 16-byte aligned";
+  if (p.w_scale_ld != 0 && p.w_scale_ld < p.k / 128)
+    return "w_scale_ld " + std::to_string(p.w_scale_ld) + " < k/128";
+  return {};
+}
+
+void launch_fp8_gemv(const GemmFp8BlockParams& p, const GemvConfig& cfg, cudaStream_t stream) {
+  const std::string why = fp8_gemv_unsupported(p);
+  WS_CUDA_REQUIRE(why.empty(), "gemm_fp8_block GEMV path: " + why);
+  WS_CUDA_REQUIRE(valid_warps_k(cfg.warps_k),
+                  "gemm_fp8_block GEMV path: warps_k=" + std::to_string(cfg.warps_k) +
+                      " (want 0, 1, 2, 4 or 8)");
+  GemvArgs a{};
+  a.x = reinterpret_cast<const uint8_t*>(p.x);
+  a.x_scale = p.x_scale;
+  a.w = reinterpret_cast<const uint8_t*>(p.w);
+  a.w_scale = p.w_scale;
+  a.y = p.y;
+  a.x_ld = a.w_ld = p.k;
+  a.y_ld = p.n;
+  a.m = static_cast<int>(p.m);
+  a.n = static_cast<int>(p.n);
+  a.k = static_cast<int>(p.k);
+  a.ws_ld = static_cast<int>(p.w_scale_ld != 0 ? p.w_scale_ld : p.k / 128);
+  a.beta = p.beta;
+  launch<true>(a, cfg.warps_k, stream);
+}
+
+std::string bf16_gemv_unsupported(const GemmBf16Params& p) {
+  std::string why = shape_problem(p.m, p.n, p.k, kBf16GemvMaxM, 2);
+  if (!why.empty()) return why;
+  if (p.x == nullptr || p.w == nullptr || p.y == nullptr) return "null pointer";
+  const int64_t ldx = p.ldx != 0 ? p.ldx : p.k, ldw = p.ldw != 0 ? p.ldw : p.k;
+  if (!aligned16(p.x) || !aligned16(p.w) || ldx % 8 != 0 || ldw % 8 != 0)
+    return "x and w rows must be 16-byte aligned";
+  return {};
+}
+
+void launch_bf16_gemv(const GemmBf16Params& p, const GemvConfig& cfg, cudaStream_t stream) {
+  const std::string why = bf16_gemv_unsupported(p);
+  WS_CUDA_REQUIRE(why.empty(), "gemm_bf16 GEMV path: " + why);
+  WS_CUDA_REQUIRE(
+      valid_warps_k(cfg.warps_k),
+      "gemm_bf16 GEMV path: warps_k=" + std::to_string(cfg.warps_k) + " (want 0, 1, 2, 4 or 8)");
+  GemvArgs a{};
+  a.x = reinterpret_cast<const uint8_t*>(p.x);
+  a.w = reinterpret_cast<const uint8_t*>(p.w);
+  a.y = p.y;
+  a.x_ld = 2 * (p.ldx != 0 ? p.ldx : p.k);
+  a.w_ld = 2 * (p.ldw != 0 ? p.ldw : p.k);
+  a.y_ld = p.ldy != 0 ? p.ldy : p.n;
+  a.m = static_cast<int>(p.m);
+  a.n = static_cast<int>(p.n);
+  a.k = static_cast<int>(p.k);
+  a.y_f32 = p.y_f32;
+  a.beta = p.beta;
+  launch<false>(a, cfg.warps_k, stream);
+}
+
+}  // namespace wideserve::cuda

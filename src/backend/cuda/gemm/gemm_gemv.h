@@ -1,0 +1,40 @@
+// GEMVs for decode at a few rows on tensor cores: FP8 block-scaled (1 <= m <= 8) and BF16
+// (1 <= m <= 4). Weights go from global memory straight into MMA B fragments (one 16-byte load
+// per lane feeds two MMAs), with no shared-memory ring and no block barriers in the main loop, so
+// a warp keeps 16 loads in flight and the read runs near HBM rate. Operand contracts as
+// GemmFp8BlockParams / GemmBf16Params; both need k % 128 == 0 and 16-byte aligned rows. Design and
+// numbers: docs/cuda_gemm.md "FP8 GEMV" and "BF16 GEMV".
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/gemm/gemm.h"
+
+namespace wideserve::cuda {
+
+inline constexpr int64_t kFp8GemvMaxM = 8;
+inline constexpr int64_t kBf16GemvMaxM = 4;
+
+// Warps of a CTA along k (1, 2, 4 or 8; the CTA covers 8 * 8 / warps_k weight rows); 0 = by shape.
+struct GemvConfig {
+  int warps_k = 0;
+};
+// The split for a shape: the fewest k slices that give every SM ~12 warps of rows (at most 8;
+// the fastest k split at the V3 decode shapes on the H200).
+int plan_gemv_warps_k(int64_t n, int64_t k, int sm_count);
+
+// Why the FP8 kernel cannot run p ("" = it can): m outside 1..8, k % 128 != 0, x or w not 16-byte
+// aligned, null pointers, w_scale_ld < k/128, x rows too large for shared memory.
+std::string fp8_gemv_unsupported(const GemmFp8BlockParams& p);
+// y = x w^T (+ beta y), bf16 out. Throws kInvalidArgument when fp8_gemv_unsupported(p) is not
+// empty or cfg.warps_k is not 0, 1, 2, 4 or 8.
+void launch_fp8_gemv(const GemmFp8BlockParams& p, const GemvConfig& cfg, cudaStream_t stream);
+
+// The same for BF16 (m <= 4; x/w row strides multiples of 8 elements; y bf16 or fp32, any ldy).
+std::string bf16_gemv_unsupported(const GemmBf16Params& p);
+void launch_bf16_gemv(const GemmBf16Params& p, const GemvConfig& cfg, cudaStream_t stream);
+
+}  // namespace wideserve::cuda
