@@ -76,6 +76,10 @@ Fp8GemmPath BlasContext::last_fp8_path() const {
   return impl_->last_fp8_path;
 }
 
+bool BlasContext::last_bf16_gemv() const {
+  return impl_->last_bf16_gemv;
+}
+
 template <typename T>
 static void ensure_impl(DeviceBuffer<T>& buf, size_t count, cudaStream_t stream) {
   if (buf.size() >= count) return;

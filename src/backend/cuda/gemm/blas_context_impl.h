@@ -60,6 +60,7 @@ struct BlasContext::Impl {
   DeviceBuffer<__nv_bfloat16> scratch_x, scratch_w;  // FP8 fallback: dequantized x and w
   DeviceBuffer<char> stage;  // FP8 cuBLASLt path: scales/rows restaged to 16-byte strides
   Fp8GemmPath last_fp8_path = Fp8GemmPath::kAuto;
+  bool last_bf16_gemv = false;
 
   // The cached plan for key, built by build() on first use (build fills desc and layouts).
   BlasPlan& plan(const PlanKey& key, const std::function<void(BlasPlan&)>& build);

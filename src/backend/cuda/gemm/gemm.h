@@ -53,8 +53,7 @@ class BlasContext {
   void set_bf16_gemv(bool on) { bf16_gemv_ = on; }
   bool bf16_gemv() const { return bf16_gemv_; }
   // Whether the last gemm_bf16 call ran the GEMV kernel (tests).
-  bool last_bf16_gemv() const { return last_bf16_gemv_; }
-  void set_last_bf16_gemv(bool v) { last_bf16_gemv_ = v; }
+  bool last_bf16_gemv() const;
   // The path the last gemm_fp8_block call ran (a forced kCublasLt falls back to kDequant when
   // cuBLASLt offers no algorithm).
   Fp8GemmPath last_fp8_path() const;
@@ -70,7 +69,6 @@ class BlasContext {
   bool fp8_small_m_ = true;
   bool fp8_gemv_ = true;
   bool bf16_gemv_ = true;
-  bool last_bf16_gemv_ = false;
 };
 
 struct GemmBf16Params {

@@ -44,10 +44,10 @@ void gemm_bf16(BlasContext& ctx, const GemmBf16Params& p, cudaStream_t stream) {
                   "gemm_bf16: leading dimensions ldx=" + std::to_string(ldx) +
                       " ldw=" + std::to_string(ldw) + " ldy=" + std::to_string(ldy) + " below k/n");
   WS_CUDA_REQUIRE(p.x != nullptr && p.w != nullptr && p.y != nullptr, "gemm_bf16: null pointer");
-  ctx.set_last_bf16_gemv(false);
+  ctx.impl().last_bf16_gemv = false;
   if (ctx.bf16_gemv() && bf16_gemv_preferred(p.m, p.n, p.k) && bf16_gemv_unsupported(p).empty()) {
     launch_bf16_gemv(p, GemvConfig{}, stream);
-    ctx.set_last_bf16_gemv(true);
+    ctx.impl().last_bf16_gemv = true;
     return;
   }
   PlanKey key{PlanKind::kBf16,
