@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   bool fp8 = false;
   std::string mla = "default", moe_path = "default";
   std::string small_m = "default", moe_small = "default", gemv = "default", bgemv = "default";
+  std::string fuse = "default", pdl = "default";
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
@@ -79,6 +80,12 @@ int main(int argc, char** argv) {
   app.add_option("--bf16-gemv", bgemv, "BF16 GEMV kernel at m <= 4: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--moe-small", moe_small, "Fused MoE for steps of <= 8 tokens: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option(
+         "--fuse-ops", fuse,
+         "Norm + FP8 quantization, latent + query rope, GEMV + residual: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option("--pdl", pdl, "Programmatic dependent launch of our kernels: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   CLI11_PARSE(app, argc, argv);
   auto list = [](const std::string& s) {
@@ -127,12 +134,14 @@ int main(int argc, char** argv) {
   if (moe_small != "default") o.moe_small = moe_small == "on";
   if (gemv != "default") o.fp8_gemv = gemv == "on";
   if (bgemv != "default") o.bf16_gemv = bgemv == "on";
+  if (fuse != "default") o.fuse_ops = fuse == "on";
+  if (pdl != "default") o.pdl = pdl == "on";
   std::printf(
       "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, bf16 gemv %s, fused "
-      "small MoE %s\n",
+      "small MoE %s, fused ops %s, pdl %s\n",
       o.mla_decode == cuda::MlaDecodeKernel::kV4 ? "v4" : "v3", static_cast<int>(o.moe_path),
       o.fp8_small_m ? "on" : "off", o.fp8_gemv ? "on" : "off", o.bf16_gemv ? "on" : "off",
-      o.moe_small ? "on" : "off");
+      o.moe_small ? "on" : "off", o.fuse_ops ? "on" : "off", o.pdl ? "on" : "off");
   auto m = cuda::CudaModel::load(dir, o);
   const auto& c = m->config();
   // Random latent cache: the decode steps read real-looking values.

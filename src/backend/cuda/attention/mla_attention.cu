@@ -23,6 +23,7 @@
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
+#include "backend/cuda/common/pdl.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -351,6 +352,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_fwd_kernel(const KernelArgs a
 // One block per (token, head): weights exp(lse_s - lse) over the splits' normalised partials.
 __global__ void mla_combine_kernel(const float* o_part, const float* lse_part, __nv_bfloat16* out,
                                    float* lse_out, int64_t rows, int splits) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t th = blockIdx.x;
   float mx = -INFINITY;
   for (int s = 0; s < splits; ++s) mx = fmaxf(mx, lse_part[s * rows + th]);
@@ -433,9 +436,8 @@ void run(const MlaAttentionParams& p, bool prefill, cudaStream_t s) {
   if (plan.splits > 1) {
     const float* o_part = static_cast<const float*>(p.workspace);
     const int64_t rows = p.num_tokens * p.num_heads;
-    mla_combine_kernel<<<static_cast<unsigned>(rows), kLat / 4, 0, s>>>(
-        o_part, o_part + plan.splits * rows * kLat, p.out, p.lse, rows, plan.splits);
-    WS_CUDA_CHECK_LAUNCH();
+    launch_pdl(mla_combine_kernel, dim3(static_cast<unsigned>(rows)), dim3(kLat / 4), 0, s, o_part,
+               o_part + plan.splits * rows * kLat, p.out, p.lse, rows, plan.splits);
   }
 }
 
@@ -443,9 +445,8 @@ void run(const MlaAttentionParams& p, bool prefill, cudaStream_t s) {
 
 void launch_mla_combine(const float* o_part, int64_t rows, int splits, __nv_bfloat16* out,
                         float* lse, cudaStream_t s) {
-  mla_combine_kernel<<<static_cast<unsigned>(rows), kLat / 4, 0, s>>>(
-      o_part, o_part + splits * rows * kLat, out, lse, rows, splits);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(mla_combine_kernel, dim3(static_cast<unsigned>(rows)), dim3(kLat / 4), 0, s, o_part,
+             o_part + splits * rows * kLat, out, lse, rows, splits);
 }
 
 int sm_count() {

@@ -27,6 +27,7 @@
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
+#include "backend/cuda/common/pdl.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -107,6 +108,8 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 template <int MB>
 __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
     mla_decode_ws_kernel(const WsArgs a) {
+  pdl_wait();
+  pdl_launch_dependents();
   using Sm = WsSmem<MB>;
   constexpr int kStages = Sm::kStages;
   constexpr int kConsumers = 4 * MB;
@@ -346,8 +349,8 @@ void launch_ws(const WsArgs& a, dim3 grid, cudaStream_t s) {
                                        cudaSharedmemCarveoutMaxShared));
     if (dev < 64) configured[dev].store(true, std::memory_order_release);
   }
-  mla_decode_ws_kernel<MB><<<grid, ws_threads(MB), bytes, s>>>(a);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(mla_decode_ws_kernel<MB>, grid, dim3(ws_threads(MB)), static_cast<size_t>(bytes), s,
+             a);
 }
 
 void run_v4(const MlaAttentionParams& p, cudaStream_t s) {

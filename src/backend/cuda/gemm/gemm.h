@@ -87,6 +87,10 @@ void gemm_bf16(BlasContext& ctx, const GemmBf16Params& p, cudaStream_t stream);
 // cuBLASLt there (V2-Lite kv_a, o_proj, router: 4-6.5 vs 6.5-7.3 us) and lost on wider outputs
 // (q 3072x2048: 8.0 vs 7.5 us; dense gate+up 21888x2048: 26.9 vs 25.3 us).
 bool bf16_gemv_preferred(int64_t m, int64_t n, int64_t k);
+// gemm_bf16(a) and gemm_bf16(b) of the same x: one GEMV launch for both where the BF16 GEMV is on
+// and the pair qualifies (m <= 4, bf16_gemv_pair_unsupported empty), else the two calls.
+void gemm_bf16_pair(BlasContext& ctx, const GemmBf16Params& a, const GemmBf16Params& b,
+                    cudaStream_t stream);
 
 struct GemmFp8BlockParams {
   const __nv_fp8_e4m3* x;  // [m, k] row-major, quantized per token in 1x128 groups
@@ -99,6 +103,9 @@ struct GemmFp8BlockParams {
   int64_t w_scale_ld =
       0;  // row stride of w_scale in floats; 0 = ceil(k/128). Storing the scales
           // with stride round_up(ceil(k/128), 4) spares cuBLASLt's per-call restage.
+  // When set: residual[m, n] (fp32) += the bf16-rounded result. The GEMV adds it in its epilogue
+  // and leaves y alone; the other paths write y, then add it.
+  float* residual = nullptr;
 };
 // y = dequant(x) dequant(w)^T (+ beta y) with bf16 output. m == 0 is a no-op.
 void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t stream);

@@ -33,6 +33,18 @@ bool bf16_gemv_preferred(int64_t m, int64_t n, int64_t k) {
   return m >= 1 && m <= kBf16GemvMaxM && n <= 2048;
 }
 
+void gemm_bf16_pair(BlasContext& ctx, const GemmBf16Params& a, const GemmBf16Params& b,
+                    cudaStream_t stream) {
+  if (ctx.bf16_gemv() && a.m >= 1 && a.m <= kBf16GemvMaxM &&
+      bf16_gemv_pair_unsupported(a, b).empty()) {
+    launch_bf16_gemv_pair(a, b, GemvConfig{}, stream);
+    ctx.impl().last_bf16_gemv = true;
+    return;
+  }
+  gemm_bf16(ctx, a, stream);
+  gemm_bf16(ctx, b, stream);
+}
+
 void gemm_bf16(BlasContext& ctx, const GemmBf16Params& p, cudaStream_t stream) {
   WS_CUDA_REQUIRE(p.m >= 0 && p.n > 0 && p.k > 0, "gemm_bf16: bad shape m=" + std::to_string(p.m) +
                                                       " n=" + std::to_string(p.n) +

@@ -15,6 +15,7 @@
 #include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/gemm/gemm_fp8_small_m.h"
 #include "backend/cuda/gemm/gemm_gemv.h"
+#include "backend/cuda/ops/ops.h"
 
 namespace wideserve::cuda {
 namespace {
@@ -194,14 +195,13 @@ void gemm_fp8_block(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t 
   if (path == Fp8GemmPath::kSmallM) {  // no fallback: unsupported shapes throw with the reason
     launch_fp8_small_m(p, Fp8SmallMConfig{}, stream);
     ctx.impl().last_fp8_path = Fp8GemmPath::kSmallM;
-    return;
-  }
-  if (path == Fp8GemmPath::kCublasLt && p.k % 16 == 0 && run_cublaslt(ctx, p, stream)) {
+  } else if (path == Fp8GemmPath::kCublasLt && p.k % 16 == 0 && run_cublaslt(ctx, p, stream)) {
     ctx.impl().last_fp8_path = Fp8GemmPath::kCublasLt;
-    return;
+  } else {
+    run_dequant(ctx, p, stream);
+    ctx.impl().last_fp8_path = Fp8GemmPath::kDequant;
   }
-  run_dequant(ctx, p, stream);
-  ctx.impl().last_fp8_path = Fp8GemmPath::kDequant;
+  if (p.residual != nullptr) launch_add_residual({p.y, p.residual, p.m, p.n}, stream);
 }
 
 }  // namespace wideserve::cuda

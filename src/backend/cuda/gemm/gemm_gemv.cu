@@ -16,6 +16,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
+#include "backend/cuda/common/pdl.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -36,6 +37,13 @@ struct GemvArgs {
   int m, n, k, kb, ws_ld, warps_k;
   bool y_f32;
   float beta;
+  float* residual;  // FP8: [m][y_ld] fp32, += bf16(result) instead of writing y
+  // Rows n1..n-1 come from a second matrix (w2, row r - n1) into y2: two GEMVs of the same x in
+  // one launch. n1 % 8 == 0, so a warp's 8 rows never straddle the two. n1 = n: one matrix.
+  const uint8_t* w2;
+  void* y2;
+  int64_t w2_ld, y2_ld;
+  int n1;
 };
 
 template <bool kFp8>
@@ -46,6 +54,29 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
   extern __shared__ __align__(16) uint8_t smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
   const int m = a.m, row_bytes = a.k * kElem, xstride = row_bytes + kXPad;
+  const int wk = a.warps_k, rg_per_cta = kWarps / wk;
+  const int rg = blockIdx.x * rg_per_cta + warp / wk, ks = warp % wk;
+  const int row0 = rg * 8;
+  const bool has_rows = row0 < a.n;  // warp-uniform
+  const bool second = row0 >= a.n1;  // warp-uniform
+  const uint8_t* wrow = second ? a.w2 + min(row0 - a.n1 + g, a.n - a.n1 - 1) * a.w2_ld + t * 16
+                               : a.w + min(row0 + g, a.n1 - 1) * a.w_ld + t * 16;
+  const int kb0 = a.kb * ks / wk, kb1 = a.kb * (ks + 1) / wk;
+  uint4 wv[kBatch][kChunks];
+  auto load_batch = [&](int b0) {
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u)
+#pragma unroll
+      for (int h = 0; h < kChunks; ++h)
+        wv[u][h] = b0 + u < kb1 ? __ldg(reinterpret_cast<const uint4*>(
+                                      wrow + static_cast<int64_t>((b0 + u) * kChunks + h) * 64))
+                                : make_uint4(0, 0, 0, 0);
+  };
+  // Weights are constant: the first batch is in flight before waiting for the kernel that
+  // writes x (programmatic dependent launch, common/pdl.cuh).
+  if (has_rows) load_batch(kb0);
+  pdl_wait();
+  pdl_launch_dependents();
   for (int i = threadIdx.x; i < m * (row_bytes / 16); i += kThreads) {
     const int r = i / (row_bytes / 16), c = i % (row_bytes / 16);
     *reinterpret_cast<uint4*>(smem + r * xstride + c * 16) =
@@ -54,25 +85,12 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
   float* part = reinterpret_cast<float*>(smem + m * xstride);  // [warps][8 tokens][8 rows]
   __syncthreads();
 
-  const int wk = a.warps_k, rg_per_cta = kWarps / wk;
-  const int rg = blockIdx.x * rg_per_cta + warp / wk, ks = warp % wk;
-  const int row0 = rg * 8;
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  if (row0 < a.n) {  // warp-uniform
-    const int row = min(row0 + g, a.n - 1);
-    const uint8_t* wrow = a.w + row * a.w_ld + t * 16;
+  if (has_rows) {
     const uint8_t* xrow = smem + g * xstride + t * 16;
     const float* wsc = kFp8 ? a.w_scale + static_cast<int64_t>(row0 / 128) * a.ws_ld : nullptr;
-    const int kb0 = a.kb * ks / wk, kb1 = a.kb * (ks + 1) / wk;
     for (int b0 = kb0; b0 < kb1; b0 += kBatch) {
-      uint4 wv[kBatch][kChunks];
-#pragma unroll
-      for (int u = 0; u < kBatch; ++u)
-#pragma unroll
-        for (int h = 0; h < kChunks; ++h)
-          wv[u][h] = b0 + u < kb1 ? __ldg(reinterpret_cast<const uint4*>(
-                                        wrow + static_cast<int64_t>((b0 + u) * kChunks + h) * 64))
-                                  : make_uint4(0, 0, 0, 0);
+      if (b0 != kb0) load_batch(b0);
 #pragma unroll
       for (int u = 0; u < kBatch; ++u) {
         const int blk = b0 + u;
@@ -108,12 +126,17 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
     if (grow >= a.n) continue;
     float sum = 0.f;
     for (int s = 0; s < wk; ++s) sum += part[((lrg * wk + s) * 8 + token) * 8 + r];
-    const int64_t at = token * a.y_ld + grow;
-    if (a.y_f32) {
-      float* out = static_cast<float*>(a.y) + at;
+    const bool in2 = grow >= a.n1;
+    const int64_t at = in2 ? token * a.y2_ld + (grow - a.n1) : token * a.y_ld + grow;
+    void* const y = in2 ? a.y2 : a.y;
+    if (a.residual != nullptr) {  // residual += bf16(y): the add_residual it replaces rounds alike
+      if (a.beta != 0.f) sum += a.beta * __bfloat162float(static_cast<__nv_bfloat16*>(y)[at]);
+      a.residual[at] += __bfloat162float(__float2bfloat16(sum));
+    } else if (a.y_f32) {
+      float* out = static_cast<float*>(y) + at;
       *out = a.beta != 0.f ? sum + a.beta * *out : sum;
     } else {
-      __nv_bfloat16* out = static_cast<__nv_bfloat16*>(a.y) + at;
+      __nv_bfloat16* out = static_cast<__nv_bfloat16*>(y) + at;
       if (a.beta != 0.f) sum += a.beta * __bfloat162float(*out);
       *out = __float2bfloat16(sum);
     }
@@ -141,12 +164,12 @@ void launch(GemvArgs a, int warps_k, cudaStream_t stream) {
     done.fetch_or(bit, std::memory_order_acq_rel);
   }
   WS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  if (a.w2 == nullptr) a.n1 = a.n;
   a.kb = a.k / 128;
   a.warps_k = warps_k != 0 ? warps_k : plan_gemv_warps_k(a.n, a.k, sms);
   const int64_t grid = ceil_div(a.n, int64_t{8} * (kWarps / a.warps_k));
   const size_t smem = smem_bytes(a.m, int64_t{a.k} * (kFp8 ? 1 : 2));
-  gemv_kernel<kFp8><<<static_cast<unsigned>(grid), kThreads, smem, stream>>>(a);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(gemv_kernel<kFp8>, dim3(static_cast<unsigned>(grid)), dim3(kThreads), smem, stream, a);
 }
 
 bool valid_warps_k(int v) {
@@ -209,6 +232,7 @@ void launch_fp8_gemv(const GemmFp8BlockParams& p, const GemvConfig& cfg, cudaStr
   a.k = static_cast<int>(p.k);
   a.ws_ld = static_cast<int>(p.w_scale_ld != 0 ? p.w_scale_ld : p.k / 128);
   a.beta = p.beta;
+  a.residual = p.residual;
   launch<true>(a, cfg.warps_k, stream);
 }
 
@@ -240,6 +264,45 @@ void launch_bf16_gemv(const GemmBf16Params& p, const GemvConfig& cfg, cudaStream
   a.k = static_cast<int>(p.k);
   a.y_f32 = p.y_f32;
   a.beta = p.beta;
+  launch<false>(a, cfg.warps_k, stream);
+}
+
+std::string bf16_gemv_pair_unsupported(const GemmBf16Params& a, const GemmBf16Params& b) {
+  for (const GemmBf16Params* p : {&a, &b}) {
+    std::string why = bf16_gemv_unsupported(*p);
+    if (!why.empty()) return why;
+  }
+  const int64_t lda = a.ldx != 0 ? a.ldx : a.k, ldb = b.ldx != 0 ? b.ldx : b.k;
+  if (a.x != b.x || lda != ldb || a.m != b.m || a.k != b.k)
+    return "the pair must share x, its row stride, m and k";
+  if (a.n % 8 != 0) return "first n=" + std::to_string(a.n) + " not a multiple of 8";
+  if (a.y_f32 || b.y_f32 || a.beta != 0.f || b.beta != 0.f) return "pair outputs are plain bf16";
+  if (a.n + b.n > (int64_t{1} << 30)) return "pair too wide";
+  return {};
+}
+
+void launch_bf16_gemv_pair(const GemmBf16Params& p, const GemmBf16Params& q, const GemvConfig& cfg,
+                           cudaStream_t stream) {
+  const std::string why = bf16_gemv_pair_unsupported(p, q);
+  WS_CUDA_REQUIRE(why.empty(), "BF16 GEMV pair: " + why);
+  WS_CUDA_REQUIRE(
+      valid_warps_k(cfg.warps_k),
+      "BF16 GEMV pair: warps_k=" + std::to_string(cfg.warps_k) + " (want 0, 1, 2, 4 or 8)");
+  GemvArgs a{};
+  a.x = reinterpret_cast<const uint8_t*>(p.x);
+  a.w = reinterpret_cast<const uint8_t*>(p.w);
+  a.w2 = reinterpret_cast<const uint8_t*>(q.w);
+  a.y = p.y;
+  a.y2 = q.y;
+  a.x_ld = 2 * (p.ldx != 0 ? p.ldx : p.k);
+  a.w_ld = 2 * (p.ldw != 0 ? p.ldw : p.k);
+  a.w2_ld = 2 * (q.ldw != 0 ? q.ldw : q.k);
+  a.y_ld = p.ldy != 0 ? p.ldy : p.n;
+  a.y2_ld = q.ldy != 0 ? q.ldy : q.n;
+  a.m = static_cast<int>(p.m);
+  a.n1 = static_cast<int>(p.n);
+  a.n = static_cast<int>(p.n + q.n);
+  a.k = static_cast<int>(p.k);
   launch<false>(a, cfg.warps_k, stream);
 }
 

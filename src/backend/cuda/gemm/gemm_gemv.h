@@ -37,4 +37,10 @@ void launch_fp8_gemv(const GemmFp8BlockParams& p, const GemvConfig& cfg, cudaStr
 std::string bf16_gemv_unsupported(const GemmBf16Params& p);
 void launch_bf16_gemv(const GemmBf16Params& p, const GemvConfig& cfg, cudaStream_t stream);
 
+// Two BF16 GEMVs of the same x (a decode step's q and kv_a) in one launch: rows of a then rows of
+// b. Needs both supported alone, the same x, ldx, m and k, a.n % 8 == 0, plain bf16 outputs.
+std::string bf16_gemv_pair_unsupported(const GemmBf16Params& a, const GemmBf16Params& b);
+void launch_bf16_gemv_pair(const GemmBf16Params& a, const GemmBf16Params& b, const GemvConfig& cfg,
+                           cudaStream_t stream);
+
 }  // namespace wideserve::cuda

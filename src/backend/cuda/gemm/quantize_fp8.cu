@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/gemm.h"
 
 namespace wideserve::cuda {
@@ -17,6 +18,8 @@ constexpr int kThreads = 256;
 
 template <bool kVec>
 __global__ void quantize_fp8_kernel(QuantizeFp8Params p, int64_t ldx, int64_t nkb) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t groups = p.m * nkb;
   const int64_t g = (blockIdx.x * int64_t{kThreads} + threadIdx.x) / kLanesPerGroup;
   const int lane = threadIdx.x % kLanesPerGroup;
@@ -95,11 +98,8 @@ void launch_quantize_fp8(const QuantizeFp8Params& p, cudaStream_t stream) {
   const int64_t threads_total = p.m * nkb * kLanesPerGroup;
   const int64_t blocks = (threads_total + kThreads - 1) / kThreads;
   WS_CUDA_REQUIRE(blocks < (int64_t{1} << 31), "quantize_fp8: too many rows");
-  if (vec)
-    quantize_fp8_kernel<true><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p, ldx, nkb);
-  else
-    quantize_fp8_kernel<false><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p, ldx, nkb);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(vec ? quantize_fp8_kernel<true> : quantize_fp8_kernel<false>,
+             dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream, p, ldx, nkb);
 }
 
 }  // namespace wideserve::cuda

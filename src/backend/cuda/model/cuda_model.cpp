@@ -7,6 +7,7 @@
 #include <map>
 
 #include "backend/cuda/attention/mla.h"
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/model/step_buffers.h"
 #include "backend/cuda/moe/moe.h"
@@ -91,6 +92,7 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
   I.blas.set_fp8_small_m(opts_.fp8_small_m);
   I.blas.set_fp8_gemv(opts_.fp8_gemv);
   I.blas.set_bf16_gemv(opts_.bf16_gemv);
+  set_pdl_enabled(opts_.pdl);
   I.logits_rows_cap = std::max<int64_t>(opts_.max_seqs, 64);
   I.buf.allocate(cfg_, opts_, I.logits_rows_cap);
   const int64_t row = cfg_.kv_cache_dim();
@@ -183,26 +185,46 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
     const DevLayer& L = w_.layers[l];
     bf16* cache = I.kv.get() + l * slots * row;
     // --- attention ---
-    launch_rms_norm({nullptr, B.h.get(), nullptr, L.input_norm.get(), B.xn.get(), T, H, H, H, eps},
-                    st);
+    const DevLinear& q_in = c.q_lora_rank > 0 ? L.q_a : L.q;
+    const bool xq =
+        B.norm({nullptr, B.h.get(), nullptr, L.input_norm.get(), B.xn.get(), T, H, H, H, eps},
+               q_in.fp8, st);
     if (c.q_lora_rank > 0) {
-      B.linear(I.blas, L.q_a, B.xn.get(), T, B.qa.get(), st);
-      launch_rms_norm({nullptr, nullptr, B.qa.get(), L.q_a_norm.get(), B.qa_n.get(), T,
-                       c.q_lora_rank, c.q_lora_rank, c.q_lora_rank, eps},
-                      st);
-      B.linear(I.blas, L.q_b, B.qa_n.get(), T, B.q.get(), st);
+      B.linear(I.blas, L.q_a, B.xn.get(), T, B.qa.get(), st, xq);
+      const bool qaq = B.norm({nullptr, nullptr, B.qa.get(), L.q_a_norm.get(), B.qa_n.get(), T,
+                               c.q_lora_rank, c.q_lora_rank, c.q_lora_rank, eps},
+                              L.q_b.fp8, st);
+      B.linear(I.blas, L.q_b, B.qa_n.get(), T, B.q.get(), st, qaq);
+      // kv_a reads xn again: its FP8 copy was overwritten by q_a_norm's.
+      B.linear(I.blas, L.kv_a, B.xn.get(), T, B.kva.get(), st);
+    } else if (opts_.fuse_ops && !L.q.fp8 && !L.kv_a.fp8) {
+      // Both read xn: one GEMV launch at decode sizes (gemm_bf16_pair).
+      gemm_bf16_pair(I.blas, {B.xn.get(), L.q.w.get(), B.q.get(), T, L.q.out, L.q.in},
+                     {B.xn.get(), L.kv_a.w.get(), B.kva.get(), T, L.kv_a.out, L.kv_a.in}, st);
     } else {
-      B.linear(I.blas, L.q, B.xn.get(), T, B.q.get(), st);
+      B.linear(I.blas, L.q, B.xn.get(), T, B.q.get(), st, xq);
+      B.linear(I.blas, L.kv_a, B.xn.get(), T, B.kva.get(), st, xq);
     }
-    B.linear(I.blas, L.kv_a, B.xn.get(), T, B.kva.get(), st);
-    launch_latent_prep({B.kva.get(), L.kv_a_norm.get(), meta.d_positions, meta.d_slots, cache,
-                        I.rope, T, lat, slots, eps},
-                       st);
+    const LatentPrepParams lp{B.kva.get(),
+                              L.kv_a_norm.get(),
+                              meta.d_positions,
+                              meta.d_slots,
+                              cache,
+                              I.rope,
+                              T,
+                              lat,
+                              slots,
+                              eps};
+    const QueryRopeParams qp{
+        B.q.get(), B.q_abs.get(), meta.d_positions, I.rope, T, nh, qk, nope, row, lat};
+    if (opts_.fuse_ops)
+      launch_mla_rope_prep(lp, qp, st);  // the query tail is disjoint from the absorbed part
+    else
+      launch_latent_prep(lp, st);
     // Absorbed query: q_nope . W_UK per head, then the roped tail.
     batched_gemm(I.cublas, false, lat, T, nope, L.kv_b.get(), lat, (nope + vd) * lat, B.q.get(),
                  nh * qk, qk, B.q_abs.get(), nh * row, row, nh);
-    launch_query_rope(
-        {B.q.get(), B.q_abs.get(), meta.d_positions, I.rope, T, nh, qk, nope, row, lat}, st);
+    if (!opts_.fuse_ops) launch_query_rope(qp, st);
     if (lat == kMlaLatentDim && rd == kMlaRopeDim) {
       MlaAttentionParams ap;
       ap.q = B.q_abs.get();
@@ -243,11 +265,11 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
                  B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
     B.linear_residual(I.blas, L.o, B.attn.get(), T, st);
     // --- MLP / MoE ---
-    launch_rms_norm(
+    const bool mq = B.norm(
         {nullptr, B.h.get(), nullptr, L.post_attention_norm.get(), B.xn.get(), T, H, H, H, eps},
-        st);
+        !L.is_moe && L.gate_up.fp8, st);
     if (!L.is_moe) {
-      B.mlp(I.blas, L.gate_up, L.down, B.xn.get(), T, nullptr, st);
+      B.mlp(I.blas, L.gate_up, L.down, B.xn.get(), T, nullptr, st, mq);
       continue;
     }
     B.moe(I.blas, c, L, B.xn.get(), T, st);

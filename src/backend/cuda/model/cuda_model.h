@@ -48,6 +48,8 @@ struct CudaModelOptions {
   bool bf16_gemv = true;    // gemm_bf16 may run the BF16 GEMV kernel (bf16_gemv_preferred)
   MoePath moe_path = kMoeDefaultPath;
   bool moe_small = true;  // steps of <= kMoeSmallMaxTokens tokens run the fused MoE (moe_small.h)
+  bool fuse_ops = true;   // RMSNorm + FP8 quantization, latent + query rope, FP8 GEMV + residual
+  bool pdl = true;        // programmatic dependent launch of our kernels (common/pdl.cuh)
 };
 
 class CudaModel {

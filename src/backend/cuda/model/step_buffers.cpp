@@ -40,6 +40,7 @@ void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& 
   max_tokens_ = T;
   moe_path_ = o.moe_path;
   moe_small_ = o.moe_small;
+  fuse_ops_ = o.fuse_ops;
   max_seqs_ = o.max_seqs;
   max_pages_ = ceil_div(std::max<int64_t>(c.max_position_embeddings, 1), o.page_size);
   max_k_ = std::max({H, c.q_lora_rank, nh * c.v_head_dim, inter});
@@ -220,11 +221,11 @@ StepMeta StepBuffers::stage_padded(const model::ModelConfig& c,
 }
 
 void StepBuffers::linear(BlasContext& blas, const DevLinear& l, const bf16* x, int64_t m, bf16* y,
-                         cudaStream_t st) {
+                         cudaStream_t st, bool x_quantized) {
   if (m == 0) return;
   if (l.fp8) {
-    QuantizeFp8Params qp{x, m, l.in, 0, xq_.get(), xs_.get()};
-    launch_quantize_fp8(qp, st);
+    if (!x_quantized)
+      launch_quantize_fp8(QuantizeFp8Params{x, m, l.in, 0, xq_.get(), xs_.get()}, st);
     GemmFp8BlockParams g{xq_.get(), xs_.get(), l.q.get(), l.scale.get(), y, m, l.out, l.in};
     gemm_fp8_block(blas, g, st);
     return;
@@ -233,12 +234,33 @@ void StepBuffers::linear(BlasContext& blas, const DevLinear& l, const bf16* x, i
   gemm_bf16(blas, g, st);
 }
 
+bool StepBuffers::norm(RmsNormParams p, bool quantize, cudaStream_t st) {
+  // The fused copy is what launch_quantize_fp8 makes of p.out in the FP8 linear's layout.
+  quantize =
+      quantize && fuse_ops_ && p.rows <= max_tokens_ && p.dim <= max_k_ && p.out_stride == p.dim;
+  if (quantize) {
+    p.q = xq_.get();
+    p.q_scale = xs_.get();
+  }
+  launch_rms_norm(p, st);
+  return quantize;
+}
+
 void StepBuffers::linear_residual(BlasContext& blas, const DevLinear& l, const bf16* x, int64_t m,
-                                  cudaStream_t st) {
+                                  cudaStream_t st, bool x_quantized) {
   if (m == 0) return;
   if (l.fp8) {
-    linear(blas, l, x, m, tmp.get(), st);
-    launch_add_residual({tmp.get(), h.get(), m, l.out}, st);
+    if (!fuse_ops_) {
+      linear(blas, l, x, m, tmp.get(), st, x_quantized);
+      launch_add_residual({tmp.get(), h.get(), m, l.out}, st);
+      return;
+    }
+    // The GEMV adds into h in its epilogue; other paths write tmp and add it.
+    if (!x_quantized)
+      launch_quantize_fp8(QuantizeFp8Params{x, m, l.in, 0, xq_.get(), xs_.get()}, st);
+    GemmFp8BlockParams g{xq_.get(), xs_.get(), l.q.get(), l.scale.get(), tmp.get(), m, l.out, l.in};
+    g.residual = h.get();
+    gemm_fp8_block(blas, g, st);
     return;
   }
   GemmBf16Params g{x, l.w.get(), h.get(), m, l.out, l.in};
@@ -248,9 +270,9 @@ void StepBuffers::linear_residual(BlasContext& blas, const DevLinear& l, const b
 }
 
 void StepBuffers::mlp(BlasContext& blas, const DevLinear& gate_up, const DevLinear& down,
-                      const bf16* x, int64_t m, bf16* out, cudaStream_t st) {
+                      const bf16* x, int64_t m, bf16* out, cudaStream_t st, bool x_quantized) {
   const int64_t inter = gate_up.out / 2;
-  linear(blas, gate_up, x, m, gu.get(), st);
+  linear(blas, gate_up, x, m, gu.get(), st, x_quantized);
   launch_silu_mul({gu.get(), act.get(), m, inter}, st);
   if (out == nullptr)
     linear_residual(blas, down, act.get(), m, st);

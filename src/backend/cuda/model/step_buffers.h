@@ -14,6 +14,7 @@
 #include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/model/cuda_weights.h"
 #include "backend/cuda/moe/moe.h"
+#include "backend/cuda/ops/ops.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
 
@@ -51,15 +52,20 @@ class StepBuffers {
                         cudaStream_t st);
   int64_t max_pages() const { return max_pages_; }
 
-  // y[m, out] = x W^T (bf16 out), FP8 linears quantize x first.
+  // y[m, out] = x W^T (bf16 out), FP8 linears quantize x first, unless x_quantized says the last
+  // norm(..., quantize = true) already left x's FP8 copy in the quantization buffers.
   void linear(BlasContext& blas, const DevLinear& l, const __nv_bfloat16* x, int64_t m,
-              __nv_bfloat16* y, cudaStream_t st);
+              __nv_bfloat16* y, cudaStream_t st, bool x_quantized = false);
+  // launch_rms_norm(p); with quantize, also p.out's FP8 copy for the next linear (fused when
+  // fuse_ops is on). Returns whether that copy was made.
+  bool norm(RmsNormParams p, bool quantize, cudaStream_t st);
   // h += x W^T into the fp32 residual stream.
   void linear_residual(BlasContext& blas, const DevLinear& l, const __nv_bfloat16* x, int64_t m,
-                       cudaStream_t st);
+                       cudaStream_t st, bool x_quantized = false);
   // SwiGLU MLP; out == null adds into the residual stream.
   void mlp(BlasContext& blas, const DevLinear& gate_up, const DevLinear& down,
-           const __nv_bfloat16* x, int64_t m, __nv_bfloat16* out, cudaStream_t st);
+           const __nv_bfloat16* x, int64_t m, __nv_bfloat16* out, cudaStream_t st,
+           bool x_quantized = false);
   // Routed (+ shared) experts of one layer, added into the residual stream.
   void moe(BlasContext& blas, const model::ModelConfig& c, const DevLayer& L,
            const __nv_bfloat16* x, int64_t m, cudaStream_t st);
@@ -75,6 +81,7 @@ class StepBuffers {
   int64_t max_tokens_ = 0, max_seqs_ = 0, max_pages_ = 0, max_k_ = 0, top_k_ = 0, experts_ = 0;
   MoePath moe_path_ = kMoeDefaultPath;
   bool moe_small_ = true;
+  bool fuse_ops_ = true;
   DeviceBuffer<__nv_fp8_e4m3> xq_;
   DeviceBuffer<float> xs_;
   // MoE

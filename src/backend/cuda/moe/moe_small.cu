@@ -21,6 +21,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
+#include "backend/cuda/common/pdl.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -202,6 +203,8 @@ __device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int
 // Grid (ceil(I / kUpRows), T * units). act[t, u, j] = silu(bf16(gate_j)) * bf16(up_j).
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_up_kernel(const MoeSmallParams p, int units) {
+  pdl_wait();
+  pdl_launch_dependents();
   extern __shared__ float4 xs[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int t = blockIdx.y / units, u = blockIdx.y % units;
@@ -243,6 +246,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 // (row, unit) pair (two at a time), then combines each row.
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_down_kernel(const MoeSmallParams p, int units, int rows) {
+  pdl_wait();
+  pdl_launch_dependents();
   extern __shared__ float4 smem4[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int t = blockIdx.y;
@@ -377,6 +382,8 @@ __device__ __forceinline__ void rows8_dots(const uint8_t* const (&w)[NG],
 // Grid (ceil(I / 64), T * units): warp = intermediate rows j0..j0+7, gate and up groups at once.
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_up_fp8_kernel(const MoeSmallParams p, int units) {
+  pdl_wait();
+  pdl_launch_dependents();
   extern __shared__ __align__(16) uint8_t smem8[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
   const int t = blockIdx.y / units, u = blockIdx.y % units;
@@ -410,6 +417,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 // shared MLP's from bf16), one warp per (8-row group, unit) item (two at a time), then combines.
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_down_fp8_kernel(const MoeSmallParams p, int units) {
+  pdl_wait();
+  pdl_launch_dependents();
   extern __shared__ __align__(16) uint8_t smem8[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
   const int t = blockIdx.y;
@@ -551,17 +560,16 @@ void launch_moe_small(const MoeSmallParams& p, cudaStream_t stream) {
   if (p.fp8) {
     const dim3 up_grid(static_cast<unsigned>(ceil_div(p.inter, 8 * kWarps)),
                        static_cast<unsigned>(p.num_tokens * units));
-    moe_small_up_fp8_kernel<<<up_grid, kThreads, up_smem(p), stream>>>(p, units);
-    WS_CUDA_CHECK_LAUNCH();
-    moe_small_down_fp8_kernel<<<down_grid, kThreads, down_smem(p), stream>>>(p, units);
+    launch_pdl(moe_small_up_fp8_kernel, up_grid, dim3(kThreads), up_smem(p), stream, p, units);
+    launch_pdl(moe_small_down_fp8_kernel, down_grid, dim3(kThreads), down_smem(p), stream, p,
+               units);
   } else {
     const dim3 up_grid(static_cast<unsigned>(ceil_div(p.inter, kUpRows)),
                        static_cast<unsigned>(p.num_tokens * units));
-    moe_small_up_kernel<<<up_grid, kThreads, up_smem(p), stream>>>(p, units);
-    WS_CUDA_CHECK_LAUNCH();
-    moe_small_down_kernel<<<down_grid, kThreads, down_smem(p), stream>>>(p, units, rows);
+    launch_pdl(moe_small_up_kernel, up_grid, dim3(kThreads), up_smem(p), stream, p, units);
+    launch_pdl(moe_small_down_kernel, down_grid, dim3(kThreads), down_smem(p), stream, p, units,
+               rows);
   }
-  WS_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace wideserve::cuda

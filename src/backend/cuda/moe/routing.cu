@@ -17,6 +17,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/moe/moe.h"
 
 namespace wideserve::cuda {
@@ -262,6 +263,8 @@ __device__ __forceinline__ uint64_t shfl_xor_u64(uint64_t v, int o) {
 template <int kMpl>
 __global__ void __launch_bounds__(32)
     moe_routing_small_kernel(MoeRoutingParams p, SmallLayout lay) {
+  pdl_wait();
+  pdl_launch_dependents();
   static_assert(kMpl % kKb == 0, "kMpl must be a multiple of kKb");
   __shared__ float s_score[1024];  // final scores by expert (weights) / softmax exp values
   const int lane = threadIdx.x;
@@ -445,12 +448,8 @@ void launch_large(const MoeRoutingParams& p, cudaStream_t stream) {
 
 void launch_small(const MoeRoutingParams& p, const SmallLayout& lay, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.num_tokens));
-  if (lay.per_lane <= 8) {
-    moe_routing_small_kernel<8><<<grid, 32, 0, stream>>>(p, lay);
-  } else {
-    moe_routing_small_kernel<32><<<grid, 32, 0, stream>>>(p, lay);
-  }
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(lay.per_lane <= 8 ? moe_routing_small_kernel<8> : moe_routing_small_kernel<32>, grid,
+             dim3(32), 0, stream, p, lay);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/ops/block_sum.cuh"
 #include "backend/cuda/ops/ops.h"
 
 namespace wideserve::cuda {
@@ -14,50 +16,15 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kArgmaxThreads = 1024;
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
-__device__ float block_sum(float v) {
-  __shared__ float partial[32];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();  // partial[] may still be read by a previous call
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  const int warps = blockDim.x >> 5;
-  v = lane < warps ? partial[lane] : 0.f;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 __global__ void embedding_kernel(EmbeddingParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t t = blockIdx.x;
   const __nv_bfloat16* src = p.table + static_cast<int64_t>(p.ids[t]) * p.dim;
   for (int64_t i = threadIdx.x; i < p.dim; i += blockDim.x) {
     __nv_bfloat16 v = src[i];
     if (p.out) p.out[t * p.dim + i] = v;
     if (p.residual) p.residual[t * p.dim + i] = __bfloat162float(v);
-  }
-}
-
-__global__ void rms_norm_kernel(RmsNormParams p) {
-  const int64_t r = blockIdx.x;
-  const int64_t src = p.row_index ? p.row_index[r] : r;
-  const float* xf = p.x ? p.x + src * p.x_stride : nullptr;
-  const __nv_bfloat16* xb = p.x_bf16 ? p.x_bf16 + src * p.x_stride : nullptr;
-  float ss = 0.f;
-  // Unrolled so each thread has several loads in flight: one row is latency-bound otherwise.
-#pragma unroll 4
-  for (int64_t i = threadIdx.x; i < p.dim; i += blockDim.x) {
-    float v = xf ? xf[i] : __bfloat162float(xb[i]);
-    ss += v * v;
-  }
-  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(p.dim) + p.eps);
-  __nv_bfloat16* out = p.out + r * p.out_stride;
-#pragma unroll 4
-  for (int64_t i = threadIdx.x; i < p.dim; i += blockDim.x) {
-    float v = xf ? xf[i] : __bfloat162float(xb[i]);
-    // HF: weight * (x * inv).to(bf16): round the normalised value first.
-    float n = __bfloat162float(__float2bfloat16(v * inv));
-    out[i] = __float2bfloat16(n * __bfloat162float(p.w[i]));
   }
 }
 
@@ -73,6 +40,8 @@ __device__ void rope_pair(const RopeTable& rt, int64_t pos, int i, float a, floa
 }
 
 __global__ void latent_prep_kernel(LatentPrepParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t t = blockIdx.x;
   const int64_t row = p.kv_lora + p.rope.rope_dim;
   const __nv_bfloat16* x = p.kv_a + t * row;
@@ -99,6 +68,8 @@ __global__ void latent_prep_kernel(LatentPrepParams p) {
 }
 
 __global__ void query_rope_kernel(QueryRopeParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t t = blockIdx.x;
   const int half = static_cast<int>(p.rope.rope_dim / 2);
   const int64_t pos = p.positions[t];
@@ -114,7 +85,64 @@ __global__ void query_rope_kernel(QueryRopeParams p) {
   }
 }
 
+constexpr int kPrepHeadsPerCta = 32;
+
+// blockIdx = (token, block): blocks below the last rope 32 heads of the query each, the last one
+// stores the latent row, so its norm runs beside the query work. Angles of the token's position
+// go to shared memory, computed as rope_pair computes them, so the outputs equal
+// latent_prep_kernel's and query_rope_kernel's.
+__global__ void mla_rope_prep_kernel(LatentPrepParams lp, QueryRopeParams qp) {
+  pdl_wait();
+  pdl_launch_dependents();
+  extern __shared__ float sc[];  // [half] cos, then [half] sin
+  const int64_t t = blockIdx.x;
+  const int half = static_cast<int>(qp.rope.rope_dim / 2);
+  const int64_t pos = qp.positions[t];
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    float sn, cs;
+    sincosf(qp.rope.inv_freq[i] * static_cast<float>(pos), &sn, &cs);
+    sc[i] = cs * qp.rope.attention_factor;
+    sc[half + i] = sn * qp.rope.attention_factor;
+  }
+  __syncthreads();
+  if (blockIdx.y + 1 < gridDim.y) {
+    const int64_t h0 = static_cast<int64_t>(blockIdx.y) * kPrepHeadsPerCta;
+    const int64_t hn = min(static_cast<int64_t>(kPrepHeadsPerCta), qp.heads - h0);
+    for (int64_t j = threadIdx.x; j < hn * half; j += blockDim.x) {
+      const int64_t h = h0 + j / half;
+      const int i = static_cast<int>(j % half);
+      const __nv_bfloat16* q = qp.q + (t * qp.heads + h) * qp.q_stride + qp.nope;
+      __nv_bfloat16* o = qp.out + (t * qp.heads + h) * qp.out_stride + qp.out_col;
+      const float a = __bfloat162float(q[2 * i]), b = __bfloat162float(q[2 * i + 1]);
+      o[i] = __float2bfloat16(a * sc[i] - b * sc[half + i]);
+      o[half + i] = __float2bfloat16(b * sc[i] + a * sc[half + i]);
+    }
+    return;
+  }
+  const int64_t row = lp.kv_lora + lp.rope.rope_dim;
+  const __nv_bfloat16* x = lp.kv_a + t * row;
+  __nv_bfloat16* dst = lp.kv_cache + static_cast<int64_t>(lp.slot_mapping[t]) * row;
+  float ss = 0.f;
+  for (int64_t i = threadIdx.x; i < lp.kv_lora; i += blockDim.x) {
+    float v = __bfloat162float(x[i]);
+    ss += v * v;
+  }
+  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(lp.kv_lora) + lp.eps);
+  for (int64_t i = threadIdx.x; i < lp.kv_lora; i += blockDim.x) {
+    float n = __bfloat162float(__float2bfloat16(__bfloat162float(x[i]) * inv));
+    dst[i] = __float2bfloat16(n * __bfloat162float(lp.norm_w[i]));
+  }
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    const float a = __bfloat162float(x[lp.kv_lora + 2 * i]);
+    const float b = __bfloat162float(x[lp.kv_lora + 2 * i + 1]);
+    dst[lp.kv_lora + i] = __float2bfloat16(a * sc[i] - b * sc[half + i]);
+    dst[lp.kv_lora + half + i] = __float2bfloat16(b * sc[i] + a * sc[half + i]);
+  }
+}
+
 __global__ void silu_mul_kernel(SiluMulParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t n = p.rows * p.inter;
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -128,6 +156,8 @@ __global__ void silu_mul_kernel(SiluMulParams p) {
 }
 
 __global__ void add_residual_kernel(AddResidualParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t n = p.rows * p.dim;
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -146,6 +176,8 @@ __device__ __forceinline__ void argmax_take(float v, int64_t i, float& best, int
 // few microseconds of loads in flight. The scalar 256-thread loop it replaces was latency-bound:
 // ~200 us per row under ncu on the H200 (with the RMSNorm change: V3 batch-1 step 2.00 -> 1.72 ms).
 __global__ void argmax_kernel(ArgmaxParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t r = blockIdx.x;
   const float* x = p.logits + r * p.vocab;
   float best = -INFINITY;
@@ -237,21 +269,7 @@ void launch_embedding(const EmbeddingParams& p, cudaStream_t stream) {
   if (p.tokens == 0) return;
   WS_CUDA_REQUIRE(p.ids && p.table && (p.out || p.residual) && p.dim > 0,
                   "embedding: null pointer or empty dim " + dims(p.tokens, p.dim));
-  embedding_kernel<<<static_cast<unsigned>(p.tokens), kThreads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
-}
-
-void launch_rms_norm(const RmsNormParams& p, cudaStream_t stream) {
-  if (p.rows == 0) return;
-  WS_CUDA_REQUIRE((p.x != nullptr) != (p.x_bf16 != nullptr), "rms_norm: exactly one input");
-  WS_CUDA_REQUIRE(p.w && p.out && p.dim > 0 && p.x_stride >= p.dim && p.out_stride >= p.dim,
-                  "rms_norm: bad shape " + dims(p.rows, p.dim));
-  // Enough threads for ~8 elements each (one row per block is latency-bound at small batch).
-  const int64_t want = ((p.dim + 7) / 8 + 31) / 32 * 32;
-  const unsigned threads =
-      static_cast<unsigned>(std::min<int64_t>(1024, std::max<int64_t>(128, want)));
-  rms_norm_kernel<<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(embedding_kernel, dim3(static_cast<unsigned>(p.tokens)), dim3(kThreads), 0, stream, p);
 }
 
 void launch_latent_prep(const LatentPrepParams& p, cudaStream_t stream) {
@@ -259,8 +277,8 @@ void launch_latent_prep(const LatentPrepParams& p, cudaStream_t stream) {
   WS_CUDA_REQUIRE(p.kv_a && p.norm_w && p.positions && p.slot_mapping && p.kv_cache &&
                       p.rope.inv_freq && p.rope.rope_dim % 2 == 0 && p.kv_lora > 0,
                   "latent_prep: bad arguments");
-  latent_prep_kernel<<<static_cast<unsigned>(p.tokens), kThreads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(latent_prep_kernel, dim3(static_cast<unsigned>(p.tokens)), dim3(kThreads), 0, stream,
+             p);
 }
 
 void launch_query_rope(const QueryRopeParams& p, cudaStream_t stream) {
@@ -269,29 +287,48 @@ void launch_query_rope(const QueryRopeParams& p, cudaStream_t stream) {
                       p.q_stride >= p.nope + p.rope.rope_dim &&
                       p.out_stride >= p.out_col + p.rope.rope_dim,
                   "query_rope: bad arguments");
-  query_rope_kernel<<<static_cast<unsigned>(p.tokens), kThreads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(query_rope_kernel, dim3(static_cast<unsigned>(p.tokens)), dim3(kThreads), 0, stream,
+             p);
+}
+
+void launch_mla_rope_prep(const LatentPrepParams& lp, const QueryRopeParams& qp,
+                          cudaStream_t stream) {
+  WS_CUDA_REQUIRE(lp.tokens == qp.tokens && lp.positions == qp.positions &&
+                      lp.rope.inv_freq == qp.rope.inv_freq &&
+                      lp.rope.rope_dim == qp.rope.rope_dim &&
+                      lp.rope.attention_factor == qp.rope.attention_factor,
+                  "mla_rope_prep: latent and query parts disagree on tokens, positions or rope");
+  if (lp.tokens == 0) return;
+  WS_CUDA_REQUIRE(lp.kv_a && lp.norm_w && lp.positions && lp.slot_mapping && lp.kv_cache &&
+                      lp.rope.inv_freq && lp.rope.rope_dim % 2 == 0 && lp.kv_lora > 0,
+                  "mla_rope_prep: bad latent arguments");
+  WS_CUDA_REQUIRE(qp.q && qp.out && qp.heads > 0 && qp.q_stride >= qp.nope + qp.rope.rope_dim &&
+                      qp.out_stride >= qp.out_col + qp.rope.rope_dim,
+                  "mla_rope_prep: bad query arguments");
+  const unsigned head_blocks =
+      static_cast<unsigned>((qp.heads + kPrepHeadsPerCta - 1) / kPrepHeadsPerCta) + 1;
+  const size_t smem = static_cast<size_t>(qp.rope.rope_dim) * sizeof(float);
+  launch_pdl(mla_rope_prep_kernel, dim3(static_cast<unsigned>(lp.tokens), head_blocks),
+             dim3(kThreads), smem, stream, lp, qp);
 }
 
 void launch_silu_mul(const SiluMulParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
   WS_CUDA_REQUIRE(p.x && p.out && p.inter > 0, "silu_mul: bad arguments");
-  silu_mul_kernel<<<grid_for(p.rows * p.inter), kThreads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(silu_mul_kernel, dim3(grid_for(p.rows * p.inter)), dim3(kThreads), 0, stream, p);
 }
 
 void launch_add_residual(const AddResidualParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
   WS_CUDA_REQUIRE(p.x && p.residual && p.dim > 0, "add_residual: bad arguments");
-  add_residual_kernel<<<grid_for(p.rows * p.dim), kThreads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(add_residual_kernel, dim3(grid_for(p.rows * p.dim)), dim3(kThreads), 0, stream, p);
 }
 
 void launch_argmax(const ArgmaxParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
   WS_CUDA_REQUIRE(p.logits && p.ids && p.vocab > 0, "argmax: bad arguments");
-  argmax_kernel<<<static_cast<unsigned>(p.rows), kArgmaxThreads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(argmax_kernel, dim3(static_cast<unsigned>(p.rows)), dim3(kArgmaxThreads), 0, stream,
+             p);
 }
 
 void launch_fill_random_bf16(__nv_bfloat16* out, int64_t n, uint64_t seed, float scale,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -20,7 +21,9 @@ struct EmbeddingParams {
 void launch_embedding(const EmbeddingParams& p, cudaStream_t stream);
 
 // out[r] = x[r] / rms(x[r]) * w over the first `dim` columns; x is fp32 (the residual stream) or
-// bf16 (x_bf16), strides in elements.
+// bf16 (x_bf16), strides in elements. With q set, out is also quantized as launch_quantize_fp8
+// would quantize it (q [rows, dim] packed, q_scale [dim/128][rows]), in the same launch when the
+// shape allows (dim % 128 == 0, aligned rows).
 struct RmsNormParams {
   const int32_t* row_index = nullptr;  // optional: output row r normalises input row row_index[r]
   const float* x = nullptr;
@@ -29,6 +32,8 @@ struct RmsNormParams {
   __nv_bfloat16* out;
   int64_t rows, dim, x_stride, out_stride;
   float eps;
+  __nv_fp8_e4m3* q = nullptr;  // optional FP8 copy of out
+  float* q_scale = nullptr;
 };
 void launch_rms_norm(const RmsNormParams& p, cudaStream_t stream);
 
@@ -65,6 +70,12 @@ struct QueryRopeParams {
   int64_t tokens, heads, q_stride, nope, out_stride, out_col;
 };
 void launch_query_rope(const QueryRopeParams& p, cudaStream_t stream);
+
+// launch_latent_prep(lp) and launch_query_rope(qp) of the same tokens in one launch, with the
+// same results: one CTA per (token, 32 heads) plus one per token storing the latent row; the rope
+// angles of a token are computed once and shared by its heads.
+void launch_mla_rope_prep(const LatentPrepParams& lp, const QueryRopeParams& qp,
+                          cudaStream_t stream);
 
 // out[r, i] = silu(x[r, i]) * x[r, inter + i], bf16 in and out.
 struct SiluMulParams {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "../gpu_test_util.h"
@@ -223,6 +224,55 @@ TEST(GemmBf16, GemvAtFewRows) {
   }
   GemmBf16Params bad{nullptr, nullptr, nullptr, 5, 64, 128};
   EXPECT_NE("", bf16_gemv_unsupported(bad));
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// Two GEMVs of one x in one launch (V2-Lite's q and kv_a): with the same k split, each output
+// equals its matrix's GEMV alone bit for bit; gemm_bf16_pair falls back to two calls past m = 4.
+TEST(GemmBf16, GemvPairEqualsTwoGemvs) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  uint64_t seed = 700;
+  for (auto [n1, n2, k] : {std::tuple<int64_t, int64_t, int64_t>{3072, 576, 2048}, {200, 136, 384}})
+    for (int64_t m : {1, 2, 4}) {
+      DeviceBuffer<__nv_bfloat16> x(m * k), w1(n1 * k), w2(n2 * k), y1(m * n1), y2(m * n2),
+          r1(m * n1), r2(m * n2);
+      gemm_testing::fill_uniform_bf16(x.get(), x.size(), seed++, -1.f, 1.f, nullptr);
+      gemm_testing::fill_uniform_bf16(w1.get(), w1.size(), seed++, -1.f, 1.f, nullptr);
+      gemm_testing::fill_uniform_bf16(w2.get(), w2.size(), seed++, -1.f, 1.f, nullptr);
+      const GemmBf16Params a{x.get(), w1.get(), y1.get(), m, n1, k};
+      const GemmBf16Params b{x.get(), w2.get(), y2.get(), m, n2, k};
+      ASSERT_EQ("", bf16_gemv_pair_unsupported(a, b));
+      for (int wk : {1, 2, 4, 8}) {
+        launch_bf16_gemv_pair(a, b, GemvConfig{wk}, nullptr);
+        GemmBf16Params ra = a, rb = b;
+        ra.y = r1.get();
+        rb.y = r2.get();
+        launch_bf16_gemv(ra, GemvConfig{wk}, nullptr);
+        launch_bf16_gemv(rb, GemvConfig{wk}, nullptr);
+        const auto g1 = y1.download(), g2 = y2.download(), e1 = r1.download(), e2 = r2.download();
+        EXPECT_EQ(0, std::memcmp(g1.data(), e1.data(), g1.size() * 2)) << n1 << " wk=" << wk;
+        EXPECT_EQ(0, std::memcmp(g2.data(), e2.data(), g2.size() * 2)) << n2 << " wk=" << wk;
+      }
+      gemm_bf16_pair(ctx, a, b, nullptr);  // the planned split, through the GEMV
+      EXPECT_TRUE(ctx.last_bf16_gemv());
+    }
+  // Past m = 4 the pair is two gemm_bf16 calls; a first n off a multiple of 8 is rejected.
+  DeviceBuffer<__nv_bfloat16> x(5 * 256), w(64 * 256), y1(5 * 64), y2(5 * 64);
+  gemm_testing::fill_uniform_bf16(x.get(), x.size(), seed++, -1.f, 1.f, nullptr);
+  gemm_testing::fill_uniform_bf16(w.get(), w.size(), seed++, -1.f, 1.f, nullptr);
+  GemmBf16Params a{x.get(), w.get(), y1.get(), 5, 64, 256},
+      b{x.get(), w.get(), y2.get(), 5, 64, 256};
+  gemm_bf16_pair(ctx, a, b, nullptr);
+  EXPECT_FALSE(ctx.last_bf16_gemv());
+  const auto g1 = y1.download(), g2 = y2.download();
+  EXPECT_EQ(0, std::memcmp(g1.data(), g2.data(), g1.size() * 2));
+  a.m = b.m = 1;
+  a.n = 60;
+  EXPECT_NE("", bf16_gemv_pair_unsupported(a, b));
+  b.x = w.get();
+  a.n = 64;
+  EXPECT_NE("", bf16_gemv_pair_unsupported(a, b));
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 

@@ -308,6 +308,54 @@ TEST_P(CudaFixtureTest, RejectsBadInputWithoutCrashing) {
   EXPECT_EQ(static_cast<int64_t>(out.size()), m->config().vocab_size);
 }
 
+// The fused launches (norm + FP8 quantization, latent + query rope, GEMV + residual) and PDL
+// change no bit: prompts, then two decode steps of two sequences at once (the GEMV and fused MoE
+// paths), each against a model with both switched off.
+TEST_P(CudaFixtureTest, FusedOpsAndPdlLeaveLogitsUnchanged) {
+  WS_REQUIRE_GPU();
+  auto run = [&](bool on) {
+    CudaModelOptions o;
+    o.page_size = 16;
+    o.num_pages = 256;
+    o.max_step_tokens = 512;
+    o.max_seqs = 16;
+    o.fuse_ops = o.pdl = on;
+    auto m = CudaModel::load(GetParam(), o);
+    std::vector<float> all;
+    auto cases = testing::load_reference(GetParam());
+    cases.resize(std::min<size_t>(cases.size(), 2));
+    std::vector<std::vector<int32_t>> pg;
+    for (size_t i = 0; i < cases.size(); ++i)
+      pg.push_back(pages(static_cast<int32_t>(40 * i), cases[i].prompt.size() + 2));
+    std::vector<int32_t> next(cases.size());
+    for (size_t i = 0; i < cases.size(); ++i) {
+      SequenceInput s{cases[i].prompt, 0, pg[i], true};
+      std::vector<float> lg;
+      m->forward({&s, 1}, &lg);
+      all.insert(all.end(), lg.begin(), lg.end());
+      next[i] = static_cast<int32_t>(i + 3);
+    }
+    for (int step = 0; step < 2; ++step) {
+      std::vector<std::vector<int32_t>> tok(cases.size());
+      std::vector<SequenceInput> in;
+      for (size_t i = 0; i < cases.size(); ++i) {
+        tok[i] = {next[i] + step};
+        in.push_back({tok[i], static_cast<int64_t>(cases[i].prompt.size()) + step, pg[i], true});
+      }
+      std::vector<float> lg;
+      m->forward(in, &lg);
+      all.insert(all.end(), lg.begin(), lg.end());
+    }
+    return all;
+  };
+  const auto off = run(false);
+  const auto on = run(true);
+  ASSERT_EQ(on.size(), off.size());
+  size_t diff = 0;
+  for (size_t i = 0; i < on.size(); ++i) diff += on[i] != off[i];
+  EXPECT_EQ(diff, 0u) << "of " << on.size() << " logits";
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaFixtureTest, ::testing::ValuesIn(testing::fixture_dirs()),
                          [](const auto& info) {
                            std::string n = std::filesystem::path(info.param).filename().string();

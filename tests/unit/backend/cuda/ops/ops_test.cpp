@@ -6,10 +6,12 @@
 #include <cuda_bf16.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/gpu_test_util.h"
 #include "backend/cuda/ops/ops.h"
 
@@ -82,6 +84,130 @@ TEST(CudaOps, RmsNormMatchesCpuReference) {
     EXPECT_LT(test::rel_l2(got, want), 5e-3)
         << "rows " << c.rows << " dim " << c.dim << (c.bf16_in ? " bf16" : " fp32");
   }
+}
+
+// The vector kernel (aligned rows, dim % 8 == 0) against the CPU reference, and its FP8 copy
+// against launch_quantize_fp8 of its own output, bit for bit (q bytes and scales).
+TEST(CudaOps, RmsNormVectorPathAndFusedFp8Copy) {
+  WS_REQUIRE_GPU();
+  uint64_t seed = 50;
+  for (const NormCase& c : {NormCase{1, 7168, false, false}, NormCase{2, 1536, true, false},
+                            NormCase{3, 2048, false, true}, NormCase{64, 512, true, false},
+                            NormCase{1, 9216, false, false}, NormCase{4, 520, false, false}}) {
+    const int64_t in_rows = c.rows + 2;
+    auto x = test::randn(static_cast<size_t>(in_rows * c.dim), seed++, 2.f);
+    auto wf = test::randn(static_cast<size_t>(c.dim), seed++, 1.f);
+    std::vector<__nv_bfloat16> w(wf.size()), xb(x.size());
+    for (size_t i = 0; i < wf.size(); ++i) w[i] = __float2bfloat16(wf[i]);
+    for (size_t i = 0; i < x.size(); ++i) {
+      xb[i] = __float2bfloat16(x[i]);
+      if (c.bf16_in) x[i] = __bfloat162float(xb[i]);
+    }
+    std::vector<int32_t> idx(static_cast<size_t>(c.rows));
+    for (int64_t r = 0; r < c.rows; ++r)
+      idx[r] = static_cast<int32_t>(c.gather ? (r * 7 + 1) % in_rows : r);
+    DeviceBuffer<float> dx(x.size());
+    DeviceBuffer<__nv_bfloat16> dxb(xb.size()), dw(w.size()),
+        dout(static_cast<size_t>(c.rows * c.dim));
+    DeviceBuffer<int32_t> didx(idx.size());
+    const bool fp8 = c.dim % 128 == 0;
+    DeviceBuffer<__nv_fp8_e4m3> q(static_cast<size_t>(c.rows * c.dim)), q2(q.size());
+    DeviceBuffer<float> qs(static_cast<size_t>(c.rows * (c.dim / 128 + 1))), qs2(qs.size());
+    dx.upload(x);
+    dxb.upload(xb);
+    dw.upload(w);
+    didx.upload(idx);
+    RmsNormParams p;
+    p.row_index = c.gather ? didx.get() : nullptr;
+    if (c.bf16_in)
+      p.x_bf16 = dxb.get();
+    else
+      p.x = dx.get();
+    p.w = dw.get();
+    p.out = dout.get();
+    p.rows = c.rows;
+    p.dim = p.x_stride = p.out_stride = c.dim;
+    p.eps = 1e-6f;
+    if (fp8) {
+      p.q = q.get();
+      p.q_scale = qs.get();
+    }
+    launch_rms_norm(p, nullptr);
+    auto out = dout.download();
+    std::vector<float> got;
+    std::vector<double> want;
+    for (int64_t r = 0; r < c.rows; ++r) {
+      const float* row = x.data() + idx[r] * c.dim;
+      double ss = 0;
+      for (int64_t i = 0; i < c.dim; ++i) ss += double(row[i]) * row[i];
+      const float inv = static_cast<float>(1.0 / std::sqrt(ss / c.dim + 1e-6));
+      for (int64_t i = 0; i < c.dim; ++i) {
+        want.push_back(bf(bf(row[i] * inv) * __bfloat162float(w[i])));
+        got.push_back(__bfloat162float(out[r * c.dim + i]));
+      }
+    }
+    EXPECT_LT(test::rel_l2(got, want), 5e-3) << "rows " << c.rows << " dim " << c.dim;
+    if (!fp8) continue;
+    launch_quantize_fp8({dout.get(), c.rows, c.dim, 0, q2.get(), qs2.get()}, nullptr);
+    const auto a = q.download(), b = q2.download();
+    const auto sa = qs.download(), sb = qs2.download();
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size())) << "fp8 bytes, dim " << c.dim;
+    for (int64_t i = 0; i < c.rows * (c.dim / 128); ++i)
+      EXPECT_EQ(sa[i], sb[i]) << "scale " << i << ", dim " << c.dim;
+  }
+}
+
+// launch_mla_rope_prep equals launch_latent_prep + launch_query_rope bit for bit: cache rows
+// (latent norm + key rope) and the absorbed query's tail, for head counts below, at and past one
+// 32-head block.
+TEST(CudaOps, MlaRopePrepEqualsSeparateKernels) {
+  WS_REQUIRE_GPU();
+  const int64_t T = 3, lat = 512, rd = 64, nope = 128, qk = nope + rd, row = lat + rd, slots = 16;
+  std::vector<float> inv(rd / 2);
+  for (int64_t i = 0; i < rd / 2; ++i) inv[i] = std::pow(10000.f, -2.f * i / rd);
+  DeviceBuffer<float> dinv(inv.size());
+  dinv.upload(inv);
+  const RopeTable rope{dinv.get(), rd, 1.25f};
+  const std::vector<int32_t> pos = {0, 17, 4093}, slot = {5, 0, 11};
+  DeviceBuffer<int32_t> dpos(pos.size()), dslot(slot.size());
+  dpos.upload(pos);
+  dslot.upload(slot);
+  uint64_t seed = 70;
+  for (int64_t nh : {16, 40, 128}) {
+    auto mk = [&](size_t n) {
+      auto f = test::randn(n, seed++, 2.f);
+      std::vector<__nv_bfloat16> v(n);
+      for (size_t i = 0; i < n; ++i) v[i] = __float2bfloat16(f[i]);
+      DeviceBuffer<__nv_bfloat16> d(n);
+      d.upload(v);
+      return d;
+    };
+    auto kva = mk(static_cast<size_t>(T * row)), nw = mk(static_cast<size_t>(lat)),
+         q = mk(static_cast<size_t>(T * nh * qk));
+    auto outa = mk(static_cast<size_t>(T * nh * row)),
+         cachea = mk(static_cast<size_t>(slots * row));
+    DeviceBuffer<__nv_bfloat16> outb(outa.size()), cacheb(cachea.size());
+    WS_CUDA_CHECK(cudaMemcpy(outb.get(), outa.get(), outa.size() * 2, cudaMemcpyDeviceToDevice));
+    WS_CUDA_CHECK(
+        cudaMemcpy(cacheb.get(), cachea.get(), cachea.size() * 2, cudaMemcpyDeviceToDevice));
+    LatentPrepParams lp{kva.get(), nw.get(), dpos.get(), dslot.get(), cachea.get(),
+                        rope,      T,        lat,        slots,       1e-6f};
+    QueryRopeParams qp{q.get(), outa.get(), dpos.get(), rope, T, nh, qk, nope, row, lat};
+    launch_latent_prep(lp, nullptr);
+    launch_query_rope(qp, nullptr);
+    lp.kv_cache = cacheb.get();
+    qp.out = outb.get();
+    launch_mla_rope_prep(lp, qp, nullptr);
+    const auto oa = outa.download(), ob = outb.download(), ca = cachea.download(),
+               cb = cacheb.download();
+    EXPECT_EQ(0, std::memcmp(oa.data(), ob.data(), oa.size() * 2)) << "query, heads " << nh;
+    EXPECT_EQ(0, std::memcmp(ca.data(), cb.data(), ca.size() * 2)) << "cache, heads " << nh;
+  }
+  // Disagreeing halves are rejected.
+  LatentPrepParams lp{nullptr, nullptr, dpos.get(), dslot.get(), nullptr,
+                      rope,    2,       lat,        slots,       1e-6f};
+  QueryRopeParams qp{nullptr, nullptr, dpos.get(), rope, 3, 16, qk, nope, row, lat};
+  EXPECT_THROW(launch_mla_rope_prep(lp, qp, nullptr), std::exception);
 }
 
 int32_t cpu_argmax(const float* x, int64_t n) {
