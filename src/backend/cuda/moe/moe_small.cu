@@ -76,22 +76,30 @@ __device__ __forceinline__ float chunk_dot(const uint4 w, const float4* v, int c
   return s;
 }
 
+// Loads the 16-byte chunks c0 + 32 u (u < kUnroll) of each weight row w[i] (zeros past nch).
+template <int NI, int kUnroll>
+__device__ __forceinline__ void warp_dots_load(const uint4* const (&w)[NI], int nch, int c0,
+                                               uint4 (&wv)[kUnroll][NI]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int c = c0 + 32 * u;
+#pragma unroll
+    for (int i = 0; i < NI; ++i) wv[u][i] = c < nch ? __ldg(w[i] + c) : make_uint4(0, 0, 0, 0);
+  }
+}
+
 // NI dot products of nch 16-byte chunks each (weight row w[i], staged vector v[i]); every lane
-// returns the full sums. All 32 lanes must call it.
+// returns the full sums. All 32 lanes must call it. With preloaded, wv already holds the first
+// batch (warp_dots_load at c0 = lane), issued before the caller staged v.
 template <int NI, int kUnroll>
 __device__ __forceinline__ void warp_dots(const uint4* const (&w)[NI], const float4* const (&v)[NI],
-                                          int nch, int lane, float (&out)[NI]) {
+                                          int nch, int lane, float (&out)[NI],
+                                          uint4 (&wv)[kUnroll][NI], bool preloaded) {
   float acc[NI];
 #pragma unroll
   for (int i = 0; i < NI; ++i) acc[i] = 0.f;
   for (int c0 = lane; c0 < nch; c0 += 32 * kUnroll) {
-    uint4 wv[kUnroll][NI];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int c = c0 + 32 * u;
-#pragma unroll
-      for (int i = 0; i < NI; ++i) wv[u][i] = c < nch ? __ldg(w[i] + c) : make_uint4(0, 0, 0, 0);
-    }
+    if (!preloaded || c0 != lane) warp_dots_load<NI, kUnroll>(w, nch, c0, wv);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = c0 + 32 * u;
@@ -119,10 +127,9 @@ __device__ __forceinline__ float4 load4f(const Src* at) {
 // Stages rows r < nrows with bit r of `live` set (len values each, row r at src + r * len, bf16
 // or fp32, rounded to bf16) into swizzled float4 slots at dst + r * dst_stride. kBatch float4s
 // per thread are loaded before any is stored, so staging costs ~one L2 round trip.
-template <typename Src>
+template <typename Src, int kBatch = 8>
 __device__ __forceinline__ void stage_rows(const Src* src, int nrows, int len, uint32_t live,
                                            float4* dst, int dst_stride, int tid) {
-  constexpr int kBatch = 8;
   const int per = len / 4, total = nrows * per;
   for (int s0 = tid; s0 < total; s0 += kThreads * kBatch) {
     float4 f[kBatch];
@@ -203,37 +210,43 @@ __device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int
 // Grid (ceil(I / kUpRows), T * units). act[t, u, j] = silu(bf16(gate_j)) * bf16(up_j).
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_up_kernel(const MoeSmallParams p, int units) {
-  pdl_wait();
-  pdl_launch_dependents();
   extern __shared__ float4 xs[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int t = blockIdx.y / units, u = blockIdx.y % units;
   const int64_t H = p.hidden, I = p.inter;
+  const bool shared = u >= p.top_k;
+  // A routed unit's expert comes from the routing kernel; a shared unit's weights are known
+  // before it, so their first loads go out before waiting (common/pdl.cuh).
+  if (!shared) pdl_wait();
   int64_t e = 0;
   if (!unit_of(p, t, u, &e).valid) return;  // remote expert: the down kernel skips it too
-  const bool shared = u >= p.top_k;
   const uint8_t* W = static_cast<const uint8_t*>(shared ? p.shared_gate_up : p.gate_up);
   // Global row indices of this unit's gate row 0 and up row 0 in W ([rows, H]).
   const int64_t g0 = shared ? e * I : e * 2 * I;
   const int64_t u0 = shared ? p.num_shared * I + e * I : g0 + I;
-  stage_rows(p.x + t * H, 1, static_cast<int>(H), 1u, xs, 0, threadIdx.x);
-  __syncthreads();
-
   const int nch = static_cast<int>(H * 2 / 16);
   const int64_t j0 = static_cast<int64_t>(blockIdx.x) * kUpRows + warp * kUpRowsPerWarp;
-  if (j0 >= I) return;  // warp-uniform
   constexpr int NI = 2 * kUpRowsPerWarp;
   const uint4* w[NI];
   const float4* v[NI];
 #pragma unroll
   for (int r = 0; r < kUpRowsPerWarp; ++r) {
-    const int64_t j = j0 + r < I ? j0 + r : j0;  // past I: recompute row j0 (not stored)
+    const int64_t j = j0 + r < I ? j0 + r : (j0 < I ? j0 : 0);  // past I: a valid row, not stored
     w[2 * r] = reinterpret_cast<const uint4*>(W + (g0 + j) * H * 2);
     w[2 * r + 1] = reinterpret_cast<const uint4*>(W + (u0 + j) * H * 2);
     v[2 * r] = v[2 * r + 1] = xs;
   }
+  // The weights' first batch is in flight while x is staged.
+  uint4 wv[4][NI];
+  if (j0 < I) warp_dots_load<NI, 4>(w, nch, lane, wv);
+  if (shared) pdl_wait();
+  pdl_launch_dependents();
+  // Few loads per thread while the weights hold registers.
+  stage_rows<__nv_bfloat16, 2>(p.x + t * H, 1, static_cast<int>(H), 1u, xs, 0, threadIdx.x);
+  __syncthreads();
+  if (j0 >= I) return;  // warp-uniform
   float d[NI];
-  warp_dots<NI, 4>(w, v, nch, lane, d);
+  warp_dots<NI, 4>(w, v, nch, lane, d, wv, true);
   if (lane == 0) {
     float* out = p.act + (static_cast<int64_t>(t) * units + u) * I;
 #pragma unroll
@@ -259,17 +272,11 @@ __global__ void __launch_bounds__(kThreads, 2)
     int64_t e = 0;
     if (unit_of(p, t, u, &e).valid) live |= 1u << u;
   }
-  stage_rows(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I), live, smem4,
-             static_cast<int>(ipad / 4), threadIdx.x);
-  __syncthreads();
-
   const int nch = static_cast<int>(I * 2 / 16);
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
   const int items = rows * units;
-  for (int i0 = warp * 2; i0 < items; i0 += kWarps * 2) {
-    const uint4* w[2];
-    const float4* v[2];
-    bool ok[2];
+  // Item pointers of a round (two (row, unit) items per warp); ok = a live item to compute.
+  auto round_rows = [&](int i0, const uint4*(&w)[2], const float4*(&v)[2], bool(&ok)[2]) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int it = i0 + h < items ? i0 + h : i0;
@@ -282,9 +289,29 @@ __global__ void __launch_bounds__(kThreads, 2)
       w[h] = reinterpret_cast<const uint4*>(ur.base + (n < H ? n : H - 1) * ur.row_bytes);
       v[h] = smem4 + u * ipad / 4;
     }
+  };
+  // The first round's weights are in flight while the activations are staged.
+  uint4 wv[8][2];
+  const bool pre = nch <= 32 * 8 && warp * 2 < items;
+  if (pre) {
+    const uint4* w[2];
+    const float4* v[2];
+    bool ok[2];
+    round_rows(warp * 2, w, v, ok);
+    if (ok[0] || ok[1]) warp_dots_load<2, 8>(w, nch, lane, wv);
+  }
+  stage_rows<float, 4>(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I),
+                       live, smem4, static_cast<int>(ipad / 4), threadIdx.x);
+  __syncthreads();
+
+  for (int i0 = warp * 2; i0 < items; i0 += kWarps * 2) {
+    const uint4* w[2];
+    const float4* v[2];
+    bool ok[2];
+    round_rows(i0, w, v, ok);
     if (!ok[0] && !ok[1]) continue;  // warp-uniform
     float d[2];
-    warp_dots<2, 8>(w, v, nch, lane, d);
+    warp_dots<2, 8>(w, v, nch, lane, d, wv, pre && i0 == warp * 2);
     if (lane == 0)
 #pragma unroll
       for (int h = 0; h < 2; ++h)
