@@ -44,6 +44,11 @@ struct GemvArgs {
   void* y2;
   int64_t w2_ld, y2_ld;
   int n1;
+  // Per-head matrices (rows_per_head > 0): row r is row r % rows_per_head of head r /
+  // rows_per_head, at w + head * w_head_stride, against x + head * x_head_stride (bytes). A CTA's
+  // rows lie in one head (rows_per_head is a multiple of the CTA's rows).
+  int rows_per_head;
+  int64_t w_head_stride, x_head_stride;
 };
 
 template <bool kFp8>
@@ -59,8 +64,13 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
   const int row0 = rg * 8;
   const bool has_rows = row0 < a.n;  // warp-uniform
   const bool second = row0 >= a.n1;  // warp-uniform
+  const int head =
+      a.rows_per_head > 0 ? blockIdx.x * rg_per_cta * 8 / a.rows_per_head : 0;  // CTA-uniform
+  const uint8_t* const xh = a.x + head * a.x_head_stride;
   const uint8_t* wrow = second ? a.w2 + min(row0 - a.n1 + g, a.n - a.n1 - 1) * a.w2_ld + t * 16
-                               : a.w + min(row0 + g, a.n1 - 1) * a.w_ld + t * 16;
+                               : a.w + head * a.w_head_stride +
+                                     (min(row0 + g, a.n1 - 1) - head * a.rows_per_head) * a.w_ld +
+                                     t * 16;
   const int kb0 = a.kb * ks / wk, kb1 = a.kb * (ks + 1) / wk;
   uint4 wv[kBatch][kChunks];
   auto load_batch = [&](int b0) {
@@ -80,7 +90,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
   for (int i = threadIdx.x; i < m * (row_bytes / 16); i += kThreads) {
     const int r = i / (row_bytes / 16), c = i % (row_bytes / 16);
     *reinterpret_cast<uint4*>(smem + r * xstride + c * 16) =
-        __ldg(reinterpret_cast<const uint4*>(a.x + r * a.x_ld) + c);
+        __ldg(reinterpret_cast<const uint4*>(xh + r * a.x_ld) + c);
   }
   float* part = reinterpret_cast<float*>(smem + m * xstride);  // [warps][8 tokens][8 rows]
   __syncthreads();
@@ -264,6 +274,43 @@ void launch_bf16_gemv(const GemmBf16Params& p, const GemvConfig& cfg, cudaStream
   a.k = static_cast<int>(p.k);
   a.y_f32 = p.y_f32;
   a.beta = p.beta;
+  launch<false>(a, cfg.warps_k, stream);
+}
+
+std::string bf16_gemv_heads_unsupported(const GemvHeadsParams& p) {
+  std::string why = shape_problem(p.m, p.heads * p.rows, p.k, kBf16GemvMaxM, 2);
+  if (!why.empty()) return why;
+  if (p.x == nullptr || p.w == nullptr || p.y == nullptr) return "null pointer";
+  if (p.heads < 1 || p.rows < 64 || p.rows % 64 != 0)
+    return "rows per head " + std::to_string(p.rows) + " (want a positive multiple of 64)";
+  if (p.x_ld < p.heads * p.x_head_stride || p.x_head_stride < p.k || p.ldw < p.k ||
+      p.w_head_stride < p.rows * p.ldw || p.ldy < p.heads * p.rows)
+    return "strides overlap";
+  if (!aligned16(p.x) || !aligned16(p.w) || !aligned16(p.y) || p.x_ld % 8 != 0 ||
+      p.x_head_stride % 8 != 0 || p.ldw % 8 != 0 || p.w_head_stride % 8 != 0)
+    return "x and w rows must be 16-byte aligned";
+  return {};
+}
+
+void launch_bf16_gemv_heads(const GemvHeadsParams& p, const GemvConfig& cfg, cudaStream_t stream) {
+  const std::string why = bf16_gemv_heads_unsupported(p);
+  WS_CUDA_REQUIRE(why.empty(), "BF16 per-head GEMV: " + why);
+  WS_CUDA_REQUIRE(
+      valid_warps_k(cfg.warps_k),
+      "BF16 per-head GEMV: warps_k=" + std::to_string(cfg.warps_k) + " (want 0, 1, 2, 4 or 8)");
+  GemvArgs a{};
+  a.x = reinterpret_cast<const uint8_t*>(p.x);
+  a.w = reinterpret_cast<const uint8_t*>(p.w);
+  a.y = p.y;
+  a.x_ld = 2 * p.x_ld;
+  a.x_head_stride = 2 * p.x_head_stride;
+  a.w_ld = 2 * p.ldw;
+  a.w_head_stride = 2 * p.w_head_stride;
+  a.y_ld = p.ldy;
+  a.m = static_cast<int>(p.m);
+  a.n = static_cast<int>(p.heads * p.rows);
+  a.k = static_cast<int>(p.k);
+  a.rows_per_head = static_cast<int>(p.rows);
   launch<false>(a, cfg.warps_k, stream);
 }
 

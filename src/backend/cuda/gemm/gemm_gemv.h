@@ -6,6 +6,7 @@
 // numbers: docs/cuda_gemm.md "FP8 GEMV" and "BF16 GEMV".
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -36,6 +37,19 @@ void launch_fp8_gemv(const GemmFp8BlockParams& p, const GemvConfig& cfg, cudaStr
 // The same for BF16 (m <= 4; x/w row strides multiples of 8 elements; y bf16 or fp32, any ldy).
 std::string bf16_gemv_unsupported(const GemmBf16Params& p);
 void launch_bf16_gemv(const GemmBf16Params& p, const GemvConfig& cfg, cudaStream_t stream);
+
+// Per-head BF16 GEMVs (MLA's W_UV at decode): y[t, h * rows + r] = sum_c x[t, h, c] w_h[r, c],
+// with x[t, h, :] at x + t * x_ld + h * x_head_stride and w_h's row r at w + h * w_head_stride +
+// r * ldw (elements). rows a multiple of 64 (a CTA's rows stay in one head), m <= 4.
+struct GemvHeadsParams {
+  const __nv_bfloat16* x;
+  const __nv_bfloat16* w;
+  __nv_bfloat16* y;
+  int64_t m, heads, rows, k;
+  int64_t x_ld, x_head_stride, ldw, w_head_stride, ldy;
+};
+std::string bf16_gemv_heads_unsupported(const GemvHeadsParams& p);
+void launch_bf16_gemv_heads(const GemvHeadsParams& p, const GemvConfig& cfg, cudaStream_t stream);
 
 // Two BF16 GEMVs of the same x (a decode step's q and kv_a) in one launch: rows of a then rows of
 // b. Needs both supported alone, the same x, ldx, m and k, a.n % 8 == 0, plain bf16 outputs.

@@ -9,6 +9,7 @@
 #include "backend/cuda/attention/mla.h"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_gemv.h"
 #include "backend/cuda/model/step_buffers.h"
 #include "backend/cuda/moe/moe.h"
 #include "backend/cuda/ops/mla_simple.h"
@@ -260,9 +261,16 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
                          opts_.page_size, static_cast<float>(c.attention_scale())},
                         st);
     }
-    // Per-head W_UV on the latent output, then o_proj into the residual stream.
-    batched_gemm(I.cublas, true, vd, T, lat, L.kv_b.get() + nope * lat, lat, (nope + vd) * lat,
-                 B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
+    // Per-head W_UV on the latent output (one GEMV launch at decode sizes), then o_proj into the
+    // residual stream.
+    const GemvHeadsParams uv{
+        B.o_lat.get(), L.kv_b.get() + nope * lat, B.attn.get(), T, nh, vd, lat, nh * lat, lat,
+        lat,           (nope + vd) * lat,         nh * vd};
+    if (opts_.fuse_ops && I.blas.bf16_gemv() && bf16_gemv_heads_unsupported(uv).empty())
+      launch_bf16_gemv_heads(uv, GemvConfig{}, st);
+    else
+      batched_gemm(I.cublas, true, vd, T, lat, L.kv_b.get() + nope * lat, lat, (nope + vd) * lat,
+                   B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
     B.linear_residual(I.blas, L.o, B.attn.get(), T, st);
     // --- MLP / MoE ---
     const bool mq = B.norm(

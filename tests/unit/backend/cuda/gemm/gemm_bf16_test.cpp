@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "../gpu_test_util.h"
@@ -273,6 +274,47 @@ TEST(GemmBf16, GemvPairEqualsTwoGemvs) {
   b.x = w.get();
   a.n = 64;
   EXPECT_NE("", bf16_gemv_pair_unsupported(a, b));
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// Per-head GEMVs (MLA's W_UV in kv_b's layout): each head's outputs equal that head's GEMV alone
+// with the same k split, bit for bit; shapes it cannot take are named.
+TEST(GemmBf16, GemvHeadsEqualsOneGemvPerHead) {
+  WS_REQUIRE_GPU();
+  uint64_t seed = 800;
+  for (auto [heads, m] : {std::pair<int64_t, int64_t>{16, 1}, {16, 4}, {128, 1}, {128, 2}}) {
+    const int64_t rows = 128, k = 512, nope = 128, stride = (nope + rows) * k;
+    DeviceBuffer<__nv_bfloat16> x(m * heads * k), kvb(heads * stride), y(m * heads * rows),
+        r(m * heads * rows);
+    gemm_testing::fill_uniform_bf16(x.get(), x.size(), seed++, -1.f, 1.f, nullptr);
+    gemm_testing::fill_uniform_bf16(kvb.get(), kvb.size(), seed++, -1.f, 1.f, nullptr);
+    const GemvHeadsParams p{
+        x.get(), kvb.get() + nope * k, y.get(), m, heads, rows, k, heads * k, k, k,
+        stride,  heads * rows};
+    ASSERT_EQ("", bf16_gemv_heads_unsupported(p));
+    for (int wk : {1, 2, 4, 8}) {
+      launch_bf16_gemv_heads(p, GemvConfig{wk}, nullptr);
+      for (int64_t h = 0; h < heads; ++h) {
+        GemmBf16Params q{
+            x.get() + h * k, kvb.get() + h * stride + nope * k, r.get() + h * rows, m, rows, k};
+        q.ldx = heads * k;
+        q.ldy = heads * rows;
+        launch_bf16_gemv(q, GemvConfig{wk}, nullptr);
+      }
+      const auto a = y.download(), b = r.download();
+      EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 2))
+          << heads << " heads, m=" << m << ", warps_k=" << wk;
+    }
+  }
+  DeviceBuffer<__nv_bfloat16> x(4 * 512), w(2 * 96 * 512), y(4 * 192);
+  GemvHeadsParams bad{x.get(), w.get(), y.get(), 1, 2, 96, 512, 1024, 512, 512, 96 * 512, 192};
+  EXPECT_NE("", bf16_gemv_heads_unsupported(bad));  // 96 rows per head
+  bad.rows = 64;
+  bad.m = 5;
+  EXPECT_NE("", bf16_gemv_heads_unsupported(bad));
+  bad.m = 1;
+  bad.x_head_stride = 100;
+  EXPECT_NE("", bf16_gemv_heads_unsupported(bad));
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
