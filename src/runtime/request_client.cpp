@@ -181,6 +181,7 @@ void RequestClient::run_commands(std::vector<Command>& cmds) {
     } else {
       auto& f = std::get<FailCmd>(c);
       flush();
+      abort_on_close(f.endpoint, f.requests);
       close_socket(f.endpoint);
       end_open_samples(f.requests, f.finish, f.reason, /*worker_lost=*/true);
     }
@@ -215,10 +216,27 @@ zmq::socket_t* RequestClient::socket_for(const std::string& endpoint) {
   return &sockets_.emplace(endpoint, std::move(s)).first->second;
 }
 
+void RequestClient::abort_on_close(const std::string& endpoint,
+                                   const std::vector<RequestPtr>& requests) {
+  auto it = sockets_.find(endpoint);
+  if (it == sockets_.end() || requests.empty()) return;
+  // A worker declared lost may only be stalled (stopped, paused, cut off) and read its socket
+  // later: these aborts, queued behind its requests, make it drop them then instead of holding
+  // their KV until its own timeouts. Best effort: they get kAbortLinger to leave after the close.
+  for (const auto& r : requests) {
+    try {
+      it->second.send(zmq::buffer(encode(AbortRequest{r->id})), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      return;
+    }
+  }
+  it->second.set(zmq::sockopt::linger, static_cast<int>(kAbortLinger.count()));
+}
+
 void RequestClient::close_socket(const std::string& endpoint) {
   auto it = sockets_.find(endpoint);
   if (it == sockets_.end()) return;
-  it->second.close();  // linger 0: queued requests to a dead worker are discarded
+  it->second.close();  // linger 0 (unless abort_on_close): queued requests are discarded
   sockets_.erase(it);
   sockets_changed_ = true;
 }

@@ -31,6 +31,9 @@ struct RequestClientOptions {
   std::chrono::milliseconds abort_grace{5000};
 };
 
+// How long aborts sent to a lost worker may wait in the closed socket for it to come back.
+inline constexpr std::chrono::milliseconds kAbortLinger{2000};
+
 // Thread-safe client of many workers. Handlers may call back into the client.
 class RequestClient {
  public:
@@ -51,7 +54,7 @@ class RequestClient {
   void abort(const std::string& endpoint, uint64_t request_id);
   // The worker is gone: every open sample of every request on the endpoint gets one final output
   // with finish=kError, error=reason and worker_lost=true (on the client thread), and the
-  // connection is closed.
+  // connection is closed after one abort per request (a stalled worker that resumes drops them).
   // A later generate() to the endpoint connects afresh.
   void fail_endpoint(const std::string& endpoint, const std::string& reason);
   // Requests in flight on the endpoint.
@@ -87,6 +90,8 @@ class RequestClient {
   void loop();
   void run_commands(std::vector<Command>& cmds);
   zmq::socket_t* socket_for(const std::string& endpoint);
+  // Before closing a lost worker's socket: one AbortRequest per failed request, with a linger.
+  void abort_on_close(const std::string& endpoint, const std::vector<RequestPtr>& requests);
   void close_socket(const std::string& endpoint);
   void receive(const std::string& endpoint, zmq::socket_t& s);
   void deliver(const std::string& endpoint, const engine::RequestOutput& out);

@@ -167,7 +167,10 @@ def case_stop_prefill(model):
         time.sleep(0.25)
     check(idle, f"[{label}] while the prefill is stopped, nothing runs or waits on the decode side [{st}]")
 
-    # Resume it while requests run through the other prefill into the same decode pool.
+    # Resume it while requests run through the other prefill into the same decode pool. The
+    # frontend must have dropped it first (its registry TTL can outlast the checks above on a
+    # fast run): requests routed to a stopped worker fail by design, which is not this check.
+    check(c.wait_gone(p0), f"[{label}] the frontend dropped the stopped prefill")
     jobs2 = [u.Background(c, q, 6) for q in probe]
     time.sleep(0.3)
     p0.signal(signal.SIGCONT)

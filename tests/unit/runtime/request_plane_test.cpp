@@ -384,6 +384,23 @@ TEST(RequestPlane, FailEndpointGivesOneErrorPerOpenSample) {
   ASSERT_TRUE(wait_until([&] { return col.get(100).outputs >= 2; }));
 }
 
+// A worker declared lost may only be stalled: fail_endpoint sends it one abort per failed request
+// before closing, so a worker that reads its socket again drops them instead of serving nobody.
+TEST(RequestPlane, FailEndpointTellsTheWorkerToAbortItsRequests) {
+  FakeSpec spec;
+  spec.tokens = -1;  // never finishes
+  FakeWorker w(spec);
+  Collector col;
+  RequestClient c;
+  for (uint64_t id = 1; id <= 4; ++id)
+    c.generate(w.endpoint(), make_req(id, 1), col.handler(id, 1));
+  ASSERT_TRUE(wait_until([&] { return w.jobs() == 4; }));
+  c.fail_endpoint(w.endpoint(), "worker w1 at x missed heartbeats");
+  ASSERT_TRUE(wait_until([&] { return col.finals() == 4; }));
+  EXPECT_TRUE(wait_until([&] { return w.aborts.load() == 4; }));
+  EXPECT_TRUE(wait_until([&] { return w.jobs() == 0; }));  // the worker ended them all
+}
+
 TEST(RequestPlane, HandlerThrowGivesEverySampleAnError) {
   FakeSpec spec;
   spec.throw_on_generate = true;
