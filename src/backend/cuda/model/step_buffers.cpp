@@ -224,14 +224,17 @@ void StepBuffers::linear(BlasContext& blas, const DevLinear& l, const bf16* x, i
                          cudaStream_t st, bool x_quantized) {
   if (m == 0) return;
   if (l.fp8) {
-    if (!x_quantized)
-      launch_quantize_fp8(QuantizeFp8Params{x, m, l.in, 0, xq_.get(), xs_.get()}, st);
-    GemmFp8BlockParams g{xq_.get(), xs_.get(), l.q.get(), l.scale.get(), y, m, l.out, l.in};
-    gemm_fp8_block(blas, g, st);
+    gemm_fp8_block(blas, fp8_operands(l, x, m, y, x_quantized, st), st);
     return;
   }
   GemmBf16Params g{x, l.w.get(), y, m, l.out, l.in};
   gemm_bf16(blas, g, st);
+}
+
+GemmFp8BlockParams StepBuffers::fp8_operands(const DevLinear& l, const bf16* x, int64_t m, bf16* y,
+                                             bool x_quantized, cudaStream_t st) {
+  if (!x_quantized) launch_quantize_fp8(QuantizeFp8Params{x, m, l.in, 0, xq_.get(), xs_.get()}, st);
+  return {xq_.get(), xs_.get(), l.q.get(), l.scale.get(), y, m, l.out, l.in};
 }
 
 bool StepBuffers::norm(RmsNormParams p, bool quantize, cudaStream_t st) {
@@ -250,17 +253,11 @@ void StepBuffers::linear_residual(BlasContext& blas, const DevLinear& l, const b
                                   cudaStream_t st, bool x_quantized) {
   if (m == 0) return;
   if (l.fp8) {
-    if (!fuse_ops_) {
-      linear(blas, l, x, m, tmp.get(), st, x_quantized);
-      launch_add_residual({tmp.get(), h.get(), m, l.out}, st);
-      return;
-    }
-    // The GEMV adds into h in its epilogue; other paths write tmp and add it.
-    if (!x_quantized)
-      launch_quantize_fp8(QuantizeFp8Params{x, m, l.in, 0, xq_.get(), xs_.get()}, st);
-    GemmFp8BlockParams g{xq_.get(), xs_.get(), l.q.get(), l.scale.get(), tmp.get(), m, l.out, l.in};
-    g.residual = h.get();
+    GemmFp8BlockParams g = fp8_operands(l, x, m, tmp.get(), x_quantized, st);
+    // Fused: the GEMV adds into h in its epilogue (the other paths write tmp, then add it).
+    if (fuse_ops_) g.residual = h.get();
     gemm_fp8_block(blas, g, st);
+    if (!fuse_ops_) launch_add_residual({tmp.get(), h.get(), m, l.out}, st);
     return;
   }
   GemmBf16Params g{x, l.w.get(), h.get(), m, l.out, l.in};

@@ -82,6 +82,9 @@ class StepBuffers {
   MoePath moe_path_ = kMoeDefaultPath;
   bool moe_small_ = true;
   bool fuse_ops_ = true;
+  // An FP8 linear's GEMM operands: x quantized into xq_/xs_ (unless x_quantized), output y.
+  GemmFp8BlockParams fp8_operands(const DevLinear& l, const __nv_bfloat16* x, int64_t m,
+                                  __nv_bfloat16* y, bool x_quantized, cudaStream_t st);
   DeviceBuffer<__nv_fp8_e4m3> xq_;
   DeviceBuffer<float> xs_;
   // MoE

@@ -39,10 +39,15 @@ __device__ void rope_pair(const RopeTable& rt, int64_t pos, int i, float a, floa
   *rb = b * c + a * s;
 }
 
-__global__ void latent_prep_kernel(LatentPrepParams p) {
-  pdl_wait();
-  pdl_launch_dependents();
-  const int64_t t = blockIdx.x;
+// Token t's kv_a row (x) and its cache row (dst).
+struct LatentRow {
+  const __nv_bfloat16* x;
+  __nv_bfloat16* dst;
+};
+
+// Stores the RMSNorm of token t's first kv_lora latent columns into its cache slot (the whole
+// block calls it); the rope tail is the caller's.
+__device__ LatentRow store_latent_norm(const LatentPrepParams& p, int64_t t) {
   const int64_t row = p.kv_lora + p.rope.rope_dim;
   const __nv_bfloat16* x = p.kv_a + t * row;
   __nv_bfloat16* dst = p.kv_cache + static_cast<int64_t>(p.slot_mapping[t]) * row;
@@ -56,6 +61,14 @@ __global__ void latent_prep_kernel(LatentPrepParams p) {
     float n = __bfloat162float(__float2bfloat16(__bfloat162float(x[i]) * inv));
     dst[i] = __float2bfloat16(n * __bfloat162float(p.norm_w[i]));
   }
+  return {x, dst};
+}
+
+__global__ void latent_prep_kernel(LatentPrepParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const int64_t t = blockIdx.x;
+  const auto [x, dst] = store_latent_norm(p, t);
   const int half = static_cast<int>(p.rope.rope_dim / 2);
   const int64_t pos = p.positions[t];
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
@@ -119,19 +132,7 @@ __global__ void mla_rope_prep_kernel(LatentPrepParams lp, QueryRopeParams qp) {
     }
     return;
   }
-  const int64_t row = lp.kv_lora + lp.rope.rope_dim;
-  const __nv_bfloat16* x = lp.kv_a + t * row;
-  __nv_bfloat16* dst = lp.kv_cache + static_cast<int64_t>(lp.slot_mapping[t]) * row;
-  float ss = 0.f;
-  for (int64_t i = threadIdx.x; i < lp.kv_lora; i += blockDim.x) {
-    float v = __bfloat162float(x[i]);
-    ss += v * v;
-  }
-  const float inv = rsqrtf(block_sum(ss) / static_cast<float>(lp.kv_lora) + lp.eps);
-  for (int64_t i = threadIdx.x; i < lp.kv_lora; i += blockDim.x) {
-    float n = __bfloat162float(__float2bfloat16(__bfloat162float(x[i]) * inv));
-    dst[i] = __float2bfloat16(n * __bfloat162float(lp.norm_w[i]));
-  }
+  const auto [x, dst] = store_latent_norm(lp, t);
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     const float a = __bfloat162float(x[lp.kv_lora + 2 * i]);
     const float b = __bfloat162float(x[lp.kv_lora + 2 * i + 1]);

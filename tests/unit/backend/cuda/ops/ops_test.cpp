@@ -27,133 +27,97 @@ struct NormCase {
   bool bf16_in, gather;
 };
 
+// Runs launch_rms_norm on random rows (x row stride x_stride, output row stride out_stride) and
+// checks it against the CPU reference; with fp8 (dim % 128 == 0), also the fused FP8 copy
+// against launch_quantize_fp8 of the output, bit for bit (q bytes and scales).
+void check_rms_norm(const NormCase& c, int64_t x_stride, int64_t out_stride, bool fp8,
+                    uint64_t seed) {
+  const int64_t in_rows = c.rows + 2;
+  auto x = test::randn(static_cast<size_t>(in_rows * x_stride), seed, 2.f);
+  auto wf = test::randn(static_cast<size_t>(c.dim), seed + 1, 1.f);
+  std::vector<__nv_bfloat16> w(wf.size()), xb(x.size());
+  for (size_t i = 0; i < wf.size(); ++i) w[i] = __float2bfloat16(wf[i]);
+  for (size_t i = 0; i < x.size(); ++i) {
+    xb[i] = __float2bfloat16(x[i]);
+    if (c.bf16_in) x[i] = __bfloat162float(xb[i]);
+  }
+  std::vector<int32_t> idx(static_cast<size_t>(c.rows));
+  for (int64_t r = 0; r < c.rows; ++r)
+    idx[r] = static_cast<int32_t>(c.gather ? (r * 7 + 1) % in_rows : r);
+  DeviceBuffer<float> dx(x.size());
+  DeviceBuffer<__nv_bfloat16> dxb(xb.size()), dw(w.size()),
+      dout(static_cast<size_t>(c.rows * out_stride));
+  DeviceBuffer<int32_t> didx(idx.size());
+  DeviceBuffer<__nv_fp8_e4m3> q(static_cast<size_t>(c.rows * c.dim)), q2(q.size());
+  DeviceBuffer<float> qs(static_cast<size_t>(c.rows * (c.dim / 128 + 1))), qs2(qs.size());
+  dx.upload(x);
+  dxb.upload(xb);
+  dw.upload(w);
+  didx.upload(idx);
+  RmsNormParams p;
+  p.row_index = c.gather ? didx.get() : nullptr;
+  if (c.bf16_in)
+    p.x_bf16 = dxb.get();
+  else
+    p.x = dx.get();
+  p.w = dw.get();
+  p.out = dout.get();
+  p.rows = c.rows;
+  p.dim = c.dim;
+  p.x_stride = x_stride;
+  p.out_stride = out_stride;
+  p.eps = 1e-6f;
+  if (fp8) {
+    p.q = q.get();
+    p.q_scale = qs.get();
+  }
+  launch_rms_norm(p, nullptr);
+  auto out = dout.download();
+  std::vector<float> got;
+  std::vector<double> want;
+  for (int64_t r = 0; r < c.rows; ++r) {
+    const float* row = x.data() + idx[r] * x_stride;
+    double ss = 0;
+    for (int64_t i = 0; i < c.dim; ++i) ss += double(row[i]) * row[i];
+    const float inv = static_cast<float>(1.0 / std::sqrt(ss / c.dim + 1e-6));
+    for (int64_t i = 0; i < c.dim; ++i) {
+      want.push_back(bf(bf(row[i] * inv) * __bfloat162float(w[i])));
+      got.push_back(__bfloat162float(out[r * out_stride + i]));
+    }
+  }
+  // bf16 output rounding of two products: ~3e-3; a wrong row or scale is O(1).
+  EXPECT_LT(test::rel_l2(got, want), 5e-3)
+      << "rows " << c.rows << " dim " << c.dim << (c.bf16_in ? " bf16" : " fp32");
+  if (!fp8) return;
+  launch_quantize_fp8({dout.get(), c.rows, c.dim, out_stride, q2.get(), qs2.get()}, nullptr);
+  const auto a = q.download(), b = q2.download();
+  const auto sa = qs.download(), sb = qs2.download();
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size())) << "fp8 bytes, dim " << c.dim;
+  for (int64_t i = 0; i < c.rows * (c.dim / 128); ++i)
+    EXPECT_EQ(sa[i], sb[i]) << "scale " << i << ", dim " << c.dim;
+}
+
+// Unaligned strides: the scalar kernel.
 TEST(CudaOps, RmsNormMatchesCpuReference) {
   WS_REQUIRE_GPU();
   uint64_t seed = 10;
   for (const NormCase& c : {NormCase{1, 7168, false, false}, NormCase{1, 7168, true, false},
                             NormCase{3, 2048, false, true}, NormCase{256, 1536, true, true},
                             NormCase{5, 100, false, false}, NormCase{2, 512, true, false}}) {
-    const int64_t in_rows = c.rows + 2, x_stride = c.dim + 3, out_stride = c.dim + 5;
-    auto x = test::randn(static_cast<size_t>(in_rows * x_stride), seed++, 2.f);
-    auto wf = test::randn(static_cast<size_t>(c.dim), seed++, 1.f);
-    std::vector<__nv_bfloat16> w(wf.size()), xb(x.size());
-    for (size_t i = 0; i < wf.size(); ++i) w[i] = __float2bfloat16(wf[i]);
-    for (size_t i = 0; i < x.size(); ++i) {
-      xb[i] = __float2bfloat16(x[i]);
-      if (c.bf16_in) x[i] = __bfloat162float(xb[i]);
-    }
-    std::vector<int32_t> idx(static_cast<size_t>(c.rows));
-    for (int64_t r = 0; r < c.rows; ++r)
-      idx[r] = static_cast<int32_t>(c.gather ? (r * 7 + 1) % in_rows : r);
-    DeviceBuffer<float> dx(x.size());
-    DeviceBuffer<__nv_bfloat16> dxb(xb.size()), dw(w.size()),
-        dout(static_cast<size_t>(c.rows * out_stride));
-    DeviceBuffer<int32_t> didx(idx.size());
-    dx.upload(x);
-    dxb.upload(xb);
-    dw.upload(w);
-    didx.upload(idx);
-    RmsNormParams p;
-    p.row_index = c.gather ? didx.get() : nullptr;
-    if (c.bf16_in)
-      p.x_bf16 = dxb.get();
-    else
-      p.x = dx.get();
-    p.w = dw.get();
-    p.out = dout.get();
-    p.rows = c.rows;
-    p.dim = c.dim;
-    p.x_stride = x_stride;
-    p.out_stride = out_stride;
-    p.eps = 1e-6f;
-    launch_rms_norm(p, nullptr);
-    auto out = dout.download();
-    std::vector<float> got;
-    std::vector<double> want;
-    for (int64_t r = 0; r < c.rows; ++r) {
-      const float* row = x.data() + idx[r] * x_stride;
-      double ss = 0;
-      for (int64_t i = 0; i < c.dim; ++i) ss += double(row[i]) * row[i];
-      const float inv = static_cast<float>(1.0 / std::sqrt(ss / c.dim + 1e-6));
-      for (int64_t i = 0; i < c.dim; ++i) {
-        want.push_back(bf(bf(row[i] * inv) * __bfloat162float(w[i])));
-        got.push_back(__bfloat162float(out[r * out_stride + i]));
-      }
-    }
-    // bf16 output rounding of two products: ~3e-3; a wrong row or scale is O(1).
-    EXPECT_LT(test::rel_l2(got, want), 5e-3)
-        << "rows " << c.rows << " dim " << c.dim << (c.bf16_in ? " bf16" : " fp32");
+    check_rms_norm(c, c.dim + 3, c.dim + 5, false, seed);
+    seed += 2;
   }
 }
 
-// The vector kernel (aligned rows, dim % 8 == 0) against the CPU reference, and its FP8 copy
-// against launch_quantize_fp8 of its own output, bit for bit (q bytes and scales).
+// Packed rows: the vector kernel, with its fused FP8 copy where dim % 128 == 0.
 TEST(CudaOps, RmsNormVectorPathAndFusedFp8Copy) {
   WS_REQUIRE_GPU();
   uint64_t seed = 50;
   for (const NormCase& c : {NormCase{1, 7168, false, false}, NormCase{2, 1536, true, false},
                             NormCase{3, 2048, false, true}, NormCase{64, 512, true, false},
                             NormCase{1, 9216, false, false}, NormCase{4, 520, false, false}}) {
-    const int64_t in_rows = c.rows + 2;
-    auto x = test::randn(static_cast<size_t>(in_rows * c.dim), seed++, 2.f);
-    auto wf = test::randn(static_cast<size_t>(c.dim), seed++, 1.f);
-    std::vector<__nv_bfloat16> w(wf.size()), xb(x.size());
-    for (size_t i = 0; i < wf.size(); ++i) w[i] = __float2bfloat16(wf[i]);
-    for (size_t i = 0; i < x.size(); ++i) {
-      xb[i] = __float2bfloat16(x[i]);
-      if (c.bf16_in) x[i] = __bfloat162float(xb[i]);
-    }
-    std::vector<int32_t> idx(static_cast<size_t>(c.rows));
-    for (int64_t r = 0; r < c.rows; ++r)
-      idx[r] = static_cast<int32_t>(c.gather ? (r * 7 + 1) % in_rows : r);
-    DeviceBuffer<float> dx(x.size());
-    DeviceBuffer<__nv_bfloat16> dxb(xb.size()), dw(w.size()),
-        dout(static_cast<size_t>(c.rows * c.dim));
-    DeviceBuffer<int32_t> didx(idx.size());
-    const bool fp8 = c.dim % 128 == 0;
-    DeviceBuffer<__nv_fp8_e4m3> q(static_cast<size_t>(c.rows * c.dim)), q2(q.size());
-    DeviceBuffer<float> qs(static_cast<size_t>(c.rows * (c.dim / 128 + 1))), qs2(qs.size());
-    dx.upload(x);
-    dxb.upload(xb);
-    dw.upload(w);
-    didx.upload(idx);
-    RmsNormParams p;
-    p.row_index = c.gather ? didx.get() : nullptr;
-    if (c.bf16_in)
-      p.x_bf16 = dxb.get();
-    else
-      p.x = dx.get();
-    p.w = dw.get();
-    p.out = dout.get();
-    p.rows = c.rows;
-    p.dim = p.x_stride = p.out_stride = c.dim;
-    p.eps = 1e-6f;
-    if (fp8) {
-      p.q = q.get();
-      p.q_scale = qs.get();
-    }
-    launch_rms_norm(p, nullptr);
-    auto out = dout.download();
-    std::vector<float> got;
-    std::vector<double> want;
-    for (int64_t r = 0; r < c.rows; ++r) {
-      const float* row = x.data() + idx[r] * c.dim;
-      double ss = 0;
-      for (int64_t i = 0; i < c.dim; ++i) ss += double(row[i]) * row[i];
-      const float inv = static_cast<float>(1.0 / std::sqrt(ss / c.dim + 1e-6));
-      for (int64_t i = 0; i < c.dim; ++i) {
-        want.push_back(bf(bf(row[i] * inv) * __bfloat162float(w[i])));
-        got.push_back(__bfloat162float(out[r * c.dim + i]));
-      }
-    }
-    EXPECT_LT(test::rel_l2(got, want), 5e-3) << "rows " << c.rows << " dim " << c.dim;
-    if (!fp8) continue;
-    launch_quantize_fp8({dout.get(), c.rows, c.dim, 0, q2.get(), qs2.get()}, nullptr);
-    const auto a = q.download(), b = q2.download();
-    const auto sa = qs.download(), sb = qs2.download();
-    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size())) << "fp8 bytes, dim " << c.dim;
-    for (int64_t i = 0; i < c.rows * (c.dim / 128); ++i)
-      EXPECT_EQ(sa[i], sb[i]) << "scale " << i << ", dim " << c.dim;
+    check_rms_norm(c, c.dim, c.dim, c.dim % 128 == 0, seed);
+    seed += 2;
   }
 }
 
