@@ -7,8 +7,10 @@
 //   Lane l reads chunk l of a row, i.e. 32 (bf16) or 64 (FP8) bytes of floats at a 32/64-byte
 //   stride; float4 slots are XOR-swizzled so the 8 lanes of one 128-bit shared-memory phase hit
 //   8 distinct bank quads.
-// - FP8 weights run on tensor cores instead (moe_small_fp8.cu): CUDA-core e4m3 decoding cost ~60
-//   instructions per 16 bytes and held the launches near 55% of the bytes floor on the H200.
+// - FP8 weights run on tensor cores instead (the rows8_dots launches below): CUDA-core e4m3
+//   decoding cost ~60 instructions per 16 bytes and held the launches near 55% of the bytes floor
+//   on the H200. So does the BF16 down launch when I % 128 == 0 (activations staged as bf16):
+//   ncu showed its CUDA-core version issue-bound at ~30 instructions per 16-byte chunk.
 #include "backend/cuda/moe/moe_small.h"
 
 #include <cuda_bf16.h>
@@ -502,6 +504,147 @@ __global__ void __launch_bounds__(kThreads, 2)
   combine_rows(p, t, units, part, n0, kRows);
 }
 
+// ---- BF16 weights on tensor cores (I % 128 == 0): the down launch as the FP8 one ----
+
+constexpr int kBf16Batch = 2;  // 128-wide k blocks in flight per 8-row group (4 loads each)
+
+// The down launch takes this path: BF16 weights with whole 128-wide k blocks.
+__host__ __device__ inline bool down_bf16_mma(const MoeSmallParams& p) {
+  return !p.fp8 && p.inter % 128 == 0;
+}
+// 8-row groups per CTA of that path: two at V3-sized hidden, else one (H / 8 CTAs fill the SMs).
+__host__ __device__ inline int down_bf16_groups(const MoeSmallParams& p) {
+  return p.hidden >= 4096 ? 2 : 1;
+}
+
+// Rows r < nrows with bit r of `live` (len fp32 values each) rounded to bf16 into dst + r * len
+// (the rounding the CUDA-core path applies when it stages them), 4 float4 loads per thread at once.
+__device__ __forceinline__ void stage_bf16(const float* src, int nrows, int len, uint32_t live,
+                                           __nv_bfloat16* dst, int tid) {
+  constexpr int kBatch = 4;
+  const int per = len / 4, total = nrows * per;
+  for (int s0 = tid; s0 < total; s0 += kThreads * kBatch) {
+    float4 f[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int s = s0 + b * kThreads;
+      if (s < total && ((live >> (s / per)) & 1u))
+        f[b] = *reinterpret_cast<const float4*>(src + 4 * static_cast<int64_t>(s));
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int s = s0 + b * kThreads;
+      if (s >= total || !((live >> (s / per)) & 1u)) continue;
+      const __nv_bfloat162 lo = __floats2bfloat162_rn(f[b].x, f[b].y);
+      const __nv_bfloat162 hi = __floats2bfloat162_rn(f[b].z, f[b].w);
+      uint2 packed;
+      packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+      packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+      *reinterpret_cast<uint2*>(dst + 4 * static_cast<int64_t>(s)) = packed;
+    }
+  }
+}
+
+// rows8_dots for bf16: NG groups of 8 weight rows against one bf16 vector each, kb 128-wide k
+// blocks of four 64-byte chunks (mma_bf16_chunk64), no block scales. Lane (g, t): w[i] = its row
+// g + t * 16, x[i] = the vector + t * 16 (read by g == 0 only). acc[i][e] (lanes g == 0): weight
+// row 2t + e.
+template <int NG>
+__device__ __forceinline__ void rows8_dots_bf16(const uint8_t* const (&w)[NG],
+                                                const uint8_t* const (&x)[NG], int kb, bool a_row,
+                                                float (&acc)[NG][2]) {
+  float c[NG][4];
+#pragma unroll
+  for (int i = 0; i < NG; ++i) c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.f;
+  for (int b0 = 0; b0 < kb; b0 += kBf16Batch) {
+    uint4 wv[kBf16Batch][NG][4];
+#pragma unroll
+    for (int u = 0; u < kBf16Batch; ++u)
+#pragma unroll
+      for (int i = 0; i < NG; ++i)
+#pragma unroll
+        for (int h = 0; h < 4; ++h)
+          wv[u][i][h] = b0 + u < kb ? __ldg(reinterpret_cast<const uint4*>(
+                                          w[i] + static_cast<int64_t>((b0 + u) * 4 + h) * 64))
+                                    : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int u = 0; u < kBf16Batch; ++u) {
+      const int blk = b0 + u;
+      if (blk >= kb) break;
+#pragma unroll
+      for (int i = 0; i < NG; ++i)
+#pragma unroll
+        for (int h = 0; h < 4; ++h) {
+          const uint4 xv = a_row ? *reinterpret_cast<const uint4*>(x[i] + (blk * 4 + h) * 64)
+                                 : make_uint4(0, 0, 0, 0);
+          mma_bf16_chunk64(c[i], xv, wv[u][i][h]);
+        }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < NG; ++i) {
+    acc[i][0] = c[i][0];
+    acc[i][1] = c[i][1];
+  }
+}
+
+// Grid (ceil(H / (8 * groups)), T): stages the token's unit activations as bf16, one warp per
+// (8-row group, unit) item (two at a time) on tensor cores, then combines each row. ncu showed
+// the CUDA-core launch issue-bound (~30 instructions per 16-byte chunk); two MMAs per load here.
+__global__ void __launch_bounds__(kThreads, 2)
+    moe_small_down_bf16_kernel(const MoeSmallParams p, int units, int groups) {
+  pdl_wait();
+  pdl_launch_dependents();
+  extern __shared__ __align__(16) uint8_t smem8[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
+  const int t = blockIdx.y;
+  const int64_t H = p.hidden, I = p.inter, K = p.top_k, kb = I / 128;
+  const int rows = 8 * groups;
+  float* part = reinterpret_cast<float*>(smem8 + units * I * 2);  // [rows][units]
+  uint32_t live = 0;
+  for (int u = 0; u < units; ++u) {
+    int64_t e = 0;
+    if (unit_of(p, t, u, &e).valid) live |= 1u << u;
+  }
+  stage_bf16(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I), live,
+             reinterpret_cast<__nv_bfloat16*>(smem8), threadIdx.x);
+  __syncthreads();
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
+  const int items = groups * units;
+  for (int i0 = warp * 2; i0 < items; i0 += kWarps * 2) {
+    const uint8_t* w[2];
+    const uint8_t* x[2];
+    bool ok[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int it = i0 + h < items ? i0 + h : i0;
+      const int gi = it / units, u = it % units;
+      const int64_t nb = n0 + gi * 8;  // the group's first row (H % 8 == 0: all 8 exist)
+      int64_t e = 0;
+      (void)unit_of(p, t, u, &e);
+      ok[h] = i0 + h < items && nb < H && ((live >> u) & 1u);
+      const UnitRows ur = down_rows_of(p, u >= K, ok[h] || u >= K ? e : 0, 2);
+      const int64_t row = nb < H ? nb : H - 8;
+      w[h] = ur.base + (row + g) * ur.row_bytes + t4 * 16;
+      x[h] = smem8 + u * I * 2 + t4 * 16;
+    }
+    if (!ok[0] && !ok[1]) continue;  // warp-uniform
+    float acc[2][2];
+    rows8_dots_bf16<2>(w, x, static_cast<int>(kb), g == 0, acc);
+    if (g == 0)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int it = i0 + h;
+        if (it >= items) continue;
+        const int gi = it / units, u = it % units;
+        for (int e2 = 0; e2 < 2; ++e2)
+          part[(gi * 8 + 2 * t4 + e2) * units + u] = ok[h] ? acc[h][e2] : 0.f;
+      }
+  }
+  __syncthreads();
+  combine_rows(p, t, units, part, n0, rows);
+}
+
 size_t up_smem(const MoeSmallParams& p) {
   if (p.fp8) return static_cast<size_t>(p.hidden + p.hidden / 128 * 4);
   return static_cast<size_t>(pad32(p.hidden)) * sizeof(float);
@@ -537,6 +680,8 @@ void allow_smem() {
   WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_kernel,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_fp8_kernel,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_bf16_kernel,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   done.fetch_or(bit, std::memory_order_acq_rel);
 }
@@ -594,8 +739,17 @@ void launch_moe_small(const MoeSmallParams& p, cudaStream_t stream) {
     const dim3 up_grid(static_cast<unsigned>(ceil_div(p.inter, kUpRows)),
                        static_cast<unsigned>(p.num_tokens * units));
     launch_pdl(moe_small_up_kernel, up_grid, dim3(kThreads), up_smem(p), stream, p, units);
-    launch_pdl(moe_small_down_kernel, down_grid, dim3(kThreads), down_smem(p), stream, p, units,
-               rows);
+    if (down_bf16_mma(p)) {
+      const int groups = down_bf16_groups(p);
+      const size_t smem = static_cast<size_t>(units * p.inter * 2 + 8 * groups * units * 4);
+      launch_pdl(moe_small_down_bf16_kernel,
+                 dim3(static_cast<unsigned>(ceil_div(p.hidden, 8 * groups)),
+                      static_cast<unsigned>(p.num_tokens)),
+                 dim3(kThreads), smem, stream, p, units, groups);
+    } else {
+      launch_pdl(moe_small_down_kernel, down_grid, dim3(kThreads), down_smem(p), stream, p, units,
+                 rows);
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 // The fused small-batch MoE (moe_small.h) against a CPU reference with the grouped pipeline's
 // roundings (bf16 GEMM outputs, FP8 1x128 activations), BF16 and FP8, with shared slices and
 // remote experts, at shapes that exercise padding (I % 32 != 0), several chunk passes (H = 7168)
-// and both down-kernel row counts; a CUDA graph replay must equal the eager run bit for bit.
+// and both down-kernel row counts, BF16 down on CUDA cores (I % 128 != 0) and on tensor cores
+// (one and two 8-row groups per CTA); a CUDA graph replay must equal the eager run bit for bit.
 // The shape checks run without a GPU.
 #include <gtest/gtest.h>
 
@@ -184,6 +185,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Shape{"bf16_pad", false, 3, 264, 136, 4, 8, 16, 4, 2},
                       Shape{"bf16_t8_noshared", false, 8, 256, 256, 4, 8, 12, 0, 0},
                       Shape{"bf16_v2lite", false, 1, 2048, 1408, 3, 3, 3, 0, 2},
+                      Shape{"bf16_wide_remote", false, 2, 4096, 256, 4, 8, 16, 4, 1},
                       Shape{"fp8_t1", true, 1, 256, 256, 4, 8, 8, 0, 1},
                       Shape{"fp8_t5_remote", true, 5, 384, 256, 3, 4, 8, 2, 2},
                       Shape{"fp8_v3_hidden", true, 2, 7168, 256, 2, 3, 3, 0, 1}),
