@@ -1,10 +1,10 @@
 // MLA attention bench (H200): device-to-device copy bandwidth (the physical limit, read + write),
 // then decode over a paged bf16 latent cache at several batch x context sizes for H = 16 and 128,
-// then prefill TFLOP/s. --kernel v3|v4|both picks the decode kernel (v3 = mla_fwd_kernel, the
-// default and the original output; both = v3 columns, then v4's, the speedup and the relative L2
-// difference of the two outputs, in one run). Each timed unit is a CUDA graph of launches that
-// rotate over disjoint page-table sets of a >= 512 MB pool, so L2 (60 MB) never holds the KV;
-// median of replays.
+// then prefill TFLOP/s. --kernel v3|v4|v5|both|v4v5 picks the decode kernel (v3 = mla_fwd_kernel,
+// the default and the original output; both = v3 columns, then v4's, the speedup and the relative
+// L2 difference of the two outputs, in one run; v4v5 the same for v4 and v5). Each timed unit is a
+// CUDA graph of launches that rotate over disjoint page-table sets of a >= 512 MB pool, so L2 (60
+// MB) never holds the KV; median of replays.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -172,11 +172,23 @@ double rel_l2(const std::vector<__nv_bfloat16>& a, const std::vector<__nv_bfloat
 
 int main(int argc, char** argv) {
   CLI::App app{"MLA attention bench"};
+  std::vector<int64_t> heads_list = {16, 128};
   std::string kernel = "v3";
-  app.add_option("--kernel", kernel, "decode kernel: v3 (default), v4, or both side by side")
-      ->check(CLI::IsMember({"v3", "v4", "both"}));
+  app.add_option("--kernel", kernel,
+                 "decode kernel: v3 (default), v4, v5, or side by side: both (v3 | v4), v4v5 "
+                 "(v4 | v5)")
+      ->check(CLI::IsMember({"v3", "v4", "v5", "both", "v4v5"}));
+  app.add_option("--heads", heads_list, "Head counts of the decode cases")->delimiter(',');
   CLI11_PARSE(app, argc, argv);
-  const bool run_v3 = kernel != "v4", run_v4 = kernel != "v3";
+  // Kernel A (first columns) and, side by side, kernel B.
+  const bool pair = kernel == "both" || kernel == "v4v5";
+  const MlaDecodeKernel ka = kernel == "v4" || kernel == "v4v5" ? MlaDecodeKernel::kV4
+                             : kernel == "v5"                   ? MlaDecodeKernel::kV5
+                                                                : MlaDecodeKernel::kV3;
+  const MlaDecodeKernel kb = kernel == "v4v5" ? MlaDecodeKernel::kV5 : MlaDecodeKernel::kV4;
+  const char* na = ka == MlaDecodeKernel::kV3 ? "v3" : ka == MlaDecodeKernel::kV4 ? "v4" : "v5";
+  const char* nb = kb == MlaDecodeKernel::kV5 ? "v5" : "v4";
+  const bool run_v3 = ka == MlaDecodeKernel::kV3;
   cudaDeviceProp prop{};
   WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount,
@@ -214,31 +226,27 @@ int main(int argc, char** argv) {
 
   std::printf("\n%-8s %5s %6s %6s %10s %9s %7s %9s", "mode", "heads", "batch", "ctx", "us", "GB/s",
               "of_copy", "TFLOP/s");
-  if (kernel == "both")
-    std::printf(" | %10s %9s %7s %9s %6s %8s", "v4_us", "v4_GB/s", "v4_copy", "v4_TF/s", "v3/v4",
-                "rel_l2");
+  if (pair)
+    std::printf(" | %4s_us %4s_GB/s %7s %4s_TF/s %3s/%s %8s", nb, nb, "copy", nb, na, nb, "rel_l2");
   std::printf("\n");
   struct D {
     int64_t batch, ctx;
   };
-  const D decode[] = {{64, 4096}, {1, 4096}, {32, 4096}, {128, 4096}, {64, 1024}, {64, 8192}};
-  for (int64_t heads : {16, 128})
+  const D decode[] = {{64, 4096}, {1, 4096},  {32, 4096}, {128, 4096},
+                      {64, 1024}, {64, 8192}, {256, 1024}};
+  for (int64_t heads : heads_list)
     for (const D& d : decode) {
-      std::vector<__nv_bfloat16> o3, o4;
-      const bool check = run_v3 && run_v4;
-      Result r3{}, r4{};
-      if (run_v3)
-        r3 = run_attention(pool, pool_pages, heads, d.batch, d.ctx, 1, s, MlaDecodeKernel::kV3,
-                           check ? &o3 : nullptr);
-      if (run_v4)
-        r4 = run_attention(pool, pool_pages, heads, d.batch, d.ctx, 1, s, MlaDecodeKernel::kV4,
-                           check ? &o4 : nullptr);
-      const Result& r = run_v3 ? r3 : r4;
-      std::printf("%-8s %5ld %6ld %6ld %10.1f %9.1f %6.1f%% %9.1f", run_v3 ? "decode" : "decode4",
-                  heads, d.batch, d.ctx, r.us, r.gbs, 100.0 * r.gbs / copy_gbs, r.tflops);
-      if (check)
-        std::printf(" | %10.1f %9.1f %6.1f%% %9.1f %5.2fx %8.1e", r4.us, r4.gbs,
-                    100.0 * r4.gbs / copy_gbs, r4.tflops, r3.us / r4.us, rel_l2(o4, o3));
+      std::vector<__nv_bfloat16> oa, ob;
+      Result ra =
+          run_attention(pool, pool_pages, heads, d.batch, d.ctx, 1, s, ka, pair ? &oa : nullptr);
+      Result rb{};
+      if (pair) rb = run_attention(pool, pool_pages, heads, d.batch, d.ctx, 1, s, kb, &ob);
+      std::printf("%-8s %5ld %6ld %6ld %10.1f %9.1f %6.1f%% %9.1f",
+                  (std::string("decode") + na).c_str(), heads, d.batch, d.ctx, ra.us, ra.gbs,
+                  100.0 * ra.gbs / copy_gbs, ra.tflops);
+      if (pair)
+        std::printf(" | %10.1f %9.1f %6.1f%% %9.1f %5.2fx %8.1e", rb.us, rb.gbs,
+                    100.0 * rb.gbs / copy_gbs, rb.tflops, ra.us / rb.us, rel_l2(ob, oa));
       std::printf("\n");
     }
   if (run_v3)  // prefill has one kernel (v3)

@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("--prefills", prefills, "Prompt lengths for prefill");
   app.add_option("--reps", reps, "Timed repetitions");
   app.add_option("--cuda-graph-max-bs", graph_bs, "Decode steps up to this batch use CUDA graphs");
-  app.add_option("--mla-decode", mla, "MLA decode kernel: default | v3 | v4")
-      ->check(CLI::IsMember({"default", "v3", "v4"}));
+  app.add_option("--mla-decode", mla, "MLA decode kernel: default | v3 | v4 | v5")
+      ->check(CLI::IsMember({"default", "v3", "v4", "v5"}));
   app.add_option("--moe-path", moe_path,
                  "MoE routing/align kernels: default | auto | large | small")
       ->check(CLI::IsMember({"default", "auto", "large", "small"}));
@@ -104,6 +104,12 @@ int main(int argc, char** argv) {
 
   const double bw = copy_bandwidth();
   std::printf("device copy bandwidth (read+write): %.0f GB/s\n", bw);
+  {
+    int dev = 0, l2 = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev);
+    std::printf("L2 cache: %.1f MiB\n", l2 / 1048576.0);
+  }
 
   std::string dir = "/tmp/ws_step_bench_" + preset + std::to_string(layers) + (fp8 ? "_fp8" : "");
   model::MakeModelOptions mo;
@@ -125,7 +131,9 @@ int main(int argc, char** argv) {
   o.dummy_fp8 = fp8;
   o.cuda_graph_max_bs = graph_bs;
   if (mla != "default")
-    o.mla_decode = mla == "v4" ? cuda::MlaDecodeKernel::kV4 : cuda::MlaDecodeKernel::kV3;
+    o.mla_decode = mla == "v5"   ? cuda::MlaDecodeKernel::kV5
+                   : mla == "v4" ? cuda::MlaDecodeKernel::kV4
+                                 : cuda::MlaDecodeKernel::kV3;
   if (moe_path != "default")
     o.moe_path = moe_path == "auto"    ? cuda::MoePath::kAuto
                  : moe_path == "small" ? cuda::MoePath::kSmall
@@ -139,9 +147,12 @@ int main(int argc, char** argv) {
   std::printf(
       "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, bf16 gemv %s, fused "
       "small MoE %s, fused ops %s, pdl %s\n",
-      o.mla_decode == cuda::MlaDecodeKernel::kV4 ? "v4" : "v3", static_cast<int>(o.moe_path),
-      o.fp8_small_m ? "on" : "off", o.fp8_gemv ? "on" : "off", o.bf16_gemv ? "on" : "off",
-      o.moe_small ? "on" : "off", o.fuse_ops ? "on" : "off", o.pdl ? "on" : "off");
+      o.mla_decode == cuda::MlaDecodeKernel::kV5   ? "v5"
+      : o.mla_decode == cuda::MlaDecodeKernel::kV4 ? "v4"
+                                                   : "v3",
+      static_cast<int>(o.moe_path), o.fp8_small_m ? "on" : "off", o.fp8_gemv ? "on" : "off",
+      o.bf16_gemv ? "on" : "off", o.moe_small ? "on" : "off", o.fuse_ops ? "on" : "off",
+      o.pdl ? "on" : "off");
   auto m = cuda::CudaModel::load(dir, o);
   const auto& c = m->config();
   // Random latent cache: the decode steps read real-looking values.

@@ -463,8 +463,10 @@ int sm_count() {
 size_t mla_workspace_bytes(int64_t num_tokens, int64_t num_heads, int64_t max_seq_len) {
   if (num_tokens <= 0 || num_heads <= 0) return 0;
   const int sms = sm_count();
-  const int64_t splits = std::max(mla_plan(num_tokens, num_heads, max_seq_len, false, sms).splits,
-                                  mla_plan(num_tokens, num_heads, max_seq_len, true, sms).splits);
+  int64_t splits = std::max(mla_plan(num_tokens, num_heads, max_seq_len, false, sms).splits,
+                            mla_plan(num_tokens, num_heads, max_seq_len, true, sms).splits);
+  if (num_heads >= 64 && num_heads % 64 == 0)  // the wgmma decode kernel's plan (v5)
+    splits = std::max(splits, mla_wgmma_splits(num_tokens, num_heads, max_seq_len, sms));
   if (splits <= 1) return 0;
   return static_cast<size_t>(splits * num_tokens * num_heads * (kLat + 1)) * sizeof(float);
 }

@@ -24,8 +24,10 @@
 
 #include "backend/cuda/attention/mla.h"
 #include "backend/cuda/attention/mla_combine.h"
+#include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/mbarrier_ptx.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
 
@@ -66,27 +68,6 @@ struct WsArgs {
   int page_shift;  // log2(page_size) when a power of two, else -1
 };
 
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        " selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
 // One cache row (global, 16-byte aligned) into shared memory; completes tx bytes on `bar`.
 __device__ __forceinline__ void bulk_row(uint32_t dst, const void* src, uint32_t bar) {
   asm volatile(
@@ -94,15 +75,6 @@ __device__ __forceinline__ void bulk_row(uint32_t dst, const void* src, uint32_t
           "r"(dst),
       "l"(src), "r"(kRowBytes), "r"(bar)
       : "memory");
-}
-// Barrier ids as immediates: a register id makes ptxas reserve all 16 hardware barriers.
-template <int kId>
-__device__ __forceinline__ void named_sync_128() {
-  asm volatile("bar.sync %0, 128;\n" ::"n"(kId) : "memory");
-}
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
 }
 
 template <int MB>
@@ -225,9 +197,9 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
     for (int n = 0; n < kNTiles; ++n)
       red[j][n][lane] = make_float4(sp[n][0], sp[n][1], sp[n][2], sp[n][3]);
     if (MB == 1 || grp == 0)  // group-wide (4 warps) barrier; id 0 is __syncthreads'
-      named_sync_128<1>();
+      named_sync<1, 128>();
     else
-      named_sync_128<2>();
+      named_sync<2, 128>();
     float sv[kNTiles][4];
 #pragma unroll
     for (int n = 0; n < kNTiles; ++n) {
@@ -402,7 +374,9 @@ void run_v4(const MlaAttentionParams& p, cudaStream_t s) {
 }  // namespace
 
 void launch_mla_decode(const MlaAttentionParams& p, cudaStream_t s, MlaDecodeKernel kernel) {
-  if (kernel == MlaDecodeKernel::kV4)
+  if (kernel == MlaDecodeKernel::kV5 && mla_decode_wgmma_preferred(p))
+    launch_mla_decode_wgmma(p, s);
+  else if (kernel == MlaDecodeKernel::kV4 || kernel == MlaDecodeKernel::kV5)
     run_v4(p, s);
   else
     launch_mla_decode(p, s);

@@ -3,6 +3,8 @@
 // GEMV steps, fp32 accumulation. Device-only; include from .cu files.
 #pragma once
 
+#include <cuda_bf16.h>
+
 #include <cstdint>
 
 namespace wideserve::cuda {
@@ -22,6 +24,11 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
+}
+// Two floats as one bf16x2 word (lo in the low half), round to nearest: an A-fragment register.
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
 }
 // c += a (16x16 bf16, row) * b (16x8 bf16, col), fp32 accumulators.
 __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,

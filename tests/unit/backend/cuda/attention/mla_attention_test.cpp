@@ -14,12 +14,22 @@
 #include <vector>
 
 #include "backend/cuda/attention/mla.h"
+#include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_ref.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gpu_test_util.h"
 
 namespace wideserve::cuda {
 namespace {
+
+// Decode through `k`; v5 runs the wgmma kernel wherever it can (the launcher's size heuristic,
+// mla_decode_wgmma_preferred, would send the tests' small batches to v4).
+void decode(const MlaAttentionParams& p, cudaStream_t s, MlaDecodeKernel k) {
+  if (k == MlaDecodeKernel::kV5 && mla_decode_wgmma_supported(p))
+    launch_mla_decode_wgmma(p, s);
+  else
+    launch_mla_decode(p, s, k);
+}
 
 using test::randn;
 using test::rel_l2;
@@ -109,7 +119,7 @@ void run_case(const Case& c, MlaDecodeKernel kernel = MlaDecodeKernel::kV3) {
   if (c.prefill)
     launch_mla_prefill(p, nullptr);
   else
-    launch_mla_decode(p, nullptr, kernel);
+    decode(p, nullptr, kernel);
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 
   auto outb = dout.download();
@@ -118,7 +128,7 @@ void run_case(const Case& c, MlaDecodeKernel kernel = MlaDecodeKernel::kV3) {
   auto lse = dlse.download();
   const double err = rel_l2(out, ref);
   EXPECT_LT(err, 1e-2) << "heads " << H << " page " << ps << " tokens " << T << " kernel v"
-                       << (kernel == MlaDecodeKernel::kV4 ? 4 : 3);
+                       << 3 + static_cast<int>(kernel);
   double lse_err = 0;
   for (size_t i = 0; i < lse.size(); ++i)
     lse_err = std::max(lse_err, std::isfinite(lse[i]) ? std::abs(lse[i] - ref_lse[i]) : INFINITY);
@@ -131,7 +141,7 @@ std::vector<int32_t> ones(size_t n) {
 
 // Decode cases, once per decode kernel.
 const char* kernel_name(MlaDecodeKernel k) {
-  return k == MlaDecodeKernel::kV4 ? "v4" : "v3";
+  return k == MlaDecodeKernel::kV5 ? "v5" : k == MlaDecodeKernel::kV4 ? "v4" : "v3";
 }
 class MlaDecode : public ::testing::TestWithParam<MlaDecodeKernel> {};
 
@@ -147,6 +157,8 @@ TEST_P(MlaDecode, MixedLengthsPageSizes) {
 TEST_P(MlaDecode, ManyHeads) {
   WS_REQUIRE_GPU();
   run_case({128, 64, {5, 300, 1500, 77}, ones(4), false, 301}, GetParam());
+  run_case({64, 16, {1, 63, 64, 65, 129, 700}, ones(6), false, 305}, GetParam());
+  run_case({192, 64, {3, 2000}, ones(2), false, 306}, GetParam());
   run_case({128, 16, {4097}, ones(1), false, 302}, GetParam());  // long single sequence: splits
   run_case({40, 1, {19, 250, 129}, ones(3), false, 303}, GetParam());  // heads not a block multiple
   run_case({16, 24, {50, 333}, ones(2), false, 304}, GetParam());  // page size not a power of two
@@ -206,10 +218,17 @@ TEST(MlaAttention, PrefillLongPromptSplits) {
   run_case({16, 64, {2500}, {9}, true, 601});  // few tokens over a long prefix: split-KV path
 }
 
+void graph_case(int64_t H, MlaDecodeKernel kernel);
+
 TEST_P(MlaDecode, GraphCaptureReplays) {
   WS_REQUIRE_GPU();
-  // Capacity 640 with one 600-token sequence: several splits, so the combine is captured too.
-  const int64_t T = 3, H = 16, ps = 16, mpps = 40;
+  // Capacity 640 with one 600-token sequence: several splits, so the combine is captured too;
+  // 16 heads (v3/v4 kernels) and 128 (v5's wgmma kernel).
+  for (const int64_t H : {16, 128}) graph_case(H, GetParam());
+}
+
+void graph_case(int64_t H, MlaDecodeKernel kernel) {
+  const int64_t T = 3, ps = 16, mpps = 40;
   std::vector<int32_t> table(T * mpps), lens = {10, 100, 600}, seq = {0, 1, 2}, pos = {9, 99, 599};
   std::iota(table.begin(), table.end(), 0);
   std::shuffle(table.begin(), table.end(), std::mt19937_64(7));
@@ -243,14 +262,14 @@ TEST_P(MlaDecode, GraphCaptureReplays) {
   WS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   {
     test::CapturedGraph graph(
-        st, [&] { launch_mla_decode(p, st, GetParam()); }, cudaStreamCaptureModeGlobal);
+        st, [&] { decode(p, st, kernel); }, cudaStreamCaptureModeGlobal);
     for (int rep = 0; rep < 2; ++rep) {
       WS_CUDA_CHECK(cudaMemsetAsync(dout.get(), 0xFF, dout.bytes(), st));
       graph.launch();
       auto ob = dout.download();
       std::vector<float> o(ob.size());
       for (size_t i = 0; i < o.size(); ++i) o[i] = __bfloat162float(ob[i]);
-      EXPECT_LT(rel_l2(o, ref), 1e-2) << "replay " << rep;
+      EXPECT_LT(rel_l2(o, ref), 1e-2) << "replay " << rep << ", heads " << H;
     }
   }
   WS_CUDA_CHECK(cudaStreamDestroy(st));
@@ -272,10 +291,30 @@ TEST_P(MlaDecode, RejectsMissingWorkspace) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, MlaDecode,
-                         ::testing::Values(MlaDecodeKernel::kV3, MlaDecodeKernel::kV4),
+                         ::testing::Values(MlaDecodeKernel::kV3, MlaDecodeKernel::kV4,
+                                           MlaDecodeKernel::kV5),
                          [](const ::testing::TestParamInfo<MlaDecodeKernel>& i) {
                            return std::string(kernel_name(i.param));
                          });
+
+// Host only: which batches launch_mla_decode(kV5) gives the wgmma kernel.
+TEST(MlaAttention, WgmmaDecodeOnlyForWideBatches) {
+  MlaAttentionParams p{};
+  p.num_heads = 128;
+  p.num_tokens = 1;
+  EXPECT_TRUE(mla_decode_wgmma_supported(p));
+  EXPECT_FALSE(mla_decode_wgmma_preferred(p));
+  p.num_tokens = 16;
+  EXPECT_TRUE(mla_decode_wgmma_preferred(p));
+  p.num_heads = 64;
+  EXPECT_FALSE(mla_decode_wgmma_preferred(p));
+  p.num_tokens = 32;
+  EXPECT_TRUE(mla_decode_wgmma_preferred(p));
+  p.num_heads = 16;
+  p.num_tokens = 4096;
+  EXPECT_FALSE(mla_decode_wgmma_supported(p));
+  EXPECT_FALSE(mla_decode_wgmma_preferred(p));
+}
 
 TEST(MlaAttention, DecodeV4RejectsMisalignedCache) {
   WS_REQUIRE_GPU();
@@ -325,7 +364,7 @@ TEST(MlaKvStore, ScattersRowsToSlots) {
 
 // gtest prints the parameter through ADL: "GetParam() = v4" in test names.
 void PrintTo(MlaDecodeKernel k, std::ostream* os) {
-  *os << (k == MlaDecodeKernel::kV4 ? "v4" : "v3");
+  *os << kernel_name(k);
 }
 
 }  // namespace wideserve::cuda

@@ -1,0 +1,410 @@
+// MLA decode "v5": the absorbed decode on wgmma for head counts that are a multiple of 64
+// (DeepSeek-V3/R1's 128 heads per rank), where v4's mma.sync kernel is compute-bound at ~185
+// TFLOP/s. Same params, workspace contract and combine kernel as v3/v4 (docs/cuda_mla.md, "v5").
+//
+// A CTA owns one token, 64 heads and one KV split; three warpgroups:
+//   WG2 (producer): per 64-row KV tile, looks up each row's slot once (64 threads) and copies the
+//     tile with 16-byte cp.async (rows past the split's end zero-filled) into a ring stage laid
+//     out for wgmma (9 column groups of 64 x 128-byte swizzled rows); after its copies land it
+//     fences them into the async proxy and arrives on the stage's `full` barrier.
+//   WG0: S[64 heads x 64 rows] = Q K^T on wgmma (Q in shared memory, loaded once; 36 k16 steps of
+//     m64n64), online softmax in registers, P (bf16, the m16n8k16 A-fragment layout) and the row
+//     rescale handed to WG1 through shared memory, then O[:, 0:256] += P V (m64n256k16, A from
+//     registers, V = the same stage read MN-major).
+//   WG1: O[:, 256:512] += P V with WG0's P, overlapping WG0's next Q K^T.
+// O (64 x 256 fp32 per warpgroup) lives in registers: consumers raise their register limit
+// (setmaxnreg) while the producer lowers its own.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/attention/mla.h"
+#include "backend/cuda/attention/mla_combine.h"
+#include "backend/cuda/attention/mla_decode_wgmma.h"
+#include "backend/cuda/attention/mla_plan.h"
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/mbarrier_ptx.cuh"
+#include "backend/cuda/common/mma_ptx.cuh"
+#include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/wgmma_ptx.cuh"
+
+namespace wideserve::cuda {
+namespace {
+
+constexpr int kHeads = 64;          // query rows of a CTA (m64)
+constexpr int kBn = 32;             // KV rows per tile
+constexpr int kRow = 576;           // elements per cache row / query head
+constexpr int kLat = 512;           // value / output width
+constexpr int kGroups = kRow / 64;  // 128-byte column groups of a row (9)
+constexpr int kChunks = kRow / 8;   // 16-byte chunks of a row (72)
+constexpr int kStages = 4;
+constexpr int kThreads = 384;
+constexpr uint32_t kQBytes = kGroups * kHeads * 128;   // 73,728
+constexpr uint32_t kStageBytes = kGroups * kBn * 128;  // 36,864
+constexpr uint32_t kGroupStride = kBn * 128;           // bytes between column groups (4,096)
+constexpr int kKSteps = kBn / 16;                      // k16 steps of P V per tile (2)
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+// Shared memory after the 1024-byte aligned base (swizzle atoms must be aligned).
+constexpr uint32_t kOffQ = 0;
+constexpr uint32_t kOffKv = kOffQ + kQBytes;
+constexpr uint32_t kOffP = kOffKv + kStages * kStageBytes;  // [k16][4 regs][128 threads] u32
+constexpr uint32_t kOffAlpha = kOffP + 4 * 4 * 128 * 4;     // [2 rows][128 threads] f32 (the
+                                                            // epilogue reuses P's 4 x 128 words)
+constexpr uint32_t kOffBar = kOffAlpha + 2 * 128 * 4;       // full[], empty[], p_full, p_empty
+constexpr uint32_t kSmemBytes = kOffBar + (2 * kStages + 2) * 8 + 1024;  // + alignment slack
+static_assert(kSmemBytes <= 227 * 1024, "over the sm_90 dynamic shared memory limit");
+
+struct WgArgs {
+  MlaAttentionParams p;
+  int splits;
+  float scale_log2;
+};
+
+// 16 bytes global -> shared; src_bytes = 0 zero-fills.
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, uint32_t src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(src_bytes)
+               : "memory");
+}
+// Byte offset of 16-byte chunk c (0..71) of row r in a [groups][rows][128 B] swizzled block.
+__device__ __forceinline__ uint32_t swz_off(int r, int c, uint32_t group_stride) {
+  return (c >> 3) * group_stride + r * 128 + (((c & 7) ^ (r & 7)) << 4);
+}
+
+__global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgArgs a) {
+  pdl_wait();
+  pdl_launch_dependents();
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const uint32_t base = (smem_addr(smem_raw) + 1023u) & ~1023u;
+  unsigned char* gbase = smem_raw + (base - smem_addr(smem_raw));
+  const MlaAttentionParams& p = a.p;
+  const int tid = threadIdx.x, wg = tid / 128, wtid = tid % 128;
+  const int hb = blockIdx.x, t = blockIdx.y, z = blockIdx.z;
+  const int H = static_cast<int>(p.num_heads);
+
+  // This CTA's KV range: split z's equal share (whole tiles) of the token's visible length.
+  const int seq = p.token_seq[t];
+  const int lim = max(0, min(p.token_pos[t] + 1, p.seq_lens[seq]));
+  int chunk = (lim + a.splits - 1) / a.splits;
+  chunk = (chunk + kBn - 1) / kBn * kBn;
+  const int lo = min(lim, z * chunk), hi = min(lim, lo + chunk);
+  const int ntiles = (hi - lo + kBn - 1) / kBn;
+
+  const uint32_t bar_full = base + kOffBar, bar_empty = bar_full + 8 * kStages,
+                 bar_pfull = bar_empty + 8 * kStages, bar_pempty = bar_pfull + 8;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(bar_full + 8 * s, 128);   // every producer thread, when its copies landed
+      mbar_init(bar_empty + 8 * s, 256);  // every consumer thread
+    }
+    mbar_init(bar_pfull, 128);
+    mbar_init(bar_pempty, 128);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  // Q[64 heads, 576] of this token into the swizzled K-major layout (all threads, once).
+  {
+    const uint4* q = reinterpret_cast<const uint4*>(
+        p.q + (static_cast<int64_t>(t) * H + static_cast<int64_t>(hb) * kHeads) * kRow);
+    for (int i = tid; i < kHeads * kChunks; i += kThreads) {
+      const int h = i / kChunks, c = i % kChunks;
+      *reinterpret_cast<uint4*>(gbase + kOffQ + swz_off(h, c, kHeads * 128)) = __ldg(q + i);
+    }
+    fence_proxy_async_smem();
+  }
+  __syncthreads();
+
+  if (wg == 2) {
+    // Producer.
+    setmaxnreg_dec<40>();
+    if (ntiles == 0) return;
+    const int32_t* pages = p.page_table + static_cast<int64_t>(seq) * p.max_pages_per_seq;
+    const int ps = static_cast<int>(p.page_size);
+    const char* cache = reinterpret_cast<const char*>(p.kv_cache);
+    // Thread (r, q) copies row r of every tile: chunks q, q+4, ..., q+68 (each 4-thread group
+    // reads 64 contiguous bytes per copy). Its row's slot is looked up one tile ahead.
+    const int r = wtid >> 2, q = wtid & 3;
+    auto lookup = [&](int tile) -> int64_t {
+      const int pos = lo + tile * kBn + r;
+      return tile < ntiles && pos < hi
+                 ? static_cast<int64_t>(__ldg(&pages[pos / ps])) * ps + pos % ps
+                 : -1;
+    };
+    int64_t next = lookup(0);
+    // Each thread's copies of a tile arrive on the stage's `full` barrier when they land
+    // (cp.async.mbarrier.arrive.noinc: the producer never waits for its own copies); a stage is
+    // refilled with tile t + kStages once both consumer warpgroups released tile t.
+#pragma unroll 1
+    for (int tile = 0; tile < ntiles; ++tile) {
+      const int s = tile % kStages;
+      if (tile >= kStages) mbar_wait(bar_empty + 8 * s, ((tile / kStages) - 1) & 1);
+      const int64_t slot = next;
+      next = lookup(tile + 1);
+      // Rows past the split's end are zero-filled (src-size 0 reads nothing).
+      const char* src = slot >= 0 ? cache + slot * (kRow * 2) + q * 16 : cache;
+      const int step = slot >= 0 ? 64 : 0;
+      const uint32_t nbytes = slot >= 0 ? 16u : 0u;
+      const uint32_t dst = base + kOffKv + s * kStageBytes + r * 128;
+#pragma unroll
+      for (int j = 0; j < kChunks / 4; ++j)  // chunk c = q + 4j: group c / 8, slot c % 8
+        cp_async_16(dst + (j >> 1) * kGroupStride + (((q + 4 * (j & 1)) ^ (r & 7)) << 4),
+                    src + j * step, nbytes);
+      asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar_full + 8 * s)
+                   : "memory");
+    }
+    return;
+  }
+
+  setmaxnreg_inc<232>();
+  const int warp = wtid / 32, lane = wtid % 32, g = lane / 4, c = lane % 4;
+  uint32_t* pbuf = reinterpret_cast<uint32_t*>(gbase + kOffP);
+  float* abuf = reinterpret_cast<float*>(gbase + kOffAlpha);
+  float o[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] = 0.f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};  // rows g, g+8 (log2 units)
+  const uint32_t col0 = wg == 0 ? 0u : 4u * kGroupStride;  // this warpgroup's 256 value columns
+  // WG0: S = Q K^T of `tile` into sc (issued and committed, not waited for). The caller has
+  // waited for the tile's stage.
+  auto issue_qk = [&](float(&sc)[16], int tile) {
+    const uint32_t stage = base + kOffKv + (tile % kStages) * kStageBytes;
+#pragma unroll
+    for (int k = 0; k < kRow / 16; ++k) {
+      const uint32_t qoff = (k >> 2) * (kHeads * 128) + (k & 3) * 32;
+      const uint32_t koff = (k >> 2) * kGroupStride + (k & 3) * 32;
+      wgmma_m64n32k16_ss(sc, wgmma_desc_sw128(base + kOffQ + qoff, 16, 1024),
+                         wgmma_desc_sw128(stage + koff, 16, 1024), k > 0);
+    }
+    wgmma_commit();
+  };
+  // O = alpha * O, then O += P V of `tile` over this warpgroup's 256 columns (issued, committed).
+  auto issue_pv = [&](const uint32_t(&pa)[kKSteps][4], const float(&alpha)[2], int tile) {
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      o[4 * j + 0] *= alpha[0];
+      o[4 * j + 1] *= alpha[0];
+      o[4 * j + 2] *= alpha[1];
+      o[4 * j + 3] *= alpha[1];
+    }
+    const uint32_t stage = base + kOffKv + (tile % kStages) * kStageBytes;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kKSteps; ++kk)
+      wgmma_m64n256k16_rs_mn(o, pa[kk],
+                             wgmma_desc_sw128(stage + col0 + kk * 16 * 128, kGroupStride, 1024), 1);
+    wgmma_commit();
+  };
+  // The producer's cp.async writes are generic-proxy writes: after observing them through the
+  // barrier, each consumer thread fences them into the async proxy its wgmma reads through.
+  auto wait_full = [&](int tile) {
+    mbar_wait(bar_full + 8 * (tile % kStages), (tile / kStages) & 1);
+    fence_proxy_async_smem();
+  };
+
+  if (wg == 0 && ntiles > 0) {
+    float sc[16];
+#pragma unroll
+    for (int i = 0; i < 16; ++i) sc[i] = 0.f;
+    wait_full(0);
+    wgmma_fence();
+    issue_qk(sc, 0);
+    wgmma_wait<0>();
+    wgmma_fence_regs(sc);
+#pragma unroll 1
+    for (int tile = 0; tile < ntiles; ++tile) {
+      // Online softmax (base 2). Positions >= hi (tail of the last tile) get P = 0.
+      const int pos0 = lo + tile * kBn + 2 * c;
+      float mx[2] = {-INFINITY, -INFINITY}, alpha[2], mu[2];
+#pragma unroll
+      for (int n = 0; n < kBn / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int pos = pos0 + n * 8 + (e & 1);
+          sc[4 * n + e] = pos < hi ? sc[4 * n + e] * a.scale_log2 : -INFINITY;
+          mx[e >> 1] = fmaxf(mx[e >> 1], sc[4 * n + e]);
+        }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+        const float m_new = fmaxf(m_run[h], mx[h]);
+        mu[h] = m_new == -INFINITY ? 0.f : m_new;
+        alpha[h] = exp2f(m_run[h] - mu[h]);
+        m_run[h] = m_new;
+        l_run[h] *= alpha[h];
+      }
+#pragma unroll
+      for (int n = 0; n < kBn / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          sc[4 * n + e] = exp2f(sc[4 * n + e] - mu[e >> 1]);
+          l_run[e >> 1] += sc[4 * n + e];
+        }
+      // The S accumulator of n8 tiles (2kk, 2kk+1) is the A fragment of k16 step kk.
+      uint32_t pa[kKSteps][4];
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk) {
+        pa[kk][0] = pack_bf16(sc[8 * kk + 0], sc[8 * kk + 1]);
+        pa[kk][1] = pack_bf16(sc[8 * kk + 2], sc[8 * kk + 3]);
+        pa[kk][2] = pack_bf16(sc[8 * kk + 4], sc[8 * kk + 5]);
+        pa[kk][3] = pack_bf16(sc[8 * kk + 6], sc[8 * kk + 7]);
+      }
+      // Hand P and the rescale to WG1 once it has taken the previous tile's.
+      if (tile >= 1) mbar_wait(bar_pempty, (tile - 1) & 1);
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) pbuf[(kk * 4 + r) * 128 + wtid] = pa[kk][r];
+      abuf[wtid] = alpha[0];
+      abuf[128 + wtid] = alpha[1];
+      mbar_arrive(bar_pfull);
+      // P V of this tile, then the next tile's Q K^T queued behind it (the tensor pipe does not
+      // drain in between). The last tile repeats its own Q K^T: no branch while wgmma runs.
+      const int nt = min(tile + 1, ntiles - 1);
+      wait_full(nt);
+      issue_pv(pa, alpha, tile);
+      issue_qk(sc, nt);
+      wgmma_wait<1>();
+      wgmma_fence_regs(o);
+      mbar_arrive(bar_empty + 8 * (tile % kStages));
+      wgmma_wait<0>();
+      wgmma_fence_regs(sc);
+    }
+  } else if (wg == 1) {
+#pragma unroll 1
+    for (int tile = 0; tile < ntiles; ++tile) {
+      uint32_t pa[kKSteps][4];
+      float alpha[2];
+      mbar_wait(bar_pfull, tile & 1);
+#pragma unroll
+      for (int kk = 0; kk < kKSteps; ++kk)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) pa[kk][r] = pbuf[(kk * 4 + r) * 128 + wtid];
+      alpha[0] = abuf[wtid];
+      alpha[1] = abuf[128 + wtid];
+      mbar_arrive(bar_pempty);
+      wait_full(tile);  // complete already: orders this warpgroup's reads of the stage
+      issue_pv(pa, alpha, tile);
+      wgmma_wait<0>();
+      wgmma_fence_regs(o);
+      mbar_arrive(bar_empty + 8 * (tile % kStages));
+    }
+  }
+
+  // Epilogue: WG0 owns the softmax state; WG1 gets the row sums and maxima through shared memory
+  // (the P buffer, once WG1 has taken the last P).
+  float* lm = reinterpret_cast<float*>(gbase + kOffP);
+  if (wg == 0) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 1);
+      l_run[h] += __shfl_xor_sync(0xffffffffu, l_run[h], 2);
+    }
+    if (ntiles >= 1) mbar_wait(bar_pempty, (ntiles - 1) & 1);
+    lm[wtid] = l_run[0];
+    lm[128 + wtid] = l_run[1];
+    lm[256 + wtid] = m_run[0];
+    lm[384 + wtid] = m_run[1];
+  }
+  named_sync<1, 256>();
+  if (wg == 1) {
+    l_run[0] = lm[wtid];
+    l_run[1] = lm[128 + wtid];
+    m_run[0] = lm[256 + wtid];
+    m_run[1] = lm[384 + wtid];
+  }
+  const bool split = a.splits > 1;
+  const int64_t rows = p.num_tokens * H;
+  float* o_part = static_cast<float*>(p.workspace);
+  float* lse_part = o_part + static_cast<int64_t>(a.splits) * rows * kLat;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const float l = l_run[h];
+    const int head = hb * kHeads + warp * 16 + g + 8 * h;
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int64_t th = static_cast<int64_t>(t) * H + head;
+    if (wg == 0 && c == 0) {
+      const float lse = l > 0.f ? (m_run[h] + log2f(l)) * kLn2 : -INFINITY;
+      if (split)
+        lse_part[static_cast<int64_t>(z) * rows + th] = lse;
+      else if (p.lse != nullptr)
+        p.lse[th] = lse;
+    }
+    const int col = wg * 256 + 2 * c;
+    if (split) {
+      float* dst = o_part + (static_cast<int64_t>(z) * rows + th) * kLat + col;
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+        *reinterpret_cast<float2*>(dst + j * 8) =
+            make_float2(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+    } else {
+      __nv_bfloat16* dst = p.out + th * kLat + col;
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+        *reinterpret_cast<__nv_bfloat162*>(dst + j * 8) =
+            __floats2bfloat162_rn(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+    }
+  }
+}
+
+}  // namespace
+
+bool mla_decode_wgmma_supported(const MlaAttentionParams& p) {
+  return p.num_heads >= kHeads && p.num_heads % kHeads == 0;
+}
+
+bool mla_decode_wgmma_preferred(const MlaAttentionParams& p) {
+  return mla_wgmma_preferred(p.num_tokens, p.num_heads);
+}
+
+void launch_mla_decode_wgmma(const MlaAttentionParams& p, cudaStream_t s) {
+  WS_CUDA_REQUIRE(
+      mla_decode_wgmma_supported(p) && p.num_heads <= 4096,
+      "mla v5: num_heads must be a multiple of 64 up to 4096, got " + std::to_string(p.num_heads));
+  WS_CUDA_REQUIRE(p.num_tokens >= 0 && p.num_seqs > 0, "mla v5: need num_seqs > 0");
+  WS_CUDA_REQUIRE(p.page_size > 0 && p.max_pages_per_seq > 0 &&
+                      p.max_pages_per_seq * p.page_size < (int64_t{1} << 31),
+                  "mla v5: page_size, max_pages_per_seq positive, capacity < 2^31 positions");
+  WS_CUDA_REQUIRE(
+      p.q && p.kv_cache && p.page_table && p.seq_lens && p.token_seq && p.token_pos && p.out,
+      "mla v5: null input/output pointer");
+  // 16-byte cp.async of cache rows and 16-byte Q loads.
+  WS_CUDA_REQUIRE(reinterpret_cast<uintptr_t>(p.kv_cache) % 16 == 0 &&
+                      reinterpret_cast<uintptr_t>(p.q) % 16 == 0,
+                  "mla v5: q and kv_cache must be 16-byte aligned");
+  if (p.num_tokens == 0) return;
+  WS_CUDA_REQUIRE(p.num_tokens < 65536, "mla v5: at most 65535 decode tokens per launch, got " +
+                                            std::to_string(p.num_tokens));
+  const int64_t head_blocks = p.num_heads / kHeads;
+  // mla_workspace_bytes counts this plan for every head count this kernel supports.
+  const int64_t splits = mla_wgmma_splits(p.num_tokens, p.num_heads, p.max_seq_len, sm_count());
+  const size_t per_split =
+      static_cast<size_t>(p.num_tokens * p.num_heads * (kLat + 1)) * sizeof(float);
+  if (splits > 1)
+    WS_CUDA_REQUIRE(p.workspace != nullptr && p.workspace_bytes >= splits * per_split,
+                    "mla v5: workspace of " + std::to_string(p.workspace_bytes) + " bytes, need " +
+                        std::to_string(splits * per_split));
+  static std::atomic<bool> configured[64];
+  int dev = 0;
+  WS_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev >= 64 || !configured[dev].load(std::memory_order_acquire)) {
+    WS_CUDA_CHECK(cudaFuncSetAttribute(mla_decode_wgmma_kernel,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(kSmemBytes)));
+    if (dev < 64) configured[dev].store(true, std::memory_order_release);
+  }
+  const WgArgs a{p, static_cast<int>(splits), p.softmax_scale * kLog2e};
+  const dim3 grid(static_cast<unsigned>(head_blocks), static_cast<unsigned>(p.num_tokens),
+                  static_cast<unsigned>(splits));
+  launch_pdl(mla_decode_wgmma_kernel, grid, dim3(kThreads), kSmemBytes, s, a);
+  if (splits > 1)
+    launch_mla_combine(static_cast<const float*>(p.workspace), p.num_tokens * p.num_heads,
+                       static_cast<int>(splits), p.out, p.lse, s);
+}
+
+}  // namespace wideserve::cuda
