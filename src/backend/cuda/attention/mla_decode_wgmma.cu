@@ -24,6 +24,7 @@
 
 #include "backend/cuda/attention/mla.h"
 #include "backend/cuda/attention/mla_combine.h"
+#include "backend/cuda/attention/mla_decode_check.h"
 #include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
@@ -366,20 +367,7 @@ void launch_mla_decode_wgmma(const MlaAttentionParams& p, cudaStream_t s) {
   WS_CUDA_REQUIRE(
       mla_decode_wgmma_supported(p) && p.num_heads <= 4096,
       "mla v5: num_heads must be a multiple of 64 up to 4096, got " + std::to_string(p.num_heads));
-  WS_CUDA_REQUIRE(p.num_tokens >= 0 && p.num_seqs > 0, "mla v5: need num_seqs > 0");
-  WS_CUDA_REQUIRE(p.page_size > 0 && p.max_pages_per_seq > 0 &&
-                      p.max_pages_per_seq * p.page_size < (int64_t{1} << 31),
-                  "mla v5: page_size, max_pages_per_seq positive, capacity < 2^31 positions");
-  WS_CUDA_REQUIRE(
-      p.q && p.kv_cache && p.page_table && p.seq_lens && p.token_seq && p.token_pos && p.out,
-      "mla v5: null input/output pointer");
-  // 16-byte cp.async of cache rows and 16-byte Q loads.
-  WS_CUDA_REQUIRE(reinterpret_cast<uintptr_t>(p.kv_cache) % 16 == 0 &&
-                      reinterpret_cast<uintptr_t>(p.q) % 16 == 0,
-                  "mla v5: q and kv_cache must be 16-byte aligned");
-  if (p.num_tokens == 0) return;
-  WS_CUDA_REQUIRE(p.num_tokens < 65536, "mla v5: at most 65535 decode tokens per launch, got " +
-                                            std::to_string(p.num_tokens));
+  if (!mla_decode_check(p, "v5")) return;
   const int64_t head_blocks = p.num_heads / kHeads;
   // mla_workspace_bytes counts this plan for every head count this kernel supports.
   const int64_t splits = mla_wgmma_splits(p.num_tokens, p.num_heads, p.max_seq_len, sm_count());

@@ -24,6 +24,7 @@
 
 #include "backend/cuda/attention/mla.h"
 #include "backend/cuda/attention/mla_combine.h"
+#include "backend/cuda/attention/mla_decode_check.h"
 #include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
@@ -326,22 +327,7 @@ void launch_ws(const WsArgs& a, dim3 grid, cudaStream_t s) {
 }
 
 void run_v4(const MlaAttentionParams& p, cudaStream_t s) {
-  WS_CUDA_REQUIRE(p.num_tokens >= 0 && p.num_seqs > 0 && p.num_heads > 0 && p.num_heads <= 4096,
-                  "mla v4: need num_seqs > 0, 0 < num_heads <= 4096 (num_tokens " +
-                      std::to_string(p.num_tokens) + ")");
-  WS_CUDA_REQUIRE(p.page_size > 0 && p.max_pages_per_seq > 0 &&
-                      p.max_pages_per_seq * p.page_size < (int64_t{1} << 31),
-                  "mla v4: page_size, max_pages_per_seq positive, capacity < 2^31 positions");
-  WS_CUDA_REQUIRE(
-      p.q && p.kv_cache && p.page_table && p.seq_lens && p.token_seq && p.token_pos && p.out,
-      "mla v4: null input/output pointer");
-  // cp.async.bulk rows and 32-bit Q fragment loads need 16-byte aligned bases.
-  WS_CUDA_REQUIRE(reinterpret_cast<uintptr_t>(p.kv_cache) % 16 == 0 &&
-                      reinterpret_cast<uintptr_t>(p.q) % 16 == 0,
-                  "mla v4: q and kv_cache must be 16-byte aligned");
-  if (p.num_tokens == 0) return;
-  WS_CUDA_REQUIRE(p.num_tokens < 65536, "mla v4: at most 65535 decode tokens per launch, got " +
-                                            std::to_string(p.num_tokens));
+  if (!mla_decode_check(p, "v4")) return;
   const int sms = sm_count();
   MlaPlan plan = mla_plan(p.num_tokens, p.num_heads, p.max_seq_len, false, sms);
   const size_t ws_need = mla_workspace_bytes(p.num_tokens, p.num_heads, p.max_seq_len);
