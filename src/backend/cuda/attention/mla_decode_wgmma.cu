@@ -25,6 +25,7 @@
 #include "backend/cuda/attention/mla.h"
 #include "backend/cuda/attention/mla_combine.h"
 #include "backend/cuda/attention/mla_decode_check.h"
+#include "backend/cuda/attention/mla_decode_common.cuh"
 #include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
@@ -90,12 +91,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
   const int H = static_cast<int>(p.num_heads);
 
   // This CTA's KV range: split z's equal share (whole tiles) of the token's visible length.
-  const int seq = p.token_seq[t];
-  const int lim = max(0, min(p.token_pos[t] + 1, p.seq_lens[seq]));
-  int chunk = (lim + a.splits - 1) / a.splits;
-  chunk = (chunk + kBn - 1) / kBn * kBn;
-  const int lo = min(lim, z * chunk), hi = min(lim, lo + chunk);
-  const int ntiles = (hi - lo + kBn - 1) / kBn;
+  const MlaSplitRange range = mla_split_range<kBn>(p, t, z, a.splits);
+  const int seq = range.seq, lo = range.lo, hi = range.hi, ntiles = range.ntiles;
 
   const uint32_t bar_full = base + kOffBar, bar_empty = bar_full + 8 * kStages,
                  bar_pfull = bar_empty + 8 * kStages, bar_pempty = bar_pfull + 8;
@@ -319,37 +316,16 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     m_run[0] = lm[256 + wtid];
     m_run[1] = lm[384 + wtid];
   }
-  const bool split = a.splits > 1;
   const int64_t rows = p.num_tokens * H;
-  float* o_part = static_cast<float*>(p.workspace);
-  float* lse_part = o_part + static_cast<int64_t>(a.splits) * rows * kLat;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const float l = l_run[h];
     const int head = hb * kHeads + warp * 16 + g + 8 * h;
     const float inv = l > 0.f ? 1.f / l : 0.f;
     const int64_t th = static_cast<int64_t>(t) * H + head;
-    if (wg == 0 && c == 0) {
-      const float lse = l > 0.f ? (m_run[h] + log2f(l)) * kLn2 : -INFINITY;
-      if (split)
-        lse_part[static_cast<int64_t>(z) * rows + th] = lse;
-      else if (p.lse != nullptr)
-        p.lse[th] = lse;
-    }
-    const int col = wg * 256 + 2 * c;
-    if (split) {
-      float* dst = o_part + (static_cast<int64_t>(z) * rows + th) * kLat + col;
-#pragma unroll
-      for (int j = 0; j < 32; ++j)
-        *reinterpret_cast<float2*>(dst + j * 8) =
-            make_float2(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
-    } else {
-      __nv_bfloat16* dst = p.out + th * kLat + col;
-#pragma unroll
-      for (int j = 0; j < 32; ++j)
-        *reinterpret_cast<__nv_bfloat162*>(dst + j * 8) =
-            __floats2bfloat162_rn(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
-    }
+    if (wg == 0 && c == 0)
+      mla_store_lse(p, a.splits, z, rows, th, l > 0.f ? (m_run[h] + log2f(l)) * kLn2 : -INFINITY);
+    mla_store_row<32>(p, a.splits, z, rows, th, wg * 256 + 2 * c, o, h, inv);
   }
 }
 

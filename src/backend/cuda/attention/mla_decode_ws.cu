@@ -25,6 +25,7 @@
 #include "backend/cuda/attention/mla.h"
 #include "backend/cuda/attention/mla_combine.h"
 #include "backend/cuda/attention/mla_decode_check.h"
+#include "backend/cuda/attention/mla_decode_common.cuh"
 #include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
@@ -95,12 +96,8 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
   const int H = static_cast<int>(p.num_heads);
 
   // This CTA's KV range: split z's equal share (whole tiles) of the token's visible length.
-  const int seq = p.token_seq[t];
-  const int lim = max(0, min(p.token_pos[t] + 1, p.seq_lens[seq]));
-  int chunk = (lim + a.splits - 1) / a.splits;
-  chunk = (chunk + kBn - 1) / kBn * kBn;
-  const int lo = min(lim, z * chunk), hi = min(lim, lo + chunk);
-  const int ntiles = (hi - lo + kBn - 1) / kBn;
+  const MlaSplitRange range = mla_split_range<kBn>(p, t, z, a.splits);
+  const int seq = range.seq, lo = range.lo, hi = range.hi, ntiles = range.ntiles;
 
   if (threadIdx.x == 0) {
 #pragma unroll
@@ -269,10 +266,7 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
 
   // Epilogue: full row sums (quad), normalised output (+ lse). Each warp has the whole row's
   // softmax state, so no cross-warp reduction.
-  const bool split = a.splits > 1;
   const int64_t rows = p.num_tokens * H;
-  float* o_part = static_cast<float*>(p.workspace);
-  float* lse_part = o_part + static_cast<int64_t>(a.splits) * rows * kLat;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     float l = l_run[h];
@@ -283,26 +277,8 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
     const float inv = l > 0.f ? 1.f / l : 0.f;
     const int64_t th = static_cast<int64_t>(t) * H + head;
     const float lse = l > 0.f ? (m_run[h] + log2f(l)) * kLn2 : -INFINITY;
-    if (j == 0 && c == 0) {
-      if (split)
-        lse_part[static_cast<int64_t>(z) * rows + th] = lse;
-      else if (p.lse != nullptr)
-        p.lse[th] = lse;
-    }
-    const int col = j * 128 + 2 * c;
-    if (split) {
-      float* dst = o_part + (static_cast<int64_t>(z) * rows + th) * kLat + col;
-#pragma unroll
-      for (int n = 0; n < kOTiles; ++n)
-        *reinterpret_cast<float2*>(dst + n * 8) =
-            make_float2(acc[n][2 * h] * inv, acc[n][2 * h + 1] * inv);
-    } else {
-      __nv_bfloat16* dst = p.out + th * kLat + col;
-#pragma unroll
-      for (int n = 0; n < kOTiles; ++n)
-        *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
-            __floats2bfloat162_rn(acc[n][2 * h] * inv, acc[n][2 * h + 1] * inv);
-    }
+    if (j == 0 && c == 0) mla_store_lse(p, a.splits, z, rows, th, lse);
+    mla_store_row<kOTiles>(p, a.splits, z, rows, th, j * 128 + 2 * c, &acc[0][0], h, inv);
   }
 }
 
