@@ -8,6 +8,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/gemm/gemm.h"
 
 namespace wideserve::cuda {
@@ -52,19 +53,14 @@ __global__ void quantize_fp8_kernel(QuantizeFp8Params p, int64_t ldx, int64_t nk
   for (int off = kLanesPerGroup / 2; off > 0; off /= 2)
     amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
   if (!active) return;
-  const float scale = fmaxf(amax, 1e-10f) / 448.f;
+  const float scale = fp8_group_scale(amax);
   uint8_t q[8];
 #pragma unroll
-  for (int i = 0; i < 8; ++i)
-    q[i] = static_cast<uint8_t>(
-        __nv_cvt_float_to_fp8(__fdiv_rn(v[i], scale), __NV_SATFINITE, __NV_E4M3));
+  for (int i = 0; i < 8; ++i) q[i] = fp8_e4m3_of(v[i], scale);
   if constexpr (kVec) {
     const int64_t c = c0 + lane * 8;
     if (c < p.k) {
-      uint2 packed;
-      packed.x = q[0] | (q[1] << 8) | (q[2] << 16) | (uint32_t{q[3]} << 24);
-      packed.y = q[4] | (q[5] << 8) | (q[6] << 16) | (uint32_t{q[7]} << 24);
-      *reinterpret_cast<uint2*>(p.q + row * p.k + c) = packed;
+      *reinterpret_cast<uint2*>(p.q + row * p.k + c) = fp8_pack8(q);
     }
   } else {
 #pragma unroll

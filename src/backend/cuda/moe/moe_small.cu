@@ -24,6 +24,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/gemm/fp8_quant.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -35,7 +36,6 @@ constexpr int kUpRowsPerWarp = 2;                 // intermediate rows j per war
 constexpr int kUpRows = kWarps * kUpRowsPerWarp;  // per CTA
 constexpr size_t kMaxSmem = 200 * 1024;
 constexpr unsigned kFull = 0xffffffffu;
-constexpr float kFp8Max = 448.0f;
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -354,7 +354,7 @@ __device__ __forceinline__ void stage_fp8(const Src* src, int nrows, int len, ui
       float amax = fmaxf(fmaxf(fabsf(f[b].x), fabsf(f[b].y)), fmaxf(fabsf(f[b].z), fabsf(f[b].w)));
 #pragma unroll
       for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(kFull, amax, o));
-      const float s = fmaxf(amax, 1e-10f) / kFp8Max;
+      const float s = fp8_group_scale(amax);
       const __nv_fp8_e4m3 e[4] = {__nv_fp8_e4m3(f[b].x / s), __nv_fp8_e4m3(f[b].y / s),
                                   __nv_fp8_e4m3(f[b].z / s), __nv_fp8_e4m3(f[b].w / s)};
       uint32_t packed;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/moe/moe.h"
 
 namespace wideserve::cuda {
@@ -16,7 +17,6 @@ namespace {
 
 constexpr int kThreads = 128;
 constexpr unsigned kFull = 0xffffffffu;
-constexpr float kFp8Max = 448.0f;
 
 struct alignas(16) Bf16x8 {
   __nv_bfloat162 v[4];
@@ -48,7 +48,7 @@ __device__ __forceinline__ void quantize8(const float* f, __nv_fp8_e4m3* q, floa
   for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(f[i]));
 #pragma unroll
   for (int o = 8; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(kFull, amax, o));
-  const float scale = fmaxf(amax, 1e-10f) / kFp8Max;
+  const float scale = fp8_group_scale(amax);
   __align__(8) __nv_fp8_e4m3 out[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) out[i] = __nv_fp8_e4m3(f[i] / scale);  // saturating (satfinite)

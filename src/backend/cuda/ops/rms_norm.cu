@@ -11,6 +11,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/ops/block_sum.cuh"
 #include "backend/cuda/ops/ops.h"
@@ -106,16 +107,11 @@ __global__ void rms_norm_vec_kernel(RmsNormParams p) {
     for (int off = 8; off > 0; off /= 2)
       amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
     if (!active) continue;
-    const float scale = fmaxf(amax, 1e-10f) / 448.f;
+    const float scale = fp8_group_scale(amax);
     uint32_t q[8];
 #pragma unroll
-    for (int i = 0; i < 8; ++i)
-      q[i] = __nv_cvt_float_to_fp8(__fdiv_rn(__bfloat162float(o[i]), scale), __NV_SATFINITE,
-                                   __NV_E4M3);
-    uint2 packed;
-    packed.x = q[0] | (q[1] << 8) | (q[2] << 16) | (q[3] << 24);
-    packed.y = q[4] | (q[5] << 8) | (q[6] << 16) | (q[7] << 24);
-    reinterpret_cast<uint2*>(reinterpret_cast<uint8_t*>(p.q) + r * p.dim)[c] = packed;
+    for (int i = 0; i < 8; ++i) q[i] = fp8_e4m3_of(__bfloat162float(o[i]), scale);
+    reinterpret_cast<uint2*>(reinterpret_cast<uint8_t*>(p.q) + r * p.dim)[c] = fp8_pack8(q);
     if ((c & 15) == 0) p.q_scale[(c / 16) * m + r] = scale;
   }
 }
