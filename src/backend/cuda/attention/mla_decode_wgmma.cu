@@ -3,15 +3,17 @@
 // TFLOP/s. Same params, workspace contract and combine kernel as v3/v4 (docs/cuda_mla.md, "v5").
 //
 // A CTA owns one token, 64 heads and one KV split; three warpgroups:
-//   WG2 (producer): per 64-row KV tile, looks up each row's slot once (64 threads) and copies the
-//     tile with 16-byte cp.async (rows past the split's end zero-filled) into a ring stage laid
-//     out for wgmma (9 column groups of 64 x 128-byte swizzled rows); after its copies land it
-//     fences them into the async proxy and arrives on the stage's `full` barrier.
-//   WG0: S[64 heads x 64 rows] = Q K^T on wgmma (Q in shared memory, loaded once; 36 k16 steps of
-//     m64n64), online softmax in registers, P (bf16, the m16n8k16 A-fragment layout) and the row
-//     rescale handed to WG1 through shared memory, then O[:, 0:256] += P V (m64n256k16, A from
-//     registers, V = the same stage read MN-major).
-//   WG1: O[:, 256:512] += P V with WG0's P, overlapping WG0's next Q K^T.
+//   WG2 (producer): thread (r, q) copies row r of each 32-row KV tile with 16-byte cp.async
+//     (rows past the split's end zero-filled) into a 4-stage ring laid out for wgmma (9 column
+//     groups of 32 x 128-byte swizzled rows); the copies arrive on the stage's `full` barrier
+//     by themselves, and its row's page is looked up one tile ahead.
+//   WG0: S[64 heads x 32 rows] = Q K^T on wgmma (Q in shared memory, loaded once by the
+//     consumers with cp.async while the producer fetches the first tiles; 36 k16 steps of
+//     m64n32). It issues the next tile's Q K^T together with this tile's P V and runs the next
+//     online softmax while P V is on the tensor pipe (FlashAttention-3's order); P (bf16, the
+//     m16n8k16 A-fragment layout) and the row rescale go to WG1 through shared memory, then
+//     O[:, 0:256] += P V (m64n256k16, A from registers, V = the same stage read MN-major).
+//   WG1: O[:, 256:512] += P V with WG0's P.
 // O (64 x 256 fp32 per warpgroup) lives in registers: consumers raise their register limit
 // (setmaxnreg) while the producer lowers its own.
 #include <cuda_bf16.h>
@@ -79,6 +81,13 @@ __device__ __forceinline__ uint32_t swz_off(int r, int c, uint32_t group_stride)
   return (c >> 3) * group_stride + r * 128 + (((c & 7) ^ (r & 7)) << 4);
 }
 
+// desc with its start address advanced by `bytes` (a 32-bit add on the low word: the 14-bit
+// address field of a shared-memory operand never carries into the offset fields above it).
+__device__ __forceinline__ uint64_t desc_add(uint64_t desc, uint32_t bytes) {
+  const uint32_t lo = static_cast<uint32_t>(desc) + (bytes >> 4);
+  return (desc & 0xFFFFFFFF00000000ull) | lo;
+}
+
 __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgArgs a) {
   pdl_wait();
   pdl_launch_dependents();
@@ -105,17 +114,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     mbar_init(bar_pempty, 128);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
-  // Q[64 heads, 576] of this token into the swizzled K-major layout (all threads, once).
-  {
-    const uint4* q = reinterpret_cast<const uint4*>(
-        p.q + (static_cast<int64_t>(t) * H + static_cast<int64_t>(hb) * kHeads) * kRow);
-    for (int i = tid; i < kHeads * kChunks; i += kThreads) {
-      const int h = i / kChunks, c = i % kChunks;
-      *reinterpret_cast<uint4*>(gbase + kOffQ + swz_off(h, c, kHeads * 128)) = __ldg(q + i);
-    }
-    fence_proxy_async_smem();
-  }
-  __syncthreads();
+  __syncthreads();  // barriers initialised; the producer starts on the first tiles right away
 
   if (wg == 2) {
     // Producer.
@@ -159,6 +158,17 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
   }
 
   setmaxnreg_inc<232>();
+  // Q[64 heads, 576] of this token into the swizzled K-major layout, by the consumers with
+  // cp.async (all 18 copies per thread in flight at once) while the producer loads tiles.
+  {
+    const char* q = reinterpret_cast<const char*>(
+        p.q + (static_cast<int64_t>(t) * H + static_cast<int64_t>(hb) * kHeads) * kRow);
+    for (int i = tid; i < kHeads * kChunks; i += 256)
+      cp_async_16(base + kOffQ + swz_off(i / kChunks, i % kChunks, kHeads * 128), q + i * 16, 16);
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+    fence_proxy_async_smem();
+    named_sync<2, 256>();
+  }
   const int warp = wtid / 32, lane = wtid % 32, g = lane / 4, c = lane % 4;
   uint32_t* pbuf = reinterpret_cast<uint32_t*>(gbase + kOffP);
   float* abuf = reinterpret_cast<float*>(gbase + kOffAlpha);
@@ -169,28 +179,39 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
   const uint32_t col0 = wg == 0 ? 0u : 4u * kGroupStride;  // this warpgroup's 256 value columns
   // WG0: S = Q K^T of `tile` into sc (issued and committed, not waited for). The caller has
   // waited for the tile's stage.
+  // Descriptors are built once per operand base; a k16 step adds its byte offset / 16 to the
+  // start-address field (offsets stay inside the 256 KB the 14-bit field spans).
+  const uint64_t q_desc = wgmma_desc_sw128(base + kOffQ, 16, 1024);
   auto issue_qk = [&](float(&sc)[16], int tile) {
-    const uint32_t stage = base + kOffKv + (tile % kStages) * kStageBytes;
+    const uint64_t k_desc =
+        wgmma_desc_sw128(base + kOffKv + (tile % kStages) * kStageBytes, 16, 1024);
+    // Opaque per call: otherwise the compiler hoists the 36 Q descriptors out of the loop and
+    // spills them (one add per wgmma is cheaper than a local-memory reload).
+    uint64_t q_desc_l = q_desc;
+    asm volatile("" : "+l"(q_desc_l));
 #pragma unroll
     for (int k = 0; k < kRow / 16; ++k) {
       const uint32_t qoff = (k >> 2) * (kHeads * 128) + (k & 3) * 32;
       const uint32_t koff = (k >> 2) * kGroupStride + (k & 3) * 32;
-      wgmma_m64n32k16_ss(sc, wgmma_desc_sw128(base + kOffQ + qoff, 16, 1024),
-                         wgmma_desc_sw128(stage + koff, 16, 1024), k > 0);
+      wgmma_m64n32k16_ss(sc, desc_add(q_desc_l, qoff), desc_add(k_desc, koff), k > 0);
     }
     wgmma_commit();
   };
-  // O = alpha * O, then O += P V of `tile` over this warpgroup's 256 columns (issued, committed).
-  auto issue_pv = [&](const uint32_t(&pa)[kKSteps][4], const float(&alpha)[2], int tile) {
+  // O = alpha * O. A warp skips it when none of its rows' maxima moved (alpha is exactly 1).
+  auto rescale_o = [&](const float(&alpha)[2]) {
+    if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
 #pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      o[4 * j + 0] *= alpha[0];
-      o[4 * j + 1] *= alpha[0];
-      o[4 * j + 2] *= alpha[1];
-      o[4 * j + 3] *= alpha[1];
+      for (int j = 0; j < 32; ++j) {
+        o[4 * j + 0] *= alpha[0];
+        o[4 * j + 1] *= alpha[0];
+        o[4 * j + 2] *= alpha[1];
+        o[4 * j + 3] *= alpha[1];
+      }
     }
+  };
+  // O += P V of `tile` over this warpgroup's 256 columns (issued, committed; the caller fenced).
+  auto issue_pv = [&](const uint32_t(&pa)[kKSteps][4], int tile) {
     const uint32_t stage = base + kOffKv + (tile % kStages) * kStageBytes;
-    wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < kKSteps; ++kk)
       wgmma_m64n256k16_rs_mn(o, pa[kk],
@@ -205,25 +226,25 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
   };
 
   if (wg == 0 && ntiles > 0) {
+    // Order per tile (as FlashAttention-3's consumer): issue Q K^T(tile + 1) and P V(tile), run
+    // the softmax of tile + 1 on the CUDA cores while P V(tile) (and WG1's half) is on the
+    // tensor pipe, then hand P(tile + 1) over. Nothing is in flight across iterations, and no
+    // branch sits between a wgmma's issue and its wait (ptxas would serialize them): the last
+    // tile repeats its own Q K^T and masks the result out.
     float sc[16];
-#pragma unroll
-    for (int i = 0; i < 16; ++i) sc[i] = 0.f;
-    wait_full(0);
-    wgmma_fence();
-    issue_qk(sc, 0);
-    wgmma_wait<0>();
-    wgmma_fence_regs(sc);
-#pragma unroll 1
-    for (int tile = 0; tile < ntiles; ++tile) {
-      // Online softmax (base 2). Positions >= hi (tail of the last tile) get P = 0.
+    uint32_t pa[kKSteps][4];
+    float alpha[2];
+    // Online softmax of `tile` (base 2) from sc into pa / alpha; P = 0 at positions >= hi and
+    // everywhere when !valid (the state then stays as it was).
+    auto softmax = [&](int tile, bool valid) {
       const int pos0 = lo + tile * kBn + 2 * c;
-      float mx[2] = {-INFINITY, -INFINITY}, alpha[2], mu[2];
+      float mx[2] = {-INFINITY, -INFINITY}, mu[2];
 #pragma unroll
       for (int n = 0; n < kBn / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int pos = pos0 + n * 8 + (e & 1);
-          sc[4 * n + e] = pos < hi ? sc[4 * n + e] * a.scale_log2 : -INFINITY;
+          sc[4 * n + e] = valid && pos < hi ? sc[4 * n + e] * a.scale_log2 : -INFINITY;
           mx[e >> 1] = fmaxf(mx[e >> 1], sc[4 * n + e]);
         }
 #pragma unroll
@@ -243,8 +264,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
           sc[4 * n + e] = exp2f(sc[4 * n + e] - mu[e >> 1]);
           l_run[e >> 1] += sc[4 * n + e];
         }
-      // The S accumulator of n8 tiles (2kk, 2kk+1) is the A fragment of k16 step kk.
-      uint32_t pa[kKSteps][4];
+    };
+    // P (the S accumulator of n8 tiles (2kk, 2kk+1) is the A fragment of k16 step kk) and the
+    // rescale to WG1, once it has taken the previous tile's.
+    auto hand_over = [&](int tile) {
 #pragma unroll
       for (int kk = 0; kk < kKSteps; ++kk) {
         pa[kk][0] = pack_bf16(sc[8 * kk + 0], sc[8 * kk + 1]);
@@ -252,7 +275,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
         pa[kk][2] = pack_bf16(sc[8 * kk + 4], sc[8 * kk + 5]);
         pa[kk][3] = pack_bf16(sc[8 * kk + 6], sc[8 * kk + 7]);
       }
-      // Hand P and the rescale to WG1 once it has taken the previous tile's.
       if (tile >= 1) mbar_wait(bar_pempty, (tile - 1) & 1);
 #pragma unroll
       for (int kk = 0; kk < kKSteps; ++kk)
@@ -261,17 +283,30 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
       abuf[wtid] = alpha[0];
       abuf[128 + wtid] = alpha[1];
       mbar_arrive(bar_pfull);
-      // P V of this tile, then the next tile's Q K^T queued behind it (the tensor pipe does not
-      // drain in between). The last tile repeats its own Q K^T: no branch while wgmma runs.
-      const int nt = min(tile + 1, ntiles - 1);
+    };
+    wait_full(0);
+    wgmma_fence();
+    issue_qk(sc, 0);
+    wgmma_wait<0>();
+    wgmma_fence_regs(sc);
+    softmax(0, true);
+    hand_over(0);
+#pragma unroll 1
+    for (int tile = 0; tile < ntiles; ++tile) {
+      const bool has_next = tile + 1 < ntiles;
+      const int nt = has_next ? tile + 1 : tile;
       wait_full(nt);
-      issue_pv(pa, alpha, tile);
+      rescale_o(alpha);
+      wgmma_fence();
       issue_qk(sc, nt);
+      issue_pv(pa, tile);
       wgmma_wait<1>();
+      wgmma_fence_regs(sc);
+      softmax(nt, has_next);
+      wgmma_wait<0>();
       wgmma_fence_regs(o);
       mbar_arrive(bar_empty + 8 * (tile % kStages));
-      wgmma_wait<0>();
-      wgmma_fence_regs(sc);
+      if (has_next) hand_over(nt);
     }
   } else if (wg == 1) {
 #pragma unroll 1
@@ -287,7 +322,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
       alpha[1] = abuf[128 + wtid];
       mbar_arrive(bar_pempty);
       wait_full(tile);  // complete already: orders this warpgroup's reads of the stage
-      issue_pv(pa, alpha, tile);
+      rescale_o(alpha);
+      wgmma_fence();
+      issue_pv(pa, tile);
       wgmma_wait<0>();
       wgmma_fence_regs(o);
       mbar_arrive(bar_empty + 8 * (tile % kStages));
