@@ -108,10 +108,33 @@ __global__ void silu_and_mul_kernel(SiluAndMulParams p) {
   }
 }
 
+// One thread per 8 columns of a token, grid (tokens, column blocks). With kMaxK > 0 (top_k <=
+// kMaxK) a thread issues all its expert rows' loads before it sums them, in the same order as the
+// loop of the general case (j = 0..k-1, then the shared expert), so both give the same bits.
+template <int kMaxK>
 __global__ void combine_kernel(MoeCombineParams p) {
   const int64_t t = blockIdx.x, H = p.hidden, K = p.top_k;
-  for (int64_t c = threadIdx.x * 8; c < H; c += kThreads * 8) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const int64_t c = (blockIdx.y * static_cast<int64_t>(blockDim.x) + threadIdx.x) * 8;
+  if (c >= H) return;
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  if constexpr (kMaxK > 0) {
+    uint4 raw[kMaxK];
+    float w[kMaxK];
+#pragma unroll
+    for (int j = 0; j < kMaxK; ++j) {
+      const int32_t row = j < K ? p.slot_to_sorted[t * K + j] : -1;
+      w[j] = row >= 0 ? p.topk_weights[t * K + j] : 0.f;
+      if (row >= 0) raw[j] = *reinterpret_cast<const uint4*>(p.y + row * H + c);
+    }
+#pragma unroll
+    for (int j = 0; j < kMaxK; ++j) {
+      if (j >= K || p.slot_to_sorted[t * K + j] < 0) continue;
+      float y[8];
+      to_float8(*reinterpret_cast<const Bf16x8*>(&raw[j]), y);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[i] += w[j] * y[i];
+    }
+  } else {
     for (int64_t j = 0; j < K; ++j) {
       const int32_t row = p.slot_to_sorted[t * K + j];
       if (row < 0) continue;
@@ -121,14 +144,14 @@ __global__ void combine_kernel(MoeCombineParams p) {
 #pragma unroll
       for (int i = 0; i < 8; ++i) acc[i] += w * y[i];
     }
-    if (p.shared) {
-      float s[8];
-      to_float8(*reinterpret_cast<const Bf16x8*>(p.shared + t * H + c), s);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) acc[i] += s[i];
-    }
-    *reinterpret_cast<Bf16x8*>(p.out + t * H + c) = from_float8(acc);
   }
+  if (p.shared) {
+    float sh[8];
+    to_float8(*reinterpret_cast<const Bf16x8*>(p.shared + t * H + c), sh);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[i] += sh[i];
+  }
+  *reinterpret_cast<Bf16x8*>(p.out + t * H + c) = from_float8(acc);
 }
 
 bool aligned16(const void* ptr) {
@@ -180,7 +203,12 @@ void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
   WS_CUDA_REQUIRE(p.y && p.slot_to_sorted && p.topk_weights && p.out && aligned16(p.y) &&
                       aligned16(p.out) && (!p.shared || aligned16(p.shared)),
                   "moe combine: null or misaligned pointer");
-  combine_kernel<<<static_cast<unsigned>(p.num_tokens), kThreads, 0, stream>>>(p);
+  const dim3 grid(static_cast<unsigned>(p.num_tokens),
+                  static_cast<unsigned>((p.hidden / 8 + kThreads - 1) / kThreads));
+  if (p.top_k <= 8)
+    combine_kernel<8><<<grid, kThreads, 0, stream>>>(p);
+  else
+    combine_kernel<0><<<grid, kThreads, 0, stream>>>(p);
   WS_CUDA_CHECK_LAUNCH();
 }
 

@@ -7,6 +7,7 @@
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/ops/block_sum.cuh"
 #include "backend/cuda/ops/ops.h"
 
@@ -15,6 +16,10 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kArgmaxThreads = 1024;
+
+bool aligned16(const void* ptr) {
+  return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0;
+}
 
 __global__ void embedding_kernel(EmbeddingParams p) {
   pdl_wait();
@@ -141,6 +146,12 @@ __global__ void mla_rope_prep_kernel(LatentPrepParams lp, QueryRopeParams qp) {
   }
 }
 
+// HF: act_fn(gate) * up in bf16: silu rounds to bf16 before the product.
+__device__ __forceinline__ __nv_bfloat16 silu_mul_one(float g, float u) {
+  const float s = __bfloat162float(__float2bfloat16(g / (1.f + __expf(-g))));
+  return __float2bfloat16(s * u);
+}
+
 __global__ void silu_mul_kernel(SiluMulParams p) {
   pdl_wait();
   pdl_launch_dependents();
@@ -148,12 +159,49 @@ __global__ void silu_mul_kernel(SiluMulParams p) {
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = j / p.inter, i = j % p.inter;
-    const float g = __bfloat162float(p.x[r * 2 * p.inter + i]);
-    const float u = __bfloat162float(p.x[r * 2 * p.inter + p.inter + i]);
-    // HF: act_fn(gate) * up in bf16: silu rounds to bf16 before the product.
-    const float s = __bfloat162float(__float2bfloat16(g / (1.f + __expf(-g))));
-    p.out[j] = __float2bfloat16(s * u);
+    p.out[j] = silu_mul_one(__bfloat162float(p.x[r * 2 * p.inter + i]),
+                            __bfloat162float(p.x[r * 2 * p.inter + p.inter + i]));
   }
+}
+
+// Eight outputs per thread with 16-byte accesses (inter % 8 == 0, aligned), one thread per 8
+// outputs, no grid-stride loop: with q set (inter % 128 == 0) the 16 threads of a 128-column
+// group reduce its amax by shuffles and write the FP8 copy as launch_quantize_fp8 would.
+__global__ void silu_mul_vec_kernel(SiluMulParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const int64_t n8 = p.rows * p.inter / 8, per_row = p.inter / 8;
+  const int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const bool active = j < n8;  // inactive lanes still join the shuffles
+  const int64_t r = active ? j / per_row : 0, i = active ? (j % per_row) * 8 : 0;
+  float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  if (active) {
+    const uint4 graw = *reinterpret_cast<const uint4*>(p.x + r * 2 * p.inter + i);
+    const uint4 uraw = *reinterpret_cast<const uint4*>(p.x + r * 2 * p.inter + p.inter + i);
+    const auto* gb = reinterpret_cast<const __nv_bfloat16*>(&graw);
+    const auto* ub = reinterpret_cast<const __nv_bfloat16*>(&uraw);
+    uint4 oraw;
+    auto* ob = reinterpret_cast<__nv_bfloat16*>(&oraw);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      ob[e] = silu_mul_one(__bfloat162float(gb[e]), __bfloat162float(ub[e]));
+      v[e] = __bfloat162float(ob[e]);
+    }
+    *reinterpret_cast<uint4*>(p.out + r * p.inter + i) = oraw;
+  }
+  if (p.q == nullptr) return;
+  float amax = 0.f;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(v[e]));
+#pragma unroll
+  for (int off = 8; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+  if (!active) return;
+  const float scale = fp8_group_scale(amax);
+  uint8_t q8[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) q8[e] = fp8_e4m3_of(v[e], scale);
+  *reinterpret_cast<uint2*>(reinterpret_cast<uint8_t*>(p.q) + r * p.inter + i) = fp8_pack8(q8);
+  if (i % 128 == 0) p.q_scale[(i / 128) * p.rows + r] = scale;
 }
 
 __global__ void add_residual_kernel(AddResidualParams p) {
@@ -163,6 +211,30 @@ __global__ void add_residual_kernel(AddResidualParams p) {
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x)
     p.residual[j] += __bfloat162float(p.x[j]);
+}
+
+// Eight elements per thread: one 16-byte bf16 load, two 16-byte fp32 loads and stores.
+__global__ void add_residual_vec_kernel(AddResidualParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const int64_t n8 = p.rows * p.dim / 8;
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n8;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const uint4 xraw = *reinterpret_cast<const uint4*>(p.x + 8 * j);
+    const auto* xb = reinterpret_cast<const __nv_bfloat16*>(&xraw);
+    float4* r = reinterpret_cast<float4*>(p.residual + 8 * j);
+    float4 a = r[0], b = r[1];
+    a.x += __bfloat162float(xb[0]);
+    a.y += __bfloat162float(xb[1]);
+    a.z += __bfloat162float(xb[2]);
+    a.w += __bfloat162float(xb[3]);
+    b.x += __bfloat162float(xb[4]);
+    b.y += __bfloat162float(xb[5]);
+    b.z += __bfloat162float(xb[6]);
+    b.w += __bfloat162float(xb[7]);
+    r[0] = a;
+    r[1] = b;
+  }
 }
 
 // Keeps the larger value; among equal values the lower index. NaN never wins.
@@ -313,15 +385,40 @@ void launch_mla_rope_prep(const LatentPrepParams& lp, const QueryRopeParams& qp,
              dim3(kThreads), smem, stream, lp, qp);
 }
 
+static bool silu_mul_vec_ok(const SiluMulParams& p) {
+  return p.inter % 8 == 0 && aligned16(p.x) && aligned16(p.out);
+}
+
+bool silu_mul_fp8_supported(const SiluMulParams& p) {
+  return silu_mul_vec_ok(p) && p.inter % 128 == 0 && reinterpret_cast<uintptr_t>(p.q) % 8 == 0;
+}
+
 void launch_silu_mul(const SiluMulParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
-  WS_CUDA_REQUIRE(p.x && p.out && p.inter > 0, "silu_mul: bad arguments");
+  WS_CUDA_REQUIRE(p.x && p.out && p.inter > 0 && p.rows > 0, "silu_mul: bad arguments");
+  WS_CUDA_REQUIRE((p.q == nullptr) == (p.q_scale == nullptr),
+                  "silu_mul: q and q_scale go together");
+  WS_CUDA_REQUIRE(p.q == nullptr || silu_mul_fp8_supported(p),
+                  "silu_mul: the FP8 copy needs inter % 128 == 0 and aligned buffers, inter " +
+                      std::to_string(p.inter));
+  if (silu_mul_vec_ok(p)) {
+    const int64_t blocks = (p.rows * p.inter / 8 + kThreads - 1) / kThreads;
+    WS_CUDA_REQUIRE(blocks < (int64_t{1} << 31), "silu_mul: too many rows");
+    launch_pdl(silu_mul_vec_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
+               p);
+    return;
+  }
   launch_pdl(silu_mul_kernel, dim3(grid_for(p.rows * p.inter)), dim3(kThreads), 0, stream, p);
 }
 
 void launch_add_residual(const AddResidualParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
   WS_CUDA_REQUIRE(p.x && p.residual && p.dim > 0, "add_residual: bad arguments");
+  if (p.dim % 8 == 0 && aligned16(p.x) && aligned16(p.residual)) {
+    launch_pdl(add_residual_vec_kernel, dim3(grid_for(p.rows * p.dim / 8)), dim3(kThreads), 0,
+               stream, p);
+    return;
+  }
   launch_pdl(add_residual_kernel, dim3(grid_for(p.rows * p.dim)), dim3(kThreads), 0, stream, p);
 }
 

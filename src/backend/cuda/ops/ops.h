@@ -77,13 +77,18 @@ void launch_query_rope(const QueryRopeParams& p, cudaStream_t stream);
 void launch_mla_rope_prep(const LatentPrepParams& lp, const QueryRopeParams& qp,
                           cudaStream_t stream);
 
-// out[r, i] = silu(x[r, i]) * x[r, inter + i], bf16 in and out.
+// out[r, i] = silu(x[r, i]) * x[r, inter + i], bf16 in and out. With q set, also the FP8 copy
+// of out that launch_quantize_fp8 makes (q [rows, inter], q_scale [inter / 128][rows]).
 struct SiluMulParams {
   const __nv_bfloat16* x;
   __nv_bfloat16* out;
   int64_t rows, inter;
+  __nv_fp8_e4m3* q = nullptr;
+  float* q_scale = nullptr;
 };
 void launch_silu_mul(const SiluMulParams& p, cudaStream_t stream);
+// Whether launch_silu_mul can write the FP8 copy for these shapes and buffers.
+bool silu_mul_fp8_supported(const SiluMulParams& p);
 
 // residual[r] += x[r] (bf16 -> fp32 stream), rows of dim.
 struct AddResidualParams {

@@ -121,6 +121,89 @@ TEST(CudaOps, RmsNormVectorPathAndFusedFp8Copy) {
   }
 }
 
+// silu_mul against the CPU reference (silu rounded to bf16 before the product, HF's order) on
+// the vector kernel (inter % 8 == 0) and the scalar one (odd inter, or an unaligned x), and the
+// vector kernel's FP8 copy against launch_quantize_fp8 of its output, bit for bit.
+TEST(CudaOps, SiluMulVectorScalarAndFusedFp8Copy) {
+  WS_REQUIRE_GPU();
+  struct Case {
+    int64_t rows, inter;
+    bool fp8, offset;
+  };
+  uint64_t seed = 70;
+  for (const Case& c :
+       {Case{1, 18432, true, false}, Case{256, 2048, true, false}, Case{3, 1408, false, false},
+        Case{5, 100, false, false}, Case{2, 27, false, false}, Case{4, 512, false, true}}) {
+    const int64_t off = c.offset ? 1 : 0;  // x shifted by one element: not 16-byte aligned
+    const auto xf = test::randn(static_cast<size_t>(c.rows * 2 * c.inter + off), seed, 3.f);
+    std::vector<__nv_bfloat16> x(xf.size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = __float2bfloat16(xf[i]);
+    DeviceBuffer<__nv_bfloat16> dx(x.size()), dout(static_cast<size_t>(c.rows * c.inter));
+    DeviceBuffer<__nv_fp8_e4m3> q(static_cast<size_t>(c.rows * c.inter)), q2(q.size());
+    DeviceBuffer<float> qs(static_cast<size_t>(c.rows * (c.inter / 128 + 1))), qs2(qs.size());
+    dx.upload(x);
+    SiluMulParams p{dx.get() + off, dout.get(), c.rows, c.inter};
+    if (c.fp8) {
+      p.q = q.get();
+      p.q_scale = qs.get();
+      ASSERT_TRUE(silu_mul_fp8_supported(p));
+    }
+    launch_silu_mul(p, nullptr);
+    const auto out = dout.download();
+    int64_t bad = 0;
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int64_t i = 0; i < c.inter; ++i) {
+        const float g = __bfloat162float(x[off + r * 2 * c.inter + i]);
+        const float u = __bfloat162float(x[off + r * 2 * c.inter + c.inter + i]);
+        const float want = bf(bf(g / (1.f + std::exp(-g))) * u);
+        const float got = __bfloat162float(out[r * c.inter + i]);
+        // __expf vs std::exp may move a value by one bf16 step; anything else is a bug.
+        if (std::fabs(got - want) > 8e-3f * std::fabs(want) + 1e-6f) ++bad;
+      }
+    EXPECT_EQ(bad, 0) << "rows " << c.rows << " inter " << c.inter;
+    seed += 1;
+    if (!c.fp8) continue;
+    launch_quantize_fp8({dout.get(), c.rows, c.inter, 0, q2.get(), qs2.get()}, nullptr);
+    const auto a = q.download(), b = q2.download();
+    const auto sa = qs.download(), sb = qs2.download();
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size())) << "fp8 bytes, inter " << c.inter;
+    for (int64_t i = 0; i < c.rows * (c.inter / 128); ++i)
+      EXPECT_EQ(sa[i], sb[i]) << "scale " << i << ", inter " << c.inter;
+  }
+  // The FP8 copy refuses shapes it cannot group.
+  EXPECT_FALSE(silu_mul_fp8_supported({nullptr, nullptr, 2, 100, nullptr, nullptr}));
+}
+
+// add_residual (fp32 residual += bf16 x): the vector kernel and the scalar one (dim % 8 != 0,
+// or an unaligned x) against the host sum, exactly.
+TEST(CudaOps, AddResidualVectorAndScalar) {
+  WS_REQUIRE_GPU();
+  struct Case {
+    int64_t rows, dim;
+    bool offset;
+  };
+  uint64_t seed = 90;
+  for (const Case& c : {Case{256, 7168, false}, Case{1, 2048, false}, Case{3, 100, false},
+                        Case{2, 13, false}, Case{4, 512, true}}) {
+    const int64_t off = c.offset ? 1 : 0;
+    const auto xf = test::randn(static_cast<size_t>(c.rows * c.dim + off), seed, 2.f);
+    auto res = test::randn(static_cast<size_t>(c.rows * c.dim), seed + 1, 5.f);
+    std::vector<__nv_bfloat16> x(xf.size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = __float2bfloat16(xf[i]);
+    DeviceBuffer<__nv_bfloat16> dx(x.size());
+    DeviceBuffer<float> dres(res.size());
+    dx.upload(x);
+    dres.upload(res);
+    launch_add_residual({dx.get() + off, dres.get(), c.rows, c.dim}, nullptr);
+    const auto got = dres.download();
+    int64_t bad = 0;
+    for (size_t i = 0; i < res.size(); ++i)
+      if (got[i] != res[i] + __bfloat162float(x[off + i])) ++bad;
+    EXPECT_EQ(bad, 0) << "rows " << c.rows << " dim " << c.dim;
+    seed += 2;
+  }
+}
+
 // launch_mla_rope_prep equals launch_latent_prep + launch_query_rope bit for bit: cache rows
 // (latent norm + key rope) and the absorbed query's tail, for head counts below, at and past one
 // 32-head block.
