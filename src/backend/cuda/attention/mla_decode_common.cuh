@@ -1,9 +1,11 @@
 // Internal to the MLA decode kernels (v4 mla_decode_ws.cu, v5 mla_decode_wgmma.cu): the device
-// pieces both share, the CTA's KV range of its split and the writes of a finished query row.
+// pieces both share: the CTA's KV range of its split, the online-softmax step of a row and the
+// writes of a finished query row.
 #pragma once
 
 #include <cuda_bf16.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "backend/cuda/attention/mla.h"
@@ -24,6 +26,21 @@ __device__ __forceinline__ MlaSplitRange mla_split_range(const MlaAttentionParam
   chunk = (chunk + kBn - 1) / kBn * kBn;
   const int lo = min(lim, z * chunk), hi = min(lim, lo + chunk);
   return {seq, lo, hi, (hi - lo + kBn - 1) / kBn};
+}
+
+// One row's online-softmax step (base 2) in the m16n8 accumulator layout, where lanes 4g..4g+3
+// hold row g: takes this thread's maximum of the tile's scores, reduces it over the quad, moves
+// the running maximum m_run, sets mu (the offset P is taken against: 0 while every score so far
+// is masked) and rescales l_run; returns the factor O must be rescaled by.
+__device__ __forceinline__ float mla_online_max(float mx, float& m_run, float& l_run, float& mu) {
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+  const float m_new = fmaxf(m_run, mx);
+  mu = m_new == -INFINITY ? 0.f : m_new;
+  const float alpha = exp2f(m_run - mu);
+  m_run = m_new;
+  l_run *= alpha;
+  return alpha;
 }
 
 // Row th of `rows` (tokens x heads): its lse into split z's partials (the workspace's

@@ -248,15 +248,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
           mx[e >> 1] = fmaxf(mx[e >> 1], sc[4 * n + e]);
         }
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-        const float m_new = fmaxf(m_run[h], mx[h]);
-        mu[h] = m_new == -INFINITY ? 0.f : m_new;
-        alpha[h] = exp2f(m_run[h] - mu[h]);
-        m_run[h] = m_new;
-        l_run[h] *= alpha[h];
-      }
+      for (int h = 0; h < 2; ++h) alpha[h] = mla_online_max(mx[h], m_run[h], l_run[h], mu[h]);
 #pragma unroll
       for (int n = 0; n < kBn / 8; ++n)
 #pragma unroll

@@ -223,13 +223,7 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
     float mu[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      const float m_new = fmaxf(m_run[h], mx[h]);
-      mu[h] = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = exp2f(m_run[h] - mu[h]);
-      m_run[h] = m_new;
-      l_run[h] *= alpha;
+      const float alpha = mla_online_max(mx[h], m_run[h], l_run[h], mu[h]);
 #pragma unroll
       for (int n = 0; n < kOTiles; ++n) {
         acc[n][2 * h] *= alpha;
