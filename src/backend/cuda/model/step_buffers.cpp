@@ -272,13 +272,12 @@ void StepBuffers::mlp(BlasContext& blas, const DevLinear& gate_up, const DevLine
   linear(blas, gate_up, x, m, gu.get(), st, x_quantized);
   // Fused: an FP8 down projection gets its quantized input from the SiLU kernel (the bytes
   // launch_quantize_fp8 would make of act), one launch and one read of act fewer.
-  SiluMulParams sp{gu.get(), act.get(), m, inter};
-  const bool quantized =
-      fuse_ops_ && down.fp8 && down.in == inter && m <= max_tokens_ && inter <= max_k_ &&
-      silu_mul_fp8_supported({gu.get(), act.get(), m, inter, xq_.get(), xs_.get()});
-  if (quantized) {
-    sp.q = xq_.get();
-    sp.q_scale = xs_.get();
+  SiluMulParams sp{gu.get(), act.get(), m, inter, xq_.get(), xs_.get()};
+  const bool quantized = fuse_ops_ && down.fp8 && down.in == inter && m <= max_tokens_ &&
+                         inter <= max_k_ && silu_mul_fp8_supported(sp);
+  if (!quantized) {
+    sp.q = nullptr;
+    sp.q_scale = nullptr;
   }
   launch_silu_mul(sp, st);
   if (out == nullptr)

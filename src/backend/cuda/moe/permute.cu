@@ -120,15 +120,16 @@ __global__ void combine_kernel(MoeCombineParams p) {
   if constexpr (kMaxK > 0) {
     uint4 raw[kMaxK];
     float w[kMaxK];
+    int32_t row[kMaxK];
 #pragma unroll
     for (int j = 0; j < kMaxK; ++j) {
-      const int32_t row = j < K ? p.slot_to_sorted[t * K + j] : -1;
-      w[j] = row >= 0 ? p.topk_weights[t * K + j] : 0.f;
-      if (row >= 0) raw[j] = *reinterpret_cast<const uint4*>(p.y + row * H + c);
+      row[j] = j < K ? p.slot_to_sorted[t * K + j] : -1;
+      w[j] = row[j] >= 0 ? p.topk_weights[t * K + j] : 0.f;
+      if (row[j] >= 0) raw[j] = *reinterpret_cast<const uint4*>(p.y + row[j] * H + c);
     }
 #pragma unroll
     for (int j = 0; j < kMaxK; ++j) {
-      if (j >= K || p.slot_to_sorted[t * K + j] < 0) continue;
+      if (row[j] < 0) continue;
       float y[8];
       to_float8(*reinterpret_cast<const Bf16x8*>(&raw[j]), y);
 #pragma unroll
