@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   bool fp8 = false;
   std::string mla = "default", moe_path = "default";
   std::string small_m = "default", moe_small = "default", gemv = "default", bgemv = "default";
-  std::string fuse = "default", pdl = "default";
+  std::string fuse = "default", pdl = "default", fuse_qkv = "default";
+  int autotune = -1;
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
@@ -87,6 +88,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--pdl", pdl, "Programmatic dependent launch of our kernels: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option("--fuse-qkv-a", fuse_qkv, "q_a and kv_a as one GEMM: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option("--gemm-autotune", autotune,
+                 "cuBLASLt candidates timed per plan (-1 = default, <= 1 = heuristic's first)");
   CLI11_PARSE(app, argc, argv);
   auto list = [](const std::string& s) {
     std::vector<int64_t> v;
@@ -144,6 +149,10 @@ int main(int argc, char** argv) {
   if (bgemv != "default") o.bf16_gemv = bgemv == "on";
   if (fuse != "default") o.fuse_ops = fuse == "on";
   if (pdl != "default") o.pdl = pdl == "on";
+  if (autotune >= 0) o.gemm_autotune = autotune;
+  if (fuse_qkv != "default") o.fuse_qkv_a = fuse_qkv == "on";
+  std::printf("gemm autotune: %d candidates, fused q_a + kv_a: %s\n", o.gemm_autotune,
+              o.fuse_qkv_a ? "on" : "off");
   std::printf(
       "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, bf16 gemv %s, fused "
       "small MoE %s, fused ops %s, pdl %s\n",
@@ -206,6 +215,15 @@ int main(int argc, char** argv) {
     std::printf("| %lld | %lld | %.3f | %.3f | %.2f | %.0f |\n", static_cast<long long>(B),
                 static_cast<long long>(context), step * 1e3, floor_s * 1e3, step / floor_s,
                 B / step);
+  }
+
+  if (!m->gemm_tune_records().empty()) {
+    std::printf("\n| cuBLASLt plan | m | n | k | candidates | chosen | heuristic us | best us |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    for (const auto& r : m->gemm_tune_records())
+      std::printf("| %s | %lld | %lld | %lld | %d | %d | %.1f | %.1f |\n", r.fp8 ? "fp8" : "bf16",
+                  static_cast<long long>(r.m), static_cast<long long>(r.n),
+                  static_cast<long long>(r.k), r.candidates, r.chosen, r.heuristic_us, r.best_us);
   }
 
   // Prefill: FLOPs of the linears per token (2 x active parameters) plus absorbed attention.

@@ -1,6 +1,10 @@
 #include <cublasLt.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/gemm/blas_context_impl.h"
@@ -46,15 +50,77 @@ void BlasContext::Impl::choose_algo(BlasPlan& p, const PlanKey& key) {
   set_u32(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(key.align_x));
   set_u32(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(key.align_y));
   set_u32(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(key.align_y));
-  cublasLtMatmulHeuristicResult_t res{};
+  const int want = std::max(1, autotune);
+  std::vector<cublasLtMatmulHeuristicResult_t> res(static_cast<size_t>(want));
   int found = 0;
-  cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, &res, &found);
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, want,
+                                                     res.data(), &found);
   cublasLtMatmulPreferenceDestroy(pref);
   // NOT_SUPPORTED just means no algorithm for this configuration; the caller falls back.
   if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) WS_CUBLAS_CHECK(st);
-  p.has_algo = st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS;
-  if (p.has_algo) p.algo = res.algo;
+  p.candidates.clear();
+  if (st == CUBLAS_STATUS_SUCCESS)
+    for (int i = 0; i < found; ++i)
+      if (res[i].state == CUBLAS_STATUS_SUCCESS) p.candidates.push_back(res[i].algo);
+  p.has_algo = !p.candidates.empty();
+  if (p.has_algo) p.algo = p.candidates.front();
+  p.tuned = p.candidates.size() <= 1;
+}
+
+void BlasContext::Impl::tune(BlasPlan& p, const PlanKey& key, size_t y_bytes, cudaStream_t stream,
+                             const TuneLaunch& launch) {
+  if (p.tuned) return;
+  cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+  WS_CUDA_CHECK(cudaStreamIsCapturing(stream, &cap));
+  if (cap != cudaStreamCaptureStatusNone) return;
+  p.tuned = true;
+  int dev = 0, l2 = 0;
+  WS_CUDA_CHECK(cudaGetDevice(&dev));
+  WS_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
+  // Scratch for the output and for evicting L2 (weights are cold in a decode step); without the
+  // memory, the heuristic's first choice stays.
+  const size_t flush_bytes = 2 * static_cast<size_t>(std::max(l2, 1 << 20));
+  void *y = nullptr, *flush = nullptr;
+  if (cudaMalloc(&y, std::max<size_t>(y_bytes, 256)) != cudaSuccess ||
+      cudaMalloc(&flush, flush_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    if (y != nullptr) cudaFree(y);
+    return;
+  }
+  cudaEvent_t ev0 = nullptr, ev1 = nullptr;
+  WS_CUDA_CHECK(cudaEventCreate(&ev0));
+  WS_CUDA_CHECK(cudaEventCreate(&ev1));
+  constexpr int kReps = 5;
+  std::vector<float> med(p.candidates.size(), std::numeric_limits<float>::infinity());
+  for (size_t i = 0; i < p.candidates.size(); ++i) {
+    // A candidate the library rejects at launch is skipped.
+    if (launch(p.candidates[i], y) != CUBLAS_STATUS_SUCCESS) continue;
+    std::vector<float> us;
+    for (int r = 0; r < kReps; ++r) {
+      WS_CUDA_CHECK(cudaMemsetAsync(flush, r, flush_bytes, stream));
+      WS_CUDA_CHECK(cudaEventRecord(ev0, stream));
+      if (launch(p.candidates[i], y) != CUBLAS_STATUS_SUCCESS) break;
+      WS_CUDA_CHECK(cudaEventRecord(ev1, stream));
+      WS_CUDA_CHECK(cudaEventSynchronize(ev1));
+      float ms = 0;
+      WS_CUDA_CHECK(cudaEventElapsedTime(&ms, ev0, ev1));
+      us.push_back(ms * 1000.f);
+    }
+    if (us.size() != kReps) continue;
+    std::sort(us.begin(), us.end());
+    med[i] = us[kReps / 2];
+  }
+  WS_CUDA_CHECK(cudaStreamSynchronize(stream));
+  cudaEventDestroy(ev0);
+  cudaEventDestroy(ev1);
+  cudaFree(flush);
+  cudaFree(y);
+  const size_t best = static_cast<size_t>(std::min_element(med.begin(), med.end()) - med.begin());
+  if (!std::isfinite(med[best])) return;  // none ran: keep the heuristic's first
+  p.algo = p.candidates[best];
+  tune_records.push_back(GemmTuneRecord{key.kind == PlanKind::kFp8Block, key.m, key.n, key.k,
+                                        static_cast<int>(p.candidates.size()),
+                                        static_cast<int>(best), med[0], med[best]});
 }
 
 BlasContext::BlasContext() : impl_(std::make_unique<Impl>()) {
@@ -70,6 +136,18 @@ BlasContext::~BlasContext() {
 
 size_t BlasContext::plan_count() const {
   return impl_->plans.size();
+}
+
+void BlasContext::set_gemm_autotune(int candidates) {
+  impl_->autotune = std::max(0, candidates);
+}
+
+int BlasContext::gemm_autotune() const {
+  return impl_->autotune;
+}
+
+const std::vector<GemmTuneRecord>& BlasContext::tune_records() const {
+  return impl_->tune_records;
 }
 
 Fp8GemmPath BlasContext::last_fp8_path() const {

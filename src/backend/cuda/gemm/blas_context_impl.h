@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
@@ -40,13 +41,16 @@ struct PlanKeyHash {
   }
 };
 
-// One matmul configuration: descriptors plus the heuristic's algorithm (has_algo false: cuBLASLt
-// offered none, callers fall back).
+// One matmul configuration: descriptors plus the algorithm it runs (has_algo false: cuBLASLt
+// offered none, callers fall back). With autotuning on, candidates holds the heuristic's ranked
+// list and algo becomes the fastest of them on the first call outside graph capture.
 struct BlasPlan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
   bool has_algo = false;
+  std::vector<cublasLtMatmulAlgo_t> candidates;
+  bool tuned = false;
   BlasPlan() = default;
   BlasPlan(const BlasPlan&) = delete;
   BlasPlan& operator=(const BlasPlan&) = delete;
@@ -61,11 +65,20 @@ struct BlasContext::Impl {
   DeviceBuffer<char> stage;  // FP8 cuBLASLt path: scales/rows restaged to 16-byte strides
   Fp8GemmPath last_fp8_path = Fp8GemmPath::kAuto;
   bool last_bf16_gemv = false;
+  int autotune = 0;  // heuristic candidates timed per plan (<= 1: take the heuristic's first)
+  std::vector<GemmTuneRecord> tune_records;
 
   // The cached plan for key, built by build() on first use (build fills desc and layouts).
   BlasPlan& plan(const PlanKey& key, const std::function<void(BlasPlan&)>& build);
-  // Runs the heuristic for a built plan; sets has_algo.
+  // Runs the heuristic for a built plan; sets has_algo (and candidates when autotuning).
   void choose_algo(BlasPlan& plan, const PlanKey& key);
+  // Runs the real call: algo on output y (y_bytes of scratch the tuner owns).
+  using TuneLaunch = std::function<cublasStatus_t(const cublasLtMatmulAlgo_t& algo, void* y)>;
+  // Times every candidate of an untuned plan on this stream (L2 flushed before each run, output
+  // into scratch so beta != 0 calls leave y alone) and keeps the fastest. No-op while the stream
+  // captures a graph (the eager warm-up before a capture tunes) or when scratch cannot be had.
+  void tune(BlasPlan& plan, const PlanKey& key, size_t y_bytes, cudaStream_t stream,
+            const TuneLaunch& launch);
 };
 
 // Grows buf to at least count elements (synchronizing the device first); refuses while the stream

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace wideserve::cuda {
 
@@ -24,6 +25,18 @@ enum class Fp8GemmPath : int {
                   // kInvalidArgument otherwise). kAuto picks it where fp8_small_m_preferred.
   kGemv = 4,      // own tensor-core GEMV for 1 <= m <= 8 (gemm_gemv.h): weights straight to
                   // registers; needs k % 128 == 0. kAuto picks it where fp8_gemv_preferred.
+};
+
+// Candidates the model times per cuBLASLt plan by default (CudaModelOptions::gemm_autotune).
+inline constexpr int kGemmAutotuneDefault = 0;
+
+// One autotuned cuBLASLt plan (benchmarks print them): the heuristic's first algorithm against
+// the fastest of its candidates, median microseconds with a cold L2.
+struct GemmTuneRecord {
+  bool fp8 = false;
+  int64_t m = 0, n = 0, k = 0;
+  int candidates = 0, chosen = 0;  // chosen: index in the heuristic's order
+  float heuristic_us = 0, best_us = 0;
 };
 
 // cuBLASLt handle + workspace (32 MiB) + a cache of matmul plans keyed by shape; one per stream.
@@ -59,6 +72,13 @@ class BlasContext {
   Fp8GemmPath last_fp8_path() const;
   // Number of cached cuBLASLt plans (tests).
   size_t plan_count() const;
+  // cuBLASLt algorithm choice: candidates <= 1 runs the heuristic's first algorithm; more times
+  // that many of its candidates on each plan's first eager call and keeps the fastest. Applies to
+  // plans built after the call.
+  void set_gemm_autotune(int candidates);
+  int gemm_autotune() const;
+  // Every plan tuned so far, in order.
+  const std::vector<GemmTuneRecord>& tune_records() const;
 
   struct Impl;
   Impl& impl() { return *impl_; }

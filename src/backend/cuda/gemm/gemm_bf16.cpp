@@ -80,9 +80,13 @@ void gemm_bf16(BlasContext& ctx, const GemmBf16Params& p, cudaStream_t stream) {
                  "gemm_bf16: cuBLASLt has no algorithm for m=" + std::to_string(p.m) +
                      " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k));
   const float alpha = 1.f, beta = p.beta;
-  WS_CUBLAS_CHECK(cublasLtMatmul(impl.handle, plan.desc, &alpha, p.w, plan.a, p.x, plan.b, &beta,
-                                 p.y, plan.c, p.y, plan.c, &plan.algo, impl.workspace.get(),
-                                 impl.workspace.bytes(), stream));
+  auto launch = [&](const cublasLtMatmulAlgo_t& algo, void* y) {
+    return cublasLtMatmul(impl.handle, plan.desc, &alpha, p.w, plan.a, p.x, plan.b, &beta, y,
+                          plan.c, y, plan.c, &algo, impl.workspace.get(), impl.workspace.bytes(),
+                          stream);
+  };
+  impl.tune(plan, key, static_cast<size_t>(p.m * ldy) * (p.y_f32 ? 4 : 2), stream, launch);
+  WS_CUBLAS_CHECK(launch(plan.algo, p.y));
 }
 
 }  // namespace wideserve::cuda

@@ -102,9 +102,13 @@ bool run_cublaslt(BlasContext& ctx, const GemmFp8BlockParams& p, cudaStream_t st
   WS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
                                                  &x_scale, sizeof(x_scale)));
   const float alpha = 1.f, beta = p.beta;
-  const cublasStatus_t status =
-      cublasLtMatmul(impl.handle, plan.desc, &alpha, p.w, plan.a, x, plan.b, &beta, y, plan.c, y,
-                     plan.c, &plan.algo, impl.workspace.get(), impl.workspace.bytes(), stream);
+  auto launch = [&](const cublasLtMatmulAlgo_t& algo, void* out) {
+    return cublasLtMatmul(impl.handle, plan.desc, &alpha, p.w, plan.a, x, plan.b, &beta, out,
+                          plan.c, out, plan.c, &algo, impl.workspace.get(), impl.workspace.bytes(),
+                          stream);
+  };
+  impl.tune(plan, key, static_cast<size_t>(m * p.n) * 2, stream, launch);
+  const cublasStatus_t status = launch(plan.algo, y);
   if (status == CUBLAS_STATUS_NOT_SUPPORTED) {  // rejected at launch: never try this plan again
     plan.has_algo = false;
     return false;

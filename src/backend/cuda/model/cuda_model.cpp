@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <utility>
 
 #include "backend/cuda/attention/mla.h"
 #include "backend/cuda/common/pdl.cuh"
@@ -82,6 +83,7 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
   WS_CHECK_ARG(opts_.page_size > 0, "page size must be positive");
   WS_CHECK_ARG(opts_.max_step_tokens > 0 && opts_.max_seqs > 0, "step sizes must be positive");
   Impl& I = *impl_;
+  if (opts_.fuse_qkv_a) fuse_qkv_a(w_);
   WS_CUDA_CHECK(cudaStreamCreateWithFlags(&I.stream, cudaStreamNonBlocking));
   cublas_check(cublasCreate(&I.cublas), "create");
   cublas_check(cublasSetStream(I.cublas, I.stream), "set stream");
@@ -93,6 +95,7 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
   I.blas.set_fp8_small_m(opts_.fp8_small_m);
   I.blas.set_fp8_gemv(opts_.fp8_gemv);
   I.blas.set_bf16_gemv(opts_.bf16_gemv);
+  I.blas.set_gemm_autotune(opts_.gemm_autotune);
   set_pdl_enabled(opts_.pdl);
   I.logits_rows_cap = std::max<int64_t>(opts_.max_seqs, 64);
   I.buf.allocate(cfg_, opts_, I.logits_rows_cap);
@@ -148,7 +151,7 @@ void CudaModel::setup_graphs() {
     if (l.fp8) I.blas.reserve_fp8_scratch(opts_.max_step_tokens, l.out, l.in);
   };
   for (const auto& L : w_.layers)
-    for (const DevLinear* l : {&L.q_a, &L.q_b, &L.q, &L.kv_a, &L.o, &L.gate_up, &L.down})
+    for (const DevLinear* l : {&L.q_a, &L.q_b, &L.q, &L.kv_a, &L.qkv_a, &L.o, &L.gate_up, &L.down})
       reserve(*l);
   WS_LOG_INFO("decode CUDA graphs for batch sizes up to {} ({} buckets, MLA workspace {:.1f} MiB)",
               cap, graph_buckets_.size(), I.graph_ws.bytes() / 1048576.0);
@@ -182,15 +185,32 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
   const int64_t slots = slots_per_layer();
 
   launch_embedding({meta.d_tokens, w_.embed.get(), nullptr, B.h.get(), T, H, c.vocab_size}, st);
+  // A linear's result that the next norm of h adds into it (StepBuffers::linear_residual).
+  const bf16* pending = nullptr;
+  auto norm_h = [&](const bf16* w, bool quantize) {
+    RmsNormParams p{nullptr, B.h.get(), nullptr, w, B.xn.get(), T, H, H, H, eps};
+    p.add = std::exchange(pending, nullptr);
+    return B.norm(p, quantize, st);
+  };
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const DevLayer& L = w_.layers[l];
     bf16* cache = I.kv.get() + l * slots * row;
     // --- attention ---
-    const DevLinear& q_in = c.q_lora_rank > 0 ? L.q_a : L.q;
-    const bool xq =
-        B.norm({nullptr, B.h.get(), nullptr, L.input_norm.get(), B.xn.get(), T, H, H, H, eps},
-               q_in.fp8, st);
-    if (c.q_lora_rank > 0) {
+    const DevLinear& q_in = L.qkv_a.out > 0 ? L.qkv_a : c.q_lora_rank > 0 ? L.q_a : L.q;
+    const bool xq = norm_h(L.input_norm.get(), q_in.fp8);
+    const bf16* kv_a = B.kva.get();
+    int64_t kv_a_stride = 0;
+    if (L.qkv_a.out > 0) {
+      // One GEMM for both projections of xn: rows [q_a | kv_a], normed and read in place.
+      const int64_t ql = c.q_lora_rank, fw = L.qkv_a.out;
+      B.linear(I.blas, L.qkv_a, B.xn.get(), T, B.qa.get(), st, xq);
+      const bool qaq =
+          B.norm({nullptr, nullptr, B.qa.get(), L.q_a_norm.get(), B.qa_n.get(), T, ql, fw, ql, eps},
+                 L.q_b.fp8, st);
+      B.linear(I.blas, L.q_b, B.qa_n.get(), T, B.q.get(), st, qaq);
+      kv_a = B.qa.get() + ql;
+      kv_a_stride = fw;
+    } else if (c.q_lora_rank > 0) {
       B.linear(I.blas, L.q_a, B.xn.get(), T, B.qa.get(), st, xq);
       const bool qaq = B.norm({nullptr, nullptr, B.qa.get(), L.q_a_norm.get(), B.qa_n.get(), T,
                                c.q_lora_rank, c.q_lora_rank, c.q_lora_rank, eps},
@@ -206,16 +226,9 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
       B.linear(I.blas, L.q, B.xn.get(), T, B.q.get(), st, xq);
       B.linear(I.blas, L.kv_a, B.xn.get(), T, B.kva.get(), st, xq);
     }
-    const LatentPrepParams lp{B.kva.get(),
-                              L.kv_a_norm.get(),
-                              meta.d_positions,
-                              meta.d_slots,
-                              cache,
-                              I.rope,
-                              T,
-                              lat,
-                              slots,
-                              eps};
+    const LatentPrepParams lp{
+        kv_a, L.kv_a_norm.get(), meta.d_positions, meta.d_slots, cache, I.rope, T, lat, slots,
+        eps,  kv_a_stride};
     const QueryRopeParams qp{
         B.q.get(), B.q_abs.get(), meta.d_positions, I.rope, T, nh, qk, nope, row, lat};
     if (opts_.fuse_ops)
@@ -271,21 +284,29 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
     else
       batched_gemm(I.cublas, true, vd, T, lat, L.kv_b.get() + nope * lat, lat, (nope + vd) * lat,
                    B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
-    B.linear_residual(I.blas, L.o, B.attn.get(), T, st);
+    B.linear_residual(I.blas, L.o, B.attn.get(), T, st, false, &pending);
     // --- MLP / MoE ---
-    const bool mq = B.norm(
-        {nullptr, B.h.get(), nullptr, L.post_attention_norm.get(), B.xn.get(), T, H, H, H, eps},
-        !L.is_moe && L.gate_up.fp8, st);
+    const bool mq = norm_h(L.post_attention_norm.get(), !L.is_moe && L.gate_up.fp8);
     if (!L.is_moe) {
-      B.mlp(I.blas, L.gate_up, L.down, B.xn.get(), T, nullptr, st, mq);
+      B.mlp(I.blas, L.gate_up, L.down, B.xn.get(), T, nullptr, st, mq, &pending);
       continue;
     }
     B.moe(I.blas, c, L, B.xn.get(), T, st);
   }
-  // Final norm of the rows that want logits.
-  launch_rms_norm({meta.d_logit_rows, B.h.get(), nullptr, w_.final_norm.get(), B.xn.get(),
-                   meta.logit_rows, H, H, H, eps},
-                  st);
+  // Final norm of the rows that want logits (a pending update reaches only those rows of h; h
+  // is not read again in this step).
+  RmsNormParams fin{meta.d_logit_rows,
+                    B.h.get(),
+                    nullptr,
+                    w_.final_norm.get(),
+                    B.xn.get(),
+                    meta.logit_rows,
+                    H,
+                    H,
+                    H,
+                    eps};
+  fin.add = pending;
+  launch_rms_norm(fin, st);
 }
 
 void CudaModel::head_greedy(int64_t m) {
@@ -309,6 +330,10 @@ std::vector<int64_t> graph_context_buckets(int64_t max_ctx) {
 
 size_t CudaModel::graph_workspace_bytes() const {
   return impl_->graph_ws.bytes();
+}
+
+const std::vector<GemmTuneRecord>& CudaModel::gemm_tune_records() const {
+  return impl_->blas.tune_records();
 }
 
 int64_t CudaModel::graph_bucket(int64_t n) const {

@@ -47,9 +47,12 @@ struct CudaModelOptions {
   bool fp8_gemv = true;     // kAuto may run the FP8 GEMV kernel (fp8_gemv_preferred)
   bool bf16_gemv = true;    // gemm_bf16 may run the BF16 GEMV kernel (bf16_gemv_preferred)
   MoePath moe_path = kMoeDefaultPath;
-  bool moe_small = true;  // steps of <= kMoeSmallMaxTokens tokens run the fused MoE (moe_small.h)
-  bool fuse_ops = true;   // RMSNorm + FP8 quantization, latent + query rope, FP8 GEMV + residual
-  bool pdl = true;        // programmatic dependent launch of our kernels (common/pdl.cuh)
+  bool moe_small = true;   // steps of <= kMoeSmallMaxTokens tokens run the fused MoE (moe_small.h)
+  bool fuse_ops = true;    // RMSNorm + FP8 quantization, latent + query rope, FP8 GEMV + residual
+  bool fuse_qkv_a = true;  // q_a and kv_a stacked into one GEMM (fuse_qkv_a; not bit-identical:
+                           // the GEMM's algorithm may change with its width)
+  bool pdl = true;         // programmatic dependent launch of our kernels (common/pdl.cuh)
+  int gemm_autotune = kGemmAutotuneDefault;  // cuBLASLt candidates timed per plan (<= 1: off)
 };
 
 class CudaModel {
@@ -71,6 +74,8 @@ class CudaModel {
   // Batch buckets of decode CUDA graphs and their fixed MLA split workspace (tests).
   const std::vector<int64_t>& graph_batch_buckets() const { return graph_buckets_; }
   size_t graph_workspace_bytes() const;
+  // The cuBLASLt plans autotuned so far (benchmarks).
+  const std::vector<GemmTuneRecord>& gemm_tune_records() const;
 
   // One step; logits [rows, vocab] fp32 on the host as DeepseekModel::forward returns them.
   void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/ops/ops.h"
 #include "common/check.h"
 #include "common/float_types.h"
@@ -273,11 +274,12 @@ class DummyMaker {
     l.out = out;
     l.in = in;
     const float bound = std::sqrt(3.0f / static_cast<float>(in));
-    if (fp8_ && out % 128 == 0 && in % 128 == 0) {
+    // A ragged last row block is stored as checkpoints store it (V3's kv_a: 576 rows, 5 blocks).
+    if (fp8_ && in % 128 == 0) {
       l.fp8 = true;
       l.q = DeviceBuffer<__nv_fp8_e4m3>(out * in);
       launch_fill_random_fp8(l.q.get(), out * in, ++seed_, 448.0f, nullptr);
-      l.scale = f32((out / 128) * (in / 128), bound / 448.0f * 0.9f, bound / 448.0f * 1.1f);
+      l.scale = f32(ceil_div(out, 128) * (in / 128), bound / 448.0f * 0.9f, bound / 448.0f * 1.1f);
       bytes += l.q.bytes();
     } else {
       l.w = bf16(out * in, bound);
@@ -358,6 +360,40 @@ DevWeights dummy_dev_weights(const ModelConfig& c, bool fp8, uint64_t seed) {
   WS_CUDA_CHECK(cudaDeviceSynchronize());
   w.bytes = mk.bytes;
   return w;
+}
+
+int64_t fuse_qkv_a(DevWeights& w) {
+  int64_t fused = 0;
+  auto copy = [](void* dst, const void* src, size_t bytes) {
+    WS_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+  };
+  for (DevLayer& L : w.layers) {
+    const DevLinear &a = L.q_a, &b = L.kv_a;
+    if (a.out == 0 || b.out == 0 || a.in != b.in || a.fp8 != b.fp8 || (a.fp8 && a.out % 128 != 0))
+      continue;
+    DevLinear f;
+    f.out = a.out + b.out;
+    f.in = a.in;
+    f.fp8 = a.fp8;
+    if (f.fp8) {
+      f.q = DeviceBuffer<__nv_fp8_e4m3>(f.out * f.in);
+      copy(f.q.get(), a.q.get(), a.q.bytes());
+      copy(f.q.get() + a.out * a.in, b.q.get(), b.q.bytes());
+      // Scale rows [ceil(out/128)][ceil(in/128)]: a's blocks end where b's begin.
+      f.scale = DeviceBuffer<float>(a.scale.size() + b.scale.size());
+      copy(f.scale.get(), a.scale.get(), a.scale.bytes());
+      copy(f.scale.get() + a.scale.size(), b.scale.get(), b.scale.bytes());
+    } else {
+      f.w = DeviceBuffer<__nv_bfloat16>(f.out * f.in);
+      copy(f.w.get(), a.w.get(), a.w.bytes());
+      copy(f.w.get() + a.out * a.in, b.w.get(), b.w.bytes());
+    }
+    L.qkv_a = std::move(f);
+    L.q_a = DevLinear{};
+    L.kv_a = DevLinear{};
+    ++fused;
+  }
+  return fused;
 }
 
 }  // namespace wideserve::cuda

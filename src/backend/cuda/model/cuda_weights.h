@@ -37,6 +37,7 @@ struct DevExperts {
 struct DevLayer {
   DeviceBuffer<__nv_bfloat16> input_norm, post_attention_norm, q_a_norm, kv_a_norm;
   DevLinear q_a, q_b, q, kv_a, o;
+  DevLinear qkv_a;  // q_a and kv_a stacked [q_lora + kv_a.out, in] by fuse_qkv_a (then both empty)
   DeviceBuffer<__nv_bfloat16> kv_b;  // [heads * (nope + v), kv_lora] bf16 (absorbed W_UK / W_UV)
   bool is_moe = false;
   DevLinear gate_up, down;  // dense MLP, or the shared experts of a MoE layer
@@ -58,6 +59,11 @@ struct DevWeights {
 // quantization against the same weights in bf16).
 DevWeights load_dev_weights(const std::string& model_dir, const model::ModelConfig& cfg,
                             bool dequantize_fp8 = false);
+
+// Stacks each layer's q_a and kv_a into qkv_a (one GEMM and one activation quantization for both
+// projections of the same input) where they match: same input width and storage, and for FP8 a
+// q_a row count that ends on a 128-row scale block. Returns the number of layers fused.
+int64_t fuse_qkv_a(DevWeights& w);
 
 // Random weights of the config's shapes, generated on the device; fp8 = FP8 linears and experts
 // wherever the shapes allow 128x128 blocks.

@@ -46,7 +46,8 @@ void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& 
   max_k_ = std::max({H, c.q_lora_rank, nh * c.v_head_dim, inter});
   h = alloc<float>(T * H, &bytes);
   xn = alloc<bf16>(T * H, &bytes);
-  qa = alloc<bf16>(T * c.q_lora_rank, &bytes);
+  // q_a's output, or [q_a | kv_a] rows when the two are one GEMM (fuse_qkv_a).
+  qa = alloc<bf16>(T * (c.q_lora_rank > 0 ? c.q_lora_rank + row : 0), &bytes);
   qa_n = alloc<bf16>(T * c.q_lora_rank, &bytes);
   q = alloc<bf16>(T * nh * c.qk_head_dim(), &bytes);
   kva = alloc<bf16>(T * row, &bytes);
@@ -250,10 +251,16 @@ bool StepBuffers::norm(RmsNormParams p, bool quantize, cudaStream_t st) {
 }
 
 void StepBuffers::linear_residual(BlasContext& blas, const DevLinear& l, const bf16* x, int64_t m,
-                                  cudaStream_t st, bool x_quantized) {
+                                  cudaStream_t st, bool x_quantized, const bf16** deferred) {
+  if (deferred != nullptr) *deferred = nullptr;
   if (m == 0) return;
   if (l.fp8) {
     GemmFp8BlockParams g = fp8_operands(l, x, m, tmp.get(), x_quantized, st);
+    if (fuse_ops_ && deferred != nullptr) {  // the next norm adds tmp into h
+      gemm_fp8_block(blas, g, st);
+      *deferred = tmp.get();
+      return;
+    }
     // Fused: the GEMV adds into h in its epilogue (the other paths write tmp, then add it).
     if (fuse_ops_) g.residual = h.get();
     gemm_fp8_block(blas, g, st);
@@ -267,7 +274,9 @@ void StepBuffers::linear_residual(BlasContext& blas, const DevLinear& l, const b
 }
 
 void StepBuffers::mlp(BlasContext& blas, const DevLinear& gate_up, const DevLinear& down,
-                      const bf16* x, int64_t m, bf16* out, cudaStream_t st, bool x_quantized) {
+                      const bf16* x, int64_t m, bf16* out, cudaStream_t st, bool x_quantized,
+                      const bf16** deferred) {
+  if (deferred != nullptr) *deferred = nullptr;
   const int64_t inter = gate_up.out / 2;
   linear(blas, gate_up, x, m, gu.get(), st, x_quantized);
   // Fused: an FP8 down projection gets its quantized input from the SiLU kernel (the bytes
@@ -281,7 +290,7 @@ void StepBuffers::mlp(BlasContext& blas, const DevLinear& gate_up, const DevLine
   }
   launch_silu_mul(sp, st);
   if (out == nullptr)
-    linear_residual(blas, down, act.get(), m, st, quantized);
+    linear_residual(blas, down, act.get(), m, st, quantized, deferred);
   else
     linear(blas, down, act.get(), m, out, st, quantized);
 }

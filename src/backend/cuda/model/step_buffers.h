@@ -59,13 +59,16 @@ class StepBuffers {
   // launch_rms_norm(p); with quantize, also p.out's FP8 copy for the next linear (fused when
   // fuse_ops is on). Returns whether that copy was made.
   bool norm(RmsNormParams p, bool quantize, cudaStream_t st);
-  // h += x W^T into the fp32 residual stream.
+  // h += x W^T into the fp32 residual stream. With deferred set and fuse_ops on, an FP8 linear
+  // leaves its bf16 result in *deferred instead, for the next norm of h to add (RmsNormParams::
+  // add: one launch and one pass over h fewer); *deferred is null when the add was made here.
   void linear_residual(BlasContext& blas, const DevLinear& l, const __nv_bfloat16* x, int64_t m,
-                       cudaStream_t st, bool x_quantized = false);
-  // SwiGLU MLP; out == null adds into the residual stream.
+                       cudaStream_t st, bool x_quantized = false,
+                       const __nv_bfloat16** deferred = nullptr);
+  // SwiGLU MLP; out == null adds into the residual stream (deferred as in linear_residual).
   void mlp(BlasContext& blas, const DevLinear& gate_up, const DevLinear& down,
            const __nv_bfloat16* x, int64_t m, __nv_bfloat16* out, cudaStream_t st,
-           bool x_quantized = false);
+           bool x_quantized = false, const __nv_bfloat16** deferred = nullptr);
   // Routed (+ shared) experts of one layer, added into the residual stream.
   void moe(BlasContext& blas, const model::ModelConfig& c, const DevLayer& L,
            const __nv_bfloat16* x, int64_t m, cudaStream_t st);

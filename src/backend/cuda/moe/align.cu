@@ -19,6 +19,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/moe/moe.h"
 
 namespace wideserve::cuda {
@@ -153,6 +154,8 @@ __global__ void __launch_bounds__(kSmallThreads) align_small_kernel(MoeAlignPara
   extern __shared__ uint32_t rows[];  // [kSmallWarps][pairs]: counts, then bases, packed u16 pairs
   __shared__ int offsets_s[1024];
   __shared__ int warp_tot[kSmallWarps];
+  pdl_wait();
+  pdl_launch_dependents();
   const int E = static_cast<int>(p.num_experts);
   const int pairs = (E + 1) / 2;
   const int S = static_cast<int>(p.num_tokens * p.top_k);
@@ -276,8 +279,7 @@ void launch_moe_align_path(const MoeAlignParams& p, MoePath path, cudaStream_t s
   const int E = static_cast<int>(p.num_experts);
   if (path == MoePath::kSmall || (path == MoePath::kAuto && small_ok)) {
     const size_t smem = size_t(kSmallWarps) * ((E + 1) / 2) * sizeof(uint32_t);  // <= 32 KiB
-    align_small_kernel<<<1, kSmallThreads, smem, stream>>>(p);
-    WS_CUDA_CHECK_LAUNCH();
+    launch_pdl(align_small_kernel, dim3(1), dim3(kSmallThreads), smem, stream, p);
     return;
   }
   WS_CUDA_REQUIRE(p.workspace != nullptr, "moe align: null workspace");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/moe/moe.h"
 
@@ -58,6 +59,8 @@ __device__ __forceinline__ void quantize8(const float* f, __nv_fp8_e4m3* q, floa
 }
 
 __global__ void gather_kernel(MoeGatherParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t r = blockIdx.x;
   if (r >= *p.num_rows) return;
   const int32_t slot = p.sorted_to_slot[r];
@@ -85,6 +88,8 @@ __device__ __forceinline__ float silu(float g) {
 }
 
 __global__ void silu_and_mul_kernel(SiluAndMulParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t r = blockIdx.x;
   if (p.num_rows && r >= *p.num_rows) return;
   const int64_t I = p.inter;
@@ -113,6 +118,8 @@ __global__ void silu_and_mul_kernel(SiluAndMulParams p) {
 // loop of the general case (j = 0..k-1, then the shared expert), so both give the same bits.
 template <int kMaxK>
 __global__ void combine_kernel(MoeCombineParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t t = blockIdx.x, H = p.hidden, K = p.top_k;
   const int64_t c = (blockIdx.y * static_cast<int64_t>(blockDim.x) + threadIdx.x) * 8;
   if (c >= H) return;
@@ -175,8 +182,7 @@ void launch_moe_gather(const MoeGatherParams& p, cudaStream_t stream) {
                       (!p.out_bf16 || aligned16(p.out_bf16)) &&
                       (!p.out_fp8 || aligned16(p.out_fp8)),
                   "moe gather: null or misaligned pointer");
-  gather_kernel<<<static_cast<unsigned>(p.max_rows), kThreads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(gather_kernel, dim3(static_cast<unsigned>(p.max_rows)), dim3(kThreads), 0, stream, p);
 }
 
 void launch_silu_and_mul(const SiluAndMulParams& p, cudaStream_t stream) {
@@ -191,8 +197,8 @@ void launch_silu_and_mul(const SiluAndMulParams& p, cudaStream_t stream) {
   WS_CUDA_REQUIRE(p.x && aligned16(p.x) && (!p.out_bf16 || aligned16(p.out_bf16)) &&
                       (!p.out_fp8 || aligned16(p.out_fp8)),
                   "silu_and_mul: null or misaligned pointer");
-  silu_and_mul_kernel<<<static_cast<unsigned>(p.rows), kThreads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(silu_and_mul_kernel, dim3(static_cast<unsigned>(p.rows)), dim3(kThreads), 0, stream,
+             p);
 }
 
 void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
@@ -206,11 +212,8 @@ void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream) {
                   "moe combine: null or misaligned pointer");
   const dim3 grid(static_cast<unsigned>(p.num_tokens),
                   static_cast<unsigned>((p.hidden / 8 + kThreads - 1) / kThreads));
-  if (p.top_k <= 8)
-    combine_kernel<8><<<grid, kThreads, 0, stream>>>(p);
-  else
-    combine_kernel<0><<<grid, kThreads, 0, stream>>>(p);
-  WS_CUDA_CHECK_LAUNCH();
+  launch_pdl(p.top_k <= 8 ? combine_kernel<8> : combine_kernel<0>, grid, dim3(kThreads), 0, stream,
+             p);
 }
 
 }  // namespace wideserve::cuda

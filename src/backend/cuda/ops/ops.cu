@@ -33,6 +33,28 @@ __global__ void embedding_kernel(EmbeddingParams p) {
   }
 }
 
+// Eight elements per thread and step: one 16-byte load of the row, 16-byte bf16 and 2 x 16-byte
+// fp32 stores (dim % 8 == 0, aligned table and outputs).
+__global__ void embedding_vec_kernel(EmbeddingParams p) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const int64_t t = blockIdx.x, n8 = p.dim / 8;
+  const uint4* src =
+      reinterpret_cast<const uint4*>(p.table + static_cast<int64_t>(p.ids[t]) * p.dim);
+  for (int64_t c = threadIdx.x; c < n8; c += blockDim.x) {
+    const uint4 raw = src[c];
+    if (p.out) reinterpret_cast<uint4*>(p.out + t * p.dim)[c] = raw;
+    if (p.residual) {
+      const auto* e = reinterpret_cast<const __nv_bfloat16*>(&raw);
+      float4* r = reinterpret_cast<float4*>(p.residual + t * p.dim) + 2 * c;
+      r[0] = make_float4(__bfloat162float(e[0]), __bfloat162float(e[1]), __bfloat162float(e[2]),
+                         __bfloat162float(e[3]));
+      r[1] = make_float4(__bfloat162float(e[4]), __bfloat162float(e[5]), __bfloat162float(e[6]),
+                         __bfloat162float(e[7]));
+    }
+  }
+}
+
 // Rotates the pair (a, b) = (x[2i], x[2i+1]) and writes (out[i], out[half+i]).
 __device__ void rope_pair(const RopeTable& rt, int64_t pos, int i, float a, float b, float* ra,
                           float* rb) {
@@ -54,7 +76,7 @@ struct LatentRow {
 // block calls it); the rope tail is the caller's.
 __device__ LatentRow store_latent_norm(const LatentPrepParams& p, int64_t t) {
   const int64_t row = p.kv_lora + p.rope.rope_dim;
-  const __nv_bfloat16* x = p.kv_a + t * row;
+  const __nv_bfloat16* x = p.kv_a + t * (p.kv_a_stride > 0 ? p.kv_a_stride : row);
   __nv_bfloat16* dst = p.kv_cache + static_cast<int64_t>(p.slot_mapping[t]) * row;
   float ss = 0.f;
   for (int64_t i = threadIdx.x; i < p.kv_lora; i += blockDim.x) {
@@ -342,13 +364,20 @@ void launch_embedding(const EmbeddingParams& p, cudaStream_t stream) {
   if (p.tokens == 0) return;
   WS_CUDA_REQUIRE(p.ids && p.table && (p.out || p.residual) && p.dim > 0,
                   "embedding: null pointer or empty dim " + dims(p.tokens, p.dim));
+  if (p.dim % 8 == 0 && aligned16(p.table) && (p.out == nullptr || aligned16(p.out)) &&
+      (p.residual == nullptr || aligned16(p.residual))) {
+    launch_pdl(embedding_vec_kernel, dim3(static_cast<unsigned>(p.tokens)), dim3(kThreads), 0,
+               stream, p);
+    return;
+  }
   launch_pdl(embedding_kernel, dim3(static_cast<unsigned>(p.tokens)), dim3(kThreads), 0, stream, p);
 }
 
 void launch_latent_prep(const LatentPrepParams& p, cudaStream_t stream) {
   if (p.tokens == 0) return;
   WS_CUDA_REQUIRE(p.kv_a && p.norm_w && p.positions && p.slot_mapping && p.kv_cache &&
-                      p.rope.inv_freq && p.rope.rope_dim % 2 == 0 && p.kv_lora > 0,
+                      p.rope.inv_freq && p.rope.rope_dim % 2 == 0 && p.kv_lora > 0 &&
+                      (p.kv_a_stride == 0 || p.kv_a_stride >= p.kv_lora + p.rope.rope_dim),
                   "latent_prep: bad arguments");
   launch_pdl(latent_prep_kernel, dim3(static_cast<unsigned>(p.tokens)), dim3(kThreads), 0, stream,
              p);
@@ -373,7 +402,8 @@ void launch_mla_rope_prep(const LatentPrepParams& lp, const QueryRopeParams& qp,
                   "mla_rope_prep: latent and query parts disagree on tokens, positions or rope");
   if (lp.tokens == 0) return;
   WS_CUDA_REQUIRE(lp.kv_a && lp.norm_w && lp.positions && lp.slot_mapping && lp.kv_cache &&
-                      lp.rope.inv_freq && lp.rope.rope_dim % 2 == 0 && lp.kv_lora > 0,
+                      lp.rope.inv_freq && lp.rope.rope_dim % 2 == 0 && lp.kv_lora > 0 &&
+                      (lp.kv_a_stride == 0 || lp.kv_a_stride >= lp.kv_lora + lp.rope.rope_dim),
                   "mla_rope_prep: bad latent arguments");
   WS_CUDA_REQUIRE(qp.q && qp.out && qp.heads > 0 && qp.q_stride >= qp.nope + qp.rope.rope_dim &&
                       qp.out_stride >= qp.out_col + qp.rope.rope_dim,

@@ -34,6 +34,10 @@ struct RmsNormParams {
   float eps;
   __nv_fp8_e4m3* q = nullptr;  // optional FP8 copy of out
   float* q_scale = nullptr;
+  // Optional residual update first (fp32 x only): x[row] += add[row] (bf16 [*, dim] packed, the
+  // row x's), written back to x, as launch_add_residual adds; then the sum is normalised. With
+  // row_index, only the indexed rows are updated (they must be distinct).
+  const __nv_bfloat16* add = nullptr;
 };
 void launch_rms_norm(const RmsNormParams& p, cudaStream_t stream);
 
@@ -57,6 +61,7 @@ struct LatentPrepParams {
   RopeTable rope;
   int64_t tokens, kv_lora, slots;
   float eps;
+  int64_t kv_a_stride = 0;  // elements between tokens' kv_a rows (0 = kv_lora + rope: packed)
 };
 void launch_latent_prep(const LatentPrepParams& p, cudaStream_t stream);
 

@@ -28,10 +28,15 @@ __global__ void rms_norm_kernel(RmsNormParams p) {
   const int64_t src = p.row_index ? p.row_index[r] : r;
   const float* xf = p.x ? p.x + src * p.x_stride : nullptr;
   const __nv_bfloat16* xb = p.x_bf16 ? p.x_bf16 + src * p.x_stride : nullptr;
+  const __nv_bfloat16* add = p.add ? p.add + src * p.dim : nullptr;
   float ss = 0.f;
 #pragma unroll 4
   for (int64_t i = threadIdx.x; i < p.dim; i += blockDim.x) {
     float v = xf ? xf[i] : __bfloat162float(xb[i]);
+    if (add != nullptr) {  // x is the writable residual stream when add is set
+      v += __bfloat162float(add[i]);
+      const_cast<float*>(xf)[i] = v;
+    }
     ss += v * v;
   }
   const float inv = rsqrtf(block_sum(ss) / static_cast<float>(p.dim) + p.eps);
@@ -66,7 +71,18 @@ __global__ void rms_norm_vec_kernel(RmsNormParams p) {
     if (c < nchunks) {
       if constexpr (kF32In) {
         const float4* x4 = reinterpret_cast<const float4*>(p.x + src * p.x_stride) + 2 * c;
-        const float4 a = x4[0], b = x4[1];
+        float4 a = x4[0], b = x4[1];
+        if (p.add != nullptr) {  // residual update, written back (x is writable when add is set)
+          const uint4 raw = reinterpret_cast<const uint4*>(p.add + src * p.dim)[c];
+          const auto* e = reinterpret_cast<const __nv_bfloat16*>(&raw);
+          a.x += __bfloat162float(e[0]), a.y += __bfloat162float(e[1]);
+          a.z += __bfloat162float(e[2]), a.w += __bfloat162float(e[3]);
+          b.x += __bfloat162float(e[4]), b.y += __bfloat162float(e[5]);
+          b.z += __bfloat162float(e[6]), b.w += __bfloat162float(e[7]);
+          float4* w4 = const_cast<float4*>(x4);
+          w4[0] = a;
+          w4[1] = b;
+        }
         v[j][0] = a.x, v[j][1] = a.y, v[j][2] = a.z, v[j][3] = a.w;
         v[j][4] = b.x, v[j][5] = b.y, v[j][6] = b.z, v[j][7] = b.w;
       } else {
@@ -129,12 +145,15 @@ void launch_rms_norm(const RmsNormParams& p, cudaStream_t stream) {
                   "rms_norm: bad shape " + std::to_string(p.rows) + "x" + std::to_string(p.dim));
   WS_CUDA_REQUIRE((p.q == nullptr) == (p.q_scale == nullptr),
                   "rms_norm: FP8 output wants both q and q_scale");
+  WS_CUDA_REQUIRE(p.add == nullptr || p.x != nullptr,
+                  "rms_norm: a residual update needs the fp32 input");
   const int64_t nchunks = p.dim / 8;
   const int64_t per_thread = (nchunks + 1023) / 1024;
   const bool vec =
       p.dim % 8 == 0 && per_thread <= kMaxChunks && p.x_stride % 8 == 0 && p.out_stride % 8 == 0 &&
       aligned16(p.x ? static_cast<const void*>(p.x) : static_cast<const void*>(p.x_bf16)) &&
-      aligned16(p.w) && aligned16(p.out) && (p.q == nullptr || p.dim % 128 == 0);
+      aligned16(p.w) && aligned16(p.out) && (p.q == nullptr || p.dim % 128 == 0) &&
+      (p.add == nullptr || aligned16(p.add));
   if (!vec) {
     // Enough threads for ~8 elements each (one row per block is latency-bound at small batch).
     const int64_t want = ((p.dim + 7) / 8 + 31) / 32 * 32;

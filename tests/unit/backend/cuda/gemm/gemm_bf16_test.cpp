@@ -344,5 +344,31 @@ TEST(GemmBf16, PlansAreCachedPerShape) {
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
+// Autotuned plans: the timed candidates write scratch, so a beta != 0 call still adds exactly
+// once, and every chosen algorithm matches the reference.
+TEST(GemmBf16, AutotunedPlansStayCorrect) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  ctx.set_gemm_autotune(8);
+  uint64_t seed = 700;
+  for (Bf16Case c :
+       {Bf16Case{256, 7168, 2048}, Bf16Case{300, 2048, 2048}, Bf16Case{64, 4096, 512}}) {
+    check(ctx, c, seed++, 0);
+    c.beta = 1.f;
+    check(ctx, c, seed++, 0);
+    c.y_f32 = true;
+    check(ctx, c, seed++, 0);
+  }
+  ASSERT_FALSE(ctx.tune_records().empty());
+  for (const auto& r : ctx.tune_records()) {
+    EXPECT_FALSE(r.fp8);
+    EXPECT_GT(r.candidates, 1);
+    EXPECT_GE(r.chosen, 0);
+    EXPECT_LT(r.chosen, r.candidates);
+    EXPECT_GT(r.best_us, 0.f);
+    EXPECT_LE(r.best_us, r.heuristic_us);
+  }
+}
+
 }  // namespace
 }  // namespace wideserve::cuda

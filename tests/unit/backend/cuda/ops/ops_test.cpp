@@ -5,9 +5,11 @@
 
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/common/device_buffer.h"
@@ -119,6 +121,127 @@ TEST(CudaOps, RmsNormVectorPathAndFusedFp8Copy) {
     check_rms_norm(c, c.dim, c.dim, c.dim % 128 == 0, seed);
     seed += 2;
   }
+}
+
+// Embedding rows gathered exactly, as bf16 and as the fp32 residual: the vector kernel (dim % 8
+// == 0) and the scalar one (odd dim, or an unaligned output).
+TEST(CudaOps, EmbeddingVectorAndScalar) {
+  WS_REQUIRE_GPU();
+  struct Case {
+    int64_t tokens, dim, vocab, off;
+  };
+  uint64_t seed = 600;
+  for (const Case& c :
+       {Case{256, 7168, 50, 0}, Case{1, 2048, 7, 0}, Case{3, 100, 9, 0}, Case{4, 64, 5, 1}}) {
+    SCOPED_TRACE("tokens " + std::to_string(c.tokens) + " dim " + std::to_string(c.dim));
+    const auto tf = test::randn(static_cast<size_t>(c.vocab * c.dim), seed++, 2.f);
+    std::vector<__nv_bfloat16> table(tf.size());
+    for (size_t i = 0; i < tf.size(); ++i) table[i] = __float2bfloat16(tf[i]);
+    std::vector<int32_t> ids(static_cast<size_t>(c.tokens));
+    for (int64_t t = 0; t < c.tokens; ++t) ids[t] = static_cast<int32_t>((t * 13 + 3) % c.vocab);
+    DeviceBuffer<__nv_bfloat16> dt(table.size()), out(static_cast<size_t>(c.tokens * c.dim + 1));
+    DeviceBuffer<float> res(static_cast<size_t>(c.tokens * c.dim));
+    DeviceBuffer<int32_t> dids(ids.size());
+    dt.upload(table);
+    dids.upload(ids);
+    launch_embedding({dids.get(), dt.get(), out.get() + c.off, res.get(), c.tokens, c.dim, c.vocab},
+                     nullptr);
+    const auto o = out.download();
+    const auto r = res.download();
+    int64_t bad = 0;
+    for (int64_t t = 0; t < c.tokens; ++t)
+      for (int64_t i = 0; i < c.dim; ++i) {
+        const __nv_bfloat16 want = table[ids[t] * c.dim + i];
+        bad += std::memcmp(&o[c.off + t * c.dim + i], &want, 2) != 0;
+        bad += r[t * c.dim + i] != __bfloat162float(want);
+      }
+    EXPECT_EQ(bad, 0);
+  }
+}
+
+// RmsNormParams::add equals launch_add_residual then launch_rms_norm, bit for bit: the updated
+// residual rows, the normalised output and its FP8 copy; vector and scalar kernels, and with a
+// row index only the indexed rows are updated.
+TEST(CudaOps, RmsNormWithResidualUpdateEqualsAddThenNorm) {
+  WS_REQUIRE_GPU();
+  struct Case {
+    int64_t rows, dim;
+    bool gather, fp8;
+  };
+  uint64_t seed = 400;
+  for (const Case& c :
+       {Case{256, 7168, false, true}, Case{1, 7168, false, true}, Case{5, 100, false, false},
+        Case{4, 2048, true, true}, Case{3, 520, true, false}}) {
+    SCOPED_TRACE("rows " + std::to_string(c.rows) + " dim " + std::to_string(c.dim));
+    const int64_t in_rows = c.rows + 2, n = in_rows * c.dim;
+    const auto hf = test::randn(static_cast<size_t>(n), seed, 3.f);
+    const auto af = test::randn(static_cast<size_t>(n), seed + 1, 1.f);
+    const auto wf = test::randn(static_cast<size_t>(c.dim), seed + 2, 1.f);
+    std::vector<__nv_bfloat16> a(af.size()), w(wf.size());
+    for (size_t i = 0; i < a.size(); ++i) a[i] = __float2bfloat16(af[i]);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = __float2bfloat16(wf[i]);
+    std::vector<int32_t> idx(static_cast<size_t>(c.rows));
+    for (int64_t r = 0; r < c.rows; ++r)
+      idx[r] = static_cast<int32_t>(c.gather ? (r * 7 + 1) % in_rows : r);  // distinct
+    DeviceBuffer<float> h1(hf.size()), h2(hf.size());
+    DeviceBuffer<__nv_bfloat16> da(a.size()), dw(w.size()), o1(static_cast<size_t>(c.rows * c.dim)),
+        o2(o1.size());
+    DeviceBuffer<int32_t> didx(idx.size());
+    DeviceBuffer<__nv_fp8_e4m3> q1(o1.size()), q2(o1.size());
+    DeviceBuffer<float> s1(static_cast<size_t>(c.rows * (c.dim / 128 + 1))), s2(s1.size());
+    h1.upload(hf);
+    h2.upload(hf);
+    da.upload(a);
+    dw.upload(w);
+    didx.upload(idx);
+    RmsNormParams p{c.gather ? didx.get() : nullptr,
+                    nullptr,
+                    nullptr,
+                    dw.get(),
+                    nullptr,
+                    c.rows,
+                    c.dim,
+                    c.dim,
+                    c.dim,
+                    1e-6f};
+    // Reference: the whole residual updated, then the norm.
+    launch_add_residual({da.get(), h1.get(), in_rows, c.dim}, nullptr);
+    p.x = h1.get();
+    p.out = o1.get();
+    if (c.fp8) p.q = q1.get(), p.q_scale = s1.get();
+    launch_rms_norm(p, nullptr);
+    // Fused.
+    p.x = h2.get();
+    p.out = o2.get();
+    p.add = da.get();
+    if (c.fp8) p.q = q2.get(), p.q_scale = s2.get();
+    launch_rms_norm(p, nullptr);
+    const auto ha = h1.download(), hb = h2.download();
+    const auto oa = o1.download(), ob = o2.download();
+    EXPECT_EQ(0, std::memcmp(oa.data(), ob.data(), oa.size() * 2)) << "normalised rows";
+    int64_t bad = 0;
+    for (int64_t r = 0; r < in_rows; ++r) {
+      const bool updated =
+          c.gather ? std::find(idx.begin(), idx.end(), r) != idx.end() : r < c.rows;
+      for (int64_t i = 0; i < c.dim; ++i) {
+        const float want = updated ? ha[r * c.dim + i] : hf[r * c.dim + i];
+        bad += hb[r * c.dim + i] != want;
+      }
+    }
+    EXPECT_EQ(bad, 0) << "residual elements";
+    if (c.fp8) {
+      const auto qa = q1.download(), qb = q2.download();
+      const auto sa = s1.download(), sb = s2.download();
+      EXPECT_EQ(0, std::memcmp(qa.data(), qb.data(), qa.size())) << "fp8 bytes";
+      EXPECT_EQ(0, std::memcmp(sa.data(), sb.data(), c.rows * (c.dim / 128) * 4)) << "fp8 scales";
+    }
+    seed += 3;
+  }
+  // The update needs the fp32 residual.
+  DeviceBuffer<__nv_bfloat16> x(128), w(128), o(128);
+  RmsNormParams bad{nullptr, nullptr, x.get(), w.get(), o.get(), 1, 128, 128, 128, 1e-6f};
+  bad.add = x.get();
+  EXPECT_THROW(launch_rms_norm(bad, nullptr), std::exception);
 }
 
 // silu_mul against the CPU reference (silu rounded to bf16 before the product, HF's order) on
@@ -249,6 +372,21 @@ TEST(CudaOps, MlaRopePrepEqualsSeparateKernels) {
                cb = cacheb.download();
     EXPECT_EQ(0, std::memcmp(oa.data(), ob.data(), oa.size() * 2)) << "query, heads " << nh;
     EXPECT_EQ(0, std::memcmp(ca.data(), cb.data(), ca.size() * 2)) << "cache, heads " << nh;
+    // kv_a as the tail of a fused [q_a | kv_a] row (stride 2112, offset 1536): same cache rows.
+    const int64_t fused = 1536 + row;
+    auto wide = mk(static_cast<size_t>(T * fused));
+    WS_CUDA_CHECK(cudaMemcpy2D(wide.get() + 1536, fused * 2, kva.get(), row * 2, row * 2, T,
+                               cudaMemcpyDeviceToDevice));
+    auto cachec = mk(static_cast<size_t>(slots * row));  // random: written rows must change
+    LatentPrepParams ls = lp;
+    ls.kv_a = wide.get() + 1536;
+    ls.kv_a_stride = fused;
+    ls.kv_cache = cachec.get();
+    launch_mla_rope_prep(ls, qp, nullptr);
+    const auto cc = cachec.download();
+    for (int32_t sl : slot)
+      EXPECT_EQ(0, std::memcmp(cb.data() + sl * row, cc.data() + sl * row, row * 2))
+          << "strided, heads " << nh << ", slot " << sl;
   }
   // Disagreeing halves are rejected.
   LatentPrepParams lp{nullptr, nullptr, dpos.get(), dslot.get(), nullptr,
