@@ -12,12 +12,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/attention/mla.h"
+#include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/device_buffer.h"
 
@@ -168,6 +170,69 @@ double rel_l2(const std::vector<__nv_bfloat16>& a, const std::vector<__nv_bfloat
   return std::sqrt(num / (den > 0 ? den : 1.0));
 }
 
+// --trace: where a v5 CTA's time goes, from a -DWS_MLA_TRACE build's per-CTA timestamps of the
+// last launch in the timed graph. Per wave (the CTA's rank among those that ran on its SM):
+// mean microseconds from the CTA's entry to each point, and the loop's time per tile.
+void print_trace(int64_t batch, int64_t ctx, double us) {
+  std::vector<unsigned long long> tr;
+  if (!mla_decode_wgmma_trace(&tr)) {
+    std::printf(
+        "trace: this build records none (compile mla_decode_wgmma.cu with -DWS_MLA_TRACE)\n");
+    return;
+  }
+  const int64_t ctas = std::min<int64_t>(batch * 2, kMlaTraceCtas);  // 128 heads: 2 per token
+  const int tiles = static_cast<int>((ctx + 31) / 32);
+  unsigned long long t0 = ~0ull, t1 = 0;
+  std::map<unsigned, std::vector<std::pair<unsigned long long, int64_t>>> per_sm;
+  for (int64_t c = 0; c < ctas; ++c) {
+    const auto* r = &tr[c * kMlaTracePoints];
+    t0 = std::min(t0, r[kTraceEntry]);
+    t1 = std::max(t1, r[kTraceStored]);
+    per_sm[static_cast<unsigned>(r[kTraceSm])].push_back({r[kTraceEntry], c});
+  }
+  std::map<int, std::vector<double>> sums;  // wave -> sums of the columns below
+  std::map<int, int> count;
+  for (auto& [sm, v] : per_sm) {
+    std::sort(v.begin(), v.end());
+    for (size_t w = 0; w < v.size(); ++w) {
+      const auto* r = &tr[v[w].second * kMlaTracePoints];
+      const double e = static_cast<double>(r[kTraceEntry]);
+      const double prev_end =
+          w > 0 ? static_cast<double>(tr[v[w - 1].second * kMlaTracePoints + kTraceStored]) : e;
+      const std::vector<double> cols = {
+          (e - t0) * 1e-3,
+          (e - prev_end) * 1e-3,
+          (r[kTraceRingIssued] - e) * 1e-3,
+          (r[kTraceQLanded] - e) * 1e-3,
+          (r[kTraceTile0Landed] - e) * 1e-3,
+          (r[kTraceLoopStart] - e) * 1e-3,
+          (static_cast<double>(r[kTraceLoopEnd]) - r[kTraceLoopStart]) * 1e-3 / tiles,
+          (static_cast<double>(r[kTraceStored]) - r[kTraceLoopEnd]) * 1e-3,
+          (static_cast<double>(r[kTraceStored]) - e) * 1e-3,
+          (r[kTraceTile3Landed] - e) * 1e-3,
+          (static_cast<double>(r[kTraceWg1End]) - r[kTraceLoopEnd]) * 1e-3,
+          (static_cast<double>(r[kTraceSynced]) - r[kTraceLoopEnd]) * 1e-3,
+          (static_cast<double>(r[kTraceProducerDone]) - e) * 1e-3};
+      auto& s = sums[static_cast<int>(w)];
+      s.resize(cols.size());
+      for (size_t i = 0; i < cols.size(); ++i) s[i] += cols[i];
+      ++count[static_cast<int>(w)];
+    }
+  }
+  std::printf(
+      "\ntrace %ld x %ld (%d tiles per CTA): kernel %.1f us timed, %.1f us entry-to-last-store "
+      "in the traced launch\n",
+      static_cast<long>(batch), static_cast<long>(ctx), tiles, us, (t1 - t0) * 1e-3);
+  std::printf("%4s %5s | %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "wave", "ctas",
+              "start", "gap", "ring", "Q", "tile0", "loop0", "us/tile", "tail", "total", "tile3",
+              "wg1_end", "synced", "prod_end");
+  for (auto& [w, s] : sums) {
+    std::printf("%4d %5d |", w, count[w]);
+    for (double v : s) std::printf(" %8.2f", v / count[w]);
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,7 +244,17 @@ int main(int argc, char** argv) {
                  "(v4 | v5)")
       ->check(CLI::IsMember({"v3", "v4", "v5", "both", "v4v5"}));
   app.add_option("--heads", heads_list, "Head counts of the decode cases")->delimiter(',');
+  std::string bulk = "on";
+  app.add_option("--v5-bulk-store", bulk,
+                 "v5 output rows staged in shared memory and bulk-copied (on) or per-thread stores")
+      ->check(CLI::IsMember({"on", "off"}));
+  std::vector<int64_t> trace;
+  app.add_option(
+         "--trace", trace,
+         "v5 per-CTA timeline at 128 heads for batch,context pairs (a -DWS_MLA_TRACE build)")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
+  set_mla_v5_bulk_store(bulk == "on");
   // Kernel A (first columns) and, side by side, kernel B.
   const bool pair = kernel == "both" || kernel == "v4v5";
   const MlaDecodeKernel ka = kernel == "v4" || kernel == "v4v5" ? MlaDecodeKernel::kV4
@@ -223,6 +298,14 @@ int main(int argc, char** argv) {
   DeviceBuffer<__nv_bfloat16> pool(pool_pages * kPage * kMlaRowDim);
   fill(pool, 2);
   WS_CUDA_CHECK(cudaDeviceSynchronize());
+  if (!trace.empty()) {
+    for (size_t i = 0; i + 1 < trace.size(); i += 2) {
+      const Result r =
+          run_attention(pool, pool_pages, 128, trace[i], trace[i + 1], 1, s, MlaDecodeKernel::kV5);
+      print_trace(trace[i], trace[i + 1], r.us);
+    }
+    return 0;
+  }
 
   std::printf("\n%-8s %5s %6s %6s %10s %9s %7s %9s", "mode", "heads", "batch", "ctx", "us", "GB/s",
               "of_copy", "TFLOP/s");

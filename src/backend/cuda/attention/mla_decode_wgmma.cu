@@ -64,11 +64,50 @@ constexpr uint32_t kOffBar = kOffAlpha + 2 * 128 * 4;       // full[], empty[], 
 constexpr uint32_t kSmemBytes = kOffBar + (2 * kStages + 2) * 8 + 1024;  // + alignment slack
 static_assert(kSmemBytes <= 227 * 1024, "over the sm_90 dynamic shared memory limit");
 
+// Debug builds with -DWS_MLA_TRACE record per-CTA timestamps (%globaltimer, ns) of the last
+// launch at fixed points (MlaTracePoint), read by mla_bench --trace; otherwise the macro is empty.
+#ifdef WS_MLA_TRACE
+__device__ unsigned long long g_mla_trace[kMlaTraceCtas][kMlaTracePoints];
+__device__ __forceinline__ unsigned long long globaltimer() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+  return t;
+}
+__device__ __forceinline__ unsigned smid() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %smid;" : "=r"(r));
+  return r;
+}
+#define MLA_TRACE(point)                                                                  \
+  do {                                                                                    \
+    const unsigned cta_ = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z); \
+    if (cta_ < kMlaTraceCtas) g_mla_trace[cta_][point] = globaltimer();                   \
+  } while (0)
+#else
+#define MLA_TRACE(point) \
+  do {                   \
+  } while (0)
+#endif
+
 struct WgArgs {
   MlaAttentionParams p;
   int splits;
   float scale_log2;
+  bool bulk_store;  // output rows 16-byte aligned: staged in shared memory, bulk-copied out
 };
+
+// The epilogue's staging of the CTA's 64 output rows in the (then free) KV ring: row pitch padded
+// so the accumulator-layout writes (rows g, columns 2c of a warp) hit 32 distinct banks.
+constexpr uint32_t kStageRowBf16 = kLat * 2, kStagePitchBf16 = kStageRowBf16 + 16;
+constexpr uint32_t kStageRowF32 = kLat * 4, kStagePitchF32 = kStageRowF32 + 32;
+static_assert(kHeads * kStagePitchF32 <= kStages * kStageBytes, "O staging must fit the ring");
+
+// Shared -> global bulk copy (the TMA engine; bytes and both addresses 16-byte multiples).
+__device__ __forceinline__ void bulk_copy_s2g(void* dst, uint32_t src, uint32_t bytes) {
+  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(src),
+               "r"(bytes)
+               : "memory");
+}
 
 // 16 bytes global -> shared; src_bytes = 0 zero-fills.
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, uint32_t src_bytes) {
@@ -91,6 +130,13 @@ __device__ __forceinline__ uint64_t desc_add(uint64_t desc, uint32_t bytes) {
 __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgArgs a) {
   pdl_wait();
   pdl_launch_dependents();
+#ifdef WS_MLA_TRACE
+  if (threadIdx.x == 0) {
+    MLA_TRACE(kTraceEntry);
+    const unsigned cta = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+    if (cta < kMlaTraceCtas) g_mla_trace[cta][kTraceSm] = smid();
+  }
+#endif
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t base = (smem_addr(smem_raw) + 1023u) & ~1023u;
   unsigned char* gbase = smem_raw + (base - smem_addr(smem_raw));
@@ -153,7 +199,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
                     src + j * step, nbytes);
       asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar_full + 8 * s)
                    : "memory");
+      if (wtid == 0 && tile == (ntiles < kStages ? ntiles : kStages) - 1)
+        MLA_TRACE(kTraceRingIssued);
     }
+    if (wtid == 0) MLA_TRACE(kTraceProducerDone);
     return;
   }
 
@@ -168,6 +217,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     fence_proxy_async_smem();
     named_sync<2, 256>();
+    if (tid == 0) MLA_TRACE(kTraceQLanded);
   }
   const int warp = wtid / 32, lane = wtid % 32, g = lane / 4, c = lane % 4;
   uint32_t* pbuf = reinterpret_cast<uint32_t*>(gbase + kOffP);
@@ -277,17 +327,23 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
       mbar_arrive(bar_pfull);
     };
     wait_full(0);
+    if (wtid == 0) MLA_TRACE(kTraceTile0Landed);
     wgmma_fence();
     issue_qk(sc, 0);
     wgmma_wait<0>();
     wgmma_fence_regs(sc);
     softmax(0, true);
     hand_over(0);
+    if (wtid == 0) MLA_TRACE(kTraceLoopStart);
 #pragma unroll 1
     for (int tile = 0; tile < ntiles; ++tile) {
       const bool has_next = tile + 1 < ntiles;
       const int nt = has_next ? tile + 1 : tile;
       wait_full(nt);
+#ifdef WS_MLA_TRACE
+      if (wtid == 0 && nt == (ntiles < kStages ? ntiles : kStages) - 1)
+        MLA_TRACE(kTraceTile3Landed);
+#endif
       rescale_o(alpha);
       wgmma_fence();
       issue_qk(sc, nt);
@@ -300,6 +356,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
       mbar_arrive(bar_empty + 8 * (tile % kStages));
       if (has_next) hand_over(nt);
     }
+    if (wtid == 0) MLA_TRACE(kTraceLoopEnd);
   } else if (wg == 1) {
 #pragma unroll 1
     for (int tile = 0; tile < ntiles; ++tile) {
@@ -321,6 +378,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
       wgmma_fence_regs(o);
       mbar_arrive(bar_empty + 8 * (tile % kStages));
     }
+    if (wtid == 0) MLA_TRACE(kTraceWg1End);
   }
 
   // Epilogue: WG0 owns the softmax state; WG1 gets the row sums and maxima through shared memory
@@ -339,6 +397,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     lm[384 + wtid] = m_run[1];
   }
   named_sync<1, 256>();
+  if (tid == 0) MLA_TRACE(kTraceSynced);
   if (wg == 1) {
     l_run[0] = lm[wtid];
     l_run[1] = lm[128 + wtid];
@@ -346,6 +405,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     m_run[1] = lm[384 + wtid];
   }
   const int64_t rows = p.num_tokens * H;
+  const bool f32 = a.splits > 1;
+  const uint32_t pitch = f32 ? kStagePitchF32 : kStagePitchBf16;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const float l = l_run[h];
@@ -354,11 +415,66 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     const int64_t th = static_cast<int64_t>(t) * H + head;
     if (wg == 0 && c == 0)
       mla_store_lse(p, a.splits, z, rows, th, l > 0.f ? (m_run[h] + log2f(l)) * kLn2 : -INFINITY);
-    mla_store_row<32>(p, a.splits, z, rows, th, wg * 256 + 2 * c, o, h, inv);
+    if (!a.bulk_store) {
+      mla_store_row<32>(p, a.splits, z, rows, th, wg * 256 + 2 * c, o, h, inv);
+      continue;
+    }
+    // The same values mla_store_row writes, into the staging rows.
+    unsigned char* row = gbase + kOffKv + (warp * 16 + g + 8 * h) * pitch;
+    const int col = wg * 256 + 2 * c;
+#pragma unroll
+    for (int n = 0; n < 32; ++n) {
+      const float v0 = o[4 * n + 2 * h] * inv, v1 = o[4 * n + 2 * h + 1] * inv;
+      if (f32)
+        *reinterpret_cast<float2*>(row + (col + n * 8) * 4) = make_float2(v0, v1);
+      else
+        *reinterpret_cast<__nv_bfloat162*>(row + (col + n * 8) * 2) = __floats2bfloat162_rn(v0, v1);
+    }
   }
+  if (a.bulk_store) {
+    // The stores leave through the TMA engine: the CTA waits only until the copies have read
+    // shared memory, so the next CTA on this SM starts while the rows are still being written
+    // (one warp-store per 16-byte-sector-pair of the accumulator layout took ~5 us per CTA).
+    fence_proxy_async_smem();
+    named_sync<1, 256>();
+    if (wg == 0 && warp == 0) {
+      const int64_t th0 = static_cast<int64_t>(t) * H + hb * kHeads;
+      for (int r = lane; r < kHeads; r += 32) {
+        void* dst = f32 ? static_cast<void*>(static_cast<float*>(p.workspace) +
+                                             (static_cast<int64_t>(z) * rows + th0 + r) * kLat)
+                        : static_cast<void*>(p.out + (th0 + r) * kLat);
+        bulk_copy_s2g(dst, base + kOffKv + r * pitch, f32 ? kStageRowF32 : kStageRowBf16);
+      }
+      asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+      asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+    }
+  }
+  if (tid == 0) MLA_TRACE(kTraceStored);
 }
 
 }  // namespace
+
+namespace {
+std::atomic<bool> g_bulk_store{true};
+}  // namespace
+
+void set_mla_v5_bulk_store(bool on) {
+  g_bulk_store.store(on, std::memory_order_relaxed);
+}
+bool mla_v5_bulk_store() {
+  return g_bulk_store.load(std::memory_order_relaxed);
+}
+
+bool mla_decode_wgmma_trace(std::vector<unsigned long long>* out) {
+#ifdef WS_MLA_TRACE
+  out->resize(static_cast<size_t>(kMlaTraceCtas) * kMlaTracePoints);
+  WS_CUDA_CHECK(cudaMemcpyFromSymbol(out->data(), g_mla_trace, out->size() * sizeof(out->front())));
+  return true;
+#else
+  (void)out;
+  return false;
+#endif
+}
 
 bool mla_decode_wgmma_supported(const MlaAttentionParams& p) {
   return p.num_heads >= kHeads && p.num_heads % kHeads == 0;
@@ -391,7 +507,10 @@ void launch_mla_decode_wgmma(const MlaAttentionParams& p, cudaStream_t s) {
                                        static_cast<int>(kSmemBytes)));
     if (dev < 64) configured[dev].store(true, std::memory_order_release);
   }
-  const WgArgs a{p, static_cast<int>(splits), p.softmax_scale * kLog2e};
+  const bool aligned = splits > 1 ? reinterpret_cast<uintptr_t>(p.workspace) % 16 == 0
+                                  : reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
+  const WgArgs a{p, static_cast<int>(splits), p.softmax_scale * kLog2e,
+                 aligned && mla_v5_bulk_store()};
   const dim3 grid(static_cast<unsigned>(head_blocks), static_cast<unsigned>(p.num_tokens),
                   static_cast<unsigned>(splits));
   launch_pdl(mla_decode_wgmma_kernel, grid, dim3(kThreads), kSmemBytes, s, a);

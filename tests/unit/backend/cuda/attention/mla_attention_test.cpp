@@ -164,6 +164,16 @@ TEST_P(MlaDecode, ManyHeads) {
   run_case({16, 24, {50, 333}, ones(2), false, 304}, GetParam());  // page size not a power of two
 }
 
+// v5's per-thread output stores (taken when the output is not 16-byte aligned; the default
+// stages rows in shared memory and bulk-copies them), with and without KV splits.
+TEST(MlaDecodeV5, PerThreadStoresWithoutBulkCopies) {
+  WS_REQUIRE_GPU();
+  set_mla_v5_bulk_store(false);
+  run_case({128, 64, {5, 300, 1500, 77}, ones(4), false, 311}, MlaDecodeKernel::kV5);
+  run_case({128, 16, {4097}, ones(1), false, 312}, MlaDecodeKernel::kV5);  // splits
+  set_mla_v5_bulk_store(true);
+}
+
 TEST_P(MlaDecode, SplitsWithCapacityBound) {
   WS_REQUIRE_GPU();
   // max_seq_len far above the real lengths (a decode graph passes capacity): empty splits.
