@@ -512,9 +512,16 @@ constexpr int kBf16Batch = 2;  // 128-wide k blocks in flight per 8-row group (4
 __host__ __device__ inline bool down_bf16_mma(const MoeSmallParams& p) {
   return !p.fp8 && p.inter % 128 == 0;
 }
-// 8-row groups per CTA of that path: two at V3-sized hidden, else one (H / 8 CTAs fill the SMs).
+// 8-row groups per CTA of that path, and (row group, unit) items per warp at a time. At one
+// token and H < 4096, one group with one item per warp (H / 8 CTAs, every warp busy); else two
+// groups with two items per warp (half the CTAs, each staging the activations once for twice the
+// rows). moe_bench --small, V2-Lite on the H200: T = 1 44.0 -> 42.6 us (one item per warp), T = 2
+// 80.4 -> 71.7, T = 4 152.5 -> 135.0 (two groups).
 __host__ __device__ inline int down_bf16_groups(const MoeSmallParams& p) {
-  return p.hidden >= 4096 ? 2 : 1;
+  return p.hidden >= 4096 || p.num_tokens > 1 ? 2 : 1;
+}
+__host__ __device__ inline int down_bf16_items_per_warp(const MoeSmallParams& p) {
+  return down_bf16_groups(p) == 1 ? 1 : 2;
 }
 
 // Rows r < nrows with bit r of `live` (len fp32 values each) rounded to bf16 into dst + r * len
@@ -589,8 +596,9 @@ __device__ __forceinline__ void rows8_dots_bf16(const uint8_t* const (&w)[NG],
 }
 
 // Grid (ceil(H / (8 * groups)), T): stages the token's unit activations as bf16, one warp per
-// (8-row group, unit) item (two at a time) on tensor cores, then combines each row. ncu showed
+// (8-row group, unit) item (kIpw at a time) on tensor cores, then combines each row. ncu showed
 // the CUDA-core launch issue-bound (~30 instructions per 16-byte chunk); two MMAs per load here.
+template <int kIpw>
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_down_bf16_kernel(const MoeSmallParams p, int units, int groups) {
   pdl_wait();
@@ -611,12 +619,12 @@ __global__ void __launch_bounds__(kThreads, 2)
   __syncthreads();
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
   const int items = groups * units;
-  for (int i0 = warp * 2; i0 < items; i0 += kWarps * 2) {
-    const uint8_t* w[2];
-    const uint8_t* x[2];
-    bool ok[2];
+  for (int i0 = warp * kIpw; i0 < items; i0 += kWarps * kIpw) {
+    const uint8_t* w[kIpw];
+    const uint8_t* x[kIpw];
+    bool ok[kIpw];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < kIpw; ++h) {
       const int it = i0 + h < items ? i0 + h : i0;
       const int gi = it / units, u = it % units;
       const int64_t nb = n0 + gi * 8;  // the group's first row (H % 8 == 0: all 8 exist)
@@ -628,12 +636,15 @@ __global__ void __launch_bounds__(kThreads, 2)
       w[h] = ur.base + (row + g) * ur.row_bytes + t4 * 16;
       x[h] = smem8 + u * I * 2 + t4 * 16;
     }
-    if (!ok[0] && !ok[1]) continue;  // warp-uniform
-    float acc[2][2];
-    rows8_dots_bf16<2>(w, x, static_cast<int>(kb), g == 0, acc);
+    bool any = false;
+#pragma unroll
+    for (int h = 0; h < kIpw; ++h) any = any || ok[h];
+    if (!any) continue;  // warp-uniform
+    float acc[kIpw][2];
+    rows8_dots_bf16<kIpw>(w, x, static_cast<int>(kb), g == 0, acc);
     if (g == 0)
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
+      for (int h = 0; h < kIpw; ++h) {
         const int it = i0 + h;
         if (it >= items) continue;
         const int gi = it / units, u = it % units;
@@ -681,7 +692,9 @@ void allow_smem() {
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_fp8_kernel,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_bf16_kernel,
+  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_bf16_kernel<1>,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_bf16_kernel<2>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   done.fetch_or(bit, std::memory_order_acq_rel);
 }
@@ -742,7 +755,8 @@ void launch_moe_small(const MoeSmallParams& p, cudaStream_t stream) {
     if (down_bf16_mma(p)) {
       const int groups = down_bf16_groups(p);
       const size_t smem = static_cast<size_t>(units * p.inter * 2 + 8 * groups * units * 4);
-      launch_pdl(moe_small_down_bf16_kernel,
+      launch_pdl(down_bf16_items_per_warp(p) == 1 ? moe_small_down_bf16_kernel<1>
+                                                  : moe_small_down_bf16_kernel<2>,
                  dim3(static_cast<unsigned>(ceil_div(p.hidden, 8 * groups)),
                       static_cast<unsigned>(p.num_tokens)),
                  dim3(kThreads), smem, stream, p, units, groups);
