@@ -200,24 +200,22 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
     const bool xq = norm_h(L.input_norm.get(), q_in.fp8);
     const bf16* kv_a = B.kva.get();
     int64_t kv_a_stride = 0;
-    if (L.qkv_a.out > 0) {
-      // One GEMM for both projections of xn: rows [q_a | kv_a], normed and read in place.
-      const int64_t ql = c.q_lora_rank, fw = L.qkv_a.out;
-      B.linear(I.blas, L.qkv_a, B.xn.get(), T, B.qa.get(), st, xq);
-      const bool qaq =
-          B.norm({nullptr, nullptr, B.qa.get(), L.q_a_norm.get(), B.qa_n.get(), T, ql, fw, ql, eps},
-                 L.q_b.fp8, st);
+    if (c.q_lora_rank > 0) {
+      // Stacked (fuse_qkv_a): one GEMM writes rows [q_a | kv_a], normed and read in place.
+      const bool stacked = L.qkv_a.out > 0;
+      const int64_t ql = c.q_lora_rank, qa_ld = stacked ? L.qkv_a.out : ql;
+      B.linear(I.blas, stacked ? L.qkv_a : L.q_a, B.xn.get(), T, B.qa.get(), st, xq);
+      const bool qaq = B.norm(
+          {nullptr, nullptr, B.qa.get(), L.q_a_norm.get(), B.qa_n.get(), T, ql, qa_ld, ql, eps},
+          L.q_b.fp8, st);
       B.linear(I.blas, L.q_b, B.qa_n.get(), T, B.q.get(), st, qaq);
-      kv_a = B.qa.get() + ql;
-      kv_a_stride = fw;
-    } else if (c.q_lora_rank > 0) {
-      B.linear(I.blas, L.q_a, B.xn.get(), T, B.qa.get(), st, xq);
-      const bool qaq = B.norm({nullptr, nullptr, B.qa.get(), L.q_a_norm.get(), B.qa_n.get(), T,
-                               c.q_lora_rank, c.q_lora_rank, c.q_lora_rank, eps},
-                              L.q_b.fp8, st);
-      B.linear(I.blas, L.q_b, B.qa_n.get(), T, B.q.get(), st, qaq);
-      // kv_a reads xn again: its FP8 copy was overwritten by q_a_norm's.
-      B.linear(I.blas, L.kv_a, B.xn.get(), T, B.kva.get(), st);
+      if (stacked) {
+        kv_a = B.qa.get() + ql;
+        kv_a_stride = qa_ld;
+      } else {
+        // kv_a reads xn again: its FP8 copy was overwritten by q_a_norm's.
+        B.linear(I.blas, L.kv_a, B.xn.get(), T, B.kva.get(), st);
+      }
     } else if (opts_.fuse_ops && !L.q.fp8 && !L.kv_a.fp8) {
       // Both read xn: one GEMV launch at decode sizes (gemm_bf16_pair).
       gemm_bf16_pair(I.blas, {B.xn.get(), L.q.w.get(), B.q.get(), T, L.q.out, L.q.in},
