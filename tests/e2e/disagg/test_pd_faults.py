@@ -1,6 +1,8 @@
 """PD disaggregation under process faults (tcp transfer backend; heartbeats every 0.5 s, 2 misses
 drop a prefill peer; transfer timeout 3 s). Each case starts its own frontend and workers and
-sends long prompts (1000 tokens, chunked by 64) so that the prefill is busy when the fault hits.
+sends long prompts (2000 tokens, chunked by 64) so that the prefill is busy when the fault hits
+(with 1000, a machine busy with other work saw the victim prefill finish its share before the
+kill landed).
 
 (a) 2P1D, kill -9 one prefill worker mid-load: its requests fail with an error (no hang) within
     FAIL_WITHIN_S of the kill, the other prefill's requests complete, new requests succeed, and
@@ -26,7 +28,7 @@ ENV = {
     "SGLANG_DISAGGREGATION_BOOTSTRAP_TIMEOUT": "30",
     "WIDESERVE_DISAGGREGATION_TRANSFER_TIMEOUT": "3",
 }
-LONG = 1000
+LONG = 2000
 MAX_TOKENS = 16
 FAIL_WITHIN_S = 10.0  # heartbeats: ~1.5 s; the frontend's worker TTL: 3 s
 EMPTY_WITHIN_S = 20.0

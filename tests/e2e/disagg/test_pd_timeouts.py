@@ -13,8 +13,9 @@ usage 0 (--disable-radix-cache), and serve new requests.
     decode pages: they fail after about 2 s with a message naming the bootstrap timeout, the
     long one completes, nothing leaks.
 (e) Clients that disconnect while their prompt is queued, prefilled, transferred or decoded
-    (long prompts, curl --max-time from 0.3 s to 4 s, then short prompts with 400-token
-    generations cut while decoding; streaming and unary): no page leaks on
+    (long prompts, curl --max-time from 0.3 s to 4 s, then short prompts with 1000-token
+    generations cut while decoding, long enough that none finishes before its cut (at 400 tokens
+    a unary request cut at 3 s once got its whole answer); streaming and unary): no page leaks on
     either side, the frontend counts every disconnect, and the workers still serve."""
 import os, signal, sys, time
 
@@ -113,7 +114,7 @@ def case_disconnect(model):
     prompts = long_prompts(len(cuts), 7)
 
     def one(prompt, cut, stream):
-        body = {"model": u.NAME, "prompt": prompt, "max_tokens": 400, "ignore_eos": True, "stream": stream,
+        body = {"model": u.NAME, "prompt": prompt, "max_tokens": 1000, "ignore_eos": True, "stream": stream,
                 "temperature": 0}
         st, _ = h.curl(c.url + "/v1/completions", body, timeout=cut, extra=["-N"] if stream else [])
         return st
