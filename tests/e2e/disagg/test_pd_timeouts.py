@@ -24,12 +24,13 @@ import pd_util as u
 from pd_util import check, h
 
 LONG = 1000
+STALL_LONG = 2000  # case (d)'s prompts
 LONG_GEN = 1900  # the tiny model's context is 2048
 EMPTY_WITHIN_S = 25.0
 
 
-def long_prompts(k, seed):
-    return [[0] + [(seed * 100003 + i * 7919 + j * 31) % 120000 + 2 for j in range(LONG - 1)] for i in range(k)]
+def long_prompts(k, seed, n=LONG):
+    return [[0] + [(seed * 100003 + i * 7919 + j * 31) % 120000 + 2 for j in range(n - 1)] for i in range(k)]
 
 
 def still_serves(c, procs, label):
@@ -49,8 +50,11 @@ def case_waiting_timeout(model):
     p, d = c.start(model, "prefill", env=env), c.start(model, "decode", env=env)
     c.wait_registered([p, d])
     t0 = time.time()
-    jobs = [u.Background(c, q, 8, stream=(i % 2 == 1), timeout=60) for i, q in enumerate(long_prompts(4, 1))]
-    time.sleep(0.4)
+    # 2000-token prompts, stopped 0.2 s in: with 1000 tokens and 0.4 s an idle machine had
+    # prefilled and sent two of the four before the stop.
+    jobs = [u.Background(c, q, 8, stream=(i % 2 == 1), timeout=60)
+            for i, q in enumerate(long_prompts(4, 1, n=STALL_LONG))]
+    time.sleep(0.2)
     p.signal(signal.SIGSTOP)
     time.sleep(5.0)
     p.signal(signal.SIGCONT)
