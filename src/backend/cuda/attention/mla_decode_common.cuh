@@ -56,27 +56,37 @@ __device__ __forceinline__ void mla_store_lse(const MlaAttentionParams& p, int s
   }
 }
 
-// kN column pairs of row th, scaled by inv, from accumulator fragments: pair n sits at acc[4n +
-// 2h], acc[4n + 2h + 1] (h: the row's half of the m16 tile) and goes to columns col + 8n, +1;
-// fp32 into split z's partials, or bf16 into out when there is one split.
+// kN column pairs scaled by inv, from accumulator fragments: pair n sits at acc[4n + 2h],
+// acc[4n + 2h + 1] (h: the row's half of the m16 tile) and goes to dst[8n], dst[8n + 1] (fp32 or
+// bf16; dst may be global or shared memory).
+template <int kN>
+__device__ __forceinline__ void mla_write_pairs(float* dst, const float* acc, int h, float inv) {
+#pragma unroll
+  for (int n = 0; n < kN; ++n)
+    *reinterpret_cast<float2*>(dst + n * 8) =
+        make_float2(acc[4 * n + 2 * h] * inv, acc[4 * n + 2 * h + 1] * inv);
+}
+template <int kN>
+__device__ __forceinline__ void mla_write_pairs(__nv_bfloat16* dst, const float* acc, int h,
+                                                float inv) {
+#pragma unroll
+  for (int n = 0; n < kN; ++n)
+    *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+        __floats2bfloat162_rn(acc[4 * n + 2 * h] * inv, acc[4 * n + 2 * h + 1] * inv);
+}
+
+// Row th of `rows` (tokens x heads), columns col + 8n, +1 (mla_write_pairs): fp32 into split z's
+// partials, or bf16 into out when there is one split.
 template <int kN>
 __device__ __forceinline__ void mla_store_row(const MlaAttentionParams& p, int splits, int z,
                                               int64_t rows, int64_t th, int col, const float* acc,
                                               int h, float inv) {
-  if (splits > 1) {
-    float* dst = static_cast<float*>(p.workspace) +
-                 (static_cast<int64_t>(z) * rows + th) * kMlaLatentDim + col;
-#pragma unroll
-    for (int n = 0; n < kN; ++n)
-      *reinterpret_cast<float2*>(dst + n * 8) =
-          make_float2(acc[4 * n + 2 * h] * inv, acc[4 * n + 2 * h + 1] * inv);
-  } else {
-    __nv_bfloat16* dst = p.out + th * kMlaLatentDim + col;
-#pragma unroll
-    for (int n = 0; n < kN; ++n)
-      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
-          __floats2bfloat162_rn(acc[4 * n + 2 * h] * inv, acc[4 * n + 2 * h + 1] * inv);
-  }
+  if (splits > 1)
+    mla_write_pairs<kN>(static_cast<float*>(p.workspace) +
+                            (static_cast<int64_t>(z) * rows + th) * kMlaLatentDim + col,
+                        acc, h, inv);
+  else
+    mla_write_pairs<kN>(p.out + th * kMlaLatentDim + col, acc, h, inv);
 }
 
 }  // namespace wideserve::cuda

@@ -78,10 +78,12 @@ __device__ __forceinline__ unsigned smid() {
   asm volatile("mov.u32 %0, %smid;" : "=r"(r));
   return r;
 }
-#define MLA_TRACE(point)                                                                  \
-  do {                                                                                    \
-    const unsigned cta_ = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z); \
-    if (cta_ < kMlaTraceCtas) g_mla_trace[cta_][point] = globaltimer();                   \
+__device__ __forceinline__ unsigned trace_cta() {
+  return blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+}
+#define MLA_TRACE(point)                                                              \
+  do {                                                                                \
+    if (trace_cta() < kMlaTraceCtas) g_mla_trace[trace_cta()][point] = globaltimer(); \
   } while (0)
 #else
 #define MLA_TRACE(point) \
@@ -133,8 +135,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
 #ifdef WS_MLA_TRACE
   if (threadIdx.x == 0) {
     MLA_TRACE(kTraceEntry);
-    const unsigned cta = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
-    if (cta < kMlaTraceCtas) g_mla_trace[cta][kTraceSm] = smid();
+    if (trace_cta() < kMlaTraceCtas) g_mla_trace[trace_cta()][kTraceSm] = smid();
   }
 #endif
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -422,14 +423,10 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     // The same values mla_store_row writes, into the staging rows.
     unsigned char* row = gbase + kOffKv + (warp * 16 + g + 8 * h) * pitch;
     const int col = wg * 256 + 2 * c;
-#pragma unroll
-    for (int n = 0; n < 32; ++n) {
-      const float v0 = o[4 * n + 2 * h] * inv, v1 = o[4 * n + 2 * h + 1] * inv;
-      if (f32)
-        *reinterpret_cast<float2*>(row + (col + n * 8) * 4) = make_float2(v0, v1);
-      else
-        *reinterpret_cast<__nv_bfloat162*>(row + (col + n * 8) * 2) = __floats2bfloat162_rn(v0, v1);
-    }
+    if (f32)
+      mla_write_pairs<32>(reinterpret_cast<float*>(row) + col, o, h, inv);
+    else
+      mla_write_pairs<32>(reinterpret_cast<__nv_bfloat16*>(row) + col, o, h, inv);
   }
   if (a.bulk_store) {
     // The stores leave through the TMA engine: the CTA waits only until the copies have read
@@ -452,10 +449,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
   if (tid == 0) MLA_TRACE(kTraceStored);
 }
 
-}  // namespace
-
-namespace {
 std::atomic<bool> g_bulk_store{true};
+
 }  // namespace
 
 void set_mla_v5_bulk_store(bool on) {
