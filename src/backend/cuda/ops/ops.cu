@@ -8,6 +8,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/fp8_quant.cuh"
+#include "backend/cuda/ops/bf16_vec.cuh"
 #include "backend/cuda/ops/block_sum.cuh"
 #include "backend/cuda/ops/ops.h"
 
@@ -45,12 +46,8 @@ __global__ void embedding_vec_kernel(EmbeddingParams p) {
     const uint4 raw = src[c];
     if (p.out) reinterpret_cast<uint4*>(p.out + t * p.dim)[c] = raw;
     if (p.residual) {
-      const auto* e = reinterpret_cast<const __nv_bfloat16*>(&raw);
       float4* r = reinterpret_cast<float4*>(p.residual + t * p.dim) + 2 * c;
-      r[0] = make_float4(__bfloat162float(e[0]), __bfloat162float(e[1]), __bfloat162float(e[2]),
-                         __bfloat162float(e[3]));
-      r[1] = make_float4(__bfloat162float(e[4]), __bfloat162float(e[5]), __bfloat162float(e[6]),
-                         __bfloat162float(e[7]));
+      bf16x8_to_float4x2(raw, r[0], r[1]);
     }
   }
 }
@@ -242,18 +239,9 @@ __global__ void add_residual_vec_kernel(AddResidualParams p) {
   const int64_t n8 = p.rows * p.dim / 8;
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n8;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const uint4 xraw = *reinterpret_cast<const uint4*>(p.x + 8 * j);
-    const auto* xb = reinterpret_cast<const __nv_bfloat16*>(&xraw);
     float4* r = reinterpret_cast<float4*>(p.residual + 8 * j);
     float4 a = r[0], b = r[1];
-    a.x += __bfloat162float(xb[0]);
-    a.y += __bfloat162float(xb[1]);
-    a.z += __bfloat162float(xb[2]);
-    a.w += __bfloat162float(xb[3]);
-    b.x += __bfloat162float(xb[4]);
-    b.y += __bfloat162float(xb[5]);
-    b.z += __bfloat162float(xb[6]);
-    b.w += __bfloat162float(xb[7]);
+    add_bf16x8(*reinterpret_cast<const uint4*>(p.x + 8 * j), a, b);
     r[0] = a;
     r[1] = b;
   }

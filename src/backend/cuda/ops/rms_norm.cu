@@ -13,6 +13,7 @@
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/ops/bf16_vec.cuh"
 #include "backend/cuda/ops/block_sum.cuh"
 #include "backend/cuda/ops/ops.h"
 
@@ -73,12 +74,7 @@ __global__ void rms_norm_vec_kernel(RmsNormParams p) {
         const float4* x4 = reinterpret_cast<const float4*>(p.x + src * p.x_stride) + 2 * c;
         float4 a = x4[0], b = x4[1];
         if (p.add != nullptr) {  // residual update, written back (x is writable when add is set)
-          const uint4 raw = reinterpret_cast<const uint4*>(p.add + src * p.dim)[c];
-          const auto* e = reinterpret_cast<const __nv_bfloat16*>(&raw);
-          a.x += __bfloat162float(e[0]), a.y += __bfloat162float(e[1]);
-          a.z += __bfloat162float(e[2]), a.w += __bfloat162float(e[3]);
-          b.x += __bfloat162float(e[4]), b.y += __bfloat162float(e[5]);
-          b.z += __bfloat162float(e[6]), b.w += __bfloat162float(e[7]);
+          add_bf16x8(reinterpret_cast<const uint4*>(p.add + src * p.dim)[c], a, b);
           float4* w4 = const_cast<float4*>(x4);
           w4[0] = a;
           w4[1] = b;
