@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BIN = os.environ.get("WS_BINARY", "build/wideserve")
@@ -90,6 +91,30 @@ def start(cmd):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+class LineReader:
+    """Collects a process's stdout lines as they come, so a test can wait for an event."""
+
+    def __init__(self, stream):
+        self.lines, self.cv = [], threading.Condition()
+        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _run(self, stream):
+        for line in stream:
+            with self.cv:
+                self.lines.append(line)
+                self.cv.notify_all()
+
+    def wait_for(self, pred, timeout):
+        with self.cv:
+            return self.cv.wait_for(lambda: pred("".join(self.lines)), timeout)
+
+    def text(self):
+        self.thread.join(timeout=30)
+        with self.cv:
+            return "".join(self.lines)
+
+
 def wait_file(path, proc, timeout=30):
     deadline = time.time() + timeout
     while not os.path.exists(path):
@@ -153,14 +178,23 @@ def check_initiator_killed(topo, backend, tmp):
     time.sleep(1.0)
     doomed.send_signal(signal.SIGKILL)
     doomed.communicate()
+    reader = LineReader(target.stdout)
     after = subprocess.run(topo.initiator_cmd(backend, common + ["--iters", "2"], name="after"),
                            capture_output=True, text=True, timeout=120)
-    time.sleep(1.0)  # the target prints notifications up to 200 ms after the acks went out
+
+    def after_notes(text):
+        return [e for e in events(text) if e["event"] == "notification" and e["peer"] == "after"]
+
+    # The target verifies each 16 MiB transfer's checksum on its main thread, so it prints behind
+    # the acks, and behind the doomed initiator's backlog: wait for the lines, not a fixed time.
+    reader.wait_for(lambda text: len(after_notes(text)) >= 8, timeout=60)
     target.send_signal(signal.SIGTERM)
-    tout, terr = target.communicate(timeout=30)
+    terr = target.stderr.read()  # until the target's end closes the pipe
+    target.wait(timeout=30)
+    tout = reader.text()
     assert after.returncode == 0, (f"{backend}: next initiator failed: {after.stdout}{after.stderr}"
                                    f"\ntarget: {tout}{terr}")
-    notes = [e for e in events(tout) if e["event"] == "notification" and e["peer"] == "after"]
+    notes = after_notes(tout)
     assert len(notes) == 8 and all(e["ok"] for e in notes), tout
     print(f"  {backend}: initiator kill -9 -> target served the next initiator (8 transfers ok)")
 
