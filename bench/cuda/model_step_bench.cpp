@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   bool fp8 = false;
   std::string mla = "default", moe_path = "default";
   std::string small_m = "default", moe_small = "default", gemv = "default", bgemv = "default";
-  std::string fuse = "default", pdl = "default", fuse_qkv = "default";
+  std::string fuse = "default", pdl = "default", fuse_qkv = "default", branch = "default";
   int autotune = -1;
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
@@ -89,6 +89,9 @@ int main(int argc, char** argv) {
   app.add_option("--pdl", pdl, "Programmatic dependent launch of our kernels: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--fuse-qkv-a", fuse_qkv, "q_a and kv_a as one GEMM: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option("--shared-branch", branch,
+                 "Small MoE: shared experts on a second stream: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--gemm-autotune", autotune,
                  "cuBLASLt candidates timed per plan (-1 = default, <= 1 = heuristic's first)");
@@ -151,8 +154,9 @@ int main(int argc, char** argv) {
   if (pdl != "default") o.pdl = pdl == "on";
   if (autotune >= 0) o.gemm_autotune = autotune;
   if (fuse_qkv != "default") o.fuse_qkv_a = fuse_qkv == "on";
-  std::printf("gemm autotune: %d candidates, fused q_a + kv_a: %s\n", o.gemm_autotune,
-              o.fuse_qkv_a ? "on" : "off");
+  if (branch != "default") o.moe_shared_branch = branch == "on";
+  std::printf("gemm autotune: %d candidates, fused q_a + kv_a: %s, shared-expert branch: %s\n",
+              o.gemm_autotune, o.fuse_qkv_a ? "on" : "off", o.moe_shared_branch ? "on" : "off");
   std::printf(
       "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, bf16 gemv %s, fused "
       "small MoE %s, fused ops %s, pdl %s\n",

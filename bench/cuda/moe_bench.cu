@@ -475,6 +475,54 @@ int run_small() {
   return 0;
 }
 
+// The V3 dense FP8 GEMMs at decode-batch rows: cuBLASLt block-scaled vs the CUTLASS grouped
+// kernel run as one group (does the grouped kernel's tiling serve dense decode GEMMs better?).
+int run_dense() {
+  BlasContext ctx;
+  struct Shape {
+    const char* name;
+    int64_t n, k;
+  };
+  std::printf("%-14s %5s | %9s %9s | %9s %9s\n", "V3 GEMM", "m", "cublas us", "TFLOP/s",
+              "cutlass us", "TFLOP/s");
+  for (int64_t m : {64, 128, 256, 512}) {
+    for (const Shape& s : {Shape{"q_b", 24576, 1536}, Shape{"o_proj", 7168, 16384},
+                           Shape{"gate_up", 36864, 7168}, Shape{"down", 7168, 18432},
+                           Shape{"shared gu", 4096, 7168}, Shape{"shared down", 7168, 2048}}) {
+      DeviceBuffer<__nv_fp8_e4m3> xq(m * s.k), wq(s.n * s.k);
+      fill(xq, 3, 400.f);
+      fill(wq, 4, 400.f);
+      DeviceBuffer<float> xs((s.k / 128) * m), wsc((s.n / 128) * (s.k / 128));
+      fill(xs, 5, 0.001f, 0.002f);
+      fill(wsc, 6, 0.001f, 0.002f);
+      DeviceBuffer<__nv_bfloat16> y(m * s.n);
+      GemmFp8BlockParams bp{xq.get(), xs.get(), wq.get(), wsc.get(), y.get(), m, s.n, s.k};
+      const double a = time_ms([&] { gemm_fp8_block(ctx, bp, nullptr); }, 10);
+      const std::vector<int32_t> off{0, int32_t(m)};
+      DeviceBuffer<int32_t> d_off(2);
+      d_off.upload(off);
+      DeviceBuffer<char> ws(grouped_gemm_workspace_bytes(1));
+      GroupedGemmParams p{};
+      p.d = y.get();
+      p.expert_offsets = d_off.get();
+      p.num_experts = 1;
+      p.n = s.n;
+      p.k = s.k;
+      p.max_rows = m;
+      p.workspace = ws.get();
+      p.a = xq.get();
+      p.b = wq.get();
+      p.a_scales = xs.get();
+      p.b_scales = wsc.get();
+      const double b = time_ms([&] { launch_grouped_gemm_fp8(p, nullptr); }, 10);
+      const double flop = 2.0 * m * s.n * s.k;
+      std::printf("%-14s %5ld | %9.1f %9.0f | %9.1f %9.0f\n", s.name, long(m), a * 1e3,
+                  tflops(flop, a), b * 1e3, tflops(flop, b));
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"MoE kernel benchmark"};
   int64_t T = 4096;
@@ -484,12 +532,16 @@ int main(int argc, char** argv) {
                "only old vs new routing / align for V3 at T = 1..4096 (stream and graph)");
   bool small = false;
   app.add_flag("--small", small, "only the fused small-batch MoE at T = 1..8 vs its bytes floor");
+  bool dense_only = false;
+  app.add_flag("--dense", dense_only,
+               "only V3 dense FP8 GEMMs at decode rows: cuBLASLt block vs CUTLASS as one group");
   CLI11_PARSE(app, argc, argv);
   cudaDeviceProp prop{};
   WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
   if (paths) return run_paths();
   if (small) return run_small();
+  if (dense_only) return run_dense();
   std::vector<Row> rows;
 
   // ---- Limits ----

@@ -13,6 +13,7 @@
 #include "backend/cuda/gemm/gemm_gemv.h"
 #include "backend/cuda/model/step_buffers.h"
 #include "backend/cuda/moe/moe.h"
+#include "backend/cuda/moe/moe_small.h"
 #include "backend/cuda/ops/mla_simple.h"
 #include "backend/cuda/ops/ops.h"
 #include "common/check.h"
@@ -53,6 +54,8 @@ void batched_gemm(cublasHandle_t h, bool trans_a, int64_t m, int64_t n, int64_t 
 struct CudaModel::Impl {
   cudaStream_t stream = nullptr;
   BlasContext blas;
+  cudaStream_t branch_stream = nullptr;  // the small MoE's shared-expert branch
+  BlasContext branch_blas;
   cublasHandle_t cublas = nullptr;
   DeviceBuffer<bf16> kv;
   DeviceBuffer<float> inv_freq;
@@ -65,6 +68,7 @@ struct CudaModel::Impl {
     for (auto& [k, g] : graphs) cudaGraphExecDestroy(g);
     if (cublas) cublasDestroy(cublas);
     if (stream) cudaStreamDestroy(stream);
+    if (branch_stream) cudaStreamDestroy(branch_stream);
   }
 };
 
@@ -99,6 +103,19 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
   set_pdl_enabled(opts_.pdl);
   I.logits_rows_cap = std::max<int64_t>(opts_.max_seqs, 64);
   I.buf.allocate(cfg_, opts_, I.logits_rows_cap);
+  if (opts_.moe_small && opts_.moe_shared_branch && cfg_.n_shared_experts > 0) {
+    WS_CUDA_CHECK(cudaStreamCreateWithFlags(&I.branch_stream, cudaStreamNonBlocking));
+    BlasContext& b = I.branch_blas;
+    b.set_fp8_path(opts_.fp8_path);
+    b.set_fp8_small_m(opts_.fp8_small_m);
+    b.set_fp8_gemv(opts_.fp8_gemv);
+    b.set_bf16_gemv(opts_.bf16_gemv);
+    b.set_gemm_autotune(opts_.gemm_autotune);
+    for (const auto& L : w_.layers)
+      for (const DevLinear* l : {&L.gate_up, &L.down})
+        if (L.is_moe && l->fp8) b.reserve_fp8_scratch(kMoeSmallModelTokens, l->out, l->in);
+    I.buf.set_shared_branch(I.branch_stream, &I.branch_blas);
+  }
   const int64_t row = cfg_.kv_cache_dim();
   num_pages_ = opts_.num_pages;
   if (num_pages_ <= 0) {

@@ -52,6 +52,8 @@ struct CudaModelOptions {
   bool fuse_qkv_a = true;  // q_a and kv_a stacked into one GEMM (fuse_qkv_a; not bit-identical:
                            // the GEMM's algorithm may change with its width)
   bool pdl = true;         // programmatic dependent launch of our kernels (common/pdl.cuh)
+  bool moe_shared_branch = true;  // fused small MoE: shared experts on a second stream beside
+                                  // the routing (StepBuffers::set_shared_branch)
   int gemm_autotune = kGemmAutotuneDefault;  // cuBLASLt candidates timed per plan (<= 1: off)
 };
 

@@ -29,6 +29,18 @@ DeviceBuffer<T> alloc(int64_t n, size_t* bytes) {
 
 StepBuffers::~StepBuffers() {
   if (host_meta_) cudaFreeHost(host_meta_);
+  if (fork_) cudaEventDestroy(fork_);
+  if (join_) cudaEventDestroy(join_);
+}
+
+void StepBuffers::set_shared_branch(cudaStream_t stream, BlasContext* blas) {
+  WS_CHECK_ARG(stream == nullptr || blas != nullptr, "shared-expert branch needs a BLAS context");
+  branch_stream_ = stream;
+  branch_blas_ = blas;
+  if (stream != nullptr && fork_ == nullptr) {
+    WS_CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
+    WS_CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+  }
 }
 
 void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& o,
@@ -335,6 +347,20 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
                                         sp.num_shared <= c.n_shared_experts)) &&
                      moe_small_unsupported(sp).empty();
   if (L.has_shared && !fused) mlp(blas, L.gate_up, L.down, x, m, shared_out_.get(), st);
+  // The shared experts need only x: on the branch they run while the router, routing and the
+  // routed up launch do (those few launches leave most of the GPU idle); the down launch adds
+  // their bf16 output as the grouped path's combine does.
+  const bool branch = fused && L.has_shared && branch_stream_ != nullptr;
+  if (branch) {
+    sp.num_shared = 0;
+    sp.shared_gate_up = sp.shared_down = nullptr;
+    sp.shared_gate_up_scale = sp.shared_down_scale = nullptr;
+    sp.shared_out = shared_out_.get();
+    WS_CUDA_CHECK(cudaEventRecord(fork_, st));
+    WS_CUDA_CHECK(cudaStreamWaitEvent(branch_stream_, fork_));
+    mlp(*branch_blas_, L.gate_up, L.down, x, m, shared_out_.get(), branch_stream_);
+    WS_CUDA_CHECK(cudaEventRecord(join_, branch_stream_));
+  }
   GemmBf16Params g{x, L.router.get(), router_logits_.get(), m, E, H};
   g.y_f32 = true;
   gemm_bf16(blas, g, st);
@@ -356,7 +382,9 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
   rp.topk_weights = topk_w_.get();
   launch_moe_routing_path(rp, moe_path_, st);
   if (fused) {
-    launch_moe_small(sp, st);
+    launch_moe_small_up(sp, st);
+    if (branch) WS_CUDA_CHECK(cudaStreamWaitEvent(st, join_));
+    launch_moe_small_down(sp, st);
     return;
   }
   MoeAlignParams ap{};

@@ -74,6 +74,11 @@ class StepBuffers {
            const __nv_bfloat16* x, int64_t m, cudaStream_t st);
   // MLA split-KV workspace of at least `bytes` (grown outside graph capture).
   void* mla_workspace(size_t bytes);
+  // Lets moe() run a small step's shared experts on `stream` (with its own BLAS context, whose
+  // cuBLASLt workspace the main stream never uses meanwhile) beside the router, routing and the
+  // routed up launch, joined before the down launch. Null stream: inline, as units of the fused
+  // launches.
+  void set_shared_branch(cudaStream_t stream, BlasContext* blas);
 
   DeviceBuffer<float> h, logits;
   DeviceBuffer<__nv_bfloat16> xn, qa, qa_n, q, kva, q_abs, o_lat, attn, tmp, gu, act;
@@ -85,6 +90,9 @@ class StepBuffers {
   MoePath moe_path_ = kMoeDefaultPath;
   bool moe_small_ = true;
   bool fuse_ops_ = true;
+  cudaStream_t branch_stream_ = nullptr;
+  BlasContext* branch_blas_ = nullptr;
+  cudaEvent_t fork_ = nullptr, join_ = nullptr;
   // An FP8 linear's GEMM operands: x quantized into xq_/xs_ (unless x_quantized), output y.
   GemmFp8BlockParams fp8_operands(const DevLinear& l, const __nv_bfloat16* x, int64_t m,
                                   __nv_bfloat16* y, bool x_quantized, cudaStream_t st);

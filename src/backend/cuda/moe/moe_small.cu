@@ -202,6 +202,8 @@ __device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int
       float sh = 0.f;
       for (int u = static_cast<int>(K); u < units; ++u) sh += part[rl * units + u];
       s += bf16r(sh);
+    } else if (p.shared_out != nullptr) {
+      s += __bfloat162float(p.shared_out[t * H + n]);
     }
     p.residual[t * H + n] += bf16r(s);
   }
@@ -727,44 +729,65 @@ std::string moe_small_unsupported(const MoeSmallParams& p) {
       (p.num_shared == 0 || (p.shared_gate_up && p.shared_down &&
                              (!p.fp8 || (p.shared_gate_up_scale && p.shared_down_scale))));
   if (!ptrs) return "null pointer";
+  if (p.shared_out != nullptr && p.num_shared != 0) return "shared_out with shared units";
   if (!aligned16(p.x) || !aligned16(p.gate_up) || !aligned16(p.down) || !aligned16(p.act) ||
       (p.num_shared > 0 && (!aligned16(p.shared_gate_up) || !aligned16(p.shared_down))))
     return "x, weights and act must be 16-byte aligned";
   return {};
 }
 
-void launch_moe_small(const MoeSmallParams& p, cudaStream_t stream) {
+namespace {
+
+void check_launch(const MoeSmallParams& p) {
   const std::string why = moe_small_unsupported(p);
   WS_CUDA_REQUIRE(why.empty(), "moe small path: " + why);
-  if (p.num_tokens == 0) return;
   allow_smem();
+}
+
+}  // namespace
+
+void launch_moe_small_up(const MoeSmallParams& p, cudaStream_t stream) {
+  check_launch(p);
+  if (p.num_tokens == 0) return;
+  const int units = static_cast<int>(p.top_k + p.num_shared);
+  if (p.fp8) {
+    const dim3 up_grid(static_cast<unsigned>(ceil_div(p.inter, 8 * kWarps)),
+                       static_cast<unsigned>(p.num_tokens * units));
+    launch_pdl(moe_small_up_fp8_kernel, up_grid, dim3(kThreads), up_smem(p), stream, p, units);
+  } else {
+    const dim3 up_grid(static_cast<unsigned>(ceil_div(p.inter, kUpRows)),
+                       static_cast<unsigned>(p.num_tokens * units));
+    launch_pdl(moe_small_up_kernel, up_grid, dim3(kThreads), up_smem(p), stream, p, units);
+  }
+}
+
+void launch_moe_small_down(const MoeSmallParams& p, cudaStream_t stream) {
+  check_launch(p);
+  if (p.num_tokens == 0) return;
   const int units = static_cast<int>(p.top_k + p.num_shared);
   const int rows = down_rows(p);
   const dim3 down_grid(static_cast<unsigned>(ceil_div(p.hidden, rows)),
                        static_cast<unsigned>(p.num_tokens));
   if (p.fp8) {
-    const dim3 up_grid(static_cast<unsigned>(ceil_div(p.inter, 8 * kWarps)),
-                       static_cast<unsigned>(p.num_tokens * units));
-    launch_pdl(moe_small_up_fp8_kernel, up_grid, dim3(kThreads), up_smem(p), stream, p, units);
     launch_pdl(moe_small_down_fp8_kernel, down_grid, dim3(kThreads), down_smem(p), stream, p,
                units);
+  } else if (down_bf16_mma(p)) {
+    const int groups = down_bf16_groups(p);
+    const size_t smem = static_cast<size_t>(units * p.inter * 2 + 8 * groups * units * 4);
+    launch_pdl(down_bf16_items_per_warp(p) == 1 ? moe_small_down_bf16_kernel<1>
+                                                : moe_small_down_bf16_kernel<2>,
+               dim3(static_cast<unsigned>(ceil_div(p.hidden, 8 * groups)),
+                    static_cast<unsigned>(p.num_tokens)),
+               dim3(kThreads), smem, stream, p, units, groups);
   } else {
-    const dim3 up_grid(static_cast<unsigned>(ceil_div(p.inter, kUpRows)),
-                       static_cast<unsigned>(p.num_tokens * units));
-    launch_pdl(moe_small_up_kernel, up_grid, dim3(kThreads), up_smem(p), stream, p, units);
-    if (down_bf16_mma(p)) {
-      const int groups = down_bf16_groups(p);
-      const size_t smem = static_cast<size_t>(units * p.inter * 2 + 8 * groups * units * 4);
-      launch_pdl(down_bf16_items_per_warp(p) == 1 ? moe_small_down_bf16_kernel<1>
-                                                  : moe_small_down_bf16_kernel<2>,
-                 dim3(static_cast<unsigned>(ceil_div(p.hidden, 8 * groups)),
-                      static_cast<unsigned>(p.num_tokens)),
-                 dim3(kThreads), smem, stream, p, units, groups);
-    } else {
-      launch_pdl(moe_small_down_kernel, down_grid, dim3(kThreads), down_smem(p), stream, p, units,
-                 rows);
-    }
+    launch_pdl(moe_small_down_kernel, down_grid, dim3(kThreads), down_smem(p), stream, p, units,
+               rows);
   }
+}
+
+void launch_moe_small(const MoeSmallParams& p, cudaStream_t stream) {
+  launch_moe_small_up(p, stream);
+  launch_moe_small_down(p, stream);
 }
 
 }  // namespace wideserve::cuda

@@ -47,6 +47,9 @@ struct MoeSmallParams {
   const float* shared_gate_up_scale = nullptr;
   const void* shared_down = nullptr;
   const float* shared_down_scale = nullptr;
+  // The shared MLP's output computed elsewhere (bf16 [T, H], num_shared = 0), added in its place
+  // (a graph branch computes it while the router and routing run); null: none or the units above.
+  const __nv_bfloat16* shared_out = nullptr;
   float* act = nullptr;       // scratch: moe_small_act_floats(T, k, num_shared, I) floats
   float* residual = nullptr;  // [T, H] fp32 residual stream, added into
 };
@@ -57,5 +60,8 @@ size_t moe_small_act_floats(int64_t tokens, int64_t top_k, int64_t num_shared, i
 std::string moe_small_unsupported(const MoeSmallParams& p);
 // Both launches; an unsupported shape is an invalid argument.
 void launch_moe_small(const MoeSmallParams& p, cudaStream_t stream);
+// The up launch alone, then the down launch alone (whatever shared_out needs can join between).
+void launch_moe_small_up(const MoeSmallParams& p, cudaStream_t stream);
+void launch_moe_small_down(const MoeSmallParams& p, cudaStream_t stream);
 
 }  // namespace wideserve::cuda

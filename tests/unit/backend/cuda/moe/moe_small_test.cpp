@@ -22,6 +22,7 @@ struct Shape {
   const char* name;
   bool fp8;
   int64_t T, H, I, k, E, total, begin, ns;
+  bool given_shared = false;  // the shared MLP's output passed in (shared_out), not as units
 };
 
 float silu(float g) {
@@ -77,61 +78,9 @@ void check(const Shape& s) {
   Mat gu = make_mat(s.fp8, s.E, 2 * I, H, 15), dn = make_mat(s.fp8, s.E, H, I, 16);
   Mat sgu = make_mat(s.fp8, 1, 2 * Is, H, 17), sdn = make_mat(s.fp8, 1, H, Is, 18);
 
-  auto d_x = upload(to_bf16(x));
-  auto d_ids = upload(ids);
-  auto d_w = upload(wts);
-  auto d_res = upload(res0);
-  auto d_res0 = upload(res0);
-  auto d_act = poisoned<float>(cuda::moe_small_act_floats(T, K, s.ns, I));
-  cuda::MoeSmallParams p;
-  p.x = d_x.get();
-  p.topk_ids = d_ids.get();
-  p.topk_weights = d_w.get();
-  p.num_tokens = T;
-  p.top_k = K;
-  p.hidden = H;
-  p.inter = I;
-  p.num_experts = s.E;
-  p.expert_begin = s.begin;
-  p.fp8 = s.fp8;
-  p.gate_up = gu.ptr(s.fp8);
-  p.gate_up_scale = gu.scale.get();
-  p.down = dn.ptr(s.fp8);
-  p.down_scale = dn.scale.get();
-  p.num_shared = s.ns;
-  if (s.ns > 0) {
-    p.shared_gate_up = sgu.ptr(s.fp8);
-    p.shared_gate_up_scale = sgu.scale.get();
-    p.shared_down = sdn.ptr(s.fp8);
-    p.shared_down_scale = sdn.scale.get();
-  }
-  p.act = d_act.get();
-  p.residual = d_res.get();
-  ASSERT_EQ("", cuda::moe_small_unsupported(p));
-  cudaStream_t st;
-  WS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
-  cuda::launch_moe_small(p, st);
-  WS_CUDA_CHECK(cudaStreamSynchronize(st));
-  const auto eager = d_res.download();
-  {
-    CapturedGraph graph(st, [&] {
-      WS_CUDA_CHECK(
-          cudaMemcpyAsync(d_res.get(), d_res0.get(), d_res.bytes(), cudaMemcpyDeviceToDevice, st));
-      cuda::launch_moe_small(p, st);
-    });
-    for (int rep = 0; rep < 2; ++rep) {
-      WS_CUDA_CHECK(cudaMemsetAsync(d_res.get(), 0xFF, d_res.bytes(), st));
-      graph.launch();
-      const auto replay = d_res.download();
-      ASSERT_EQ(0, std::memcmp(replay.data(), eager.data(), eager.size() * sizeof(float)))
-          << s.name << ": graph replay differs from the eager run";
-    }
-  }
-  cudaStreamDestroy(st);
-
   // Reference: the grouped pipeline's roundings (moe_pipeline_test), per token.
-  std::vector<float> got(T * H);
   std::vector<double> ref(T * H);
+  std::vector<float> shared_out(T * H, 0.f);
   int64_t remote = 0;
   for (int64_t t = 0; t < T; ++t) {
     std::vector<float> xin(x.begin() + t * H, x.begin() + (t + 1) * H);
@@ -162,11 +111,74 @@ void check(const Shape& s) {
       }
     }
     for (int64_t n = 0; n < H; ++n) {
-      const double sum = routed[n] + (s.ns > 0 ? bf16r(shared[n]) : 0.f);
+      shared_out[t * H + n] = s.ns > 0 ? bf16r(shared[n]) : 0.f;
+      const double sum = routed[n] + shared_out[t * H + n];
       ref[t * H + n] = double(bf16r(static_cast<float>(sum)));
-      got[t * H + n] = eager[t * H + n] - res0[t * H + n];
     }
   }
+  auto d_x = upload(to_bf16(x));
+  auto d_ids = upload(ids);
+  auto d_w = upload(wts);
+  auto d_res = upload(res0);
+  auto d_res0 = upload(res0);
+  auto d_act = poisoned<float>(cuda::moe_small_act_floats(T, K, s.ns, I));
+  cuda::MoeSmallParams p;
+  p.x = d_x.get();
+  p.topk_ids = d_ids.get();
+  p.topk_weights = d_w.get();
+  p.num_tokens = T;
+  p.top_k = K;
+  p.hidden = H;
+  p.inter = I;
+  p.num_experts = s.E;
+  p.expert_begin = s.begin;
+  p.fp8 = s.fp8;
+  p.gate_up = gu.ptr(s.fp8);
+  p.gate_up_scale = gu.scale.get();
+  p.down = dn.ptr(s.fp8);
+  p.down_scale = dn.scale.get();
+  p.num_shared = s.given_shared ? 0 : s.ns;
+  auto d_shared = upload(to_bf16(shared_out));
+  if (s.given_shared) p.shared_out = d_shared.get();
+  if (p.num_shared > 0) {
+    p.shared_gate_up = sgu.ptr(s.fp8);
+    p.shared_gate_up_scale = sgu.scale.get();
+    p.shared_down = sdn.ptr(s.fp8);
+    p.shared_down_scale = sdn.scale.get();
+  }
+  p.act = d_act.get();
+  p.residual = d_res.get();
+  ASSERT_EQ("", cuda::moe_small_unsupported(p));
+  cudaStream_t st;
+  WS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+  auto run = [&] {
+    if (s.given_shared) {  // the two launches the model joins a graph branch between
+      cuda::launch_moe_small_up(p, st);
+      cuda::launch_moe_small_down(p, st);
+    } else {
+      cuda::launch_moe_small(p, st);
+    }
+  };
+  run();
+  WS_CUDA_CHECK(cudaStreamSynchronize(st));
+  const auto eager = d_res.download();
+  {
+    CapturedGraph graph(st, [&] {
+      WS_CUDA_CHECK(
+          cudaMemcpyAsync(d_res.get(), d_res0.get(), d_res.bytes(), cudaMemcpyDeviceToDevice, st));
+      run();
+    });
+    for (int rep = 0; rep < 2; ++rep) {
+      WS_CUDA_CHECK(cudaMemsetAsync(d_res.get(), 0xFF, d_res.bytes(), st));
+      graph.launch();
+      const auto replay = d_res.download();
+      ASSERT_EQ(0, std::memcmp(replay.data(), eager.data(), eager.size() * sizeof(float)))
+          << s.name << ": graph replay differs from the eager run";
+    }
+  }
+  cudaStreamDestroy(st);
+  std::vector<float> got(T * H);
+  for (int64_t i = 0; i < T * H; ++i) got[i] = eager[i] - res0[i];
   const double err = rel_l2(got, ref);
   std::printf("[moe small %s] T=%ld H=%ld I=%ld units=%ld remote slots %ld, rel_l2 %.2e\n", s.name,
               long(T), long(H), long(I), long(U), long(remote), err);
@@ -188,7 +200,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Shape{"bf16_wide_remote", false, 2, 4096, 256, 4, 8, 16, 4, 1},
                       Shape{"fp8_t1", true, 1, 256, 256, 4, 8, 8, 0, 1},
                       Shape{"fp8_t5_remote", true, 5, 384, 256, 3, 4, 8, 2, 2},
-                      Shape{"fp8_v3_hidden", true, 2, 7168, 256, 2, 3, 3, 0, 1}),
+                      Shape{"fp8_v3_hidden", true, 2, 7168, 256, 2, 3, 3, 0, 1},
+                      Shape{"bf16_v2lite_given_shared", false, 1, 2048, 1408, 3, 3, 3, 0, 2, true},
+                      Shape{"fp8_given_shared_remote", true, 2, 384, 256, 3, 4, 8, 2, 2, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // Shape checks: host only (no GPU needed).
@@ -224,6 +238,11 @@ TEST(CudaMoeSmallShapes, UnsupportedShapesAreNamed) {
   EXPECT_NE("", why([](auto& q) { q.inter = 1 << 16; }));  // activations exceed shared memory
   EXPECT_NE("", why([](auto& q) { q.x = reinterpret_cast<const __nv_bfloat16*>(buf) + 1; }));
   EXPECT_NE("", why([](auto& q) { q.act = nullptr; }));
+  EXPECT_NE("", why([](auto& q) {  // shared output and shared units at once
+              q.num_shared = 1;
+              q.shared_gate_up = q.shared_down = buf;
+              q.shared_out = reinterpret_cast<const __nv_bfloat16*>(buf);
+            }));
 }
 
 }  // namespace
