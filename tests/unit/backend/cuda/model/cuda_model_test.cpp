@@ -91,14 +91,16 @@ void expect_close(const std::vector<float>& got, const testing::ReferenceCase& c
 
 class CudaFixtureTest : public ::testing::TestWithParam<std::string> {
  protected:
-  std::unique_ptr<CudaModel> load() {
+  // The fixtures' pool and step sizes (every test starts from these).
+  static CudaModelOptions options() {
     CudaModelOptions o;
     o.page_size = 16;
     o.num_pages = 256;
     o.max_step_tokens = 512;
     o.max_seqs = 16;
-    return CudaModel::load(GetParam(), o);
+    return o;
   }
+  std::unique_ptr<CudaModel> load() { return CudaModel::load(GetParam(), options()); }
 
  public:
   static std::vector<int32_t> pages(int32_t first, int64_t tokens) {
@@ -191,11 +193,7 @@ int graph_decode_matches(CudaModel& m, const std::vector<testing::ReferenceCase>
 
 TEST_P(CudaFixtureTest, BatchedGreedyDecodeThroughCudaGraphs) {
   WS_REQUIRE_GPU();
-  CudaModelOptions o;
-  o.page_size = 16;
-  o.num_pages = 256;
-  o.max_step_tokens = 512;
-  o.max_seqs = 16;
+  CudaModelOptions o = options();
   o.cuda_graph_max_bs = 8;
   const auto cases = testing::load_reference(GetParam());
   const int n = static_cast<int>(cases.size());
@@ -265,11 +263,7 @@ TEST_P(CudaFixtureTest, BatchedAndChunkedEqualSeparateRuns) {
 TEST_P(CudaFixtureTest, Fp8PathAgreesWithItsBf16Dequantization) {
   WS_REQUIRE_GPU();
   if (!is_fp8(GetParam())) GTEST_SKIP() << "not an FP8 checkpoint";
-  CudaModelOptions o;
-  o.page_size = 16;
-  o.num_pages = 256;
-  o.max_step_tokens = 512;
-  o.max_seqs = 16;
+  CudaModelOptions o = options();
   auto fp8 = CudaModel::load(GetParam(), o);
   o.dequantize_fp8 = true;
   auto bf = CudaModel::load(GetParam(), o);
@@ -314,11 +308,7 @@ TEST_P(CudaFixtureTest, RejectsBadInputWithoutCrashing) {
 TEST_P(CudaFixtureTest, FusedOpsAndPdlLeaveLogitsUnchanged) {
   WS_REQUIRE_GPU();
   auto run = [&](bool on) {
-    CudaModelOptions o;
-    o.page_size = 16;
-    o.num_pages = 256;
-    o.max_step_tokens = 512;
-    o.max_seqs = 16;
+    CudaModelOptions o = options();
     o.fuse_ops = o.pdl = on;
     auto m = CudaModel::load(GetParam(), o);
     std::vector<float> all;
@@ -365,11 +355,7 @@ TEST_P(CudaFixtureTest, FusedOpsAndPdlLeaveLogitsUnchanged) {
 TEST_P(CudaFixtureTest, SharedExpertBranchMatchesInlineUnits) {
   WS_REQUIRE_GPU();
   auto run = [&](bool branch, int64_t graph_bs) {
-    CudaModelOptions o;
-    o.page_size = 16;
-    o.num_pages = 256;
-    o.max_step_tokens = 512;
-    o.max_seqs = 16;
+    CudaModelOptions o = options();
     o.moe_shared_branch = branch;
     o.cuda_graph_max_bs = graph_bs;
     auto m = CudaModel::load(GetParam(), o);
