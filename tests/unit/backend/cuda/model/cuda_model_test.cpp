@@ -389,12 +389,7 @@ TEST_P(CudaFixtureTest, SharedExpertBranchMatchesInlineUnits) {
     const auto off = run(false, graph_bs);
     const auto on = run(true, graph_bs);
     ASSERT_EQ(on.size(), off.size());
-    double num = 0, den = 0;
-    for (size_t i = 0; i < on.size(); ++i) {
-      num += double(on[i] - off[i]) * (on[i] - off[i]);
-      den += double(off[i]) * off[i];
-    }
-    const double rel = std::sqrt(num / std::max(den, 1e-30));
+    const double rel = rel_err(on, off);
     std::printf("[gpu-fixture] %s shared-expert branch (graphs up to %ld): rel_l2 %.2e\n",
                 GetParam().c_str(), long(graph_bs), rel);
     EXPECT_LT(rel, is_fp8(GetParam()) ? 1e-1 : 1e-2) << "graphs up to " << graph_bs;
