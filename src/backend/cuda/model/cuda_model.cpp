@@ -95,25 +95,25 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
   I.inv_freq = DeviceBuffer<float>(rope.inv_freq().size());
   I.inv_freq.upload(rope.inv_freq());
   I.rope = {I.inv_freq.get(), rope.dim(), rope.attention_factor()};
-  I.blas.set_fp8_path(opts_.fp8_path);
-  I.blas.set_fp8_small_m(opts_.fp8_small_m);
-  I.blas.set_fp8_gemv(opts_.fp8_gemv);
-  I.blas.set_bf16_gemv(opts_.bf16_gemv);
-  I.blas.set_gemm_autotune(opts_.gemm_autotune);
-  set_pdl_enabled(opts_.pdl);
-  I.logits_rows_cap = std::max<int64_t>(opts_.max_seqs, 64);
-  I.buf.allocate(cfg_, opts_, I.logits_rows_cap);
-  if (opts_.moe_small && opts_.moe_shared_branch && cfg_.n_shared_experts > 0) {
-    WS_CUDA_CHECK(cudaStreamCreateWithFlags(&I.branch_stream, cudaStreamNonBlocking));
-    BlasContext& b = I.branch_blas;
+  // Both BLAS contexts (main stream, shared-expert branch) pick kernels by the same options.
+  auto configure = [&](BlasContext& b) {
     b.set_fp8_path(opts_.fp8_path);
     b.set_fp8_small_m(opts_.fp8_small_m);
     b.set_fp8_gemv(opts_.fp8_gemv);
     b.set_bf16_gemv(opts_.bf16_gemv);
     b.set_gemm_autotune(opts_.gemm_autotune);
+  };
+  configure(I.blas);
+  set_pdl_enabled(opts_.pdl);
+  I.logits_rows_cap = std::max<int64_t>(opts_.max_seqs, 64);
+  I.buf.allocate(cfg_, opts_, I.logits_rows_cap);
+  if (opts_.moe_small && opts_.moe_shared_branch && cfg_.n_shared_experts > 0) {
+    WS_CUDA_CHECK(cudaStreamCreateWithFlags(&I.branch_stream, cudaStreamNonBlocking));
+    configure(I.branch_blas);
     for (const auto& L : w_.layers)
       for (const DevLinear* l : {&L.gate_up, &L.down})
-        if (L.is_moe && l->fp8) b.reserve_fp8_scratch(kMoeSmallModelTokens, l->out, l->in);
+        if (L.is_moe && l->fp8)
+          I.branch_blas.reserve_fp8_scratch(kMoeSmallModelTokens, l->out, l->in);
     I.buf.set_shared_branch(I.branch_stream, &I.branch_blas);
   }
   const int64_t row = cfg_.kv_cache_dim();
