@@ -508,8 +508,6 @@ __global__ void __launch_bounds__(kThreads, 2)
 
 // ---- BF16 weights on tensor cores (I % 128 == 0): the down launch as the FP8 one ----
 
-constexpr int kBf16Batch = 2;  // 128-wide k blocks in flight per 8-row group (4 loads each)
-
 // The down launch takes this path: BF16 weights with whole 128-wide k blocks.
 __host__ __device__ inline bool down_bf16_mma(const MoeSmallParams& p) {
   return !p.fp8 && p.inter % 128 == 0;
@@ -554,30 +552,38 @@ __device__ __forceinline__ void stage_bf16(const float* src, int nrows, int len,
   }
 }
 
+// Blocks b0 .. b0 + B - 1 (those below kb) of NG 8-row groups' weights: lane (g, t) loads its
+// row g's four 16-byte pieces t * 16 + 64 j of each 128-wide block.
+template <int NG, int B>
+__device__ __forceinline__ void load_blocks_bf16(const uint8_t* const (&w)[NG], int b0, int kb,
+                                                 uint4 (&wv)[B][NG][4]) {
+#pragma unroll
+  for (int u = 0; u < B; ++u)
+#pragma unroll
+    for (int i = 0; i < NG; ++i)
+#pragma unroll
+      for (int h = 0; h < 4; ++h)
+        wv[u][i][h] = b0 + u < kb ? __ldg(reinterpret_cast<const uint4*>(
+                                        w[i] + static_cast<int64_t>((b0 + u) * 4 + h) * 64))
+                                  : make_uint4(0, 0, 0, 0);
+}
+
 // rows8_dots for bf16: NG groups of 8 weight rows against one bf16 vector each, kb 128-wide k
-// blocks of four 64-byte chunks (mma_bf16_chunk64), no block scales. Lane (g, t): w[i] = its row
-// g + t * 16, x[i] = the vector + t * 16 (read by g == 0 only). acc[i][e] (lanes g == 0): weight
-// row 2t + e.
-template <int NG>
+// blocks of four 64-byte chunks (mma_bf16_chunk64), no block scales, B blocks in flight. wv holds
+// blocks 0 .. B - 1 on entry (load_blocks_bf16(w, 0, kb, wv): the caller may issue them early).
+// Lane (g, t): w[i] = its row g + t * 16, x[i] = the vector + t * 16 (read by g == 0 only).
+// acc[i][e] (lanes g == 0): weight row 2t + e.
+template <int NG, int B>
 __device__ __forceinline__ void rows8_dots_bf16(const uint8_t* const (&w)[NG],
                                                 const uint8_t* const (&x)[NG], int kb, bool a_row,
-                                                float (&acc)[NG][2]) {
+                                                float (&acc)[NG][2], uint4 (&wv)[B][NG][4]) {
   float c[NG][4];
 #pragma unroll
   for (int i = 0; i < NG; ++i) c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.f;
-  for (int b0 = 0; b0 < kb; b0 += kBf16Batch) {
-    uint4 wv[kBf16Batch][NG][4];
+  for (int b0 = 0; b0 < kb; b0 += B) {
+    if (b0 > 0) load_blocks_bf16<NG, B>(w, b0, kb, wv);
 #pragma unroll
-    for (int u = 0; u < kBf16Batch; ++u)
-#pragma unroll
-      for (int i = 0; i < NG; ++i)
-#pragma unroll
-        for (int h = 0; h < 4; ++h)
-          wv[u][i][h] = b0 + u < kb ? __ldg(reinterpret_cast<const uint4*>(
-                                          w[i] + static_cast<int64_t>((b0 + u) * 4 + h) * 64))
-                                    : make_uint4(0, 0, 0, 0);
-#pragma unroll
-    for (int u = 0; u < kBf16Batch; ++u) {
+    for (int u = 0; u < B; ++u) {
       const int blk = b0 + u;
       if (blk >= kb) break;
 #pragma unroll
@@ -600,11 +606,13 @@ __device__ __forceinline__ void rows8_dots_bf16(const uint8_t* const (&w)[NG],
 // Grid (ceil(H / (8 * groups)), T): stages the token's unit activations as bf16, one warp per
 // (8-row group, unit) item (kIpw at a time) on tensor cores, then combines each row. ncu showed
 // the CUDA-core launch issue-bound (~30 instructions per 16-byte chunk); two MMAs per load here.
+// The routing (two launches back: routing, up, down) is complete when this grid starts, so each
+// warp's first weight blocks are requested before pdl_wait, during the up launch's tail; only the
+// activations wait for it. One item per warp (one token) keeps 4 blocks in flight, two items 2.
 template <int kIpw>
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_down_bf16_kernel(const MoeSmallParams p, int units, int groups) {
-  pdl_wait();
-  pdl_launch_dependents();
+  constexpr int kB = kIpw == 1 ? 4 : 2;
   extern __shared__ __align__(16) uint8_t smem8[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
   const int t = blockIdx.y;
@@ -616,15 +624,15 @@ __global__ void __launch_bounds__(kThreads, 2)
     int64_t e = 0;
     if (unit_of(p, t, u, &e).valid) live |= 1u << u;
   }
-  stage_bf16(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I), live,
-             reinterpret_cast<__nv_bfloat16*>(smem8), threadIdx.x);
-  __syncthreads();
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
   const int items = groups * units;
-  for (int i0 = warp * kIpw; i0 < items; i0 += kWarps * kIpw) {
-    const uint8_t* w[kIpw];
-    const uint8_t* x[kIpw];
-    bool ok[kIpw];
+  const uint8_t* w[kIpw];
+  const uint8_t* x[kIpw];
+  bool ok[kIpw];
+  bool any = false;
+  // Weight rows and activation row of the warp's items i0 .. i0 + kIpw - 1.
+  auto item_rows = [&](int i0) {
+    any = false;
 #pragma unroll
     for (int h = 0; h < kIpw; ++h) {
       const int it = i0 + h < items ? i0 + h : i0;
@@ -637,13 +645,28 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int64_t row = nb < H ? nb : H - 8;
       w[h] = ur.base + (row + g) * ur.row_bytes + t4 * 16;
       x[h] = smem8 + u * I * 2 + t4 * 16;
+      any = any || ok[h];
     }
-    bool any = false;
-#pragma unroll
-    for (int h = 0; h < kIpw; ++h) any = any || ok[h];
+  };
+  uint4 wv[kB][kIpw][4];
+  const int first = warp * kIpw;
+  if (first < items) {
+    item_rows(first);
+    if (any) load_blocks_bf16<kIpw, kB>(w, 0, static_cast<int>(kb), wv);
+  }
+  pdl_wait();
+  pdl_launch_dependents();
+  stage_bf16(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I), live,
+             reinterpret_cast<__nv_bfloat16*>(smem8), threadIdx.x);
+  __syncthreads();
+  for (int i0 = first; i0 < items; i0 += kWarps * kIpw) {
+    if (i0 != first) {
+      item_rows(i0);
+      if (any) load_blocks_bf16<kIpw, kB>(w, 0, static_cast<int>(kb), wv);
+    }
     if (!any) continue;  // warp-uniform
     float acc[kIpw][2];
-    rows8_dots_bf16<kIpw>(w, x, static_cast<int>(kb), g == 0, acc);
+    rows8_dots_bf16<kIpw, kB>(w, x, static_cast<int>(kb), g == 0, acc, wv);
     if (g == 0)
 #pragma unroll
       for (int h = 0; h < kIpw; ++h) {
