@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   bool fp8 = false;
   std::string mla = "default", moe_path = "default";
   std::string small_m = "default", moe_small = "default", gemv = "default", bgemv = "default";
-  std::string fuse = "default", pdl = "default", fuse_qkv = "default", branch = "default";
+  std::string fuse = "default", pdl = "default", fuse_qkv = "default", branch = "default",
+              norm_gemv = "default";
   int autotune = -1;
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
@@ -92,6 +93,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--shared-branch", branch,
                  "Small MoE: shared experts on a second stream: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option("--norm-in-gemv", norm_gemv,
+                 "No q LoRA: input RMSNorm made by the q + kv_a GEMV pair: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--gemm-autotune", autotune,
                  "cuBLASLt candidates timed per plan (-1 = default, <= 1 = heuristic's first)");
@@ -155,8 +159,12 @@ int main(int argc, char** argv) {
   if (autotune >= 0) o.gemm_autotune = autotune;
   if (fuse_qkv != "default") o.fuse_qkv_a = fuse_qkv == "on";
   if (branch != "default") o.moe_shared_branch = branch == "on";
-  std::printf("gemm autotune: %d candidates, fused q_a + kv_a: %s, shared-expert branch: %s\n",
-              o.gemm_autotune, o.fuse_qkv_a ? "on" : "off", o.moe_shared_branch ? "on" : "off");
+  if (norm_gemv != "default") o.norm_in_gemv = norm_gemv == "on";
+  std::printf(
+      "gemm autotune: %d candidates, fused q_a + kv_a: %s, shared-expert branch: %s, norm in "
+      "GEMV: %s\n",
+      o.gemm_autotune, o.fuse_qkv_a ? "on" : "off", o.moe_shared_branch ? "on" : "off",
+      o.norm_in_gemv ? "on" : "off");
   std::printf(
       "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, bf16 gemv %s, fused "
       "small MoE %s, fused ops %s, pdl %s\n",

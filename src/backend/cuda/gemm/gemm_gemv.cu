@@ -17,6 +17,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/ops/block_sum.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -49,7 +50,48 @@ struct GemvArgs {
   // rows lie in one head (rows_per_head is a multiple of the CTA's rows).
   int rows_per_head;
   int64_t w_head_stride, x_head_stride;
+  // BF16 only, optional: x rows are made while staging, RMSNorm of fp32 rows norm_src [m][k]
+  // times norm_w, as launch_rms_norm's vector kernel makes them (k / 8 <= kThreads).
+  const float* norm_src;
+  const __nv_bfloat16* norm_w;
+  float norm_eps;
 };
+
+// x row r of a GEMV = bf16(bf16(src[r] * inv) * w) into smem row r (stride xstride bytes), with
+// launch_rms_norm's arithmetic: at k <= 2048 its vector kernel gives thread c chunk c alone, so the
+// per-thread sums, the block sum and every rounding match bit for bit.
+__device__ __forceinline__ void stage_rms_rows(const GemvArgs& a, uint8_t* smem, int xstride) {
+  const int c = threadIdx.x, nch = a.k / 8;
+  const uint4 wv =
+      c < nch ? __ldg(reinterpret_cast<const uint4*>(a.norm_w) + c) : make_uint4(0, 0, 0, 0);
+  const auto* w = reinterpret_cast<const __nv_bfloat16*>(&wv);
+  for (int r = 0; r < a.m; ++r) {
+    float v[8];
+    float ss = 0.f;
+    if (c < nch) {
+      const float4* x4 =
+          reinterpret_cast<const float4*>(a.norm_src + static_cast<int64_t>(r) * a.k);
+      const float4 x0 = x4[2 * c], x1 = x4[2 * c + 1];
+      v[0] = x0.x, v[1] = x0.y, v[2] = x0.z, v[3] = x0.w;
+      v[4] = x1.x, v[5] = x1.y, v[6] = x1.z, v[7] = x1.w;
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) ss += v[i] * v[i];
+    const float inv = rsqrtf(block_sum(ss) / static_cast<float>(a.k) + a.norm_eps);
+    if (c < nch) {
+      __align__(16) __nv_bfloat16 o[8];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float n = __bfloat162float(__float2bfloat16(v[i] * inv));
+        o[i] = __float2bfloat16(n * __bfloat162float(w[i]));
+      }
+      *reinterpret_cast<uint4*>(smem + r * xstride + c * 16) = *reinterpret_cast<uint4*>(o);
+    }
+  }
+}
 
 template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
@@ -87,10 +129,14 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
   if (has_rows) load_batch(kb0);
   pdl_wait();
   pdl_launch_dependents();
-  for (int i = threadIdx.x; i < m * (row_bytes / 16); i += kThreads) {
-    const int r = i / (row_bytes / 16), c = i % (row_bytes / 16);
-    *reinterpret_cast<uint4*>(smem + r * xstride + c * 16) =
-        __ldg(reinterpret_cast<const uint4*>(xh + r * a.x_ld) + c);
+  if (!kFp8 && a.norm_w != nullptr) {
+    stage_rms_rows(a, smem, xstride);
+  } else {
+    for (int i = threadIdx.x; i < m * (row_bytes / 16); i += kThreads) {
+      const int r = i / (row_bytes / 16), c = i % (row_bytes / 16);
+      *reinterpret_cast<uint4*>(smem + r * xstride + c * 16) =
+          __ldg(reinterpret_cast<const uint4*>(xh + r * a.x_ld) + c);
+    }
   }
   float* part = reinterpret_cast<float*>(smem + m * xstride);  // [warps][8 tokens][8 rows]
   __syncthreads();
@@ -328,8 +374,9 @@ std::string bf16_gemv_pair_unsupported(const GemmBf16Params& a, const GemmBf16Pa
   return {};
 }
 
-void launch_bf16_gemv_pair(const GemmBf16Params& p, const GemmBf16Params& q, const GemvConfig& cfg,
-                           cudaStream_t stream) {
+namespace {
+
+GemvArgs pair_args(const GemmBf16Params& p, const GemmBf16Params& q, const GemvConfig& cfg) {
   const std::string why = bf16_gemv_pair_unsupported(p, q);
   WS_CUDA_REQUIRE(why.empty(), "BF16 GEMV pair: " + why);
   WS_CUDA_REQUIRE(
@@ -350,6 +397,38 @@ void launch_bf16_gemv_pair(const GemmBf16Params& p, const GemmBf16Params& q, con
   a.n1 = static_cast<int>(p.n);
   a.n = static_cast<int>(p.n + q.n);
   a.k = static_cast<int>(p.k);
+  return a;
+}
+
+}  // namespace
+
+void launch_bf16_gemv_pair(const GemmBf16Params& p, const GemmBf16Params& q, const GemvConfig& cfg,
+                           cudaStream_t stream) {
+  launch<false>(pair_args(p, q, cfg), cfg.warps_k, stream);
+}
+
+std::string gemv_rms_norm_unsupported(const GemvRmsNorm& n, int64_t k) {
+  if (n.src == nullptr || n.w == nullptr) return "null pointer";
+  if (!aligned16(n.src) || !aligned16(n.w)) return "norm rows must be 16-byte aligned";
+  if (k % 8 != 0 || k / 8 > kThreads)
+    return "k=" + std::to_string(k) +
+           " (the fused norm takes k <= " + std::to_string(8 * kThreads) + ", a multiple of 8)";
+  return {};
+}
+
+void launch_bf16_gemv_pair_normed(const GemmBf16Params& p, const GemmBf16Params& q,
+                                  const GemvRmsNorm& norm, const GemvConfig& cfg,
+                                  cudaStream_t stream) {
+  const std::string why = gemv_rms_norm_unsupported(norm, p.k);
+  WS_CUDA_REQUIRE(why.empty(), "BF16 GEMV pair with RMSNorm: " + why);
+  // x is never read: the checks of the pair see the norm's source in its place.
+  GemmBf16Params pp = p, qq = q;
+  pp.x = qq.x = reinterpret_cast<const __nv_bfloat16*>(norm.src);
+  pp.ldx = qq.ldx = 0;
+  GemvArgs a = pair_args(pp, qq, cfg);
+  a.norm_src = norm.src;
+  a.norm_w = norm.w;
+  a.norm_eps = norm.eps;
   launch<false>(a, cfg.warps_k, stream);
 }
 

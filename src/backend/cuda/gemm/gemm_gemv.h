@@ -57,4 +57,20 @@ std::string bf16_gemv_pair_unsupported(const GemmBf16Params& a, const GemmBf16Pa
 void launch_bf16_gemv_pair(const GemmBf16Params& a, const GemmBf16Params& b, const GemvConfig& cfg,
                            cudaStream_t stream);
 
+// An RMSNorm applied to a GEMV's input rows while they are staged: x[r] = bf16(bf16(src[r] *
+// rsqrt(mean(src[r]^2) + eps)) * w), fp32 src [m][k] packed: launch_rms_norm's output bit for bit.
+struct GemvRmsNorm {
+  const float* src;
+  const __nv_bfloat16* w;
+  float eps;
+};
+// Why the fused norm cannot take these ("" = it can): null or unaligned pointers, k % 8 != 0 or
+// k > 2048.
+std::string gemv_rms_norm_unsupported(const GemvRmsNorm& n, int64_t k);
+// launch_bf16_gemv_pair over norm's rows instead of a.x / b.x (ignored): the norm launch and the
+// pair in one. Needs the pair's checks (with x = the norm's source) and the norm's.
+void launch_bf16_gemv_pair_normed(const GemmBf16Params& a, const GemmBf16Params& b,
+                                  const GemvRmsNorm& norm, const GemvConfig& cfg,
+                                  cudaStream_t stream);
+
 }  // namespace wideserve::cuda

@@ -17,6 +17,7 @@
 #include "backend/cuda/gemm/gemm_gemv.h"
 #include "backend/cuda/gemm/gemm_ref.h"
 #include "backend/cuda/gemm/gemm_testing.h"
+#include "backend/cuda/ops/ops.h"
 #include "gemm_test_util.h"
 
 namespace wideserve::cuda {
@@ -274,6 +275,46 @@ TEST(GemmBf16, GemvPairEqualsTwoGemvs) {
   b.x = w.get();
   a.n = 64;
   EXPECT_NE("", bf16_gemv_pair_unsupported(a, b));
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// The pair with the input RMSNorm made while staging (V2-Lite's input norm, q and kv_a): the
+// same bits as launch_rms_norm then the pair, up to k = 2048 (launch_rms_norm's vector kernel
+// gives each thread one 8-wide chunk there, as the staging does); wider rows are refused.
+TEST(GemmBf16, GemvPairWithRmsNormEqualsNormThenPair) {
+  WS_REQUIRE_GPU();
+  uint64_t seed = 900;
+  for (auto [n1, n2, k] :
+       {std::tuple<int64_t, int64_t, int64_t>{3072, 576, 2048}, {200, 136, 384}, {64, 64, 1024}})
+    for (int64_t m : {1, 2, 4}) {
+      DeviceBuffer<float> h(m * k);
+      DeviceBuffer<__nv_bfloat16> nw(k), xn(m * k), w1(n1 * k), w2(n2 * k), y1(m * n1), y2(m * n2),
+          r1(m * n1), r2(m * n2);
+      gemm_testing::fill_uniform_bf16(nw.get(), nw.size(), seed++, 0.5f, 1.5f, nullptr);
+      gemm_testing::fill_uniform_bf16(w1.get(), w1.size(), seed++, -1.f, 1.f, nullptr);
+      gemm_testing::fill_uniform_bf16(w2.get(), w2.size(), seed++, -1.f, 1.f, nullptr);
+      std::vector<float> hv = test::randn(m * k, seed++, 3.f);
+      h.upload(hv);
+      const float eps = 1e-6f;
+      launch_rms_norm({nullptr, h.get(), nullptr, nw.get(), xn.get(), m, k, k, k, eps}, nullptr);
+      const GemmBf16Params a{xn.get(), w1.get(), r1.get(), m, n1, k};
+      const GemmBf16Params b{xn.get(), w2.get(), r2.get(), m, n2, k};
+      launch_bf16_gemv_pair(a, b, GemvConfig{}, nullptr);
+      GemmBf16Params fa = a, fb = b;
+      fa.x = fb.x = nullptr;  // ignored: the norm's rows are the input
+      fa.y = y1.get();
+      fb.y = y2.get();
+      const GemvRmsNorm norm{h.get(), nw.get(), eps};
+      ASSERT_EQ("", gemv_rms_norm_unsupported(norm, k));
+      launch_bf16_gemv_pair_normed(fa, fb, norm, GemvConfig{}, nullptr);
+      const auto g1 = y1.download(), g2 = y2.download(), e1 = r1.download(), e2 = r2.download();
+      EXPECT_EQ(0, std::memcmp(g1.data(), e1.data(), g1.size() * 2)) << "m=" << m << " k=" << k;
+      EXPECT_EQ(0, std::memcmp(g2.data(), e2.data(), g2.size() * 2)) << "m=" << m << " k=" << k;
+    }
+  DeviceBuffer<float> h(4096);
+  DeviceBuffer<__nv_bfloat16> nw(4096);
+  EXPECT_NE("", gemv_rms_norm_unsupported({h.get(), nw.get(), 1e-6f}, 4096));
+  EXPECT_NE("", gemv_rms_norm_unsupported({nullptr, nw.get(), 1e-6f}, 2048));
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
