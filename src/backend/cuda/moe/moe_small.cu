@@ -9,8 +9,8 @@
 //   8 distinct bank quads.
 // - FP8 weights run on tensor cores instead (the rows8_dots launches below): CUDA-core e4m3
 //   decoding cost ~60 instructions per 16 bytes and held the launches near 55% of the bytes floor
-//   on the H200. So does the BF16 down launch when I % 128 == 0 (activations staged as bf16):
-//   ncu showed its CUDA-core version issue-bound at ~30 instructions per 16-byte chunk.
+//   on the H200. So does the BF16 down launch when I % 128 == 0 (moe_small_down_bf16.cu).
+// - Shared constants and helpers: moe_small_common.cuh.
 #include "backend/cuda/moe/moe_small.h"
 
 #include <cuda_bf16.h>
@@ -25,189 +25,10 @@
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/fp8_quant.cuh"
+#include "backend/cuda/moe/moe_small_common.cuh"
 
 namespace wideserve::cuda {
 namespace {
-
-constexpr int kWarps = 8;
-constexpr int kThreads = kWarps * 32;
-constexpr int kMaxUnits = 32;
-constexpr int kUpRowsPerWarp = 2;                 // intermediate rows j per warp (gate + up each)
-constexpr int kUpRows = kWarps * kUpRowsPerWarp;  // per CTA
-constexpr size_t kMaxSmem = 200 * 1024;
-constexpr unsigned kFull = 0xffffffffu;
-
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
-__host__ __device__ constexpr int64_t pad32(int64_t n) {
-  return (n + 31) / 32 * 32;
-}
-
-// Physical float4 slot of logical slot s (a 16-byte chunk of bf16 weights is 2 slots).
-__device__ __forceinline__ int swz(int s) {
-  return s ^ ((s >> 3) & 1);
-}
-
-__device__ __forceinline__ float bf16r(float v) {
-  return __bfloat162float(__float2bfloat16(v));
-}
-
-__device__ __forceinline__ float silu(float g) {
-  return g / (1.0f + expf(-g));
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-  return v;
-}
-
-// Dot of one 16-byte weight chunk c (8 bf16) with the staged vector v.
-__device__ __forceinline__ float chunk_dot(const uint4 w, const float4* v, int c) {
-  const uint32_t word[4] = {w.x, w.y, w.z, w.w};
-  float s = 0.f;
-#pragma unroll
-  for (int q = 0; q < 2; ++q) {
-    const float4 a = v[swz(2 * c + q)];
-    s = fmaf(__uint_as_float(word[2 * q] << 16), a.x, s);
-    s = fmaf(__uint_as_float(word[2 * q] & 0xffff0000u), a.y, s);
-    s = fmaf(__uint_as_float(word[2 * q + 1] << 16), a.z, s);
-    s = fmaf(__uint_as_float(word[2 * q + 1] & 0xffff0000u), a.w, s);
-  }
-  return s;
-}
-
-// Loads the 16-byte chunks c0 + 32 u (u < kUnroll) of each weight row w[i] (zeros past nch).
-template <int NI, int kUnroll>
-__device__ __forceinline__ void warp_dots_load(const uint4* const (&w)[NI], int nch, int c0,
-                                               uint4 (&wv)[kUnroll][NI]) {
-#pragma unroll
-  for (int u = 0; u < kUnroll; ++u) {
-    const int c = c0 + 32 * u;
-#pragma unroll
-    for (int i = 0; i < NI; ++i) wv[u][i] = c < nch ? __ldg(w[i] + c) : make_uint4(0, 0, 0, 0);
-  }
-}
-
-// NI dot products of nch 16-byte chunks each (weight row w[i], staged vector v[i]); every lane
-// returns the full sums. All 32 lanes must call it. With preloaded, wv already holds the first
-// batch (warp_dots_load at c0 = lane), issued before the caller staged v.
-template <int NI, int kUnroll>
-__device__ __forceinline__ void warp_dots(const uint4* const (&w)[NI], const float4* const (&v)[NI],
-                                          int nch, int lane, float (&out)[NI],
-                                          uint4 (&wv)[kUnroll][NI], bool preloaded) {
-  float acc[NI];
-#pragma unroll
-  for (int i = 0; i < NI; ++i) acc[i] = 0.f;
-  for (int c0 = lane; c0 < nch; c0 += 32 * kUnroll) {
-    if (!preloaded || c0 != lane) warp_dots_load<NI, kUnroll>(w, nch, c0, wv);
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int c = c0 + 32 * u;
-      if (c >= nch) break;
-#pragma unroll
-      for (int i = 0; i < NI; ++i) acc[i] += chunk_dot(wv[u][i], v[i], c);
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < NI; ++i) out[i] = warp_sum(acc[i]);
-}
-
-// Four consecutive values as floats: bf16 (unpacked by shifts) or fp32.
-template <typename Src>
-__device__ __forceinline__ float4 load4f(const Src* at) {
-  if constexpr (sizeof(Src) == 2) {
-    const uint2 raw = *reinterpret_cast<const uint2*>(at);
-    return make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u),
-                       __uint_as_float(raw.y << 16), __uint_as_float(raw.y & 0xffff0000u));
-  } else {
-    return *reinterpret_cast<const float4*>(at);
-  }
-}
-
-// Stages rows r < nrows with bit r of `live` set (len values each, row r at src + r * len, bf16
-// or fp32, rounded to bf16) into swizzled float4 slots at dst + r * dst_stride. kBatch float4s
-// per thread are loaded before any is stored, so staging costs ~one L2 round trip.
-template <typename Src, int kBatch = 8>
-__device__ __forceinline__ void stage_rows(const Src* src, int nrows, int len, uint32_t live,
-                                           float4* dst, int dst_stride, int tid) {
-  const int per = len / 4, total = nrows * per;
-  for (int s0 = tid; s0 < total; s0 += kThreads * kBatch) {
-    float4 f[kBatch];
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int s = s0 + b * kThreads, r = s / per;
-      if (s >= total || !((live >> r) & 1u)) continue;
-      f[b] = load4f(src + static_cast<int64_t>(r) * len + 4 * (s % per));
-      if constexpr (sizeof(Src) == 4)
-        f[b] = make_float4(bf16r(f[b].x), bf16r(f[b].y), bf16r(f[b].z), bf16r(f[b].w));
-    }
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int s = s0 + b * kThreads, r = s / per;
-      if (s < total && ((live >> r) & 1u)) dst[r * dst_stride + swz(s % per)] = f[b];
-    }
-  }
-}
-
-// Weights of unit u of token t: routed expert (local id e) or shared slice v = u - k.
-struct Unit {
-  bool valid;
-  float weight;
-};
-__device__ __forceinline__ Unit unit_of(const MoeSmallParams& p, int t, int u, int64_t* e_out) {
-  if (u >= p.top_k) {
-    *e_out = u - p.top_k;
-    return {true, 1.f};
-  }
-  const int64_t e = p.topk_ids[t * p.top_k + u] - p.expert_begin;
-  *e_out = e;
-  return {e >= 0 && e < p.num_experts, p.topk_weights[t * p.top_k + u]};
-}
-
-// Unit u's weight rows: routed expert e or shared slice e (rows of [rows, cols] matrices, byte
-// pointers at the row's first used column; FP8 block-scale row of the row's 128-row block).
-struct UnitRows {
-  const uint8_t* base;  // row 0 of the gate (up kernel) or of the down slice
-  int64_t row_bytes;    // bytes between consecutive rows
-  const float* scale;   // FP8: scales of row block 0, then + (row / 128) * scale_ld
-  int64_t scale_ld;
-};
-__device__ __forceinline__ UnitRows down_rows_of(const MoeSmallParams& p, bool shared, int64_t e,
-                                                 int64_t elem) {
-  const int64_t H = p.hidden, I = p.inter, Is = p.num_shared * I;
-  if (shared)
-    return {static_cast<const uint8_t*>(p.shared_down) + e * I * elem, Is * elem,
-            p.shared_down_scale ? p.shared_down_scale + e * I / 128 : nullptr, Is / 128};
-  return {static_cast<const uint8_t*>(p.down) + e * H * I * elem, I * elem,
-          p.down_scale ? p.down_scale + e * (H / 128) * (I / 128) : nullptr, I / 128};
-}
-
-// Row n0 + rl of the output, rl < rows: combine as launch_moe_combine does (sum_j w_j *
-// bf16(y_j) + bf16(shared), rounded to bf16) from part[rl][units], added to the residual.
-__device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int units,
-                                             const float* part, int64_t n0, int rows) {
-  const int64_t H = p.hidden, K = p.top_k;
-  for (int rl = threadIdx.x; rl < rows; rl += kThreads) {
-    const int64_t n = n0 + rl;
-    if (n >= H) continue;
-    float s = 0.f;
-    for (int u = 0; u < K; ++u) {
-      int64_t e = 0;
-      const Unit un = unit_of(p, t, u, &e);
-      if (un.valid) s += un.weight * bf16r(part[rl * units + u]);
-    }
-    if (units > K) {
-      float sh = 0.f;
-      for (int u = static_cast<int>(K); u < units; ++u) sh += part[rl * units + u];
-      s += bf16r(sh);
-    } else if (p.shared_out != nullptr) {
-      s += __bfloat162float(p.shared_out[t * H + n]);
-    }
-    p.residual[t * H + n] += bf16r(s);
-  }
-}
 
 // ---- BF16 weights: CUDA-core warp dots ----
 
@@ -506,181 +327,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   combine_rows(p, t, units, part, n0, kRows);
 }
 
-// ---- BF16 weights on tensor cores (I % 128 == 0): the down launch as the FP8 one ----
-
-// The down launch takes this path: BF16 weights with whole 128-wide k blocks.
-__host__ __device__ inline bool down_bf16_mma(const MoeSmallParams& p) {
-  return !p.fp8 && p.inter % 128 == 0;
-}
-// 8-row groups per CTA of that path, and (row group, unit) items per warp at a time. At one
-// token and H < 4096, one group with one item per warp (H / 8 CTAs, every warp busy); else two
-// groups with two items per warp (half the CTAs, each staging the activations once for twice the
-// rows). moe_bench --small, V2-Lite on the H200: T = 1 44.0 -> 42.6 us (one item per warp), T = 2
-// 80.4 -> 71.7, T = 4 152.5 -> 135.0 (two groups).
-__host__ __device__ inline int down_bf16_groups(const MoeSmallParams& p) {
-  return p.hidden >= 4096 || p.num_tokens > 1 ? 2 : 1;
-}
-__host__ __device__ inline int down_bf16_items_per_warp(const MoeSmallParams& p) {
-  return down_bf16_groups(p) == 1 ? 1 : 2;
-}
-
-// Rows r < nrows with bit r of `live` (len fp32 values each) rounded to bf16 into dst + r * len
-// (the rounding the CUDA-core path applies when it stages them), 4 float4 loads per thread at once.
-__device__ __forceinline__ void stage_bf16(const float* src, int nrows, int len, uint32_t live,
-                                           __nv_bfloat16* dst, int tid) {
-  constexpr int kBatch = 4;
-  const int per = len / 4, total = nrows * per;
-  for (int s0 = tid; s0 < total; s0 += kThreads * kBatch) {
-    float4 f[kBatch];
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int s = s0 + b * kThreads;
-      if (s < total && ((live >> (s / per)) & 1u))
-        f[b] = *reinterpret_cast<const float4*>(src + 4 * static_cast<int64_t>(s));
-    }
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int s = s0 + b * kThreads;
-      if (s >= total || !((live >> (s / per)) & 1u)) continue;
-      const __nv_bfloat162 lo = __floats2bfloat162_rn(f[b].x, f[b].y);
-      const __nv_bfloat162 hi = __floats2bfloat162_rn(f[b].z, f[b].w);
-      uint2 packed;
-      packed.x = *reinterpret_cast<const uint32_t*>(&lo);
-      packed.y = *reinterpret_cast<const uint32_t*>(&hi);
-      *reinterpret_cast<uint2*>(dst + 4 * static_cast<int64_t>(s)) = packed;
-    }
-  }
-}
-
-// Blocks b0 .. b0 + B - 1 (those below kb) of NG 8-row groups' weights: lane (g, t) loads its
-// row g's four 16-byte pieces t * 16 + 64 j of each 128-wide block.
-template <int NG, int B>
-__device__ __forceinline__ void load_blocks_bf16(const uint8_t* const (&w)[NG], int b0, int kb,
-                                                 uint4 (&wv)[B][NG][4]) {
-#pragma unroll
-  for (int u = 0; u < B; ++u)
-#pragma unroll
-    for (int i = 0; i < NG; ++i)
-#pragma unroll
-      for (int h = 0; h < 4; ++h)
-        wv[u][i][h] = b0 + u < kb ? __ldg(reinterpret_cast<const uint4*>(
-                                        w[i] + static_cast<int64_t>((b0 + u) * 4 + h) * 64))
-                                  : make_uint4(0, 0, 0, 0);
-}
-
-// rows8_dots for bf16: NG groups of 8 weight rows against one bf16 vector each, kb 128-wide k
-// blocks of four 64-byte chunks (mma_bf16_chunk64), no block scales, B blocks in flight. wv holds
-// blocks 0 .. B - 1 on entry (load_blocks_bf16(w, 0, kb, wv): the caller may issue them early).
-// Lane (g, t): w[i] = its row g + t * 16, x[i] = the vector + t * 16 (read by g == 0 only).
-// acc[i][e] (lanes g == 0): weight row 2t + e.
-template <int NG, int B>
-__device__ __forceinline__ void rows8_dots_bf16(const uint8_t* const (&w)[NG],
-                                                const uint8_t* const (&x)[NG], int kb, bool a_row,
-                                                float (&acc)[NG][2], uint4 (&wv)[B][NG][4]) {
-  float c[NG][4];
-#pragma unroll
-  for (int i = 0; i < NG; ++i) c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.f;
-  for (int b0 = 0; b0 < kb; b0 += B) {
-    if (b0 > 0) load_blocks_bf16<NG, B>(w, b0, kb, wv);
-#pragma unroll
-    for (int u = 0; u < B; ++u) {
-      const int blk = b0 + u;
-      if (blk >= kb) break;
-#pragma unroll
-      for (int i = 0; i < NG; ++i)
-#pragma unroll
-        for (int h = 0; h < 4; ++h) {
-          const uint4 xv = a_row ? *reinterpret_cast<const uint4*>(x[i] + (blk * 4 + h) * 64)
-                                 : make_uint4(0, 0, 0, 0);
-          mma_bf16_chunk64(c[i], xv, wv[u][i][h]);
-        }
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < NG; ++i) {
-    acc[i][0] = c[i][0];
-    acc[i][1] = c[i][1];
-  }
-}
-
-// Grid (ceil(H / (8 * groups)), T): stages the token's unit activations as bf16, one warp per
-// (8-row group, unit) item (kIpw at a time) on tensor cores, then combines each row. ncu showed
-// the CUDA-core launch issue-bound (~30 instructions per 16-byte chunk); two MMAs per load here.
-// The routing (two launches back: routing, up, down) is complete when this grid starts, so each
-// warp's first weight blocks are requested before pdl_wait, during the up launch's tail; only the
-// activations wait for it. One item per warp (one token) keeps 4 blocks in flight, two items 2.
-template <int kIpw>
-__global__ void __launch_bounds__(kThreads, 2)
-    moe_small_down_bf16_kernel(const MoeSmallParams p, int units, int groups) {
-  constexpr int kB = kIpw == 1 ? 4 : 2;
-  extern __shared__ __align__(16) uint8_t smem8[];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
-  const int t = blockIdx.y;
-  const int64_t H = p.hidden, I = p.inter, K = p.top_k, kb = I / 128;
-  const int rows = 8 * groups;
-  float* part = reinterpret_cast<float*>(smem8 + units * I * 2);  // [rows][units]
-  uint32_t live = 0;
-  for (int u = 0; u < units; ++u) {
-    int64_t e = 0;
-    if (unit_of(p, t, u, &e).valid) live |= 1u << u;
-  }
-  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * rows;
-  const int items = groups * units;
-  const uint8_t* w[kIpw];
-  const uint8_t* x[kIpw];
-  bool ok[kIpw];
-  bool any = false;
-  // Weight rows and activation row of the warp's items i0 .. i0 + kIpw - 1.
-  auto item_rows = [&](int i0) {
-    any = false;
-#pragma unroll
-    for (int h = 0; h < kIpw; ++h) {
-      const int it = i0 + h < items ? i0 + h : i0;
-      const int gi = it / units, u = it % units;
-      const int64_t nb = n0 + gi * 8;  // the group's first row (H % 8 == 0: all 8 exist)
-      int64_t e = 0;
-      (void)unit_of(p, t, u, &e);
-      ok[h] = i0 + h < items && nb < H && ((live >> u) & 1u);
-      const UnitRows ur = down_rows_of(p, u >= K, ok[h] || u >= K ? e : 0, 2);
-      const int64_t row = nb < H ? nb : H - 8;
-      w[h] = ur.base + (row + g) * ur.row_bytes + t4 * 16;
-      x[h] = smem8 + u * I * 2 + t4 * 16;
-      any = any || ok[h];
-    }
-  };
-  uint4 wv[kB][kIpw][4];
-  const int first = warp * kIpw;
-  if (first < items) {
-    item_rows(first);
-    if (any) load_blocks_bf16<kIpw, kB>(w, 0, static_cast<int>(kb), wv);
-  }
-  pdl_wait();
-  pdl_launch_dependents();
-  stage_bf16(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I), live,
-             reinterpret_cast<__nv_bfloat16*>(smem8), threadIdx.x);
-  __syncthreads();
-  for (int i0 = first; i0 < items; i0 += kWarps * kIpw) {
-    if (i0 != first) {
-      item_rows(i0);
-      if (any) load_blocks_bf16<kIpw, kB>(w, 0, static_cast<int>(kb), wv);
-    }
-    if (!any) continue;  // warp-uniform
-    float acc[kIpw][2];
-    rows8_dots_bf16<kIpw, kB>(w, x, static_cast<int>(kb), g == 0, acc, wv);
-    if (g == 0)
-#pragma unroll
-      for (int h = 0; h < kIpw; ++h) {
-        const int it = i0 + h;
-        if (it >= items) continue;
-        const int gi = it / units, u = it % units;
-        for (int e2 = 0; e2 < 2; ++e2)
-          part[(gi * 8 + 2 * t4 + e2) * units + u] = ok[h] ? acc[h][e2] : 0.f;
-      }
-  }
-  __syncthreads();
-  combine_rows(p, t, units, part, n0, rows);
-}
-
 size_t up_smem(const MoeSmallParams& p) {
   if (p.fp8) return static_cast<size_t>(p.hidden + p.hidden / 128 * 4);
   return static_cast<size_t>(pad32(p.hidden)) * sizeof(float);
@@ -716,10 +362,6 @@ void allow_smem() {
   WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_kernel,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_fp8_kernel,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_bf16_kernel<1>,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_bf16_kernel<2>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   done.fetch_or(bit, std::memory_order_acq_rel);
 }
@@ -795,13 +437,7 @@ void launch_moe_small_down(const MoeSmallParams& p, cudaStream_t stream) {
     launch_pdl(moe_small_down_fp8_kernel, down_grid, dim3(kThreads), down_smem(p), stream, p,
                units);
   } else if (down_bf16_mma(p)) {
-    const int groups = down_bf16_groups(p);
-    const size_t smem = static_cast<size_t>(units * p.inter * 2 + 8 * groups * units * 4);
-    launch_pdl(down_bf16_items_per_warp(p) == 1 ? moe_small_down_bf16_kernel<1>
-                                                : moe_small_down_bf16_kernel<2>,
-               dim3(static_cast<unsigned>(ceil_div(p.hidden, 8 * groups)),
-                    static_cast<unsigned>(p.num_tokens)),
-               dim3(kThreads), smem, stream, p, units, groups);
+    launch_moe_small_down_bf16(p, units, stream);
   } else {
     launch_pdl(moe_small_down_kernel, down_grid, dim3(kThreads), down_smem(p), stream, p, units,
                rows);
