@@ -3,7 +3,6 @@
 // multiple of 128), two layers (one dense, one MoE), random weights drawn from one seed: the
 // same logits and greedy ids bit for bit as the norm launch, eagerly and through CUDA graphs.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -12,8 +11,8 @@
 
 #include "backend/cuda/gpu_test_util.h"
 #include "backend/cuda/model/cuda_model.h"
+#include "backend/cuda/model/preset_config_dir.h"
 #include "backend/cuda/ops/ops.h"
-#include "model/make_model.h"
 
 namespace wideserve::cuda {
 namespace {
@@ -22,15 +21,7 @@ class CudaDecodeGemvModel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (device_count() == 0) return;
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("ws_decode_gemv_v2lite_" + std::to_string(::getpid())))
-               .string();
-    model::MakeModelOptions mo;
-    mo.preset = "v2-lite";
-    mo.out_dir = dir_;
-    mo.layers = 2;
-    mo.config_only = true;
-    model::make_model(mo);
+    dir_ = test::make_preset_config_dir("v2-lite", 2, "decode_gemv_v2lite");
   }
   static void TearDownTestSuite() {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);

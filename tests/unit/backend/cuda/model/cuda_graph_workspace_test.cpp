@@ -4,7 +4,6 @@
 // graph steps at split-heavy buckets agree with eager steps. DeepSeek-V2-Lite dimensions cut to
 // one layer, random weights on the device.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <string>
@@ -13,8 +12,8 @@
 #include "backend/cuda/attention/mla.h"
 #include "backend/cuda/gpu_test_util.h"
 #include "backend/cuda/model/cuda_model.h"
+#include "backend/cuda/model/preset_config_dir.h"
 #include "backend/cuda/ops/ops.h"
-#include "model/make_model.h"
 
 namespace wideserve::cuda {
 namespace {
@@ -22,17 +21,8 @@ namespace {
 class CudaGraphWorkspace : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // ctest runs each test in its own process, possibly at once: one directory per process.
     if (device_count() == 0) return;
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("ws_graph_ws_v2lite_" + std::to_string(::getpid())))
-               .string();
-    model::MakeModelOptions mo;
-    mo.preset = "v2-lite";
-    mo.out_dir = dir_;
-    mo.layers = 1;
-    mo.config_only = true;
-    model::make_model(mo);
+    dir_ = test::make_preset_config_dir("v2-lite", 1, "graph_ws_v2lite");
   }
   static void TearDownTestSuite() {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
