@@ -65,7 +65,8 @@ struct CudaModel::Impl {
   StepBuffers buf;
   int64_t logits_rows_cap = 0;
   std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs;  // (batch, context) buckets
-  DeviceBuffer<uint8_t> graph_ws;  // MLA split workspace of captured graphs (never regrown)
+  DeviceBuffer<uint8_t> graph_ws;   // MLA split workspace of captured graphs (never regrown)
+  DeviceBuffer<uint8_t> argmax_ws;  // launch_argmax's split rows (zeroed once, left reusable)
   ~Impl() {
     for (auto& [k, g] : graphs) cudaGraphExecDestroy(g);
     if (cublas) cublasDestroy(cublas);
@@ -109,6 +110,8 @@ CudaModel::CudaModel(ModelConfig cfg, DevWeights w, const CudaModelOptions& o)
   set_pdl_enabled(opts_.pdl);
   I.logits_rows_cap = std::max<int64_t>(opts_.max_seqs, 64);
   I.buf.allocate(cfg_, opts_, I.logits_rows_cap);
+  I.argmax_ws = DeviceBuffer<uint8_t>(argmax_workspace_bytes(I.logits_rows_cap));
+  WS_CUDA_CHECK(cudaMemset(I.argmax_ws.get(), 0, I.argmax_ws.bytes()));
   if (opts_.moe_small && opts_.moe_shared_branch && cfg_.n_shared_experts > 0) {
     WS_CUDA_CHECK(cudaStreamCreateWithFlags(&I.branch_stream, cudaStreamNonBlocking));
     configure(I.branch_blas);
@@ -346,7 +349,9 @@ void CudaModel::head_greedy(int64_t m) {
     GemmBf16Params g{I.buf.xn.get() + r0 * H, w_.lm_head.get(), I.buf.logits.get(), n, V, H};
     g.y_f32 = true;
     gemm_bf16(I.blas, g, I.stream);
-    launch_argmax({I.buf.logits.get(), I.buf.ids.get() + r0, n, V}, I.stream);
+    launch_argmax(
+        {I.buf.logits.get(), I.buf.ids.get() + r0, n, V, I.argmax_ws.get(), I.argmax_ws.bytes()},
+        I.stream);
   }
 }
 

@@ -16,7 +16,6 @@ namespace wideserve::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kArgmaxThreads = 1024;
 
 bool aligned16(const void* ptr) {
   return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0;
@@ -247,66 +246,6 @@ __global__ void add_residual_vec_kernel(AddResidualParams p) {
   }
 }
 
-// Keeps the larger value; among equal values the lower index. NaN never wins.
-__device__ __forceinline__ void argmax_take(float v, int64_t i, float& best, int64_t& idx) {
-  if (v > best || (v == best && i < idx)) {
-    best = v;
-    idx = i;
-  }
-}
-
-// One block of kArgmaxThreads per row, float4 loads, unrolled: one row of a 129k vocabulary is a
-// few microseconds of loads in flight. The scalar 256-thread loop it replaces was latency-bound:
-// ~200 us per row under ncu on the H200 (with the RMSNorm change: V3 batch-1 step 2.00 -> 1.72 ms).
-__global__ void argmax_kernel(ArgmaxParams p) {
-  pdl_wait();
-  pdl_launch_dependents();
-  const int64_t r = blockIdx.x;
-  const float* x = p.logits + r * p.vocab;
-  float best = -INFINITY;
-  int64_t idx = INT64_MAX;
-  if (p.vocab % 4 == 0 && (reinterpret_cast<uintptr_t>(p.logits) & 15) == 0) {
-    const float4* x4 = reinterpret_cast<const float4*>(x);
-    const int64_t n4 = p.vocab / 4;
-#pragma unroll 4
-    for (int64_t j = threadIdx.x; j < n4; j += blockDim.x) {
-      const float4 v = x4[j];
-      argmax_take(v.x, 4 * j, best, idx);
-      argmax_take(v.y, 4 * j + 1, best, idx);
-      argmax_take(v.z, 4 * j + 2, best, idx);
-      argmax_take(v.w, 4 * j + 3, best, idx);
-    }
-  } else {
-#pragma unroll 8
-    for (int64_t i = threadIdx.x; i < p.vocab; i += blockDim.x) argmax_take(x[i], i, best, idx);
-  }
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ov = __shfl_xor_sync(0xffffffffu, best, o);
-    const int64_t oi = __shfl_xor_sync(0xffffffffu, idx, o);
-    argmax_take(ov, oi, best, idx);
-  }
-  __shared__ float sv[32];
-  __shared__ int64_t si[32];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) {
-    sv[warp] = best;
-    si[warp] = idx;
-  }
-  __syncthreads();
-  if (warp == 0) {
-    const int warps = blockDim.x >> 5;
-    best = lane < warps ? sv[lane] : -INFINITY;
-    idx = lane < warps ? si[lane] : INT64_MAX;
-    for (int o = 16; o > 0; o >>= 1) {
-      const float ov = __shfl_xor_sync(0xffffffffu, best, o);
-      const int64_t oi = __shfl_xor_sync(0xffffffffu, idx, o);
-      argmax_take(ov, oi, best, idx);
-    }
-    // Every value NaN: token 0.
-    if (lane == 0) p.ids[r] = static_cast<int32_t>(idx == INT64_MAX ? 0 : idx);
-  }
-}
-
 __device__ uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -438,13 +377,6 @@ void launch_add_residual(const AddResidualParams& p, cudaStream_t stream) {
     return;
   }
   launch_pdl(add_residual_kernel, dim3(grid_for(p.rows * p.dim)), dim3(kThreads), 0, stream, p);
-}
-
-void launch_argmax(const ArgmaxParams& p, cudaStream_t stream) {
-  if (p.rows == 0) return;
-  WS_CUDA_REQUIRE(p.logits && p.ids && p.vocab > 0, "argmax: bad arguments");
-  launch_pdl(argmax_kernel, dim3(static_cast<unsigned>(p.rows)), dim3(kArgmaxThreads), 0, stream,
-             p);
 }
 
 void launch_fill_random_bf16(__nv_bfloat16* out, int64_t n, uint64_t seed, float scale,

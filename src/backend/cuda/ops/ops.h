@@ -104,13 +104,18 @@ struct AddResidualParams {
 void launch_add_residual(const AddResidualParams& p, cudaStream_t stream);
 
 // ids[r] = argmax over logits[r, :vocab] (first index on ties; NaN never wins; an all-NaN row
-// gives 0), fp32 logits.
+// gives 0), fp32 logits. With a workspace (argmax_workspace_bytes(rows), zeroed before its first
+// use; every launch leaves it reusable), a few rows are split over several CTAs each.
 struct ArgmaxParams {
   const float* logits;
   int32_t* ids;
   int64_t rows, vocab;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
 };
 void launch_argmax(const ArgmaxParams& p, cudaStream_t stream);
+// Workspace bytes launch_argmax's split path needs for up to `rows` rows.
+size_t argmax_workspace_bytes(int64_t rows);
 
 // Fills n bf16 values with uniform(-scale, scale) from a counter-based hash of (seed, index):
 // dummy weights for benchmarks (--load-format dummy).

@@ -441,11 +441,23 @@ TEST(CudaOps, ArgmaxFirstIndexOfMaxSkippingNan) {
       DeviceBuffer<float> dl(x.size());
       DeviceBuffer<int32_t> ids(static_cast<size_t>(rows));
       dl.upload(x);
-      launch_argmax({dl.get(), ids.get(), rows, vocab}, nullptr);
-      auto got = ids.download();
-      for (int64_t r = 0; r < rows; ++r)
-        EXPECT_EQ(got[r], cpu_argmax(x.data() + r * vocab, vocab))
-            << "vocab " << vocab << " rows " << rows << " row " << r;
+      // One CTA per row, then (with a workspace) rows split over several CTAs where that applies,
+      // twice: the second launch finds the workspace as the first left it.
+      DeviceBuffer<uint8_t> ws(argmax_workspace_bytes(rows));
+      WS_CUDA_CHECK(cudaMemset(ws.get(), 0, ws.bytes()));
+      for (int pass = 0; pass < 3; ++pass) {
+        ArgmaxParams ap{dl.get(), ids.get(), rows, vocab};
+        if (pass > 0) {
+          ap.workspace = ws.get();
+          ap.workspace_bytes = ws.bytes();
+        }
+        WS_CUDA_CHECK(cudaMemset(ids.get(), 0xFF, ids.bytes()));
+        launch_argmax(ap, nullptr);
+        auto got = ids.download();
+        for (int64_t r = 0; r < rows; ++r)
+          EXPECT_EQ(got[r], cpu_argmax(x.data() + r * vocab, vocab))
+              << "vocab " << vocab << " rows " << rows << " row " << r << " pass " << pass;
+      }
     }
   }
 }
