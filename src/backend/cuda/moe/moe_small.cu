@@ -201,15 +201,7 @@ __device__ __forceinline__ void rows8_dots(const uint8_t* const (&w)[NG],
   for (int i = 0; i < NG; ++i) acc[i][0] = acc[i][1] = 0.f;
   for (int b0 = 0; b0 < kb; b0 += kFp8Batch) {
     uint4 wv[kFp8Batch][NG][2];
-#pragma unroll
-    for (int u = 0; u < kFp8Batch; ++u)
-#pragma unroll
-      for (int i = 0; i < NG; ++i)
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          wv[u][i][h] = b0 + u < kb ? __ldg(reinterpret_cast<const uint4*>(
-                                          w[i] + static_cast<int64_t>((b0 + u) * 2 + h) * 64))
-                                    : make_uint4(0, 0, 0, 0);
+    load_blocks<NG, kFp8Batch, 2>(w, b0, kb, wv);
 #pragma unroll
     for (int u = 0; u < kFp8Batch; ++u) {
       const int blk = b0 + u;

@@ -194,6 +194,23 @@ __device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int
   }
 }
 
+// Blocks b0 .. b0 + B - 1 (those below kb) of NG 8-row groups' weights for the tensor-core row
+// dots, C 64-byte chunks per 128-wide k block (FP8 2, BF16 4): lane (g, t) loads its row g's
+// 16-byte pieces t * 16 + 64 j of each block.
+template <int NG, int B, int C>
+__device__ __forceinline__ void load_blocks(const uint8_t* const (&w)[NG], int b0, int kb,
+                                            uint4 (&wv)[B][NG][C]) {
+#pragma unroll
+  for (int u = 0; u < B; ++u)
+#pragma unroll
+    for (int i = 0; i < NG; ++i)
+#pragma unroll
+      for (int h = 0; h < C; ++h)
+        wv[u][i][h] = b0 + u < kb ? __ldg(reinterpret_cast<const uint4*>(
+                                        w[i] + static_cast<int64_t>((b0 + u) * C + h) * 64))
+                                  : make_uint4(0, 0, 0, 0);
+}
+
 }  // namespace
 
 // The down launch takes the BF16 tensor-core path (moe_small_down_bf16.cu) for these params:

@@ -52,26 +52,10 @@ __device__ __forceinline__ void stage_bf16(const float* src, int nrows, int len,
   }
 }
 
-// Blocks b0 .. b0 + B - 1 (those below kb) of NG 8-row groups' weights: lane (g, t) loads its
-// row g's four 16-byte pieces t * 16 + 64 j of each 128-wide block.
-template <int NG, int B>
-__device__ __forceinline__ void load_blocks_bf16(const uint8_t* const (&w)[NG], int b0, int kb,
-                                                 uint4 (&wv)[B][NG][4]) {
-#pragma unroll
-  for (int u = 0; u < B; ++u)
-#pragma unroll
-    for (int i = 0; i < NG; ++i)
-#pragma unroll
-      for (int h = 0; h < 4; ++h)
-        wv[u][i][h] = b0 + u < kb ? __ldg(reinterpret_cast<const uint4*>(
-                                        w[i] + static_cast<int64_t>((b0 + u) * 4 + h) * 64))
-                                  : make_uint4(0, 0, 0, 0);
-}
-
 // rows8_dots for bf16: NG groups of 8 weight rows against one bf16 vector each, kb 128-wide k
 // blocks of four 64-byte chunks (mma_bf16_chunk64), no block scales, B blocks in flight. wv holds
-// blocks 0 .. B - 1 on entry (load_blocks_bf16(w, 0, kb, wv): the caller may issue them early).
-// Lane (g, t): w[i] = its row g + t * 16, x[i] = the vector + t * 16 (read by g == 0 only).
+// blocks 0 .. B - 1 on entry (load_blocks<NG, B, 4>(w, 0, kb, wv): the caller may issue them
+// early). Lane (g, t): w[i] = its row g + t * 16, x[i] = the vector + t * 16 (read by g == 0 only).
 // acc[i][e] (lanes g == 0): weight row 2t + e.
 template <int NG, int B>
 __device__ __forceinline__ void rows8_dots_bf16(const uint8_t* const (&w)[NG],
@@ -81,7 +65,7 @@ __device__ __forceinline__ void rows8_dots_bf16(const uint8_t* const (&w)[NG],
 #pragma unroll
   for (int i = 0; i < NG; ++i) c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.f;
   for (int b0 = 0; b0 < kb; b0 += B) {
-    if (b0 > 0) load_blocks_bf16<NG, B>(w, b0, kb, wv);
+    if (b0 > 0) load_blocks<NG, B, 4>(w, b0, kb, wv);
 #pragma unroll
     for (int u = 0; u < B; ++u) {
       const int blk = b0 + u;
@@ -152,7 +136,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int first = warp * kIpw;
   if (first < items) {
     item_rows(first);
-    if (any) load_blocks_bf16<kIpw, kB>(w, 0, static_cast<int>(kb), wv);
+    if (any) load_blocks<kIpw, kB, 4>(w, 0, static_cast<int>(kb), wv);
   }
   pdl_wait();
   pdl_launch_dependents();
@@ -162,7 +146,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   for (int i0 = first; i0 < items; i0 += kWarps * kIpw) {
     if (i0 != first) {
       item_rows(i0);
-      if (any) load_blocks_bf16<kIpw, kB>(w, 0, static_cast<int>(kb), wv);
+      if (any) load_blocks<kIpw, kB, 4>(w, 0, static_cast<int>(kb), wv);
     }
     if (!any) continue;  // warp-uniform
     float acc[kIpw][2];
