@@ -240,9 +240,9 @@ int main(int argc, char** argv) {
   std::vector<int64_t> heads_list = {16, 128};
   std::string kernel = "v3";
   app.add_option("--kernel", kernel,
-                 "decode kernel: v3 (default), v4, v5, or side by side: both (v3 | v4), v4v5 "
-                 "(v4 | v5)")
-      ->check(CLI::IsMember({"v3", "v4", "v5", "both", "v4v5"}));
+                 "decode kernel: v3 (default), v4, v5, v6, or side by side: both (v3 | v4), v4v5 "
+                 "(v4 | v5), v5v6 (v5 | v6)")
+      ->check(CLI::IsMember({"v3", "v4", "v5", "v6", "both", "v4v5", "v5v6"}));
   app.add_option("--heads", heads_list, "Head counts of the decode cases")->delimiter(',');
   std::string bulk = "on";
   app.add_option("--v5-bulk-store", bulk,
@@ -256,13 +256,22 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   set_mla_v5_bulk_store(bulk == "on");
   // Kernel A (first columns) and, side by side, kernel B.
-  const bool pair = kernel == "both" || kernel == "v4v5";
-  const MlaDecodeKernel ka = kernel == "v4" || kernel == "v4v5" ? MlaDecodeKernel::kV4
-                             : kernel == "v5"                   ? MlaDecodeKernel::kV5
-                                                                : MlaDecodeKernel::kV3;
-  const MlaDecodeKernel kb = kernel == "v4v5" ? MlaDecodeKernel::kV5 : MlaDecodeKernel::kV4;
-  const char* na = ka == MlaDecodeKernel::kV3 ? "v3" : ka == MlaDecodeKernel::kV4 ? "v4" : "v5";
-  const char* nb = kb == MlaDecodeKernel::kV5 ? "v5" : "v4";
+  const bool pair = kernel == "both" || kernel == "v4v5" || kernel == "v5v6";
+  const MlaDecodeKernel ka = kernel == "v4" || kernel == "v4v5"   ? MlaDecodeKernel::kV4
+                             : kernel == "v5" || kernel == "v5v6" ? MlaDecodeKernel::kV5
+                             : kernel == "v6"                     ? MlaDecodeKernel::kV6
+                                                                  : MlaDecodeKernel::kV3;
+  const MlaDecodeKernel kb = kernel == "v4v5"   ? MlaDecodeKernel::kV5
+                             : kernel == "v5v6" ? MlaDecodeKernel::kV6
+                                                : MlaDecodeKernel::kV4;
+  auto name = [](MlaDecodeKernel k) {
+    return k == MlaDecodeKernel::kV3   ? "v3"
+           : k == MlaDecodeKernel::kV4 ? "v4"
+           : k == MlaDecodeKernel::kV5 ? "v5"
+                                       : "v6";
+  };
+  const char* na = name(ka);
+  const char* nb = name(kb);
   const bool run_v3 = ka == MlaDecodeKernel::kV3;
   cudaDeviceProp prop{};
   WS_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));

@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
   app.add_option("--prefills", prefills, "Prompt lengths for prefill");
   app.add_option("--reps", reps, "Timed repetitions");
   app.add_option("--cuda-graph-max-bs", graph_bs, "Decode steps up to this batch use CUDA graphs");
-  app.add_option("--mla-decode", mla, "MLA decode kernel: default | v3 | v4 | v5")
-      ->check(CLI::IsMember({"default", "v3", "v4", "v5"}));
+  app.add_option("--mla-decode", mla, "MLA decode kernel: default | v3 | v4 | v5 | v6")
+      ->check(CLI::IsMember({"default", "v3", "v4", "v5", "v6"}));
   app.add_option("--moe-path", moe_path,
                  "MoE routing/align kernels: default | auto | large | small")
       ->check(CLI::IsMember({"default", "auto", "large", "small"}));
@@ -143,7 +143,8 @@ int main(int argc, char** argv) {
   o.dummy_fp8 = fp8;
   o.cuda_graph_max_bs = graph_bs;
   if (mla != "default")
-    o.mla_decode = mla == "v5"   ? cuda::MlaDecodeKernel::kV5
+    o.mla_decode = mla == "v6"   ? cuda::MlaDecodeKernel::kV6
+                   : mla == "v5" ? cuda::MlaDecodeKernel::kV5
                    : mla == "v4" ? cuda::MlaDecodeKernel::kV4
                                  : cuda::MlaDecodeKernel::kV3;
   if (moe_path != "default")
@@ -168,7 +169,8 @@ int main(int argc, char** argv) {
   std::printf(
       "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, bf16 gemv %s, fused "
       "small MoE %s, fused ops %s, pdl %s\n",
-      o.mla_decode == cuda::MlaDecodeKernel::kV5   ? "v5"
+      o.mla_decode == cuda::MlaDecodeKernel::kV6   ? "v6"
+      : o.mla_decode == cuda::MlaDecodeKernel::kV5 ? "v5"
       : o.mla_decode == cuda::MlaDecodeKernel::kV4 ? "v4"
                                                    : "v3",
       static_cast<int>(o.moe_path), o.fp8_small_m ? "on" : "off", o.fp8_gemv ? "on" : "off",

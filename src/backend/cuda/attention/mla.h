@@ -42,10 +42,12 @@ void launch_mla_decode(const MlaAttentionParams& p, cudaStream_t s);
 
 // Decode kernel of the three-argument launch_mla_decode: kV3 = mla_fwd_kernel (what the
 // two-argument form runs), kV4 = warp-specialised decode kernel (docs/cuda_mla.md, "v4"), kV5 =
-// the wgmma kernel where heads are a multiple of 64 and tokens x heads / 64 >= 32, else v4 ("v5").
-enum class MlaDecodeKernel : int { kV3 = 0, kV4 = 1, kV5 = 2 };
+// the wgmma kernel where heads are a multiple of 64 and tokens x heads / 64 >= 32, else v4 ("v5"),
+// kV6 = v5 with the query in registers and TMA tile loads where pages hold a multiple of 32
+// rows, else what kV5 runs ("v6").
+enum class MlaDecodeKernel : int { kV3 = 0, kV4 = 1, kV5 = 2, kV6 = 3 };
 // What the model runs unless told otherwise.
-inline constexpr MlaDecodeKernel kMlaDecodeDefault = MlaDecodeKernel::kV5;
+inline constexpr MlaDecodeKernel kMlaDecodeDefault = MlaDecodeKernel::kV6;
 
 // Decode through the chosen kernel: same params, workspace (mla_workspace_bytes), outputs.
 void launch_mla_decode(const MlaAttentionParams& p, cudaStream_t s, MlaDecodeKernel kernel);

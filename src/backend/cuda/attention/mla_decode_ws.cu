@@ -26,6 +26,7 @@
 #include "backend/cuda/attention/mla_combine.h"
 #include "backend/cuda/attention/mla_decode_check.h"
 #include "backend/cuda/attention/mla_decode_common.cuh"
+#include "backend/cuda/attention/mla_decode_tma.h"
 #include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
@@ -330,9 +331,13 @@ void run_v4(const MlaAttentionParams& p, cudaStream_t s) {
 }  // namespace
 
 void launch_mla_decode(const MlaAttentionParams& p, cudaStream_t s, MlaDecodeKernel kernel) {
-  if (kernel == MlaDecodeKernel::kV5 && mla_decode_wgmma_preferred(p))
+  const bool wide = kernel == MlaDecodeKernel::kV5 || kernel == MlaDecodeKernel::kV6;
+  if (kernel == MlaDecodeKernel::kV6 && mla_decode_wgmma_preferred(p) &&
+      mla_decode_tma_supported(p))
+    launch_mla_decode_tma(p, s);
+  else if (wide && mla_decode_wgmma_preferred(p))
     launch_mla_decode_wgmma(p, s);
-  else if (kernel == MlaDecodeKernel::kV4 || kernel == MlaDecodeKernel::kV5)
+  else if (kernel == MlaDecodeKernel::kV4 || wide)
     run_v4(p, s);
   else
     launch_mla_decode(p, s);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/cuda/attention/mla.h"
+#include "backend/cuda/attention/mla_decode_tma.h"
 #include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_ref.h"
 #include "backend/cuda/common/device_buffer.h"
@@ -22,10 +23,14 @@
 namespace wideserve::cuda {
 namespace {
 
-// Decode through `k`; v5 runs the wgmma kernel wherever it can (the launcher's size heuristic,
-// mla_decode_wgmma_preferred, would send the tests' small batches to v4).
+// Decode through `k`; v5 and v6 run their kernels wherever they can (the launcher's size
+// heuristic, mla_decode_wgmma_preferred, would send the tests' small batches to v4); v6 falls
+// back to v5 where pages are not a multiple of 32 rows.
 void decode(const MlaAttentionParams& p, cudaStream_t s, MlaDecodeKernel k) {
-  if (k == MlaDecodeKernel::kV5 && mla_decode_wgmma_supported(p))
+  const bool wide = k == MlaDecodeKernel::kV5 || k == MlaDecodeKernel::kV6;
+  if (k == MlaDecodeKernel::kV6 && mla_decode_tma_supported(p))
+    launch_mla_decode_tma(p, s);
+  else if (wide && mla_decode_wgmma_supported(p))
     launch_mla_decode_wgmma(p, s);
   else
     launch_mla_decode(p, s, k);
@@ -50,7 +55,8 @@ struct Case {
   bool prefill;
   uint64_t seed;
   int64_t extra_capacity =
-      0;  // max_seq_len passed = max(lens) + extra (decode graphs pass capacity)
+      0;                   // max_seq_len passed = max(lens) + extra (decode graphs pass capacity)
+  bool nan_tails = false;  // cache rows past each sequence's length in its pages hold NaN
 };
 
 void run_case(const Case& c, MlaDecodeKernel kernel = MlaDecodeKernel::kV3) {
@@ -77,6 +83,12 @@ void run_case(const Case& c, MlaDecodeKernel kernel = MlaDecodeKernel::kV3) {
   std::vector<float> kvf = randn(slots * kMlaRowDim, c.seed + 2);
   auto qb = to_bf16(qf);
   auto kvb = to_bf16(kvf);
+  if (c.nan_tails)  // never attended to: a kernel must not let them reach the output
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t pos = c.lens[s]; pos < mpps * ps; ++pos)
+        for (int64_t e = 0; e < kMlaRowDim; ++e)
+          kvb[(table[s * mpps + pos / ps] * ps + pos % ps) * kMlaRowDim + e] =
+              __float2bfloat16(NAN);
   const double scale = 1.0 / std::sqrt(192.0);
 
   std::vector<double> ref, ref_lse;
@@ -135,13 +147,19 @@ void run_case(const Case& c, MlaDecodeKernel kernel = MlaDecodeKernel::kV3) {
   EXPECT_LT(lse_err, 2e-2) << "heads " << H << " page " << ps;
 }
 
+// A 3-token decode captured in a CUDA graph and replayed twice (below).
+void graph_case(int64_t H, MlaDecodeKernel kernel, int64_t ps = 16);
+
 std::vector<int32_t> ones(size_t n) {
   return std::vector<int32_t>(n, 1);
 }
 
 // Decode cases, once per decode kernel.
 const char* kernel_name(MlaDecodeKernel k) {
-  return k == MlaDecodeKernel::kV5 ? "v5" : k == MlaDecodeKernel::kV4 ? "v4" : "v3";
+  return k == MlaDecodeKernel::kV6   ? "v6"
+         : k == MlaDecodeKernel::kV5 ? "v5"
+         : k == MlaDecodeKernel::kV4 ? "v4"
+                                     : "v3";
 }
 class MlaDecode : public ::testing::TestWithParam<MlaDecodeKernel> {};
 
@@ -171,6 +189,33 @@ TEST(MlaDecodeV5, PerThreadStoresWithoutBulkCopies) {
   set_mla_v5_bulk_store(false);
   run_case({128, 64, {5, 300, 1500, 77}, ones(4), false, 311}, MlaDecodeKernel::kV5);
   run_case({128, 16, {4097}, ones(1), false, 312}, MlaDecodeKernel::kV5);  // splits
+  set_mla_v5_bulk_store(true);
+}
+
+// v6 (query in registers, TMA tiles) where it runs: pages of 32 and 64 rows, lengths around the
+// 32-row tile, NaN in the cache rows past every sequence's end (the last tile's rows past the end
+// come from the page as they are), KV splits, graph replay and the per-thread stores.
+TEST(MlaDecodeV6, TilesPagesSplitsAndTails) {
+  WS_REQUIRE_GPU();
+  const std::vector<int32_t> lens = {1, 31, 32, 33, 63, 64, 65, 200, 1000, 4096 + 17};
+  uint64_t seed = 1200;
+  for (int64_t ps : {32, 64})
+    for (bool nan_tails : {false, true}) {
+      Case c{128, ps, lens, ones(lens.size()), false, seed += 7};
+      c.nan_tails = nan_tails;
+      run_case(c, MlaDecodeKernel::kV6);
+    }
+  run_case({192, 64, {3, 70, 2000}, ones(3), false, 1249}, MlaDecodeKernel::kV6);  // 3 blocks
+  Case one{128, 64, {4096 + 17}, ones(1), false, 1250};  // one token: many splits
+  one.nan_tails = true;
+  run_case(one, MlaDecodeKernel::kV6);
+  Case cap{64, 32, {3, 40, 200}, ones(3), false, 1251, 8000};  // empty splits
+  cap.nan_tails = true;
+  run_case(cap, MlaDecodeKernel::kV6);
+  graph_case(128, MlaDecodeKernel::kV6, 64);
+  set_mla_v5_bulk_store(false);
+  run_case({128, 64, {5, 300, 1500, 77}, ones(4), false, 1252}, MlaDecodeKernel::kV6);
+  run_case({128, 32, {4097}, ones(1), false, 1253}, MlaDecodeKernel::kV6);  // splits
   set_mla_v5_bulk_store(true);
 }
 
@@ -228,8 +273,6 @@ TEST(MlaAttention, PrefillLongPromptSplits) {
   run_case({16, 64, {2500}, {9}, true, 601});  // few tokens over a long prefix: split-KV path
 }
 
-void graph_case(int64_t H, MlaDecodeKernel kernel);
-
 TEST_P(MlaDecode, GraphCaptureReplays) {
   WS_REQUIRE_GPU();
   // Capacity 640 with one 600-token sequence: several splits, so the combine is captured too;
@@ -237,8 +280,8 @@ TEST_P(MlaDecode, GraphCaptureReplays) {
   for (const int64_t H : {16, 128}) graph_case(H, GetParam());
 }
 
-void graph_case(int64_t H, MlaDecodeKernel kernel) {
-  const int64_t T = 3, ps = 16, mpps = 40;
+void graph_case(int64_t H, MlaDecodeKernel kernel, int64_t ps) {
+  const int64_t T = 3, mpps = 640 / ps;
   std::vector<int32_t> table(T * mpps), lens = {10, 100, 600}, seq = {0, 1, 2}, pos = {9, 99, 599};
   std::iota(table.begin(), table.end(), 0);
   std::shuffle(table.begin(), table.end(), std::mt19937_64(7));
@@ -302,7 +345,7 @@ TEST_P(MlaDecode, RejectsMissingWorkspace) {
 
 INSTANTIATE_TEST_SUITE_P(Kernels, MlaDecode,
                          ::testing::Values(MlaDecodeKernel::kV3, MlaDecodeKernel::kV4,
-                                           MlaDecodeKernel::kV5),
+                                           MlaDecodeKernel::kV5, MlaDecodeKernel::kV6),
                          [](const ::testing::TestParamInfo<MlaDecodeKernel>& i) {
                            return std::string(kernel_name(i.param));
                          });
