@@ -5,9 +5,10 @@
 // measured that slower), so v6 makes the room:
 //   - Q's first 384 columns live in WG0's registers (A fragments of register-A wgmmas), only
 //     the last 192 in shared memory;
-//   - the KV ring is four 32-row stages laid out column group by column group across stages, so
-//     two stages in a row are one 64-row K-major operand (Q K^T of a pair of tiles with N = 64),
-//     while each stage is refilled as soon as its own P V is done;
+//   - the KV ring is five 32-row stages laid out column group by column group across stages, so
+//     two stages in a row are one 64-row K-major operand (Q K^T of a pair of tiles with N = 64;
+//     a pair that wraps from the last stage to the first takes two 32-row halves), while each
+//     stage is refilled as soon as its own P V is done;
 //   - tiles come in through the TMA engine (9 boxes of 64 columns x 32 rows, one page:
 //     page_size % 32 == 0), issued by one thread, so there is no producer warpgroup.
 // Warpgroups:
@@ -19,9 +20,9 @@
 //     with the tile kStages ahead once both have released it.
 // Registers: 168 a thread (384 threads): WG0 holds 96 of Q and 32 of S, WG1 / WG2 128 of O.
 // Same params, split plan (mla_wgmma_splits), workspace and combine as v5. On the H200 it is
-// 2-7% faster than v5 at 128 heads; ncu puts a third of WG0's stall samples on waiting for the
-// next pair's tiles (the ring holds the pair in P V and the pair in Q K^T, nothing ahead), and
-// most of WG1 / WG2's on P and on their own P V (docs/cuda_mla.md, "v6").
+// 3-7% faster than v5 at 128 heads; ncu (four stages) put a third of WG0's stall samples on
+// waiting for the next pair's tiles (the ring held the pair in P V and the pair in Q K^T and
+// nothing ahead), and most of WG1 / WG2's on P and on their own P V (docs/cuda_mla.md, "v6").
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -61,11 +62,11 @@ constexpr int kQkSteps = kRow / 16;  // k16 steps of Q K^T (36)
 constexpr int kRegSteps = 24;
 constexpr int kQsGroups = (kQkSteps - kRegSteps) / 4;  // Q column groups in shared memory
 static_assert(kRegSteps % 4 == 0, "Q's shared part starts at a 64-column group");
-constexpr int kStages = 4;  // even: a pair of tiles never wraps around the ring
+constexpr int kStages = 5;  // a pair of tiles starting at the last stage wraps around
 constexpr int kThreads = 384;
 constexpr uint32_t kTileBytes = kBn * 128;               // one column group of a tile
-constexpr uint32_t kGroupStride = kStages * kTileBytes;  // between column groups (16 KB)
-constexpr uint32_t kRingBytes = kGroups * kGroupStride;  // 147,456
+constexpr uint32_t kGroupStride = kStages * kTileBytes;  // between column groups (20 KB)
+constexpr uint32_t kRingBytes = kGroups * kGroupStride;  // 184,320
 constexpr uint32_t kStageBytes = kGroups * kTileBytes;   // a tile's bytes (36,864)
 constexpr int kPvSteps = kBn / 16;                       // k16 steps of P V per tile (2)
 constexpr int kPSteps = kPair / 16;                      // k16 steps of a pair's P (4)
@@ -197,22 +198,49 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int pair = 0; pair < npairs; ++pair) {
       // Both tiles of the pair (the second may not exist: its columns are masked, never read
       // as V). Stages 2 (pair % 2) and + 1 are one 64-row operand.
-      const int t0 = 2 * pair, s0 = t0 % kStages;
+      const int t0 = 2 * pair, s0 = t0 % kStages, s1 = (t0 + 1) % kStages;
       mbar_wait(bar_full + 8 * s0, (t0 / kStages) & 1);
-      if (t0 + 1 < ntiles) mbar_wait(bar_full + 8 * (s0 + 1), (t0 / kStages) & 1);
+      if (t0 + 1 < ntiles) mbar_wait(bar_full + 8 * s1, ((t0 + 1) / kStages) & 1);
       const uint64_t k_desc = wgmma_desc_sw128(base + kOffKv + s0 * kTileBytes, 16, 1024);
       wgmma_fence();
+      if (s1 == s0 + 1) {  // one 64-row operand
 #pragma unroll
-      for (int k = 0; k < kRegSteps; ++k)
-        wgmma_m64n64k16_rs(sc, qa[k], desc_add(k_desc, (k >> 2) * kGroupStride + (k & 3) * 32),
-                           k > 0);
+        for (int k = 0; k < kRegSteps; ++k)
+          wgmma_m64n64k16_rs(sc, qa[k], desc_add(k_desc, (k >> 2) * kGroupStride + (k & 3) * 32),
+                             k > 0);
 #pragma unroll
-      for (int k = kRegSteps; k < kQkSteps; ++k)
-        wgmma_m64n64k16_ss(
-            sc, desc_add(qs_desc, ((k - kRegSteps) >> 2) * (kHeads * 128) + (k & 3) * 32),
-            desc_add(k_desc, (k >> 2) * kGroupStride + (k & 3) * 32), 1);
-      wgmma_commit();
-      wgmma_wait<0>();
+        for (int k = kRegSteps; k < kQkSteps; ++k)
+          wgmma_m64n64k16_ss(
+              sc, desc_add(qs_desc, ((k - kRegSteps) >> 2) * (kHeads * 128) + (k & 3) * 32),
+              desc_add(k_desc, (k >> 2) * kGroupStride + (k & 3) * 32), 1);
+        wgmma_commit();
+        wgmma_wait<0>();
+      } else {  // the pair wraps: S's two 32-column halves (n8 tiles 0-3, 4-7) one by one
+        float lo_half[16], hi_half[16];
+        const uint64_t k1_desc = wgmma_desc_sw128(base + kOffKv + s1 * kTileBytes, 16, 1024);
+        auto half_qk = [&](float(&d)[16], uint64_t kd) {
+#pragma unroll
+          for (int k = 0; k < kRegSteps; ++k)
+            wgmma_m64n32k16_rs(d, qa[k], desc_add(kd, (k >> 2) * kGroupStride + (k & 3) * 32),
+                               k > 0);
+#pragma unroll
+          for (int k = kRegSteps; k < kQkSteps; ++k)
+            wgmma_m64n32k16_ss(
+                d, desc_add(qs_desc, ((k - kRegSteps) >> 2) * (kHeads * 128) + (k & 3) * 32),
+                desc_add(kd, (k >> 2) * kGroupStride + (k & 3) * 32), 1);
+        };
+        half_qk(lo_half, k_desc);
+        half_qk(hi_half, k1_desc);
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_fence_regs(lo_half);
+        wgmma_fence_regs(hi_half);
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+          sc[i] = lo_half[i];
+          sc[16 + i] = hi_half[i];
+        }
+      }
       wgmma_fence_regs(sc);
       // Online softmax (base 2); P = 0 at positions >= hi (a select: the missing tile's columns
       // may hold anything).
