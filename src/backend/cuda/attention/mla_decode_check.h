@@ -1,10 +1,11 @@
-// Internal to the MLA decode launchers (v4 and v5): the argument checks they share.
+// Internal to the MLA decode launchers (v4, v5, v6): the argument checks they share.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "backend/cuda/attention/mla.h"
+#include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
 
 namespace wideserve::cuda {
@@ -30,6 +31,21 @@ inline bool mla_decode_check(const MlaAttentionParams& p, const std::string& ker
                                             ": at most 65535 decode tokens per launch, got " +
                                             std::to_string(p.num_tokens));
   return true;
+}
+
+// The wgmma kernels' (v5, v6) split count for p (mla_wgmma_splits, which mla_workspace_bytes
+// counts), after checking that p's workspace holds that many splits' partials.
+inline int64_t mla_wgmma_checked_splits(const MlaAttentionParams& p, const std::string& kernel,
+                                        int sms) {
+  const int64_t splits = mla_wgmma_splits(p.num_tokens, p.num_heads, p.max_seq_len, sms);
+  const size_t need = static_cast<size_t>(splits) *
+                      static_cast<size_t>(p.num_tokens * p.num_heads * (kMlaLatentDim + 1)) *
+                      sizeof(float);
+  if (splits > 1)
+    WS_CUDA_REQUIRE(p.workspace != nullptr && p.workspace_bytes >= need,
+                    "mla " + kernel + ": workspace of " + std::to_string(p.workspace_bytes) +
+                        " bytes, need " + std::to_string(need));
+  return splits;
 }
 
 }  // namespace wideserve::cuda

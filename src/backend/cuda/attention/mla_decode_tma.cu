@@ -54,7 +54,6 @@ constexpr int kHeads = 64;           // query rows of a CTA (m64)
 constexpr int kBn = 32;              // KV rows per tile (stage, TMA box, split granularity)
 constexpr int kPair = 2 * kBn;       // cache rows per Q K^T
 constexpr int kRow = 576;            // elements per cache row / query head
-constexpr int kLat = 512;            // value / output width
 constexpr int kGroups = kRow / 64;   // 128-byte column groups of a row (9)
 constexpr int kQkSteps = kRow / 16;  // k16 steps of Q K^T (36)
 // The first kRegSteps take Q from WG0's registers, the rest from shared memory: ptxas gives each
@@ -92,21 +91,10 @@ struct TmaArgs {
   bool bulk_store;  // output rows 16-byte aligned: staged in shared memory, bulk-copied out
 };
 
-constexpr uint32_t kStageRowBf16 = kLat * 2, kStagePitchBf16 = kStageRowBf16 + 16;
-constexpr uint32_t kStageRowF32 = kLat * 4, kStagePitchF32 = kStageRowF32 + 32;
-static_assert(kHeads * kStagePitchF32 <= kRingBytes, "O staging must fit the ring");
+static_assert(kHeads * kMlaStagePitchF32 <= kRingBytes, "O staging must fit the ring");
 
-__device__ __forceinline__ void bulk_copy_s2g(void* dst, uint32_t src, uint32_t bytes) {
-  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(src),
-               "r"(bytes)
-               : "memory");
-}
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
-}
-__device__ __forceinline__ uint64_t desc_add(uint64_t desc, uint32_t bytes) {
-  const uint32_t lo = static_cast<uint32_t>(desc) + (bytes >> 4);
-  return (desc & 0xFFFFFFFF00000000ull) | lo;
 }
 __device__ __forceinline__ uint32_t ldg_u32(const __nv_bfloat16* p) {
   return __ldg(reinterpret_cast<const unsigned int*>(p));
@@ -206,13 +194,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (s1 == s0 + 1) {  // one 64-row operand
 #pragma unroll
         for (int k = 0; k < kRegSteps; ++k)
-          wgmma_m64n64k16_rs(sc, qa[k], desc_add(k_desc, (k >> 2) * kGroupStride + (k & 3) * 32),
-                             k > 0);
+          wgmma_m64n64k16_rs(sc, qa[k],
+                             wgmma_desc_add(k_desc, (k >> 2) * kGroupStride + (k & 3) * 32), k > 0);
 #pragma unroll
         for (int k = kRegSteps; k < kQkSteps; ++k)
           wgmma_m64n64k16_ss(
-              sc, desc_add(qs_desc, ((k - kRegSteps) >> 2) * (kHeads * 128) + (k & 3) * 32),
-              desc_add(k_desc, (k >> 2) * kGroupStride + (k & 3) * 32), 1);
+              sc, wgmma_desc_add(qs_desc, ((k - kRegSteps) >> 2) * (kHeads * 128) + (k & 3) * 32),
+              wgmma_desc_add(k_desc, (k >> 2) * kGroupStride + (k & 3) * 32), 1);
         wgmma_commit();
         wgmma_wait<0>();
       } else {  // the pair wraps: S's two 32-column halves (n8 tiles 0-3, 4-7) one by one
@@ -221,13 +209,13 @@ __global__ void __launch_bounds__(kThreads, 1)
         auto half_qk = [&](float(&d)[16], uint64_t kd) {
 #pragma unroll
           for (int k = 0; k < kRegSteps; ++k)
-            wgmma_m64n32k16_rs(d, qa[k], desc_add(kd, (k >> 2) * kGroupStride + (k & 3) * 32),
+            wgmma_m64n32k16_rs(d, qa[k], wgmma_desc_add(kd, (k >> 2) * kGroupStride + (k & 3) * 32),
                                k > 0);
 #pragma unroll
           for (int k = kRegSteps; k < kQkSteps; ++k)
             wgmma_m64n32k16_ss(
-                d, desc_add(qs_desc, ((k - kRegSteps) >> 2) * (kHeads * 128) + (k & 3) * 32),
-                desc_add(kd, (k >> 2) * kGroupStride + (k & 3) * 32), 1);
+                d, wgmma_desc_add(qs_desc, ((k - kRegSteps) >> 2) * (kHeads * 128) + (k & 3) * 32),
+                wgmma_desc_add(kd, (k >> 2) * kGroupStride + (k & 3) * 32), 1);
         };
         half_qk(lo_half, k_desc);
         half_qk(hi_half, k1_desc);
@@ -245,24 +233,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       // Online softmax (base 2); P = 0 at positions >= hi (a select: the missing tile's columns
       // may hold anything).
       const int pos0 = lo + pair * kPair + 2 * c;
-      float mx[2] = {-INFINITY, -INFINITY}, mu[2], alpha[2];
-#pragma unroll
-      for (int n = 0; n < kPair / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int pos = pos0 + n * 8 + (e & 1);
-          sc[4 * n + e] = pos < hi ? sc[4 * n + e] * a.scale_log2 : -INFINITY;
-          mx[e >> 1] = fmaxf(mx[e >> 1], sc[4 * n + e]);
-        }
-#pragma unroll
-      for (int h = 0; h < 2; ++h) alpha[h] = mla_online_max(mx[h], m_run[h], l_run[h], mu[h]);
-#pragma unroll
-      for (int n = 0; n < kPair / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          sc[4 * n + e] = exp2f(sc[4 * n + e] - mu[e >> 1]);
-          l_run[e >> 1] += sc[4 * n + e];
-        }
+      float alpha[2];
+      mla_tile_softmax<kPair / 8>(sc, pos0, hi, true, a.scale_log2, m_run, l_run, alpha);
       // Hand P and the rescale over once both P V warpgroups took the buffer's previous pair.
       const int b = pair & 1;
       if (pair >= 2) mbar_wait(bar_pempty + 8 * b, ((pair >> 1) - 1) & 1);
@@ -373,7 +345,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   l_run[1] = lm[128 + wtid];
   const int64_t rows = p.num_tokens * H;
   const bool f32 = a.splits > 1;
-  const uint32_t pitch = f32 ? kStagePitchF32 : kStagePitchBf16;
+  const uint32_t pitch = f32 ? kMlaStagePitchF32 : kMlaStagePitchBf16;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const float l = l_run[h];
@@ -385,25 +357,14 @@ __global__ void __launch_bounds__(kThreads, 1)
       continue;
     }
     unsigned char* row = gbase + kOffKv + (warp * 16 + g + 8 * h) * pitch;
-    if (f32)
-      mla_write_pairs<32>(reinterpret_cast<float*>(row) + col, o, h, inv);
-    else
-      mla_write_pairs<32>(reinterpret_cast<__nv_bfloat16*>(row) + col, o, h, inv);
+    mla_stage_pairs<32>(row, f32, col, o, h, inv);
   }
   if (a.bulk_store) {
     fence_proxy_async_smem();
     named_sync<3, kThreads>();
-    if (wg == 1 && warp == 0) {
-      const int64_t th0 = static_cast<int64_t>(t) * H + hb * kHeads;
-      for (int r = lane; r < kHeads; r += 32) {
-        void* dst = f32 ? static_cast<void*>(static_cast<float*>(p.workspace) +
-                                             (static_cast<int64_t>(z) * rows + th0 + r) * kLat)
-                        : static_cast<void*>(p.out + (th0 + r) * kLat);
-        bulk_copy_s2g(dst, base + kOffKv + r * pitch, f32 ? kStageRowF32 : kStageRowBf16);
-      }
-      asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-      asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
-    }
+    if (wg == 1 && warp == 0)
+      mla_bulk_store_rows(p, a.splits, z, rows, static_cast<int64_t>(t) * H + hb * kHeads, kHeads,
+                          base + kOffKv, lane);
   }
 }
 
@@ -421,13 +382,7 @@ void launch_mla_decode_tma(const MlaAttentionParams& p, cudaStream_t s) {
                       std::to_string(p.num_heads) + " heads, page size " +
                       std::to_string(p.page_size));
   if (!mla_decode_check(p, "v6")) return;
-  const int64_t splits = mla_wgmma_splits(p.num_tokens, p.num_heads, p.max_seq_len, sm_count());
-  const size_t per_split =
-      static_cast<size_t>(p.num_tokens * p.num_heads * (kLat + 1)) * sizeof(float);
-  if (splits > 1)
-    WS_CUDA_REQUIRE(p.workspace != nullptr && p.workspace_bytes >= splits * per_split,
-                    "mla v6: workspace of " + std::to_string(p.workspace_bytes) + " bytes, need " +
-                        std::to_string(splits * per_split));
+  const int64_t splits = mla_wgmma_checked_splits(p, "v6", sm_count());
   static std::atomic<bool> configured[64];
   int dev = 0;
   WS_CUDA_CHECK(cudaGetDevice(&dev));

@@ -42,7 +42,6 @@ namespace {
 constexpr int kHeads = 64;          // query rows of a CTA (m64)
 constexpr int kBn = 32;             // KV rows per tile
 constexpr int kRow = 576;           // elements per cache row / query head
-constexpr int kLat = 512;           // value / output width
 constexpr int kGroups = kRow / 64;  // 128-byte column groups of a row (9)
 constexpr int kChunks = kRow / 8;   // 16-byte chunks of a row (72)
 constexpr int kStages = 4;
@@ -100,16 +99,7 @@ struct WgArgs {
 
 // The epilogue's staging of the CTA's 64 output rows in the (then free) KV ring: row pitch padded
 // so the accumulator-layout writes (rows g, columns 2c of a warp) hit 32 distinct banks.
-constexpr uint32_t kStageRowBf16 = kLat * 2, kStagePitchBf16 = kStageRowBf16 + 16;
-constexpr uint32_t kStageRowF32 = kLat * 4, kStagePitchF32 = kStageRowF32 + 32;
-static_assert(kHeads * kStagePitchF32 <= kStages * kStageBytes, "O staging must fit the ring");
-
-// Shared -> global bulk copy (the TMA engine; bytes and both addresses 16-byte multiples).
-__device__ __forceinline__ void bulk_copy_s2g(void* dst, uint32_t src, uint32_t bytes) {
-  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(src),
-               "r"(bytes)
-               : "memory");
-}
+static_assert(kHeads * kMlaStagePitchF32 <= kStages * kStageBytes, "O staging must fit the ring");
 
 // 16 bytes global -> shared; src_bytes = 0 zero-fills.
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, uint32_t src_bytes) {
@@ -120,13 +110,6 @@ __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, uint3
 // Byte offset of 16-byte chunk c (0..71) of row r in a [groups][rows][128 B] swizzled block.
 __device__ __forceinline__ uint32_t swz_off(int r, int c, uint32_t group_stride) {
   return (c >> 3) * group_stride + r * 128 + (((c & 7) ^ (r & 7)) << 4);
-}
-
-// desc with its start address advanced by `bytes` (a 32-bit add on the low word: the 14-bit
-// address field of a shared-memory operand never carries into the offset fields above it).
-__device__ __forceinline__ uint64_t desc_add(uint64_t desc, uint32_t bytes) {
-  const uint32_t lo = static_cast<uint32_t>(desc) + (bytes >> 4);
-  return (desc & 0xFFFFFFFF00000000ull) | lo;
 }
 
 __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgArgs a) {
@@ -244,7 +227,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     for (int k = 0; k < kRow / 16; ++k) {
       const uint32_t qoff = (k >> 2) * (kHeads * 128) + (k & 3) * 32;
       const uint32_t koff = (k >> 2) * kGroupStride + (k & 3) * 32;
-      wgmma_m64n32k16_ss(sc, desc_add(q_desc_l, qoff), desc_add(k_desc, koff), k > 0);
+      wgmma_m64n32k16_ss(sc, wgmma_desc_add(q_desc_l, qoff), wgmma_desc_add(k_desc, koff), k > 0);
     }
     wgmma_commit();
   };
@@ -288,25 +271,8 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     // Online softmax of `tile` (base 2) from sc into pa / alpha; P = 0 at positions >= hi and
     // everywhere when !valid (the state then stays as it was).
     auto softmax = [&](int tile, bool valid) {
-      const int pos0 = lo + tile * kBn + 2 * c;
-      float mx[2] = {-INFINITY, -INFINITY}, mu[2];
-#pragma unroll
-      for (int n = 0; n < kBn / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int pos = pos0 + n * 8 + (e & 1);
-          sc[4 * n + e] = valid && pos < hi ? sc[4 * n + e] * a.scale_log2 : -INFINITY;
-          mx[e >> 1] = fmaxf(mx[e >> 1], sc[4 * n + e]);
-        }
-#pragma unroll
-      for (int h = 0; h < 2; ++h) alpha[h] = mla_online_max(mx[h], m_run[h], l_run[h], mu[h]);
-#pragma unroll
-      for (int n = 0; n < kBn / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          sc[4 * n + e] = exp2f(sc[4 * n + e] - mu[e >> 1]);
-          l_run[e >> 1] += sc[4 * n + e];
-        }
+      mla_tile_softmax<kBn / 8>(sc, lo + tile * kBn + 2 * c, hi, valid, a.scale_log2, m_run, l_run,
+                                alpha);
     };
     // P (the S accumulator of n8 tiles (2kk, 2kk+1) is the A fragment of k16 step kk) and the
     // rescale to WG1, once it has taken the previous tile's.
@@ -407,7 +373,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
   }
   const int64_t rows = p.num_tokens * H;
   const bool f32 = a.splits > 1;
-  const uint32_t pitch = f32 ? kStagePitchF32 : kStagePitchBf16;
+  const uint32_t pitch = f32 ? kMlaStagePitchF32 : kMlaStagePitchBf16;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const float l = l_run[h];
@@ -423,10 +389,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     // The same values mla_store_row writes, into the staging rows.
     unsigned char* row = gbase + kOffKv + (warp * 16 + g + 8 * h) * pitch;
     const int col = wg * 256 + 2 * c;
-    if (f32)
-      mla_write_pairs<32>(reinterpret_cast<float*>(row) + col, o, h, inv);
-    else
-      mla_write_pairs<32>(reinterpret_cast<__nv_bfloat16*>(row) + col, o, h, inv);
+    mla_stage_pairs<32>(row, f32, col, o, h, inv);
   }
   if (a.bulk_store) {
     // The stores leave through the TMA engine: the CTA waits only until the copies have read
@@ -434,17 +397,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgA
     // (one warp-store per 16-byte-sector-pair of the accumulator layout took ~5 us per CTA).
     fence_proxy_async_smem();
     named_sync<1, 256>();
-    if (wg == 0 && warp == 0) {
-      const int64_t th0 = static_cast<int64_t>(t) * H + hb * kHeads;
-      for (int r = lane; r < kHeads; r += 32) {
-        void* dst = f32 ? static_cast<void*>(static_cast<float*>(p.workspace) +
-                                             (static_cast<int64_t>(z) * rows + th0 + r) * kLat)
-                        : static_cast<void*>(p.out + (th0 + r) * kLat);
-        bulk_copy_s2g(dst, base + kOffKv + r * pitch, f32 ? kStageRowF32 : kStageRowBf16);
-      }
-      asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-      asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
-    }
+    if (wg == 0 && warp == 0)
+      mla_bulk_store_rows(p, a.splits, z, rows, static_cast<int64_t>(t) * H + hb * kHeads, kHeads,
+                          base + kOffKv, lane);
   }
   if (tid == 0) MLA_TRACE(kTraceStored);
 }
@@ -486,13 +441,7 @@ void launch_mla_decode_wgmma(const MlaAttentionParams& p, cudaStream_t s) {
   if (!mla_decode_check(p, "v5")) return;
   const int64_t head_blocks = p.num_heads / kHeads;
   // mla_workspace_bytes counts this plan for every head count this kernel supports.
-  const int64_t splits = mla_wgmma_splits(p.num_tokens, p.num_heads, p.max_seq_len, sm_count());
-  const size_t per_split =
-      static_cast<size_t>(p.num_tokens * p.num_heads * (kLat + 1)) * sizeof(float);
-  if (splits > 1)
-    WS_CUDA_REQUIRE(p.workspace != nullptr && p.workspace_bytes >= splits * per_split,
-                    "mla v5: workspace of " + std::to_string(p.workspace_bytes) + " bytes, need " +
-                        std::to_string(splits * per_split));
+  const int64_t splits = mla_wgmma_checked_splits(p, "v5", sm_count());
   static std::atomic<bool> configured[64];
   int dev = 0;
   WS_CUDA_CHECK(cudaGetDevice(&dev));
