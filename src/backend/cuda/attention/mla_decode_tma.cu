@@ -185,7 +185,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll 1
     for (int pair = 0; pair < npairs; ++pair) {
       // Both tiles of the pair (the second may not exist: its columns are masked, never read
-      // as V). Stages 2 (pair % 2) and + 1 are one 64-row operand.
+      // as V). Stages s0 and s0 + 1 are one 64-row operand unless the pair wraps around.
       const int t0 = 2 * pair, s0 = t0 % kStages, s1 = (t0 + 1) % kStages;
       mbar_wait(bar_full + 8 * s0, (t0 / kStages) & 1);
       if (t0 + 1 < ntiles) mbar_wait(bar_full + 8 * s1, ((t0 + 1) / kStages) & 1);
