@@ -56,8 +56,9 @@ constexpr int kPair = 2 * kBn;       // cache rows per Q K^T
 constexpr int kRow = 576;            // elements per cache row / query head
 constexpr int kGroups = kRow / 64;   // 128-byte column groups of a row (9)
 constexpr int kQkSteps = kRow / 16;  // k16 steps of Q K^T (36)
-// The first kRegSteps take Q from WG0's registers, the rest from shared memory: ptxas gives each
-// of the 384 threads 168 registers, and WG0 also holds S (32), the softmax and its addresses.
+// The first kRegSteps take Q from WG0's registers, the rest from shared memory: the CTA has 168
+// registers a thread (384 threads); setmaxnreg could move some to WG0 only by taking them from
+// the P V warpgroups, whose code spills below 168. WG0 also holds S (32), the softmax, addresses.
 constexpr int kRegSteps = 24;
 constexpr int kQsGroups = (kQkSteps - kRegSteps) / 4;  // Q column groups in shared memory
 static_assert(kRegSteps % 4 == 0, "Q's shared part starts at a 64-column group");
