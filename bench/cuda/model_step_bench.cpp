@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   std::string preset = "v2-lite", batches = "1,32,128,256", prefills = "2048,8192";
   int64_t layers = 0, context = 1024, reps = 10, graph_bs = 256;
   bool fp8 = false;
-  std::string mla = "default", moe_path = "default";
+  std::string mla = "default", moe_path = "default", grouped = "default";
   std::string small_m = "default", moe_small = "default", gemv = "default", bgemv = "default";
   std::string fuse = "default", pdl = "default", fuse_qkv = "default", branch = "default",
               norm_gemv = "default";
@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
   app.add_option("--cuda-graph-max-bs", graph_bs, "Decode steps up to this batch use CUDA graphs");
   app.add_option("--mla-decode", mla, "MLA decode kernel: default | v3 | v4 | v5 | v6")
       ->check(CLI::IsMember({"default", "v3", "v4", "v5", "v6"}));
+  app.add_option("--moe-grouped", grouped, "FP8 grouped expert GEMM: default | rows | swap")
+      ->check(CLI::IsMember({"default", "rows", "swap"}));
   app.add_option("--moe-path", moe_path,
                  "MoE routing/align kernels: default | auto | large | small")
       ->check(CLI::IsMember({"default", "auto", "large", "small"}));
@@ -151,6 +153,9 @@ int main(int argc, char** argv) {
     o.moe_path = moe_path == "auto"    ? cuda::MoePath::kAuto
                  : moe_path == "small" ? cuda::MoePath::kSmall
                                        : cuda::MoePath::kLarge;
+  if (grouped != "default")
+    o.moe_grouped_fp8 =
+        grouped == "rows" ? cuda::GroupedFp8Kernel::kRowTiles : cuda::GroupedFp8Kernel::kSwapAB;
   if (small_m != "default") o.fp8_small_m = small_m == "on";
   if (moe_small != "default") o.moe_small = moe_small == "on";
   if (gemv != "default") o.fp8_gemv = gemv == "on";

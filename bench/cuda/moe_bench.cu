@@ -8,6 +8,9 @@
 // launch floor (empty kernel) measured the same way and a bit-identity check of the outputs.
 // --small: only the fused small-batch MoE (moe_small.h) at V2-Lite BF16 and V3 FP8 dims, T = 1..8,
 // against the bytes it must read (distinct experts touched + shared) at the copy rate.
+// --decode: only the V3 FP8 grouped expert GEMMs at decode-sized groups (256 experts, top-8,
+// T = 32..1024 tokens routed uniformly), the row-tiled kernel vs the swapped-operand one, against
+// the card's read-only rate measured in the same run.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -15,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -508,6 +512,132 @@ int run_dense() {
   return 0;
 }
 
+// ---- --decode: FP8 grouped expert GEMMs at decode-sized groups, row tiles vs swapped operands --
+
+// Sums n 16-byte words (one partial per block): the card's read-only rate, the limit of a launch
+// that streams weights.
+__global__ void read_kernel(const uint4* p, size_t n, uint32_t* out) {
+  uint32_t acc = 0;
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x) {
+    const uint4 v = __ldg(p + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (acc == 0x12345678u) out[blockIdx.x] = acc;  // keeps the loads; practically never stores
+}
+
+// Offsets of E experts after T tokens each pick k distinct experts uniformly (seeded).
+std::vector<int32_t> routed_offsets(int64_t T, int64_t E, int64_t k, uint64_t seed) {
+  std::vector<int32_t> count(E, 0);
+  uint64_t x = seed;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<int64_t> picked;
+    while (static_cast<int64_t>(picked.size()) < k) {
+      const int64_t e = static_cast<int64_t>(next() % E);
+      if (std::find(picked.begin(), picked.end(), e) == picked.end()) picked.push_back(e);
+    }
+    for (int64_t e : picked) ++count[e];
+  }
+  std::vector<int32_t> off(E + 1, 0);
+  for (int64_t e = 0; e < E; ++e) off[e + 1] = off[e] + count[e];
+  return off;
+}
+
+int run_decode() {
+  const size_t bytes = size_t(2) << 30;
+  double copy_gbs = 0, read_gbs = 0;
+  {
+    DeviceBuffer<char> a(bytes), b(bytes);
+    WS_CUDA_CHECK(cudaMemset(a.get(), 1, bytes));
+    const double ms = time_ms(
+        [&] { WS_CUDA_CHECK(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice)); },
+        5);
+    copy_gbs = 2.0 * bytes / (ms * 1e-3) / 1e9;
+    DeviceBuffer<uint32_t> sink(132 * 8);
+    const double rms = time_ms(
+        [&] {
+          read_kernel<<<132 * 8, 512>>>(reinterpret_cast<const uint4*>(a.get()), bytes / 16,
+                                        sink.get());
+        },
+        5);
+    read_gbs = bytes / (rms * 1e-3) / 1e9;
+  }
+  std::printf("device copy (read+write) %.0f GB/s, read-only kernel %.0f GB/s\n", copy_gbs,
+              read_gbs);
+  const int64_t E = 256, topk = 8;
+  struct G {
+    const char* name;
+    int64_t n, k;
+  };
+  const G gemms[] = {{"gate_up", 4096, 7168}, {"down", 7168, 2048}};
+  DeviceBuffer<__nv_fp8_e4m3> w(E * 4096 * 7168);
+  DeviceBuffer<float> ws_scale(E * (4096 / 128) * (7168 / 128));  // the larger of the two GEMMs
+  fill(w, 8, 400.f);
+  fill(ws_scale, 10, 0.001f, 0.002f);
+  const int64_t maxR = 1024 * topk;
+  DeviceBuffer<__nv_fp8_e4m3> a(maxR * 7168);
+  DeviceBuffer<float> sa(maxR * (7168 / 128));
+  fill(a, 7, 400.f);
+  fill(sa, 9, 0.001f, 0.002f);
+  DeviceBuffer<__nv_bfloat16> d(maxR * 7168);
+  DeviceBuffer<char> gws(grouped_gemm_workspace_bytes(E));
+  DeviceBuffer<int32_t> d_off(E + 1);
+  std::printf(
+      "\n| T | mean rows | GEMM | weights MB | rows us | swap us | swap GB/s | of read "
+      "| rows/swap | rel L2 swap vs rows |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  for (int64_t T : {32, 128, 256, 512, 1024}) {
+    const auto off = routed_offsets(T, E, topk, 0x9E3779B97F4A7C15ull + T);
+    int64_t used = 0;
+    for (int64_t e = 0; e < E; ++e) used += off[e + 1] > off[e];
+    d_off.upload(off);
+    for (const G& g : gemms) {
+      GroupedGemmParams p{};
+      p.a = a.get();
+      p.a_scales = sa.get();
+      p.b = w.get();
+      p.b_scales = ws_scale.get();
+      p.expert_offsets = d_off.get();
+      p.num_experts = E;
+      p.n = g.n;
+      p.k = g.k;
+      p.max_rows = maxR;
+      p.workspace = gws.get();
+      p.routed_rows = T * topk;
+      const int64_t R = off[E];
+      double us[2];
+      std::vector<__nv_bfloat16> out[2];
+      const GroupedFp8Kernel ks[2] = {GroupedFp8Kernel::kRowTiles, GroupedFp8Kernel::kSwapAB};
+      for (int i = 0; i < 2; ++i) {
+        p.fp8_kernel = ks[i];
+        p.d = d.get();
+        us[i] = time_ms([&] { launch_grouped_gemm_fp8(p, nullptr); }, 10) * 1e3;
+        WS_CUDA_CHECK(cudaDeviceSynchronize());
+        out[i].resize(R * g.n);
+        WS_CUDA_CHECK(
+            cudaMemcpy(out[i].data(), d.get(), out[i].size() * 2, cudaMemcpyDeviceToHost));
+      }
+      double num = 0, den = 0;
+      for (size_t j = 0; j < out[0].size(); ++j) {
+        const double x = __bfloat162float(out[1][j]), y = __bfloat162float(out[0][j]);
+        num += (x - y) * (x - y);
+        den += y * y;
+      }
+      const double mb = double(used) * g.n * g.k / 1e6;
+      const double swap_gbs = mb * 1e3 / us[1];  // MB / us x 1e3 = GB/s
+      std::printf("| %ld | %.1f | %s | %.0f | %.1f | %.1f | %.0f | %.0f%% | %.2fx | %.1e |\n",
+                  long(T), double(T * topk) / E, g.name, mb, us[0], us[1], swap_gbs,
+                  swap_gbs / read_gbs * 100, us[0] / us[1], std::sqrt(num / std::max(den, 1e-30)));
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"MoE kernel benchmark"};
   int64_t T = 4096;
@@ -517,6 +647,9 @@ int main(int argc, char** argv) {
                "only old vs new routing / align for V3 at T = 1..4096 (stream and graph)");
   bool small = false;
   app.add_flag("--small", small, "only the fused small-batch MoE at T = 1..8 vs its bytes floor");
+  bool decode = false;
+  app.add_flag("--decode", decode,
+               "only V3 FP8 grouped GEMMs at decode-sized groups: row tiles vs swapped operands");
   bool dense_only = false;
   app.add_flag("--dense", dense_only,
                "only V3 dense FP8 GEMMs at decode rows: cuBLASLt block vs CUTLASS as one group");
@@ -527,6 +660,7 @@ int main(int argc, char** argv) {
   if (paths) return run_paths();
   if (small) return run_small();
   if (dense_only) return run_dense();
+  if (decode) return run_decode();
   std::vector<Row> rows;
 
   // ---- Limits ----

@@ -33,6 +33,7 @@
 #include "backend/cuda/common/mbarrier_ptx.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/tma_ptx.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -73,11 +74,7 @@ struct WsArgs {
 
 // One cache row (global, 16-byte aligned) into shared memory; completes tx bytes on `bar`.
 __device__ __forceinline__ void bulk_row(uint32_t dst, const void* src, uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
-          "r"(dst),
-      "l"(src), "r"(kRowBytes), "r"(bar)
-      : "memory");
+  bulk_load(dst, src, kRowBytes, bar);
 }
 
 template <int MB>

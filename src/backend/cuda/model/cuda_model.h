@@ -47,6 +47,7 @@ struct CudaModelOptions {
   bool fp8_gemv = true;     // kAuto may run the FP8 GEMV kernel (fp8_gemv_preferred)
   bool bf16_gemv = true;    // gemm_bf16 may run the BF16 GEMV kernel (bf16_gemv_preferred)
   MoePath moe_path = kMoeDefaultPath;
+  GroupedFp8Kernel moe_grouped_fp8 = GroupedFp8Kernel::kAuto;  // FP8 experts past the fused path
   bool moe_small = true;   // steps of <= kMoeSmallMaxTokens tokens run the fused MoE (moe_small.h)
   bool fuse_ops = true;    // RMSNorm + FP8 quantization, latent + query rope, FP8 GEMV + residual
   bool fuse_qkv_a = true;  // q_a and kv_a stacked into one GEMM (fuse_qkv_a; not bit-identical:

@@ -51,6 +51,7 @@ void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& 
   const int64_t inter = std::max({c.intermediate_size, shared_inter, c.moe_intermediate_size});
   max_tokens_ = T;
   moe_path_ = o.moe_path;
+  grouped_fp8_ = o.moe_grouped_fp8;
   moe_small_ = o.moe_small;
   fuse_ops_ = o.fuse_ops;
   max_seqs_ = o.max_seqs;
@@ -427,6 +428,8 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
     gg.n = n;
     gg.k = k;
     gg.d = d;
+    gg.routed_rows = m * K;
+    gg.fp8_kernel = grouped_fp8_;
     if (X.fp8) {
       gg.a = a_fp8;
       gg.a_scales = a_scales;

@@ -88,6 +88,7 @@ class StepBuffers {
  private:
   int64_t max_tokens_ = 0, max_seqs_ = 0, max_pages_ = 0, max_k_ = 0, top_k_ = 0, experts_ = 0;
   MoePath moe_path_ = kMoeDefaultPath;
+  GroupedFp8Kernel grouped_fp8_ = GroupedFp8Kernel::kAuto;
   bool moe_small_ = true;
   bool fuse_ops_ = true;
   cudaStream_t branch_stream_ = nullptr;

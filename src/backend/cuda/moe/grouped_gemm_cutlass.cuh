@@ -86,16 +86,22 @@ struct GroupArrays {
   }
 };
 
-// Leading (row) stride in mode 0, unit stride in mode 1: every operand here is K- or N-contiguous.
+// Leading stride ld of a 2-D operand: mode 1 when mode 0 is the unit stride (a column-major D),
+// else mode 0 (K- or N-contiguous operands).
 template <class Stride>
 __device__ __forceinline__ Stride leading_stride(int64_t ld) {
   Stride s{};
-  cute::get<0>(s) = ld;
+  if constexpr (cute::is_static_v<cute::remove_cvref_t<decltype(cute::get<0>(s))>>)
+    cute::get<1>(s) = ld;
+  else
+    cute::get<0>(s) = ld;
   return s;
 }
 
 // One thread per expert: shapes, pointers, strides and (FP8) scale layouts from the offsets.
-template <class Arrays, class ScaleConfig>
+// kSwapAB: the problem is D^T = B[e] A^T (weights as the M operand, the expert's rows as N), so
+// that a few rows per expert fill a narrow N tile instead of 1/16 of a 128-row M tile.
+template <class Arrays, class ScaleConfig, bool kSwapAB = false>
 __global__ void build_group_args(Arrays g, const int32_t* offsets, const void* a, const void* b,
                                  void* d, const float* a_scales, const float* b_scales, int e_count,
                                  int n, int k) {
@@ -103,23 +109,32 @@ __global__ void build_group_args(Arrays g, const int32_t* offsets, const void* a
   if (e >= e_count) return;
   const int off = offsets[e];
   const int m = offsets[e + 1] - off;
-  g.shapes[e] = cute::make_shape(m, n, k);
-  g.a[e] = static_cast<const typename Arrays::ElementA*>(a) + int64_t(off) * k;
-  g.b[e] = static_cast<const typename Arrays::ElementB*>(b) + int64_t(e) * n * k;
+  using ElemA = typename Arrays::ElementA;
+  using ElemB = typename Arrays::ElementB;
+  using ElemRows = std::conditional_t<kSwapAB, ElemB, ElemA>;
+  using ElemWeights = std::conditional_t<kSwapAB, ElemA, ElemB>;
+  const void* rows = static_cast<const ElemRows*>(a) + int64_t(off) * k;
+  const void* weights = static_cast<const ElemWeights*>(b) + int64_t(e) * n * k;
+  const int gm = kSwapAB ? n : m, gn = kSwapAB ? m : n;
+  g.shapes[e] = cute::make_shape(gm, gn, k);
+  g.a[e] = static_cast<const ElemA*>(kSwapAB ? weights : rows);
+  g.b[e] = static_cast<const ElemB*>(kSwapAB ? rows : weights);
   g.d[e] = static_cast<typename Arrays::ElementD*>(d) + int64_t(off) * n;
   g.sa[e] = leading_stride<typename Arrays::StrideA>(k);
   g.sb[e] = leading_stride<typename Arrays::StrideB>(k);
-  g.sd[e] = leading_stride<typename Arrays::StrideD>(n);
+  g.sd[e] = leading_stride<typename Arrays::StrideD>(n);  // row-major [m][n] either way
   if constexpr (!std::is_same_v<ScaleConfig, void>) {
+    const int kb = k / 128, nb = n / 128;
+    const float* row_scales = a_scales + int64_t(off) * kb;  // [rows][K/128]: groups contiguous
+    const float* weight_scales = b_scales + int64_t(e) * nb * kb;
+    g.sfa[e] = kSwapAB ? weight_scales : row_scales;
+    g.sfb[e] = kSwapAB ? row_scales : weight_scales;
     using LayoutSFA = decltype(ScaleConfig::deduce_layoutSFA());
     using LayoutSFB = decltype(ScaleConfig::deduce_layoutSFB());
-    const int kb = k / 128, nb = n / 128;
-    g.sfa[e] = a_scales + int64_t(off) * kb;  // per-row [rows][K/128]: groups are contiguous
-    g.sfb[e] = b_scales + int64_t(e) * nb * kb;
     static_cast<LayoutSFA*>(g.layout_sfa)[e] =
-        ScaleConfig::tile_atom_to_shape_SFA(cute::make_shape(m, n, k, 1));
+        ScaleConfig::tile_atom_to_shape_SFA(cute::make_shape(gm, gn, k, 1));
     static_cast<LayoutSFB*>(g.layout_sfb)[e] =
-        ScaleConfig::tile_atom_to_shape_SFB(cute::make_shape(m, n, k, 1));
+        ScaleConfig::tile_atom_to_shape_SFB(cute::make_shape(gm, gn, k, 1));
   }
 }
 
@@ -203,13 +218,13 @@ size_t workspace_bytes(int64_t e) {
   return Arrays::array_bytes(e, la, lb) + align_up(Gemm::get_workspace_size(args));
 }
 
-template <class Gemm, class ScaleConfig>
+template <class Gemm, class ScaleConfig, bool kSwapAB = false>
 void run_grouped(const GroupedGemmParams& p, cudaStream_t stream) {
   using Arrays = GroupArrays<Gemm, ScaleConfig>;
   const int e = static_cast<int>(p.num_experts);
   const size_t la = layout_a_size<Gemm, ScaleConfig>(), lb = layout_b_size<Gemm, ScaleConfig>();
   Arrays g = Arrays::carve(p.workspace, e, la, lb);
-  build_group_args<Arrays, ScaleConfig><<<(e + 127) / 128, 128, 0, stream>>>(
+  build_group_args<Arrays, ScaleConfig, kSwapAB><<<(e + 127) / 128, 128, 0, stream>>>(
       g, p.expert_offsets, p.a, p.b, p.d, p.a_scales, p.b_scales, e, static_cast<int>(p.n),
       static_cast<int>(p.k));
   WS_CUDA_CHECK_LAUNCH();

@@ -53,7 +53,15 @@ size_t grouped_fp8_workspace_bytes(int64_t num_experts) {
 
 void launch_grouped_gemm_fp8(const GroupedGemmParams& p, cudaStream_t stream) {
   moe_detail::check_grouped_params(p, /*fp8=*/true);
-  moe_detail::run_grouped<Gemm, ScaleConfig>(p, stream);
+  GroupedFp8Kernel kernel = p.fp8_kernel;
+  if (kernel == GroupedFp8Kernel::kAuto)
+    kernel = p.routed_rows > 0 && p.routed_rows <= kGroupedSwapMaxMeanRows * p.num_experts
+                 ? GroupedFp8Kernel::kSwapAB
+                 : GroupedFp8Kernel::kRowTiles;
+  if (kernel == GroupedFp8Kernel::kRowTiles)
+    moe_detail::run_grouped<Gemm, ScaleConfig>(p, stream);
+  else
+    moe_detail::launch_grouped_gemm_fp8_swap(p, stream);
 }
 
 }  // namespace wideserve::cuda

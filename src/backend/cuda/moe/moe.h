@@ -122,6 +122,12 @@ void launch_moe_combine(const MoeCombineParams& p, cudaStream_t stream);
 // ---- Grouped expert GEMM
 // -------------------------------------------------------------------------
 
+// Which FP8 grouped kernel runs: 128-row tiles over each expert's rows, or the weights as the
+// 128-row operand and the rows as a 32-wide tile (decode: a few rows per expert).
+enum class GroupedFp8Kernel { kAuto, kRowTiles, kSwapAB };
+// kAuto takes the swapped kernel up to this many routed rows per expert on average.
+inline constexpr int64_t kGroupedSwapMaxMeanRows = 16;
+
 // D[rows of e] = A[rows of e] * B[e]^T for every local expert e, rows given by device offsets.
 struct GroupedGemmParams {
   const void* a;          // [max_rows, K] sorted activations: bf16, or e4m3 for the FP8 path
@@ -133,6 +139,10 @@ struct GroupedGemmParams {
   int64_t num_experts, n, k;
   int64_t max_rows;
   void* workspace;  // grouped_gemm_workspace_bytes(num_experts) bytes of device scratch
+  // FP8 only: a host bound on the rows routed this call (e.g. tokens x top_k; 0 = unknown), which
+  // picks the swapped-operand kernel when groups are decode-sized, and a way to force either.
+  int64_t routed_rows = 0;
+  GroupedFp8Kernel fp8_kernel = GroupedFp8Kernel::kAuto;
 };
 // Device scratch for per-expert argument arrays and CUTLASS's scheduler (same for bf16/fp8).
 size_t grouped_gemm_workspace_bytes(int64_t num_experts);

@@ -30,7 +30,9 @@ struct Shape {
   int max_per;
 };
 
-void run_case(const Shape& s, bool fp8, uint64_t seed) {
+void run_case(const Shape& s, bool fp8, uint64_t seed,
+              cuda::GroupedFp8Kernel kernel = cuda::GroupedFp8Kernel::kAuto,
+              bool give_routed_rows = false) {
   const auto off = random_offsets(s.E, s.max_per, seed);
   const int64_t R = off[s.E], max_rows = R + 17;  // buffer larger than the valid rows
   const auto a = round_bf16(randn(max_rows * s.K, seed + 1));
@@ -46,6 +48,8 @@ void run_case(const Shape& s, bool fp8, uint64_t seed) {
   p.k = s.K;
   p.max_rows = max_rows;
   p.workspace = ws.get();
+  p.fp8_kernel = kernel;
+  if (give_routed_rows) p.routed_rows = R;
   std::vector<double> ref;
   cuda::DeviceBuffer<__nv_bfloat16> d_a16, d_b16;
   cuda::DeviceBuffer<__nv_fp8_e4m3> d_a8, d_b8;
@@ -78,8 +82,9 @@ void run_case(const Shape& s, bool fp8, uint64_t seed) {
   EXPECT_TRUE(std::isnan(out[R * s.N])) << "row past the groups written";
   out.resize(R * s.N);
   const double err = rel_l2(out, ref);
-  std::printf("[grouped %s] E=%ld N=%ld K=%ld rows=%ld rel_l2=%.2e\n", fp8 ? "fp8" : "bf16",
-              long(s.E), long(s.N), long(s.K), long(R), err);
+  std::printf("[grouped %s kernel %d] E=%ld N=%ld K=%ld rows=%ld rel_l2=%.2e\n",
+              fp8 ? "fp8" : "bf16", static_cast<int>(kernel), long(s.E), long(s.N), long(s.K),
+              long(R), err);
   EXPECT_LT(err, 1e-2) << (fp8 ? "fp8" : "bf16") << " E=" << s.E << " N=" << s.N << " K=" << s.K;
 }
 
@@ -99,6 +104,26 @@ TEST(CudaMoeGroupedGemm, Fp8BlockScaledMatchesReference) {
   run_case({8, 7168, 2048, 12}, true, 22);   // V3 down dims
   run_case({16, 2816, 2048, 24}, true, 23);  // V2-Lite gate_up dims
   run_case({3, 384, 384, 500}, true, 24);    // K = 384 (cuBLASLt gets this one wrong)
+}
+
+// Weights as the M operand, each expert's rows as a 32-wide N tile: groups of 0 rows, of fewer
+// rows than the tile, and of several tiles (up to 70 rows).
+TEST(CudaMoeGroupedGemm, Fp8SwappedOperandsMatchReference) {
+  WS_REQUIRE_GPU();
+  const auto kernel = cuda::GroupedFp8Kernel::kSwapAB;
+  run_case({8, 256, 512, 40}, true, 30, kernel);
+  run_case({32, 512, 7168, 12}, true, 31, kernel);  // V3 gate_up K, decode-sized groups
+  run_case({16, 7168, 2048, 9}, true, 32, kernel);  // V3 down dims
+  run_case({3, 384, 384, 70}, true, 33, kernel);
+  run_case({1, 128, 128, 1}, true, 34, kernel);
+}
+
+// kAuto swaps at decode-sized groups (a host bound of <= 16 rows per expert on average) and
+// takes row tiles past it; both within the reference's bound.
+TEST(CudaMoeGroupedGemm, Fp8AutoPicksByRoutedRows) {
+  WS_REQUIRE_GPU();
+  run_case({64, 256, 512, 8}, true, 40, cuda::GroupedFp8Kernel::kAuto, true);
+  run_case({4, 256, 512, 300}, true, 41, cuda::GroupedFp8Kernel::kAuto, true);
 }
 
 TEST(CudaMoeGroupedGemm, RejectsUnalignedFp8Shapes) {
