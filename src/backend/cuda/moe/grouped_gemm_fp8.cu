@@ -1,47 +1,22 @@
 // FP8 grouped expert GEMM with DeepSeek block scaling (A: 1x128 per row, B: 128x128): CUTLASS SM90
 // ptr-array, warp-specialized cooperative TMA + wgmma, scales applied when promoting accumulators.
-#include "backend/cuda/moe/grouped_gemm_cutlass.cuh"
+#include "backend/cuda/moe/grouped_gemm_fp8_kernel.cuh"
 #include "backend/cuda/moe/grouped_gemm_internal.h"
-#include "cutlass/detail/blockwise_scale_layout.hpp"
 
 namespace wideserve::cuda {
 namespace {
 
 using namespace cute;
 
-using ElementAB = cutlass::float_e4m3_t;
-using ElementD = cutlass::bfloat16_t;
-constexpr int kAlignAB = 16;  // 16 bytes of e4m3
-constexpr int kAlignD = 8;
-using TileShape = Shape<_128, _128, _128>;
-using ClusterShape = Shape<_1, _2, _1>;
 // A scales per row (granularity M 1), K-major ([rows][K/128]) so that an expert's rows are one
 // contiguous slice; B scales [N/128][K/128] K-major (the checkpoint's weight_scale_inv).
-using ScaleConfig = cutlass::detail::Sm90BlockwiseScaleConfig<1, 128, 128, cute::GMMA::Major::K,
-                                                              cute::GMMA::Major::K>;
-using LayoutSFA = decltype(ScaleConfig::deduce_layoutSFA());
-using LayoutSFB = decltype(ScaleConfig::deduce_layoutSFB());
-using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperativeFP8Blockwise;
-using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
-
-using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
-    cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
-    cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, cutlass::layout::RowMajor*,
-    kAlignD, ElementD, cutlass::layout::RowMajor*, kAlignD, EpilogueSchedule,
-    cutlass::epilogue::fusion::LinearCombination<ElementD, float>>::CollectiveOp;
-
-using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
-    cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB,
-    cute::tuple<cutlass::layout::RowMajor*, LayoutSFA*>, kAlignAB, ElementAB,
-    cute::tuple<cutlass::layout::ColumnMajor*, LayoutSFB*>, kAlignAB, float, TileShape,
-    ClusterShape,
-    cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
-        sizeof(typename CollectiveEpilogue::SharedStorage))>,
-    KernelSchedule>::CollectiveOp;
-
-using GemmKernel = cutlass::gemm::kernel::GemmUniversal<moe_detail::GroupShape, CollectiveMainloop,
-                                                        CollectiveEpilogue>;
-using Gemm = cutlass::gemm::device::GemmUniversalAdapter<GemmKernel>;
+using Kernel =
+    moe_detail::Fp8GroupedKernel<Shape<_128, _128, _128>, Shape<_1, _2, _1>,
+                                 cutlass::detail::Sm90BlockwiseScaleConfig<
+                                     1, 128, 128, cute::GMMA::Major::K, cute::GMMA::Major::K>,
+                                 cutlass::layout::RowMajor>;
+using Gemm = Kernel::Gemm;
+using ScaleConfig = Kernel::ScaleConfig;
 
 }  // namespace
 
