@@ -13,7 +13,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -24,6 +23,7 @@
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/smem_opt_in.h"
 
 namespace wideserve::cuda {
 namespace {
@@ -50,10 +50,6 @@ struct KernelArgs {
   int page_shift;  // log2(page_size) when a power of two, else -1
 };
 
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  int n = valid ? 16 : 0;  // 0 source bytes: zero-fill (rows past the range stay finite)
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n));
-}
 __device__ __forceinline__ void cp_async_commit() {
   asm volatile("cp.async.commit_group;\n" ::);
 }
@@ -145,7 +141,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_fwd_kernel(const KernelArgs a
               valid
                   ? p.kv_cache + (static_cast<int64_t>(page[i]) * page_size + off) * kRow + col * 8
                   : p.kv_cache;
-          cp_async16(smem_addr(&sm.kv[buf][r * kStride + col * 8]), src, valid);
+          cp_async_16(smem_addr(&sm.kv[buf][r * kStride + col * 8]), src, valid ? 16u : 0u);
         }
       }
     };
@@ -154,7 +150,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_fwd_kernel(const KernelArgs a
       int r = c / kChunks, col = c % kChunks, t = sm.row_tok[r];
       const __nv_bfloat16* src = p.q;
       if (t >= 0) src = p.q + (static_cast<int64_t>(t) * H + sm.row_head[r]) * kRow + col * 8;
-      cp_async16(smem_addr(&sm.q[r * kStride + col * 8]), src, t >= 0);
+      cp_async_16(smem_addr(&sm.q[r * kStride + col * 8]), src, t >= 0 ? 16u : 0u);
     }
     if (ntiles > 0) load_tile(0, 0);
     cp_async_commit();
@@ -382,15 +378,8 @@ __global__ void mla_combine_kernel(const float* o_part, const float* lse_part, _
 template <int MB>
 void launch_fwd(const KernelArgs& a, dim3 grid, cudaStream_t s) {
   const int bytes = static_cast<int>(sizeof(Smem<MB>));
-  // Once per device (an attribute call is no stream work, but keep it out of graph captures).
-  static std::atomic<bool> configured[64];
-  int dev = 0;
-  WS_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev >= 64 || !configured[dev].load(std::memory_order_acquire)) {
-    WS_CUDA_CHECK(cudaFuncSetAttribute(mla_fwd_kernel<MB>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    if (dev < 64) configured[dev].store(true, std::memory_order_release);
-  }
+  static SmemOptIn smem_opt_in;
+  smem_opt_in.raise({reinterpret_cast<const void*>(mla_fwd_kernel<MB>)}, bytes);
   mla_fwd_kernel<MB><<<grid, kThreads, bytes, s>>>(a);
   WS_CUDA_CHECK_LAUNCH();
 }

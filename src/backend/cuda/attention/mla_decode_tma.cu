@@ -27,7 +27,6 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -43,6 +42,7 @@
 #include "backend/cuda/common/mbarrier_ptx.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/smem_opt_in.h"
 #include "backend/cuda/common/tensor_map.h"
 #include "backend/cuda/common/tma_ptx.cuh"
 #include "backend/cuda/common/wgmma_ptx.cuh"
@@ -94,9 +94,6 @@ struct TmaArgs {
 
 static_assert(kHeads * kMlaStagePitchF32 <= kRingBytes, "O staging must fit the ring");
 
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
-}
 __device__ __forceinline__ uint32_t ldg_u32(const __nv_bfloat16* p) {
   return __ldg(reinterpret_cast<const unsigned int*>(p));
 }
@@ -384,15 +381,9 @@ void launch_mla_decode_tma(const MlaAttentionParams& p, cudaStream_t s) {
                       std::to_string(p.page_size));
   if (!mla_decode_check(p, "v6")) return;
   const int64_t splits = mla_wgmma_checked_splits(p, "v6", sm_count());
-  static std::atomic<bool> configured[64];
-  int dev = 0;
-  WS_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev >= 64 || !configured[dev].load(std::memory_order_acquire)) {
-    WS_CUDA_CHECK(cudaFuncSetAttribute(mla_decode_tma_kernel,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(kSmemBytes)));
-    if (dev < 64) configured[dev].store(true, std::memory_order_release);
-  }
+  static SmemOptIn smem_opt_in;
+  smem_opt_in.raise({reinterpret_cast<const void*>(mla_decode_tma_kernel)},
+                    static_cast<int>(kSmemBytes));
   // Rows as far as a page id can reach: the kernel only reads rows of the sequences' pages.
   const uint64_t max_rows = (uint64_t{1} << 31) - 1;
   const CUtensorMap map = make_tensor_map_bf16_sw128(p.kv_cache, kRow, max_rows, kRow * 2, 64, kBn);

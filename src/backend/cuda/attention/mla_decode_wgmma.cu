@@ -34,6 +34,7 @@
 #include "backend/cuda/common/mbarrier_ptx.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/smem_opt_in.h"
 #include "backend/cuda/common/wgmma_ptx.cuh"
 
 namespace wideserve::cuda {
@@ -101,12 +102,6 @@ struct WgArgs {
 // so the accumulator-layout writes (rows g, columns 2c of a warp) hit 32 distinct banks.
 static_assert(kHeads * kMlaStagePitchF32 <= kStages * kStageBytes, "O staging must fit the ring");
 
-// 16 bytes global -> shared; src_bytes = 0 zero-fills.
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, uint32_t src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(src_bytes)
-               : "memory");
-}
 // Byte offset of 16-byte chunk c (0..71) of row r in a [groups][rows][128 B] swizzled block.
 __device__ __forceinline__ uint32_t swz_off(int r, int c, uint32_t group_stride) {
   return (c >> 3) * group_stride + r * 128 + (((c & 7) ^ (r & 7)) << 4);
@@ -442,15 +437,9 @@ void launch_mla_decode_wgmma(const MlaAttentionParams& p, cudaStream_t s) {
   const int64_t head_blocks = p.num_heads / kHeads;
   // mla_workspace_bytes counts this plan for every head count this kernel supports.
   const int64_t splits = mla_wgmma_checked_splits(p, "v5", sm_count());
-  static std::atomic<bool> configured[64];
-  int dev = 0;
-  WS_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev >= 64 || !configured[dev].load(std::memory_order_acquire)) {
-    WS_CUDA_CHECK(cudaFuncSetAttribute(mla_decode_wgmma_kernel,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(kSmemBytes)));
-    if (dev < 64) configured[dev].store(true, std::memory_order_release);
-  }
+  static SmemOptIn smem_opt_in;
+  smem_opt_in.raise({reinterpret_cast<const void*>(mla_decode_wgmma_kernel)},
+                    static_cast<int>(kSmemBytes));
   const bool aligned = splits > 1 ? reinterpret_cast<uintptr_t>(p.workspace) % 16 == 0
                                   : reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
   const WgArgs a{p, static_cast<int>(splits), p.softmax_scale * kLog2e,

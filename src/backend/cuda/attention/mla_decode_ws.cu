@@ -17,7 +17,6 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -33,6 +32,7 @@
 #include "backend/cuda/common/mbarrier_ptx.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/smem_opt_in.h"
 #include "backend/cuda/common/tma_ptx.cuh"
 
 namespace wideserve::cuda {
@@ -277,19 +277,15 @@ __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
 template <int MB>
 void launch_ws(const WsArgs& a, dim3 grid, cudaStream_t s) {
   const int bytes = static_cast<int>(sizeof(WsSmem<MB>));
-  // Once per device (an attribute call is no stream work, but keep it out of graph captures).
-  static std::atomic<bool> configured[64];
-  int dev = 0;
-  WS_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev >= 64 || !configured[dev].load(std::memory_order_acquire)) {
+  static SmemOptIn smem_opt_in;
+  smem_opt_in.once([&] {
     WS_CUDA_CHECK(cudaFuncSetAttribute(mla_decode_ws_kernel<MB>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
     // All of the unified L1/shared array as shared memory: MB=1 needs 2 x ~90 KB per SM.
     WS_CUDA_CHECK(cudaFuncSetAttribute(mla_decode_ws_kernel<MB>,
                                        cudaFuncAttributePreferredSharedMemoryCarveout,
                                        cudaSharedmemCarveoutMaxShared));
-    if (dev < 64) configured[dev].store(true, std::memory_order_release);
-  }
+  });
   launch_pdl(mla_decode_ws_kernel<MB>, grid, dim3(ws_threads(MB)), static_cast<size_t>(bytes), s,
              a);
 }

@@ -1,6 +1,7 @@
 // PTX wrappers shared by the mma.sync kernels (MLA attention v3 and v4, the GEMVs and the fused
-// small-batch MoE): shared-memory addresses, ldmatrix, the bf16 m16n8k16 MMA and the e4m3 / bf16
-// GEMV steps, fp32 accumulation. Device-only; include from .cu files.
+// small-batch MoE) and the cp.async users: shared-memory addresses, 16-byte cp.async, ldmatrix,
+// the bf16 m16n8k16 MMA and the e4m3 / bf16 GEMV steps, fp32 accumulation. Device-only; include
+// from .cu files.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -12,6 +13,14 @@ namespace wideserve::cuda {
 // A generic pointer into shared memory as the 32-bit shared address PTX wants.
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+// 16 bytes global -> shared, bypassing L1 (cp.async.cg); the bytes past src_bytes (0 or 16) are
+// zero-filled. Completes with cp.async.commit_group / wait_group or an mbarrier arrive.
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src,
+                                            uint32_t src_bytes = 16) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst),
+               "l"(__cvta_generic_to_global(src)), "r"(src_bytes)
+               : "memory");
 }
 // Four 8x8 b16 matrices from shared memory (one row address per lane).
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {

@@ -13,11 +13,12 @@
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/mma_ptx.cuh"
+#include "backend/cuda/common/smem_opt_in.h"
 #include "backend/cuda/gemm/gemm_fp8_small_m.h"
 
 namespace wideserve::cuda {
@@ -48,16 +49,6 @@ struct SmallMArgs {
   int warps_n, warps_k, cluster_k;
 };
 
-__device__ __forceinline__ uint32_t shared_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared, bypassing L1; bytes past src_bytes (0 or 16) are zero-filled.
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst),
-               "l"(__cvta_generic_to_global(src)), "r"(src_bytes)
-               : "memory");
-}
 __device__ __forceinline__ void cp_async_commit() {
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
@@ -102,7 +93,7 @@ __global__ void __launch_bounds__(kThreads) fp8_small_m_kernel(const SmallMArgs 
   const int nsteps = (blk_end - blk_begin + wk - 1) / wk;
   const int m = a.m, n = a.n, k = a.k;
   const int stage_bytes = kWStageBytes + wk * m * kBlockK;
-  const uint32_t smem_base = shared_addr(smem);
+  const uint32_t smem_base = smem_addr(smem);
 
   // Step s: warp (wn_i, wkid) multiplies k block blk_begin + s * wk + wkid.
   auto load_stage = [&](int step, int slot) {
@@ -117,7 +108,7 @@ __global__ void __launch_bounds__(kThreads) fp8_small_m_kernel(const SmallMArgs 
           const int kofs = blk * kBlockK + c * 64 + t * 16;
           const bool ok = row < n && kofs < k;
           const uint8_t* src = ok ? a.w + static_cast<int64_t>(row) * k + kofs : a.w;
-          cp_async16(base + (((warp * 2 + j) * 2 + c) * 32 + lane) * 16, src, ok ? 16 : 0);
+          cp_async_16(base + (((warp * 2 + j) * 2 + c) * 32 + lane) * 16, src, ok ? 16 : 0);
         }
       }
     }
@@ -130,7 +121,7 @@ __global__ void __launch_bounds__(kThreads) fp8_small_m_kernel(const SmallMArgs 
       const int kofs = xblk * kBlockK + q * 16;
       const bool ok = kofs < k;
       const uint8_t* src = ok ? a.x + static_cast<int64_t>(r) * k + kofs : a.x;
-      cp_async16(xbase + kk * m * kBlockK + x_chunk_offset(r, q), src, ok ? 16 : 0);
+      cp_async_16(xbase + kk * m * kBlockK + x_chunk_offset(r, q), src, ok ? 16 : 0);
     }
   };
 
@@ -224,13 +215,9 @@ int64_t ceil_div(int64_t a, int64_t b) {
 }
 
 // Raises the kernel's dynamic shared-memory limit once per device.
-void allow_smem(int device) {
-  static std::atomic<uint64_t> done{0};
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if ((done.load(std::memory_order_acquire) & bit) != 0) return;
-  WS_CUDA_CHECK(cudaFuncSetAttribute(fp8_small_m_kernel,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmemBytes));
-  done.fetch_or(bit, std::memory_order_acq_rel);
+void allow_smem() {
+  static SmemOptIn smem_opt_in;
+  smem_opt_in.raise({reinterpret_cast<const void*>(fp8_small_m_kernel)}, kMaxSmemBytes);
 }
 
 }  // namespace
@@ -299,7 +286,7 @@ void launch_fp8_small_m(const GemmFp8BlockParams& p, const Fp8SmallMConfig& cfg,
   const int64_t grid_x = ceil_div(p.n, int64_t{kRowsPerWarp} * a.warps_n);
   WS_CUDA_REQUIRE(grid_x < (int64_t{1} << 31), "gemm_fp8_block small-M path: n too large");
 
-  allow_smem(device);
+  allow_smem();
   cudaLaunchConfig_t lc{};
   lc.gridDim = dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(a.cluster_k), 1);
   lc.blockDim = dim3(kThreads, 1, 1);

@@ -11,12 +11,12 @@
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
-#include <atomic>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/smem_opt_in.h"
 #include "backend/cuda/ops/block_sum.cuh"
 
 namespace wideserve::cuda {
@@ -209,16 +209,10 @@ size_t smem_bytes(int64_t m, int64_t row_bytes) {
 
 template <bool kFp8>
 void launch(GemvArgs a, int warps_k, cudaStream_t stream) {
-  static std::atomic<uint64_t> done{0};
+  static SmemOptIn smem_opt_in;
+  smem_opt_in.raise({reinterpret_cast<const void*>(gemv_kernel<kFp8>)}, static_cast<int>(kMaxSmem));
   int device = 0, sms = 0;
   WS_CUDA_CHECK(cudaGetDevice(&device));
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if ((done.load(std::memory_order_acquire) & bit) == 0) {
-    WS_CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<kFp8>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(kMaxSmem)));
-    done.fetch_or(bit, std::memory_order_acq_rel);
-  }
   WS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   if (a.w2 == nullptr) a.n1 = a.n;
   a.kb = a.k / 128;

@@ -17,13 +17,13 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
-#include <atomic>
 #include <cstring>
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/smem_opt_in.h"
 #include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/moe/moe_small_common.cuh"
 
@@ -266,7 +266,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   extern __shared__ __align__(16) uint8_t smem8[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
   const int t = blockIdx.y;
-  const int64_t H = p.hidden, I = p.inter, K = p.top_k, kb = I / 128;
+  const int64_t I = p.inter, K = p.top_k, kb = I / 128;
   constexpr int kRows = 8 * kFp8DownGroups;
   float* asc = reinterpret_cast<float*>(smem8 + units * I);  // [units][I/128]
   float* part = asc + units * kb;                            // [kRows][units]
@@ -289,18 +289,12 @@ __global__ void __launch_bounds__(kThreads, 2)
     bool ok[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int it = i0 + h < items ? i0 + h : i0;
-      const int gi = it / units, u = it % units;
-      const int64_t nb = n0 + gi * 8;  // the group's first row (H % 128 == 0: all 8 exist)
-      int64_t e = 0;
-      (void)unit_of(p, t, u, &e);
-      ok[h] = i0 + h < items && nb < H && ((live >> u) & 1u);
-      const UnitRows ur = down_rows_of(p, u >= K, ok[h] || u >= K ? e : 0, 1);
-      const int64_t row = nb < H ? nb : H - 8;
-      w[h] = ur.base + (row + g) * ur.row_bytes + t4 * 16;
-      wsc[h] = ur.scale + (row / 128) * ur.scale_ld;
-      x[h] = smem8 + u * I + t4 * 16;
-      xs[h] = asc + u * kb;
+      const DownItem d = down_item(p, t, i0, h, items, units, n0, live, 1);
+      ok[h] = d.ok;
+      w[h] = d.rows.base + (d.row + g) * d.rows.row_bytes + t4 * 16;
+      wsc[h] = d.rows.scale + (d.row / 128) * d.rows.scale_ld;
+      x[h] = smem8 + d.u * I + t4 * 16;
+      xs[h] = asc + d.u * kb;
     }
     if (!ok[0] && !ok[1]) continue;  // warp-uniform
     float acc[2][2];
@@ -341,21 +335,12 @@ bool aligned16(const void* ptr) {
 
 // Raises the four kernels' dynamic shared-memory limit once per device.
 void allow_smem() {
-  static std::atomic<uint64_t> done{0};
-  int device = 0;
-  WS_CUDA_CHECK(cudaGetDevice(&device));
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if ((done.load(std::memory_order_acquire) & bit) != 0) return;
-  const int bytes = static_cast<int>(kMaxSmem);
-  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_up_kernel,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_up_fp8_kernel,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_kernel,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_fp8_kernel,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  done.fetch_or(bit, std::memory_order_acq_rel);
+  static SmemOptIn smem_opt_in;
+  smem_opt_in.raise({reinterpret_cast<const void*>(moe_small_up_kernel),
+                     reinterpret_cast<const void*>(moe_small_up_fp8_kernel),
+                     reinterpret_cast<const void*>(moe_small_down_kernel),
+                     reinterpret_cast<const void*>(moe_small_down_fp8_kernel)},
+                    static_cast<int>(kMaxSmem));
 }
 
 }  // namespace

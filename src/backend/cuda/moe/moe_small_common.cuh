@@ -169,6 +169,30 @@ __device__ __forceinline__ UnitRows down_rows_of(const MoeSmallParams& p, bool s
           p.down_scale ? p.down_scale + e * (H / 128) * (I / 128) : nullptr, I / 128};
 }
 
+// Item i0 + h of a down CTA whose output rows start at n0 (items = its 8-row groups x units; an
+// index past them stands for item i0 again): unit u = item % units of group item / units, whether
+// it adds anything (in range, live, rows below H), and its weight rows from the group's first
+// (clamped to H - 8 so that the pointers stay inside the matrix when it adds nothing).
+struct DownItem {
+  bool ok;
+  int u;
+  UnitRows rows;
+  int64_t row;
+};
+__device__ __forceinline__ DownItem down_item(const MoeSmallParams& p, int t, int i0, int h,
+                                              int items, int units, int64_t n0, uint32_t live,
+                                              int64_t elem) {
+  const int it = i0 + h < items ? i0 + h : i0;
+  const int gi = it / units, u = it % units;
+  const int64_t nb = n0 + gi * 8;  // the group's first row (H % 8 == 0: all 8 exist)
+  int64_t e = 0;
+  (void)unit_of(p, t, u, &e);
+  const bool ok = i0 + h < items && nb < p.hidden && ((live >> u) & 1u);
+  const bool shared = u >= p.top_k;
+  return {ok, u, down_rows_of(p, shared, ok || shared ? e : 0, elem),
+          nb < p.hidden ? nb : p.hidden - 8};
+}
+
 // Row n0 + rl of the output, rl < rows: combine as launch_moe_combine does (sum_j w_j *
 // bf16(y_j) + bf16(shared), rounded to bf16) from part[rl][units], added to the residual.
 __device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int units,

@@ -2,11 +2,11 @@
 // FP8 down launch in moe_small.cu: activations staged as bf16 (the rounding the CUDA-core path
 // applies), weight rows straight into MMA B fragments (mma_bf16_chunk64). ncu showed the
 // CUDA-core version issue-bound at ~30 instructions per 16-byte chunk.
-#include <atomic>
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/smem_opt_in.h"
 #include "backend/cuda/moe/moe_small_common.cuh"
 
 namespace wideserve::cuda {
@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   extern __shared__ __align__(16) uint8_t smem8[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
   const int t = blockIdx.y;
-  const int64_t H = p.hidden, I = p.inter, K = p.top_k, kb = I / 128;
+  const int64_t I = p.inter, kb = I / 128;
   const int rows = 8 * groups;
   float* part = reinterpret_cast<float*>(smem8 + units * I * 2);  // [rows][units]
   uint32_t live = 0;
@@ -119,16 +119,10 @@ __global__ void __launch_bounds__(kThreads, 2)
     any = false;
 #pragma unroll
     for (int h = 0; h < kIpw; ++h) {
-      const int it = i0 + h < items ? i0 + h : i0;
-      const int gi = it / units, u = it % units;
-      const int64_t nb = n0 + gi * 8;  // the group's first row (H % 8 == 0: all 8 exist)
-      int64_t e = 0;
-      (void)unit_of(p, t, u, &e);
-      ok[h] = i0 + h < items && nb < H && ((live >> u) & 1u);
-      const UnitRows ur = down_rows_of(p, u >= K, ok[h] || u >= K ? e : 0, 2);
-      const int64_t row = nb < H ? nb : H - 8;
-      w[h] = ur.base + (row + g) * ur.row_bytes + t4 * 16;
-      x[h] = smem8 + u * I * 2 + t4 * 16;
+      const DownItem d = down_item(p, t, i0, h, items, units, n0, live, 2);
+      ok[h] = d.ok;
+      w[h] = d.rows.base + (d.row + g) * d.rows.row_bytes + t4 * 16;
+      x[h] = smem8 + d.u * I * 2 + t4 * 16;
       any = any || ok[h];
     }
   };
@@ -168,18 +162,10 @@ __global__ void __launch_bounds__(kThreads, 2)
 }  // namespace
 
 void launch_moe_small_down_bf16(const MoeSmallParams& p, int units, cudaStream_t stream) {
-  static std::atomic<uint64_t> done{0};
-  int device = 0;
-  WS_CUDA_CHECK(cudaGetDevice(&device));
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if ((done.load(std::memory_order_acquire) & bit) == 0) {
-    const int bytes = static_cast<int>(kMaxSmem);
-    WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_bf16_kernel<1>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    WS_CUDA_CHECK(cudaFuncSetAttribute(moe_small_down_bf16_kernel<2>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-    done.fetch_or(bit, std::memory_order_acq_rel);
-  }
+  static SmemOptIn smem_opt_in;
+  smem_opt_in.raise({reinterpret_cast<const void*>(moe_small_down_bf16_kernel<1>),
+                     reinterpret_cast<const void*>(moe_small_down_bf16_kernel<2>)},
+                    static_cast<int>(kMaxSmem));
   const int groups = down_bf16_groups(p);
   const size_t smem = static_cast<size_t>(units * p.inter * 2 + 8 * groups * units * 4);
   launch_pdl(down_bf16_items_per_warp(p) == 1 ? moe_small_down_bf16_kernel<1>
