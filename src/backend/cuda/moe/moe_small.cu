@@ -299,15 +299,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (!ok[0] && !ok[1]) continue;  // warp-uniform
     float acc[2][2];
     rows8_dots<2>(w, wsc, x, xs, static_cast<int>(kb), g == 0, acc);
-    if (g == 0)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int it = i0 + h;
-        if (it >= items) continue;
-        const int gi = it / units, u = it % units;
-        for (int e2 = 0; e2 < 2; ++e2)
-          part[(gi * 8 + 2 * t4 + e2) * units + u] = ok[h] ? acc[h][e2] : 0.f;
-      }
+    if (g == 0) store_item_dots<2>(part, i0, items, units, t4, ok, acc);
   }
   __syncthreads();
   combine_rows(p, t, units, part, n0, kRows);

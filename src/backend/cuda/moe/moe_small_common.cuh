@@ -193,6 +193,21 @@ __device__ __forceinline__ DownItem down_item(const MoeSmallParams& p, int t, in
           nb < p.hidden ? nb : p.hidden - 8};
 }
 
+// The dots of a warp's items i0 .. i0 + NI - 1 (lanes g == 0 hold rows 2 t4 and 2 t4 + 1 of each)
+// into part[row][units] for combine_rows; an item that adds nothing stores zeros.
+template <int NI>
+__device__ __forceinline__ void store_item_dots(float* part, int i0, int items, int units, int t4,
+                                                const bool (&ok)[NI], const float (&acc)[NI][2]) {
+#pragma unroll
+  for (int h = 0; h < NI; ++h) {
+    const int it = i0 + h;
+    if (it >= items) continue;
+    const int gi = it / units, u = it % units;
+    for (int e2 = 0; e2 < 2; ++e2)
+      part[(gi * 8 + 2 * t4 + e2) * units + u] = ok[h] ? acc[h][e2] : 0.f;
+  }
+}
+
 // Row n0 + rl of the output, rl < rows: combine as launch_moe_combine does (sum_j w_j *
 // bf16(y_j) + bf16(shared), rounded to bf16) from part[rl][units], added to the residual.
 __device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int units,

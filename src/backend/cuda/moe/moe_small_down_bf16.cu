@@ -145,15 +145,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (!any) continue;  // warp-uniform
     float acc[kIpw][2];
     rows8_dots_bf16<kIpw, kB>(w, x, static_cast<int>(kb), g == 0, acc, wv);
-    if (g == 0)
-#pragma unroll
-      for (int h = 0; h < kIpw; ++h) {
-        const int it = i0 + h;
-        if (it >= items) continue;
-        const int gi = it / units, u = it % units;
-        for (int e2 = 0; e2 < 2; ++e2)
-          part[(gi * 8 + 2 * t4 + e2) * units + u] = ok[h] ? acc[h][e2] : 0.f;
-      }
+    if (g == 0) store_item_dots<kIpw>(part, i0, items, units, t4, ok, acc);
   }
   __syncthreads();
   combine_rows(p, t, units, part, n0, rows);
