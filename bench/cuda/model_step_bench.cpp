@@ -8,10 +8,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <numeric>
 #include <vector>
 
 #include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/common/kernel_trace.h"
 #include "backend/cuda/model/cuda_model.h"
 #include "backend/cuda/ops/ops.h"
 #include "model/make_model.h"
@@ -50,6 +53,70 @@ double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// One traced step (kernel_trace.h): every launch to `path` as CSV, then the MoE layers' launches
+// averaged by position (layers split at the launch key that follows the embedding; the first
+// and last layers are left out), in us from the layer's first launch.
+void report_trace(const std::vector<cuda::KernelTraceRecord>& recs, const std::string& path) {
+  const auto launches = cuda::kernel_trace_launches(recs);
+  if (launches.empty()) return;
+  const uint64_t t0 = launches.front().start;
+  std::ofstream f(path);
+  f << "kernel,grid_x,grid_y,ctas,start_us,wait_first_us,wait_last_us,end_us\n";
+  auto us = [](uint64_t t, uint64_t base) {
+    return t == 0 ? -1.0 : (double(t) - double(base)) / 1e3;
+  };
+  for (const auto& l : launches)
+    f << cuda::kernel_trace_name(l.kernel) << ',' << (l.grid & 0xffff) << ',' << (l.grid >> 16)
+      << ',' << l.ctas << ',' << us(l.start, t0) << ',' << us(l.wait_first, t0) << ','
+      << us(l.wait_last, t0) << ',' << us(l.end, t0) << '\n';
+  // Layer starts: launches with the key of the one after the embedding.
+  size_t first = 0;
+  while (first < launches.size() &&
+         launches[first].kernel == static_cast<uint32_t>(cuda::TraceKernel::kEmbedding))
+    ++first;
+  if (first >= launches.size()) return;
+  const auto key = std::make_pair(launches[first].kernel, launches[first].grid);
+  std::vector<size_t> starts;
+  for (size_t i = first; i < launches.size(); ++i)
+    if (std::make_pair(launches[i].kernel, launches[i].grid) == key) starts.push_back(i);
+  if (starts.size() < 4) return;
+  // Per position: sums over layers 1 .. n-2 with the same launch count as layer 1.
+  const size_t len = starts[2] - starts[1];
+  struct Acc {
+    uint32_t kernel = 0, grid = 0, ctas = 0;
+    double s = 0, w0 = 0, w1 = 0, e = 0;
+  };
+  std::vector<Acc> acc(len);
+  int n = 0;
+  double span = 0;
+  for (size_t li = 1; li + 2 < starts.size(); ++li) {
+    if (starts[li + 1] - starts[li] != len) continue;
+    const uint64_t base = launches[starts[li]].start;
+    for (size_t j = 0; j < len; ++j) {
+      const auto& l = launches[starts[li] + j];
+      acc[j].kernel = l.kernel;
+      acc[j].grid = l.grid;
+      acc[j].ctas = l.ctas;
+      acc[j].s += us(l.start, base);
+      acc[j].w0 += l.wait_first ? us(l.wait_first, base) : 0;
+      acc[j].w1 += l.wait_last ? us(l.wait_last, base) : 0;
+      acc[j].e += us(l.end, base);
+    }
+    span += us(launches[starts[li + 1]].start, base);
+    ++n;
+  }
+  if (n == 0) return;
+  std::printf("\ntrace: %d layers of %zu launches, layer start to next layer start %.1f us\n", n,
+              len, span / n);
+  std::printf(
+      "| # | kernel | grid | CTAs | start | first wait | last wait | end "
+      "|\n|---|---|---|---|---|---|---|---|\n");
+  for (size_t j = 0; j < len; ++j)
+    std::printf("| %zu | %s | %ux%u | %u | %.1f | %.1f | %.1f | %.1f |\n", j,
+                cuda::kernel_trace_name(acc[j].kernel), acc[j].grid & 0xffff, acc[j].grid >> 16,
+                acc[j].ctas, acc[j].s / n, acc[j].w0 / n, acc[j].w1 / n, acc[j].e / n);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -62,6 +129,7 @@ int main(int argc, char** argv) {
   std::string fuse = "default", pdl = "default", fuse_qkv = "default", branch = "default",
               norm_gemv = "default";
   int autotune = -1;
+  std::string trace;
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
@@ -75,8 +143,8 @@ int main(int argc, char** argv) {
   app.add_option("--moe-grouped", grouped, "FP8 grouped expert GEMM: default | rows | swap")
       ->check(CLI::IsMember({"default", "rows", "swap"}));
   app.add_option("--moe-path", moe_path,
-                 "MoE routing/align kernels: default | auto | large | small")
-      ->check(CLI::IsMember({"default", "auto", "large", "small"}));
+                 "MoE routing/align kernels: default | auto | large | small | rank")
+      ->check(CLI::IsMember({"default", "auto", "large", "small", "rank"}));
   app.add_option("--fp8-small-m", small_m, "Small-M FP8 kernel where it wins: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--fp8-gemv", gemv, "FP8 GEMV kernel at m <= 4: default | on | off")
@@ -101,6 +169,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--gemm-autotune", autotune,
                  "cuBLASLt candidates timed per plan (-1 = default, <= 1 = heuristic's first)");
+  app.add_option("--trace", trace,
+                 "Trace one decode step per batch (kernel_trace.h): CSV to <trace>.b<batch>.csv");
   CLI11_PARSE(app, argc, argv);
   auto list = [](const std::string& s) {
     std::vector<int64_t> v;
@@ -152,6 +222,7 @@ int main(int argc, char** argv) {
   if (moe_path != "default")
     o.moe_path = moe_path == "auto"    ? cuda::MoePath::kAuto
                  : moe_path == "small" ? cuda::MoePath::kSmall
+                 : moe_path == "rank"  ? cuda::MoePath::kRank
                                        : cuda::MoePath::kLarge;
   if (grouped != "default")
     o.moe_grouped_fp8 =
@@ -224,6 +295,16 @@ int main(int argc, char** argv) {
       const double t0 = now();
       m->forward_greedy(in, &ids);
       t.push_back(now() - t0);
+    }
+    if (!trace.empty()) {
+      cuda::kernel_trace_start();
+      m->forward_greedy(in, &ids);
+      cudaDeviceSynchronize();
+      int64_t dropped = 0;
+      const auto recs = cuda::kernel_trace_stop(&dropped);
+      std::printf("\nbatch %lld: %zu trace records (%lld dropped)\n", static_cast<long long>(B),
+                  recs.size(), static_cast<long long>(dropped));
+      report_trace(recs, trace + ".b" + std::to_string(B) + ".csv");
     }
     const double touched = E > 0 ? E * (1.0 - std::pow(1.0 - K / E, static_cast<double>(B))) : 0;
     const double bytes =

@@ -21,6 +21,7 @@
 #include "backend/cuda/attention/mla_combine.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/smem_opt_in.h"
@@ -74,6 +75,7 @@ struct Smem {
 
 template <int MB>
 __global__ void __launch_bounds__(kThreads, 1) mla_fwd_kernel(const KernelArgs a) {
+  KernelTrace kt_(TraceKernel::kMlaFwd);
   constexpr int kRows = 16 * MB;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   auto& sm = *reinterpret_cast<Smem<MB>*>(smem_raw);
@@ -346,28 +348,46 @@ __global__ void __launch_bounds__(kThreads, 1) mla_fwd_kernel(const KernelArgs a
 }
 
 // One block per (token, head): weights exp(lse_s - lse) over the splits' normalised partials.
+// Every split's lse is loaded at once into shared memory, and the partial rows kBatch splits at a
+// time, so the block pays a few L2 round trips instead of one per split (V2-Lite batch 1 on the
+// H200: 4.9 us per launch at 13 splits when the loads were made in order). The sums keep the
+// split order, so the output is unchanged bit for bit.
 __global__ void mla_combine_kernel(const float* o_part, const float* lse_part, __nv_bfloat16* out,
                                    float* lse_out, int64_t rows, int splits) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kMlaCombine);
+  kt_.wait();
   pdl_launch_dependents();
+  constexpr int kBatch = 8;
+  extern __shared__ float s_lse[];  // [splits]
   const int64_t th = blockIdx.x;
+  for (int s = threadIdx.x; s < splits; s += blockDim.x) s_lse[s] = lse_part[s * rows + th];
+  __syncthreads();
   float mx = -INFINITY;
-  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, lse_part[s * rows + th]);
+  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, s_lse[s]);
   float sum = 0.f;
-  for (int s = 0; s < splits; ++s)
-    sum += mx == -INFINITY ? 0.f : __expf(lse_part[s * rows + th] - mx);
+  for (int s = 0; s < splits; ++s) sum += mx == -INFINITY ? 0.f : __expf(s_lse[s] - mx);
   const float lse = sum > 0.f ? mx + __logf(sum) : -INFINITY;
   float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
   const int c = threadIdx.x * 4;
-  for (int s = 0; s < splits; ++s) {
-    const float ls = lse_part[s * rows + th];
-    if (ls == -INFINITY) continue;
-    const float w = __expf(ls - lse);
-    const float4 v = *reinterpret_cast<const float4*>(o_part + (s * rows + th) * kLat + c);
-    o.x += w * v.x;
-    o.y += w * v.y;
-    o.z += w * v.z;
-    o.w += w * v.w;
+  for (int s0 = 0; s0 < splits; s0 += kBatch) {
+    float4 v[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int s = s0 + j;
+      v[j] = s < splits && s_lse[s] != -INFINITY
+                 ? *reinterpret_cast<const float4*>(o_part + (s * rows + th) * kLat + c)
+                 : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int s = s0 + j;
+      if (s >= splits || s_lse[s] == -INFINITY) continue;  // an empty split adds nothing
+      const float w = __expf(s_lse[s] - lse);
+      o.x += w * v[j].x;
+      o.y += w * v[j].y;
+      o.z += w * v[j].z;
+      o.w += w * v[j].w;
+    }
   }
   __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(out + th * kLat + c);
   dst[0] = __floats2bfloat162_rn(o.x, o.y);
@@ -425,8 +445,7 @@ void run(const MlaAttentionParams& p, bool prefill, cudaStream_t s) {
   if (plan.splits > 1) {
     const float* o_part = static_cast<const float*>(p.workspace);
     const int64_t rows = p.num_tokens * p.num_heads;
-    launch_pdl(mla_combine_kernel, dim3(static_cast<unsigned>(rows)), dim3(kLat / 4), 0, s, o_part,
-               o_part + plan.splits * rows * kLat, p.out, p.lse, rows, plan.splits);
+    launch_mla_combine(o_part, rows, static_cast<int>(plan.splits), p.out, p.lse, s);
   }
 }
 
@@ -434,8 +453,10 @@ void run(const MlaAttentionParams& p, bool prefill, cudaStream_t s) {
 
 void launch_mla_combine(const float* o_part, int64_t rows, int splits, __nv_bfloat16* out,
                         float* lse, cudaStream_t s) {
-  launch_pdl(mla_combine_kernel, dim3(static_cast<unsigned>(rows)), dim3(kLat / 4), 0, s, o_part,
-             o_part + splits * rows * kLat, out, lse, rows, splits);
+  WS_CUDA_REQUIRE(splits >= 1 && splits <= 8192, "mla combine: splits " + std::to_string(splits));
+  launch_pdl(mla_combine_kernel, dim3(static_cast<unsigned>(rows)), dim3(kLat / 4),
+             static_cast<size_t>(splits) * sizeof(float), s, o_part, o_part + splits * rows * kLat,
+             out, lse, rows, splits);
 }
 
 int sm_count() {

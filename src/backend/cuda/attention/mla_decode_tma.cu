@@ -39,6 +39,7 @@
 #include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/mbarrier_ptx.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
@@ -100,7 +101,8 @@ __device__ __forceinline__ uint32_t ldg_u32(const __nv_bfloat16* p) {
 
 __global__ void __launch_bounds__(kThreads, 1)
     mla_decode_tma_kernel(const __grid_constant__ CUtensorMap kv_map, const TmaArgs a) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kMlaDecodeTma);
+  kt_.wait();
   pdl_launch_dependents();
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   const uint32_t base = (smem_addr(smem_raw) + 1023u) & ~1023u;

@@ -31,6 +31,7 @@
 #include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/mbarrier_ptx.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
@@ -108,7 +109,8 @@ __device__ __forceinline__ uint32_t swz_off(int r, int c, uint32_t group_stride)
 }
 
 __global__ void __launch_bounds__(kThreads, 1) mla_decode_wgmma_kernel(const WgArgs a) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kMlaDecodeWgmma);
+  kt_.wait();
   pdl_launch_dependents();
 #ifdef WS_MLA_TRACE
   if (threadIdx.x == 0) {

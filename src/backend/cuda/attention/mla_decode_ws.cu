@@ -29,6 +29,7 @@
 #include "backend/cuda/attention/mla_decode_wgmma.h"
 #include "backend/cuda/attention/mla_plan.h"
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/mbarrier_ptx.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
@@ -80,7 +81,8 @@ __device__ __forceinline__ void bulk_row(uint32_t dst, const void* src, uint32_t
 template <int MB>
 __global__ void __launch_bounds__(ws_threads(MB), MB == 1 ? 2 : 1)
     mla_decode_ws_kernel(const WsArgs a) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kMlaDecodeWs);
+  kt_.wait();
   pdl_launch_dependents();
   using Sm = WsSmem<MB>;
   constexpr int kStages = Sm::kStages;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/smem_opt_in.h"
@@ -95,6 +96,7 @@ __device__ __forceinline__ void stage_rms_rows(const GemvArgs& a, uint8_t* smem,
 
 template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
+  KernelTrace kt_(kFp8 ? TraceKernel::kGemvFp8 : TraceKernel::kGemv);
   constexpr int kElem = kFp8 ? 1 : 2;
   constexpr int kChunks = 128 * kElem / 64;  // 64-byte chunks per 128-wide k block
   constexpr int kBatch = kLoadsInFlight / kChunks;
@@ -127,7 +129,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
   // Weights are constant: the first batch is in flight before waiting for the kernel that
   // writes x (programmatic dependent launch, common/pdl.cuh).
   if (has_rows) load_batch(kb0);
-  pdl_wait();
+  kt_.wait();
   pdl_launch_dependents();
   if (!kFp8 && a.norm_w != nullptr) {
     stage_rms_rows(a, smem, xstride);

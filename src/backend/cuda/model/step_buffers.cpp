@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backend/cuda/common/kernel_trace.h"
 #include "backend/cuda/model/cuda_model.h"
 #include "backend/cuda/moe/moe.h"
 #include "backend/cuda/moe/moe_small.h"
@@ -292,6 +293,8 @@ void StepBuffers::mlp(BlasContext& blas, const DevLinear& gate_up, const DevLine
   if (deferred != nullptr) *deferred = nullptr;
   const int64_t inter = gate_up.out / 2;
   linear(blas, gate_up, x, m, gu.get(), st, x_quantized);
+  // Trace builds only: when the shared-expert branch's gate_up (a cuBLASLt kernel) finished.
+  if (st == branch_stream_) kernel_trace_stamp(st, 1);
   // Fused: an FP8 down projection gets its quantized input from the SiLU kernel (the bytes
   // launch_quantize_fp8 would make of act), one launch and one read of act fewer.
   SiluMulParams sp{gu.get(), act.get(), m, inter, xq_.get(), xs_.get()};

@@ -273,6 +273,8 @@ void launch_moe_align_path(const MoeAlignParams& p, MoePath path, cudaStream_t s
   WS_CUDA_REQUIRE(slots == 0 || (p.topk_ids && p.sorted_to_slot && p.slot_to_sorted),
                   "moe align: null pointer");
   const bool small_ok = slots <= kMoeAlignSmallSlots;
+  // The rank path is a routing kernel; align runs its small path for it.
+  if (path == MoePath::kRank) path = MoePath::kSmall;
   WS_CUDA_REQUIRE(path != MoePath::kSmall || small_ok,
                   "moe align: the one-launch path needs T*k <= " +
                       std::to_string(kMoeAlignSmallSlots) + ", got " + std::to_string(slots));

@@ -47,12 +47,14 @@ enum class MoePath : int {
   kAuto = 0,   // small path when supported and the batch is small, else the large path
   kLarge = 1,  // routing: one warp per token, E-strided lanes; align: 3 launches
   kSmall = 2,  // routing: group-per-lane-segment layout + bitonic top-k; align: one block
+  kRank = 3,   // routing: a CTA per token, a thread per expert, slots by rank; align: as kSmall
 };
 // What launch_moe_routing / launch_moe_align (the model's calls) run. On the H200 (2026-11-28,
 // docs/cuda_moe.md) the small paths won at every measured T: routing + align 14.5 -> 6.0 us at
 // T = 1, routing 25.0 -> 14.0 us at T = 4096.
 constexpr MoePath kMoeDefaultPath = MoePath::kAuto;
 constexpr int64_t kMoeRoutingSmallTokens = 16384;  // kAuto uses the small routing up to this T
+constexpr int64_t kMoeRoutingRankTokens = 8;       // ... and the rank routing up to this T
 constexpr int64_t kMoeAlignSmallSlots = 4096;      // the one-launch align handles T*k <= this
 // The small routing kernel handles top_k <= 8 and <= 32 experts per lane (every E <= 512, and
 // E <= 1024 when n_group is a power of two).

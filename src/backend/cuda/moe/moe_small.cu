@@ -21,6 +21,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/smem_opt_in.h"
@@ -35,6 +36,7 @@ namespace {
 // Grid (ceil(I / kUpRows), T * units). act[t, u, j] = silu(bf16(gate_j)) * bf16(up_j).
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_up_kernel(const MoeSmallParams p, int units) {
+  KernelTrace kt_(TraceKernel::kMoeSmallUp);
   extern __shared__ float4 xs[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int t = blockIdx.y / units, u = blockIdx.y % units;
@@ -42,7 +44,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const bool shared = u >= p.top_k;
   // A routed unit's expert comes from the routing kernel; a shared unit's weights are known
   // before it, so their first loads go out before waiting (common/pdl.cuh).
-  if (!shared) pdl_wait();
+  if (!shared) kt_.wait();
   int64_t e = 0;
   if (!unit_of(p, t, u, &e).valid) return;  // remote expert: the down kernel skips it too
   const uint8_t* W = static_cast<const uint8_t*>(shared ? p.shared_gate_up : p.gate_up);
@@ -64,7 +66,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   // The weights' first batch is in flight while x is staged.
   uint4 wv[4][NI];
   if (j0 < I) warp_dots_load<NI, 4>(w, nch, lane, wv);
-  if (shared) pdl_wait();
+  if (shared) kt_.wait();
   pdl_launch_dependents();
   // Few loads per thread while the weights hold registers.
   stage_rows<__nv_bfloat16, 2>(p.x + t * H, 1, static_cast<int>(H), 1u, xs, 0, threadIdx.x);
@@ -84,7 +86,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 // (row, unit) pair (two at a time), then combines each row.
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_down_kernel(const MoeSmallParams p, int units, int rows) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kMoeSmallDown);
+  kt_.wait();
   pdl_launch_dependents();
   extern __shared__ float4 smem4[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -226,7 +229,8 @@ __device__ __forceinline__ void rows8_dots(const uint8_t* const (&w)[NG],
 // Grid (ceil(I / 64), T * units): warp = intermediate rows j0..j0+7, gate and up groups at once.
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_up_fp8_kernel(const MoeSmallParams p, int units) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kMoeSmallUp);
+  kt_.wait();
   pdl_launch_dependents();
   extern __shared__ __align__(16) uint8_t smem8[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
@@ -261,7 +265,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 // shared MLP's from bf16), one warp per (8-row group, unit) item (two at a time), then combines.
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_down_fp8_kernel(const MoeSmallParams p, int units) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kMoeSmallDown);
+  kt_.wait();
   pdl_launch_dependents();
   extern __shared__ __align__(16) uint8_t smem8[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;

@@ -4,6 +4,7 @@
 // CUDA-core version issue-bound at ~30 instructions per 16-byte chunk.
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/smem_opt_in.h"
@@ -96,6 +97,7 @@ __device__ __forceinline__ void rows8_dots_bf16(const uint8_t* const (&w)[NG],
 template <int kIpw>
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_down_bf16_kernel(const MoeSmallParams p, int units, int groups) {
+  KernelTrace kt_(TraceKernel::kMoeSmallDownBf16);
   constexpr int kB = kIpw == 1 ? 4 : 2;
   extern __shared__ __align__(16) uint8_t smem8[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t4 = lane & 3;
@@ -132,7 +134,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     item_rows(first);
     if (any) load_blocks<kIpw, kB, 4>(w, 0, static_cast<int>(kb), wv);
   }
-  pdl_wait();
+  kt_.wait();
   pdl_launch_dependents();
   stage_bf16(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I), live,
              reinterpret_cast<__nv_bfloat16*>(smem8), threadIdx.x);

@@ -10,6 +10,8 @@
 //     scores need log2(lanes per group) shuffles and group choice is one rank count; the top-k is a
 //     bitonic merge of per-lane sorted top-8 lists of 64-bit (value, index) keys (5 levels) instead
 //     of k rounds of warp arg-max (moe_routing_small_kernel). Decode batches are latency-bound.
+//   rank path: one CTA per token, a thread per expert, each chosen expert's slot is its rank
+//     among all keys (moe_routing_rank_kernel); kAuto runs it for the few tokens of a decode step.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -17,6 +19,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/moe/moe.h"
 
@@ -88,6 +91,7 @@ __device__ __forceinline__ void warp_best3(float& v, int& i, float& sv) {
 // one warp's latency). Shared memory holds the selection values only for the group scores.
 template <int kPer>
 __global__ void moe_routing_kernel(MoeRoutingParams p) {
+  KernelTrace kt_(TraceKernel::kRouting);
   extern __shared__ float smem[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int E = static_cast<int>(p.num_experts), K = static_cast<int>(p.top_k);
@@ -263,7 +267,8 @@ __device__ __forceinline__ uint64_t shfl_xor_u64(uint64_t v, int o) {
 template <int kMpl>
 __global__ void __launch_bounds__(32)
     moe_routing_small_kernel(MoeRoutingParams p, SmallLayout lay) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kRouting);
+  kt_.wait();
   pdl_launch_dependents();
   static_assert(kMpl % kKb == 0, "kMpl must be a multiple of kKb");
   __shared__ float s_score[1024];  // final scores by expert (weights) / softmax exp values
@@ -381,6 +386,92 @@ __global__ void __launch_bounds__(32)
   }
 }
 
+// Rank path: one CTA per token, thread e owns expert e (blockDim = E rounded up to 32). Each
+// chosen expert's slot is its rank, the number of (value, index) keys that beat its own, counted
+// over every expert's key in shared memory: a few block barriers and E shared-memory reads instead
+// of one warp's chain of bitonic merges (the small path's 4.7 us per launch at V2-Lite batch 1 on
+// the H200, kernel trace). Softmax sums, group scores and weights use the small path's
+// expressions in its order, so the outputs are bit-identical.
+__global__ void moe_routing_rank_kernel(MoeRoutingParams p, SmallLayout lay) {
+  KernelTrace kt_(TraceKernel::kRouting);
+  extern __shared__ uint64_t s_key[];  // [E] keys, then [E] floats: scores by expert
+  __shared__ float s_red[32], s_group[32], s_sel_w[kKb];
+  const int e = threadIdx.x, lane = e & 31, warp = e >> 5;
+  const int E = static_cast<int>(p.num_experts), K = static_cast<int>(p.top_k);
+  float* s_score = reinterpret_cast<float*>(s_key + E);
+  const bool noaux = p.topk_method == 2;
+  const bool valid = e < E;
+  // The bias is constant: loaded before waiting for the router.
+  const float bias = (p.bias != nullptr && noaux && valid) ? __ldg(p.bias + e) : 0.f;
+  kt_.wait();
+  pdl_launch_dependents();
+  const int64_t t = blockIdx.x;
+  float sc = valid ? __ldg(p.logits + t * E + e) : 0.f;
+  if (p.scoring == 1) {
+    sc = 1.0f / (1.0f + expf(-sc));
+  } else {
+    const float m = warp_max(valid ? sc : -INFINITY);
+    if (lane == 0) s_red[warp] = m;
+    __syncthreads();
+    float mx = -INFINITY;
+    for (int w = 0; w < static_cast<int>(blockDim.x >> 5); ++w) mx = fmaxf(mx, s_red[w]);
+    sc = valid ? expf(sc - mx) : 0.f;
+    if (valid) s_score[e] = sc;
+    __syncthreads();
+    // The small path's order: lane l sums experts l, l + 32, ... then a butterfly.
+    if (warp == 0) {
+      float sum = 0.f;
+      for (int i = lane; i < E; i += 32) sum += s_score[i];
+      sum = warp_sum(sum);
+      if (lane == 0) s_red[0] = sum;
+    }
+    __syncthreads();
+    sc /= s_red[0];
+  }
+  float ch = sc + bias;  // bias is 0 unless noaux_tc
+  if (valid) s_score[e] = ch;
+  __syncthreads();
+  if (lay.groups > 1) {
+    // Group score: top-2 (noaux_tc, summed) or max of the group; group g is kept iff fewer than
+    // topk_group groups beat it (value, then lower index).
+    if (e < lay.groups) {
+      float a = -INFINITY, b = -INFINITY;
+      for (int i = 0; i < lay.per; ++i) top2_insert(s_score[e * lay.per + i], a, b);
+      s_group[e] = noaux ? (lay.per >= 2 ? a + b : a) : a;
+    }
+    __syncthreads();
+    const int g = valid ? e / lay.per : 0;
+    const float gs = s_group[g];
+    int rank = 0;
+    for (int h = 0; h < lay.groups; ++h) {
+      const float v = s_group[h];
+      rank += (v > gs || (v == gs && h < g)) ? 1 : 0;
+    }
+    if (rank >= p.topk_group) ch = noaux ? -INFINITY : 0.0f;
+  }
+  const uint64_t key = make_key(ch, e);
+  __syncthreads();  // every group score is read before s_score holds the weights
+  if (valid) {
+    s_key[e] = key;
+    s_score[e] = sc;
+  }
+  __syncthreads();
+  int rank = K;  // past the block's experts: never chosen
+  if (valid) {
+    rank = 0;
+    for (int i = 0; i < E; ++i) rank += s_key[i] > key ? 1 : 0;
+  }
+  if (rank < K) s_sel_w[rank] = sc;  // K distinct ranks: each slot written once
+  __syncthreads();
+  if (rank >= K) return;
+  // Weights in slot order, summed sequentially (as the CPU reference and the other paths).
+  float sum = 0.f;
+  for (int j = 0; j < K; ++j) sum += s_sel_w[j];
+  const float denom = p.renormalize ? sum + 1e-20f : 1.0f;
+  p.topk_ids[t * K + rank] = e;
+  p.topk_weights[t * K + rank] = sc / denom * p.routed_scaling_factor;
+}
+
 // The small path's layout of p, or false when it does not fit (top_k > kKb, > 32 experts per
 // lane). Shapes are validated separately.
 bool small_layout(const MoeRoutingParams& p, SmallLayout* lay) {
@@ -446,6 +537,13 @@ void launch_large(const MoeRoutingParams& p, cudaStream_t stream) {
   WS_CUDA_CHECK_LAUNCH();
 }
 
+void launch_rank(const MoeRoutingParams& p, const SmallLayout& lay, cudaStream_t stream) {
+  const unsigned threads = static_cast<unsigned>((p.num_experts + 31) / 32 * 32);
+  launch_pdl(moe_routing_rank_kernel, dim3(static_cast<unsigned>(p.num_tokens)), dim3(threads),
+             static_cast<size_t>(p.num_experts) * (sizeof(uint64_t) + sizeof(float)), stream, p,
+             lay);
+}
+
 void launch_small(const MoeRoutingParams& p, const SmallLayout& lay, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.num_tokens));
   launch_pdl(lay.per_lane <= 8 ? moe_routing_small_kernel<8> : moe_routing_small_kernel<32>, grid,
@@ -463,13 +561,18 @@ void launch_moe_routing_path(const MoeRoutingParams& p, MoePath path, cudaStream
   check_routing(p);
   SmallLayout lay{};
   const bool small_ok = small_layout(p, &lay);
-  WS_CUDA_REQUIRE(path != MoePath::kSmall || small_ok,
-                  "moe routing: the small path needs top_k <= 8 and <= 32 experts per lane");
+  WS_CUDA_REQUIRE((path != MoePath::kSmall && path != MoePath::kRank) || small_ok,
+                  "moe routing: the small and rank paths need top_k <= 8 and <= 32 experts per "
+                  "lane");
   if (p.num_tokens == 0) return;
   WS_CUDA_REQUIRE(p.logits && p.topk_ids && p.topk_weights, "moe routing: null pointer");
   const bool small = path == MoePath::kSmall ||
                      (path == MoePath::kAuto && small_ok && p.num_tokens <= kMoeRoutingSmallTokens);
-  if (small) {
+  const bool rank = path == MoePath::kRank ||
+                    (path == MoePath::kAuto && small_ok && p.num_tokens <= kMoeRoutingRankTokens);
+  if (rank) {
+    launch_rank(p, lay, stream);
+  } else if (small) {
     launch_small(p, lay, stream);
   } else {
     launch_large(p, stream);

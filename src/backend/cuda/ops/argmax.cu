@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/ops/ops.h"
 
@@ -76,7 +77,8 @@ bool vector_path(const ArgmaxParams& p) {
 }
 
 __global__ void argmax_kernel(ArgmaxParams p, bool vec) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kArgmax);
+  kt_.wait();
   pdl_launch_dependents();
   const int64_t r = blockIdx.x;
   float best = -INFINITY;
@@ -98,7 +100,8 @@ struct RowRecord {
 
 // Grid (splits, rows), vector path: CTA c scans chunk c of row r (whole float4s).
 __global__ void argmax_split_kernel(ArgmaxParams p, RowRecord* rec) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kArgmax);
+  kt_.wait();
   pdl_launch_dependents();
   const int64_t r = blockIdx.y, c = blockIdx.x, n = gridDim.x, n4 = p.vocab / 4;
   float best = -INFINITY;

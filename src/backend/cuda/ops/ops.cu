@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/ops/bf16_vec.cuh"
@@ -22,7 +23,8 @@ bool aligned16(const void* ptr) {
 }
 
 __global__ void embedding_kernel(EmbeddingParams p) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kEmbedding);
+  kt_.wait();
   pdl_launch_dependents();
   const int64_t t = blockIdx.x;
   const __nv_bfloat16* src = p.table + static_cast<int64_t>(p.ids[t]) * p.dim;
@@ -36,7 +38,8 @@ __global__ void embedding_kernel(EmbeddingParams p) {
 // Eight elements per thread and step: one 16-byte load of the row, 16-byte bf16 and 2 x 16-byte
 // fp32 stores (dim % 8 == 0, aligned table and outputs).
 __global__ void embedding_vec_kernel(EmbeddingParams p) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kEmbedding);
+  kt_.wait();
   pdl_launch_dependents();
   const int64_t t = blockIdx.x, n8 = p.dim / 8;
   const uint4* src =
@@ -128,11 +131,12 @@ constexpr int kPrepHeadsPerCta = 32;
 // go to shared memory, computed as rope_pair computes them, so the outputs equal
 // latent_prep_kernel's and query_rope_kernel's.
 __global__ void mla_rope_prep_kernel(LatentPrepParams lp, QueryRopeParams qp) {
-  pdl_wait();
-  pdl_launch_dependents();
+  KernelTrace kt_(TraceKernel::kRopePrep);
   extern __shared__ float sc[];  // [half] cos, then [half] sin
   const int64_t t = blockIdx.x;
   const int half = static_cast<int>(qp.rope.rope_dim / 2);
+  // Positions come from the host (no kernel of the step writes them) and inv_freq is constant:
+  // the angles are made before waiting, under the previous kernel's tail.
   const int64_t pos = qp.positions[t];
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     float sn, cs;
@@ -140,6 +144,8 @@ __global__ void mla_rope_prep_kernel(LatentPrepParams lp, QueryRopeParams qp) {
     sc[i] = cs * qp.rope.attention_factor;
     sc[half + i] = sn * qp.rope.attention_factor;
   }
+  kt_.wait();
+  pdl_launch_dependents();
   __syncthreads();
   if (blockIdx.y + 1 < gridDim.y) {
     const int64_t h0 = static_cast<int64_t>(blockIdx.y) * kPrepHeadsPerCta;
@@ -171,7 +177,8 @@ __device__ __forceinline__ __nv_bfloat16 silu_mul_one(float g, float u) {
 }
 
 __global__ void silu_mul_kernel(SiluMulParams p) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kSiluMul);
+  kt_.wait();
   pdl_launch_dependents();
   const int64_t n = p.rows * p.inter;
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
@@ -186,7 +193,8 @@ __global__ void silu_mul_kernel(SiluMulParams p) {
 // outputs, no grid-stride loop: with q set (inter % 128 == 0) the 16 threads of a 128-column
 // group reduce its amax by shuffles and write the FP8 copy as launch_quantize_fp8 would.
 __global__ void silu_mul_vec_kernel(SiluMulParams p) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kSiluMul);
+  kt_.wait();
   pdl_launch_dependents();
   const int64_t n8 = p.rows * p.inter / 8, per_row = p.inter / 8;
   const int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/gemm/gemm.h"
@@ -23,7 +24,8 @@ namespace {
 constexpr int kMaxChunks = 4;  // 8-element chunks per thread: dims up to 1024 * 8 * 4
 
 __global__ void rms_norm_kernel(RmsNormParams p) {
-  pdl_wait();
+  KernelTrace kt_(TraceKernel::kRmsNorm);
+  kt_.wait();
   pdl_launch_dependents();
   const int64_t r = blockIdx.x;
   const int64_t src = p.row_index ? p.row_index[r] : r;
@@ -53,6 +55,7 @@ __global__ void rms_norm_kernel(RmsNormParams p) {
 
 template <bool kF32In>
 __global__ void rms_norm_vec_kernel(RmsNormParams p) {
+  KernelTrace kt_(TraceKernel::kRmsNorm);
   const int64_t r = blockIdx.x;
   const int nchunks = static_cast<int>(p.dim / 8);
   uint4 wv[kMaxChunks];
@@ -61,7 +64,7 @@ __global__ void rms_norm_vec_kernel(RmsNormParams p) {
     const int c = threadIdx.x + j * blockDim.x;
     wv[j] = c < nchunks ? __ldg(reinterpret_cast<const uint4*>(p.w) + c) : make_uint4(0, 0, 0, 0);
   }
-  pdl_wait();
+  kt_.wait();
   pdl_launch_dependents();
   const int64_t src = p.row_index ? p.row_index[r] : r;
   float v[kMaxChunks][8];

@@ -1,7 +1,8 @@
-// GPU routing, both kernels (MoePath::kLarge: E-strided warp per token; kSmall: the decode-latency
-// kernel) and the automatic choice, on DeepSeek V3 / V2 / V2-Lite and tiny / wide / odd-group
-// configurations, T = 1 .. 4096:
-//   - small vs large: bit-identical ids and weights (the kernels share every float expression);
+// GPU routing, all kernels (MoePath::kLarge: E-strided warp per token; kSmall: the decode-latency
+// kernel; kRank: a CTA per token, slots by rank) and the automatic choice, on DeepSeek V3 / V2 /
+// V2-Lite and tiny / wide / odd-group configurations, T = 1 .. 4096:
+//   - small and rank vs large: bit-identical ids and weights (the kernels share every float
+//   expression);
 //   - each vs the CPU router (src/moe/router.cpp): identical ids (random logits may differ on
 //   tokens
 //     whose choices are within an ulp of exp(); coarse logits with exact ties may not), weights
@@ -203,8 +204,10 @@ TEST_P(CudaMoeRoutingConfigs, PathsBitIdenticalAndMatchCpuRouter) {
       same(automatic, "auto");
       if (c.small_ok) {
         same(run_gpu(c, T, d_logits, d_bias, cuda::MoePath::kSmall), "small");
+        same(run_gpu(c, T, d_logits, d_bias, cuda::MoePath::kRank), "rank");
       } else {
         EXPECT_ANY_THROW(run_gpu(c, T, d_logits, d_bias, cuda::MoePath::kSmall)) << at;
+        EXPECT_ANY_THROW(run_gpu(c, T, d_logits, d_bias, cuda::MoePath::kRank)) << at;
       }
     }
   }
@@ -288,10 +291,12 @@ TEST_P(CudaMoeRoutingAlignGraph, CapturedReplaysMatchEager) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, CudaMoeRoutingAlignGraph,
-                         ::testing::Values(cuda::MoePath::kLarge, cuda::MoePath::kSmall),
+                         ::testing::Values(cuda::MoePath::kLarge, cuda::MoePath::kSmall,
+                                           cuda::MoePath::kRank),
                          [](const auto& info) {
-                           return std::string(info.param == cuda::MoePath::kSmall ? "small"
-                                                                                  : "large");
+                           return std::string(info.param == cuda::MoePath::kSmall  ? "small"
+                                              : info.param == cuda::MoePath::kRank ? "rank"
+                                                                                   : "large");
                          });
 
 }  // namespace

@@ -21,7 +21,10 @@
 namespace wideserve::cuda {
 // gtest prints MoePath parameters by name (found by argument-dependent lookup).
 inline void PrintTo(MoePath p, std::ostream* os) {
-  *os << (p == MoePath::kSmall ? "small" : p == MoePath::kLarge ? "large" : "auto");
+  *os << (p == MoePath::kSmall   ? "small"
+          : p == MoePath::kLarge ? "large"
+          : p == MoePath::kRank  ? "rank"
+                                 : "auto");
 }
 }  // namespace wideserve::cuda
 
