@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/common/device_buffer.h"
