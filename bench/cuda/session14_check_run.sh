@@ -13,14 +13,7 @@ step gpu_tests 300 backend_cuda_tests
 grep -E "FAILED|Failure" "$out/gpu_tests.log" | head -20
 step decode_bench 150 moe_bench --decode
 grep -E "^\||copy" "$out/decode_bench.log"
-step table_v3 150 model_step_bench --preset v3 --layers 4 --fp8 --reps 20 --prefills 1 \
-  --batches 1,2,32,128,256 --cuda-graph-max-bs 256
-echo "V3 4 layers FP8:"
-grep -E "^\| [0-9]|copy|kernels" "$out/table_v3.log"
-step table_v2lite 150 model_step_bench --preset v2-lite --reps 20 --prefills 1 \
-  --batches 1,2,32,128,256 --cuda-graph-max-bs 256
-echo "V2-Lite:"
-grep -E "^\| [0-9]|copy" "$out/table_v2lite.log"
+decode_tables
 step ncu_moe_small 120 "$NCU" --clock-control none --section SpeedOfLight \
   --section MemoryWorkloadAnalysis --section LaunchStats --section Occupancy \
   --section WarpStateStats -k regex:moe_small model_step_bench --preset v2-lite --layers 2 \
