@@ -12,13 +12,6 @@
 
 namespace wideserve::cuda {
 
-// Must match kernel_trace.cuh's KernelTraceState.
-struct KernelTraceStateHost {
-  KernelTraceRecord* records;
-  unsigned* counts;
-  unsigned per_sm;
-};
-
 namespace {
 
 // %smid can exceed the SM count on floorswept parts: slices for this many ids.
@@ -27,7 +20,7 @@ constexpr int kMaxSmIds = 256;
 struct Registry {
   std::mutex mu;
   std::vector<void (*)(const void*, size_t)> binders;
-  KernelTraceStateHost state{nullptr, nullptr, 0};
+  KernelTraceState state{nullptr, nullptr, 0};
 };
 Registry& registry() {
   static Registry r;

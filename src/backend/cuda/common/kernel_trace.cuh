@@ -13,13 +13,6 @@
 
 namespace wideserve::cuda {
 
-// Where records go: per-SM slices of per_sm records, counts[sm] used so far.
-struct KernelTraceState {
-  KernelTraceRecord* records;
-  unsigned* counts;
-  unsigned per_sm;
-};
-
 namespace {
 
 #if defined(WS_KERNEL_TRACE)

@@ -48,6 +48,14 @@ void kernel_trace_start(int64_t per_sm = 8192);
 // Stops recording and returns every record so far, sorted by start (must be synchronised).
 std::vector<KernelTraceRecord> kernel_trace_stop(int64_t* dropped = nullptr);
 
+// Where records go (each traced translation unit's constant copy): per-SM slices of per_sm
+// records, counts[sm] used so far; records == nullptr: not recording.
+struct KernelTraceState {
+  KernelTraceRecord* records;
+  unsigned* counts;
+  unsigned per_sm;
+};
+
 // One launch of one kernel: its CTAs' first start, first / last wait return and last end.
 struct KernelTraceLaunch {
   uint32_t kernel = 0, grid = 0, ctas = 0;
