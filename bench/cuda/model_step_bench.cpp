@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   std::string mla = "default", moe_path = "default", grouped = "default";
   std::string small_m = "default", moe_small = "default", gemv = "default", bgemv = "default";
   std::string fuse = "default", pdl = "default", fuse_qkv = "default", branch = "default",
-              norm_gemv = "default";
+              norm_gemv = "default", router_route = "default";
   int autotune = -1;
   std::string trace;
   app.add_option("--preset", preset, "v2-lite | v3");
@@ -163,6 +163,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--shared-branch", branch,
                  "Small MoE: shared experts on a second stream: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option("--router-route", router_route,
+                 "A few tokens: router GEMV + routing in one launch: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--norm-in-gemv", norm_gemv,
                  "No q LoRA: input RMSNorm made by the q + kv_a GEMV pair: default | on | off")
@@ -237,11 +240,12 @@ int main(int argc, char** argv) {
   if (fuse_qkv != "default") o.fuse_qkv_a = fuse_qkv == "on";
   if (branch != "default") o.moe_shared_branch = branch == "on";
   if (norm_gemv != "default") o.norm_in_gemv = norm_gemv == "on";
+  if (router_route != "default") o.moe_router_route = router_route == "on";
   std::printf(
       "gemm autotune: %d candidates, fused q_a + kv_a: %s, shared-expert branch: %s, norm in "
-      "GEMV: %s\n",
+      "GEMV: %s, router + routing in one launch: %s\n",
       o.gemm_autotune, o.fuse_qkv_a ? "on" : "off", o.moe_shared_branch ? "on" : "off",
-      o.norm_in_gemv ? "on" : "off");
+      o.norm_in_gemv ? "on" : "off", o.moe_router_route ? "on" : "off");
   std::printf(
       "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, bf16 gemv %s, fused "
       "small MoE %s, fused ops %s, pdl %s\n",

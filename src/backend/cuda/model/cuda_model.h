@@ -55,6 +55,7 @@ struct CudaModelOptions {
   bool pdl = true;         // programmatic dependent launch of our kernels (common/pdl.cuh)
   bool moe_shared_branch = true;  // fused small MoE: shared experts on a second stream beside
                                   // the routing (StepBuffers::set_shared_branch)
+  bool moe_router_route = true;   // a few tokens: router GEMV + routing in one launch (moe.h)
   int gemm_autotune = kGemmAutotuneDefault;  // cuBLASLt candidates timed per plan (<= 1: off)
   bool norm_in_gemv = true;  // no q LoRA, BF16, <= 2 tokens: the input RMSNorm made by the
                              // q + kv_a GEMV pair (bit-identical; gemm_gemv.h GemvRmsNorm)

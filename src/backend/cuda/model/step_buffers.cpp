@@ -54,6 +54,7 @@ void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& 
   moe_path_ = o.moe_path;
   grouped_fp8_ = o.moe_grouped_fp8;
   moe_small_ = o.moe_small;
+  router_route_ = o.moe_router_route;
   fuse_ops_ = o.fuse_ops;
   max_seqs_ = o.max_seqs;
   max_pages_ = ceil_div(std::max<int64_t>(c.max_position_embeddings, 1), o.page_size);
@@ -365,9 +366,6 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
     mlp(*branch_blas_, L.gate_up, L.down, x, m, shared_out_.get(), branch_stream_);
     WS_CUDA_CHECK(cudaEventRecord(join_, branch_stream_));
   }
-  GemmBf16Params g{x, L.router.get(), router_logits_.get(), m, E, H};
-  g.y_f32 = true;
-  gemm_bf16(blas, g, st);
   MoeRoutingParams rp;
   rp.logits = router_logits_.get();
   rp.bias = L.router_bias.size() > 0 ? L.router_bias.get() : nullptr;
@@ -384,7 +382,17 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
   rp.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
   rp.topk_ids = topk_ids_.get();
   rp.topk_weights = topk_w_.get();
-  launch_moe_routing_path(rp, moe_path_, st);
+  // A few tokens: the router GEMV and the routing in one launch (moe.h), else the two.
+  const MoeRouterRouteInputs ri{x, L.router.get(), H, router_logits_.get()};
+  if (router_route_ && moe_path_ == MoePath::kAuto && moe_router_route_preferred(E, H) &&
+      moe_router_route_unsupported(rp, ri).empty()) {
+    launch_moe_router_route(rp, ri, st);
+  } else {
+    GemmBf16Params g{x, L.router.get(), router_logits_.get(), m, E, H};
+    g.y_f32 = true;
+    gemm_bf16(blas, g, st);
+    launch_moe_routing_path(rp, moe_path_, st);
+  }
   if (fused) {
     launch_moe_small_up(sp, st);
     if (branch) WS_CUDA_CHECK(cudaStreamWaitEvent(st, join_));

@@ -90,6 +90,7 @@ class StepBuffers {
   MoePath moe_path_ = kMoeDefaultPath;
   GroupedFp8Kernel grouped_fp8_ = GroupedFp8Kernel::kAuto;
   bool moe_small_ = true;
+  bool router_route_ = true;
   bool fuse_ops_ = true;
   cudaStream_t branch_stream_ = nullptr;
   BlasContext* branch_blas_ = nullptr;

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace wideserve::cuda {
 
@@ -61,6 +62,28 @@ constexpr int64_t kMoeAlignSmallSlots = 4096;      // the one-launch align handl
 bool moe_routing_small_supported(const MoeRoutingParams& p);
 // kSmall on an unsupported shape is an invalid argument.
 void launch_moe_routing_path(const MoeRoutingParams& p, MoePath path, cudaStream_t stream);
+
+// The router GEMV (bf16 x [T, H] times w [E, H]^T, fp32) and the rank routing in one launch: a
+// cluster of CTAs per token makes the logits into one CTA's shared memory, which routes them as
+// the rank path does (bit-identical ids and weights given the same logits; the logits are the
+// fp32 dot products in another order than gemm_bf16's). p.logits is not read.
+struct MoeRouterRouteInputs {
+  const __nv_bfloat16* x;
+  const __nv_bfloat16* w;
+  int64_t hidden;
+  float* logits;  // [T, E] out: the router logits as well (for the tests and the trace)
+};
+// Why it cannot run ("" = it can): the rank path's limits, > 256 experts or > 8 tokens, hidden
+// not a multiple of 8 or too wide for shared memory, null or unaligned pointers.
+std::string moe_router_route_unsupported(const MoeRoutingParams& p, const MoeRouterRouteInputs& in);
+void launch_moe_router_route(const MoeRoutingParams& p, const MoeRouterRouteInputs& in,
+                             cudaStream_t stream);
+// Where the model runs it: router weights up to 1 MiB. On the H200 (2026-11-29) it took V2-Lite's
+// batch-1 / 2 decode step (64 x 2048 router) from 2.102-2.119 to 2.093-2.095 ms and 2.731-2.748
+// to 2.724-2.730, and V3's (256 x 7168, eight CTAs reading 3.7 MB) from 1.339 to 1.369 ms.
+inline bool moe_router_route_preferred(int64_t experts, int64_t hidden) {
+  return experts * hidden * 2 <= (int64_t{1} << 20);
+}
 
 // ---- Sorting by expert
 // ---------------------------------------------------------------------------

@@ -12,6 +12,8 @@
 //     of k rounds of warp arg-max (moe_routing_small_kernel). Decode batches are latency-bound.
 //   rank path: one CTA per token, a thread per expert, each chosen expert's slot is its rank
 //     among all keys (moe_routing_rank_kernel); kAuto runs it for the few tokens of a decode step.
+#include <cooperative_groups.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -392,21 +394,19 @@ __global__ void __launch_bounds__(32)
 // of one warp's chain of bitonic merges (the small path's 4.7 us per launch at V2-Lite batch 1 on
 // the H200, kernel trace). Softmax sums, group scores and weights use the small path's
 // expressions in its order, so the outputs are bit-identical.
-__global__ void moe_routing_rank_kernel(MoeRoutingParams p, SmallLayout lay) {
-  KernelTrace kt_(TraceKernel::kRouting);
-  extern __shared__ uint64_t s_key[];  // [E] keys, then [E] floats: scores by expert
+// The rank routing of token t, thread e = expert e of the whole CTA (every thread calls it):
+// logit = that expert's router logit (any value past E), bias its correction bias (0 unless
+// noaux_tc). s_key: [E] keys then [E] floats of shared memory.
+__device__ __forceinline__ void rank_route_token(const MoeRoutingParams& p, const SmallLayout& lay,
+                                                 int64_t t, float logit, float bias,
+                                                 uint64_t* s_key) {
   __shared__ float s_red[32], s_group[32], s_sel_w[kKb];
   const int e = threadIdx.x, lane = e & 31, warp = e >> 5;
   const int E = static_cast<int>(p.num_experts), K = static_cast<int>(p.top_k);
   float* s_score = reinterpret_cast<float*>(s_key + E);
   const bool noaux = p.topk_method == 2;
   const bool valid = e < E;
-  // The bias is constant: loaded before waiting for the router.
-  const float bias = (p.bias != nullptr && noaux && valid) ? __ldg(p.bias + e) : 0.f;
-  kt_.wait();
-  pdl_launch_dependents();
-  const int64_t t = blockIdx.x;
-  float sc = valid ? __ldg(p.logits + t * E + e) : 0.f;
+  float sc = valid ? logit : 0.f;
   if (p.scoring == 1) {
     sc = 1.0f / (1.0f + expf(-sc));
   } else {
@@ -470,6 +470,110 @@ __global__ void moe_routing_rank_kernel(MoeRoutingParams p, SmallLayout lay) {
   const float denom = p.renormalize ? sum + 1e-20f : 1.0f;
   p.topk_ids[t * K + rank] = e;
   p.topk_weights[t * K + rank] = sc / denom * p.routed_scaling_factor;
+}
+
+__global__ void moe_routing_rank_kernel(MoeRoutingParams p, SmallLayout lay) {
+  KernelTrace kt_(TraceKernel::kRouting);
+  extern __shared__ uint64_t s_key[];  // [E] keys, then [E] floats: scores by expert
+  const int e = threadIdx.x;
+  const bool valid = e < p.num_experts;
+  // The bias is constant: loaded before waiting for the router.
+  const float bias = (p.bias != nullptr && p.topk_method == 2 && valid) ? __ldg(p.bias + e) : 0.f;
+  kt_.wait();
+  pdl_launch_dependents();
+  const int64_t t = blockIdx.x;
+  const float logit = valid ? __ldg(p.logits + t * p.num_experts + e) : 0.f;
+  rank_route_token(p, lay, t, logit, bias, s_key);
+}
+
+// ---- Router GEMV + rank routing in one launch
+// ------------------------------------------------
+
+constexpr int kRrCluster = 8;    // CTAs of one token's cluster
+constexpr int kRrThreads = 256;  // >= E (<= 256 experts)
+constexpr int kRrBatch = 8;      // 16-byte weight loads per lane in flight
+
+struct RouterRouteArgs {
+  MoeRoutingParams p;
+  SmallLayout lay;
+  const __nv_bfloat16* x;  // [T, H]
+  const __nv_bfloat16* w;  // [E, H]
+  float* logits;           // [T, E] out
+  int hidden;
+};
+
+// Dot of 8 bf16 weights with 8 bf16 inputs, in fp32, into acc (in element order).
+__device__ __forceinline__ float dot8(const uint4 w, const uint4 x, float acc) {
+  const uint32_t wa[4] = {w.x, w.y, w.z, w.w}, xa[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    acc = fmaf(__uint_as_float(wa[i] << 16), __uint_as_float(xa[i] << 16), acc);
+    acc = fmaf(__uint_as_float(wa[i] & 0xffff0000u), __uint_as_float(xa[i] & 0xffff0000u), acc);
+  }
+  return acc;
+}
+
+// Grid (kRrCluster, T), clusters of kRrCluster CTAs along x: CTA r of token t's cluster makes the
+// router logits of experts r, r + kRrCluster, ... (a warp per expert, weights loaded before
+// pdl_wait) into CTA 0's shared memory, and CTA 0 then routes the token as the rank path does.
+// One launch and no round trip of the logits through global memory between the two.
+__global__ void __launch_bounds__(kRrThreads) moe_router_route_kernel(const RouterRouteArgs a) {
+  KernelTrace kt_(TraceKernel::kRouting);
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  extern __shared__ uint64_t s_key[];  // [E] keys, [E] scores, [E] logits, pad, x [H] bf16
+  const MoeRoutingParams& p = a.p;
+  const int E = static_cast<int>(p.num_experts), H = a.hidden;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int crank = static_cast<int>(cluster.block_rank());
+  const int64_t t = blockIdx.y;
+  float* s_logit = reinterpret_cast<float*>(s_key + E) + E;
+  uint4* s_x = reinterpret_cast<uint4*>(s_key + 2 * E);  // 16 bytes per expert before it
+  const int nch = H / 8;                                 // 16-byte chunks of a row
+  // Expert of this warp's first row; its first chunks go out before waiting (weights are
+  // constant).
+  const int stride = kRrCluster * (kRrThreads / 32);
+  int e = crank + kRrCluster * warp;
+  uint4 wv[kRrBatch];
+  auto load = [&](int ex, int c0) {
+    const uint4* row = reinterpret_cast<const uint4*>(a.w + static_cast<int64_t>(ex) * H);
+#pragma unroll
+    for (int i = 0; i < kRrBatch; ++i) {
+      const int c = c0 + 32 * i;
+      wv[i] = c < nch ? __ldg(row + c) : make_uint4(0, 0, 0, 0);
+    }
+  };
+  if (e < E) load(e, lane);
+  const float bias = (p.bias != nullptr && p.topk_method == 2 && crank == 0 && threadIdx.x < E)
+                         ? __ldg(p.bias + threadIdx.x)
+                         : 0.f;
+  kt_.wait();
+  pdl_launch_dependents();
+  for (int c = threadIdx.x; c < nch; c += kRrThreads)
+    s_x[c] = *reinterpret_cast<const uint4*>(a.x + t * H + 8 * static_cast<int64_t>(c));
+  __syncthreads();
+  float* leader_logit = cluster.map_shared_rank(s_logit, 0);
+  for (; e < E; e += stride) {
+    float acc = 0.f;
+    for (int c0 = lane; c0 < nch; c0 += 32 * kRrBatch) {
+      if (c0 != lane) load(e, c0);
+#pragma unroll
+      for (int i = 0; i < kRrBatch; ++i) {
+        const int c = c0 + 32 * i;
+        if (c < nch) acc = dot8(wv[i], s_x[c], acc);
+      }
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) {
+      leader_logit[e] = acc;
+      a.logits[t * E + e] = acc;
+    }
+    if (e + stride < E) load(e + stride, lane);
+  }
+  cluster.sync();  // every logit is in CTA 0's shared memory
+  if (crank != 0) return;
+  const float logit = threadIdx.x < E ? s_logit[threadIdx.x] : 0.f;
+  rank_route_token(p, a.lay, t, logit, bias, s_key);
 }
 
 // The small path's layout of p, or false when it does not fit (top_k > kKb, > 32 experts per
@@ -544,6 +648,10 @@ void launch_rank(const MoeRoutingParams& p, const SmallLayout& lay, cudaStream_t
              lay);
 }
 
+size_t router_route_smem(int64_t E, int64_t H) {
+  return static_cast<size_t>(E) * 16 + static_cast<size_t>(H) * 2;  // key, score, logit; x
+}
+
 void launch_small(const MoeRoutingParams& p, const SmallLayout& lay, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.num_tokens));
   launch_pdl(lay.per_lane <= 8 ? moe_routing_small_kernel<8> : moe_routing_small_kernel<32>, grid,
@@ -577,6 +685,51 @@ void launch_moe_routing_path(const MoeRoutingParams& p, MoePath path, cudaStream
   } else {
     launch_large(p, stream);
   }
+}
+
+std::string moe_router_route_unsupported(const MoeRoutingParams& p,
+                                         const MoeRouterRouteInputs& in) {
+  SmallLayout lay{};
+  if (!small_layout(p, &lay)) return "top_k > 8 or too many experts per lane";
+  if (p.num_experts > kRrThreads)
+    return "num_experts " + std::to_string(p.num_experts) + " > " + std::to_string(kRrThreads);
+  if (p.num_tokens > kMoeRoutingRankTokens)
+    return "num_tokens " + std::to_string(p.num_tokens) + " > " +
+           std::to_string(kMoeRoutingRankTokens);
+  if (in.x == nullptr || in.w == nullptr || in.logits == nullptr || p.topk_ids == nullptr ||
+      p.topk_weights == nullptr)
+    return "null pointer";
+  if (in.hidden < 8 || in.hidden % 8 != 0 ||
+      router_route_smem(p.num_experts, in.hidden) > 48 * 1024)
+    return "hidden " + std::to_string(in.hidden) + " (want a multiple of 8, <= ~20k)";
+  if (reinterpret_cast<uintptr_t>(in.x) % 16 != 0 || reinterpret_cast<uintptr_t>(in.w) % 16 != 0)
+    return "x and w must be 16-byte aligned";
+  return {};
+}
+
+void launch_moe_router_route(const MoeRoutingParams& p, const MoeRouterRouteInputs& in,
+                             cudaStream_t stream) {
+  check_routing(p);
+  const std::string why = moe_router_route_unsupported(p, in);
+  WS_CUDA_REQUIRE(why.empty(), "moe router + routing: " + why);
+  if (p.num_tokens == 0) return;
+  RouterRouteArgs a{p, {}, in.x, in.w, in.logits, static_cast<int>(in.hidden)};
+  small_layout(p, &a.lay);
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(kRrCluster, static_cast<unsigned>(p.num_tokens));
+  cfg.blockDim = dim3(kRrThreads);
+  cfg.dynamicSmemBytes = router_route_smem(p.num_experts, in.hidden);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[2];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = kRrCluster;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 2 : 1;
+  WS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, moe_router_route_kernel, a));
 }
 
 void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream) {

@@ -213,8 +213,90 @@ TEST_P(CudaMoeRoutingConfigs, PathsBitIdenticalAndMatchCpuRouter) {
   }
 }
 
+// The router GEMV and the routing in one launch (launch_moe_router_route), T = 1, 2, 8: its
+// logits are the fp32 dot products of the bf16 rows (within fp32 summation error of a float64
+// reference), and its ids and weights are the rank path's on those logits, bit for bit.
+// Configurations past its limits (> 256 experts, the rank path's) are named, not run.
+TEST_P(CudaMoeRoutingConfigs, RouterAndRoutingInOneLaunch) {
+  WS_REQUIRE_GPU();
+  const RouteCfg& c = GetParam();
+  const int64_t E = c.experts, K = c.top_k;
+  std::mt19937_64 gen(static_cast<uint64_t>(E * 977 + K));
+  for (const int64_t H : {int64_t{2048}, int64_t{7168}, int64_t{264}}) {
+    for (const int64_t T : {int64_t{1}, int64_t{2}, int64_t{8}}) {
+      const std::string at =
+          std::string(c.name) + " H=" + std::to_string(H) + " T=" + std::to_string(T);
+      const std::vector<float> x = round_bf16(randn(T * H, gen(), 1.0f));
+      const std::vector<float> w = round_bf16(randn(E * H, gen(), 0.05f));
+      const std::vector<float> bias = randn(E, gen(), 0.1f);
+      const auto d_x = upload(to_bf16(x));
+      const auto d_w = upload(to_bf16(w));
+      const auto d_bias = upload(bias);
+      auto d_logits = poisoned<float>(T * E);
+      auto d_ids = poisoned<int32_t>(T * K, 0x7F);
+      auto d_wt = poisoned<float>(T * K);
+      const cuda::MoeRoutingParams p =
+          gpu_params(c, T, d_logits.get(), d_bias.get(), d_ids.get(), d_wt.get());
+      const cuda::MoeRouterRouteInputs in{d_x.get(), d_w.get(), H, d_logits.get()};
+      const std::string why = cuda::moe_router_route_unsupported(p, in);
+      if (!c.small_ok || E > 256) {
+        EXPECT_NE("", why) << at;
+        continue;
+      }
+      ASSERT_EQ("", why) << at;
+      cuda::launch_moe_router_route(p, in, nullptr);
+      WS_CUDA_CHECK(cudaDeviceSynchronize());
+      const std::vector<float> logits = d_logits.download();
+      int64_t bad = 0;
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t e = 0; e < E; ++e) {
+          double ref = 0, mag = 0;
+          for (int64_t i = 0; i < H; ++i) {
+            ref += double(x[t * H + i]) * w[e * H + i];
+            mag += std::fabs(double(x[t * H + i]) * w[e * H + i]);
+          }
+          if (std::fabs(logits[t * E + e] - ref) > 1e-5 * mag + 1e-6 && bad++ < 5)
+            ADD_FAILURE() << at << " t=" << t << " e=" << e << " logit " << logits[t * E + e]
+                          << " vs " << ref;
+        }
+      EXPECT_EQ(bad, 0) << at;
+      const Routed rank = run_gpu(c, T, d_logits, d_bias, cuda::MoePath::kRank);
+      EXPECT_EQ(d_ids.download(), rank.ids) << at;
+      const std::vector<float> got = d_wt.download();
+      EXPECT_EQ(0, std::memcmp(got.data(), rank.w.data(), got.size() * sizeof(float))) << at;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Configs, CudaMoeRoutingConfigs, ::testing::ValuesIn(kConfigs),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// What the router + routing launch refuses is named (host checks only: no GPU needed).
+TEST(CudaMoeRouting, RouterRouteNamesWhatItCannotRun) {
+  alignas(16) static float buf[64];
+  cuda::MoeRoutingParams p =
+      gpu_params(kConfigs[2], 1, buf, nullptr, reinterpret_cast<int32_t*>(buf),
+                 buf);  // V2-Lite's routing
+  const auto* bf = reinterpret_cast<const __nv_bfloat16*>(buf);
+  cuda::MoeRouterRouteInputs in{bf, bf, 2048, buf};
+  EXPECT_EQ("", cuda::moe_router_route_unsupported(p, in));
+  auto why = [&](auto edit) {
+    cuda::MoeRoutingParams q = p;
+    cuda::MoeRouterRouteInputs j = in;
+    edit(q, j);
+    return cuda::moe_router_route_unsupported(q, j);
+  };
+  EXPECT_NE("", why([](auto& q, auto&) { q.num_experts = 512; }));
+  EXPECT_NE("", why([](auto& q, auto&) { q.num_tokens = 9; }));
+  EXPECT_NE("", why([](auto& q, auto&) { q.top_k = 9; }));
+  EXPECT_NE("", why([](auto&, auto& j) { j.hidden = 2044; }));
+  EXPECT_NE("", why([](auto&, auto& j) { j.hidden = 1 << 16; }));  // x exceeds shared memory
+  EXPECT_NE("", why([](auto&, auto& j) { j.w = nullptr; }));
+  EXPECT_NE("", why([](auto&, auto& j) { j.logits = nullptr; }));
+  EXPECT_NE("", why([&](auto&, auto& j) { j.x = bf + 1; }));
+  EXPECT_TRUE(cuda::moe_router_route_preferred(64, 2048));    // V2-Lite's router: 256 KB
+  EXPECT_FALSE(cuda::moe_router_route_preferred(256, 7168));  // V3's: 3.7 MB
+}
 
 TEST(CudaMoeRouting, RejectsBadShapes) {
   WS_REQUIRE_GPU();
