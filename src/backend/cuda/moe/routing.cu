@@ -521,7 +521,7 @@ __global__ void __launch_bounds__(kRrThreads) moe_router_route_kernel(const Rout
   KernelTrace kt_(TraceKernel::kRouting);
   namespace cg = cooperative_groups;
   cg::cluster_group cluster = cg::this_cluster();
-  extern __shared__ uint64_t s_key[];  // [E] keys, [E] scores, [E] logits, pad, x [H] bf16
+  extern __shared__ uint64_t s_key[];  // [E] keys, [E] scores, [E] logits, then x [H] bf16
   const MoeRoutingParams& p = a.p;
   const int E = static_cast<int>(p.num_experts), H = a.hidden;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -701,7 +701,8 @@ std::string moe_router_route_unsupported(const MoeRoutingParams& p,
     return "null pointer";
   if (in.hidden < 8 || in.hidden % 8 != 0 ||
       router_route_smem(p.num_experts, in.hidden) > 48 * 1024)
-    return "hidden " + std::to_string(in.hidden) + " (want a multiple of 8, <= ~20k)";
+    return "hidden " + std::to_string(in.hidden) +
+           " (want a multiple of 8 whose row fits 48 KB of shared memory)";
   if (reinterpret_cast<uintptr_t>(in.x) % 16 != 0 || reinterpret_cast<uintptr_t>(in.w) % 16 != 0)
     return "x and w must be 16-byte aligned";
   return {};
@@ -715,21 +716,9 @@ void launch_moe_router_route(const MoeRoutingParams& p, const MoeRouterRouteInpu
   if (p.num_tokens == 0) return;
   RouterRouteArgs a{p, {}, in.x, in.w, in.logits, static_cast<int>(in.hidden)};
   small_layout(p, &a.lay);
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(kRrCluster, static_cast<unsigned>(p.num_tokens));
-  cfg.blockDim = dim3(kRrThreads);
-  cfg.dynamicSmemBytes = router_route_smem(p.num_experts, in.hidden);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = kRrCluster;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl_enabled() ? 2 : 1;
-  WS_CUDA_CHECK(cudaLaunchKernelEx(&cfg, moe_router_route_kernel, a));
+  launch_pdl_clusters(moe_router_route_kernel,
+                      dim3(kRrCluster, static_cast<unsigned>(p.num_tokens)), dim3(kRrThreads),
+                      kRrCluster, router_route_smem(p.num_experts, in.hidden), stream, a);
 }
 
 void launch_moe_routing(const MoeRoutingParams& p, cudaStream_t stream) {
