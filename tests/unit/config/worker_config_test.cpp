@@ -211,6 +211,9 @@ TEST(WorkerConfig, NotSupportedYet) {
        "not supported yet: --moe-a2a-backend mooncake (wide expert parallelism issue)"},
       {{"--ep-dispatch-algorithm", "fake"},
        "not supported yet: --ep-dispatch-algorithm fake (wide expert parallelism issue)"},
+      {{"--device", "cuda", "--disaggregation-mode", "prefill"},
+       "not supported yet: --disaggregation-mode prefill with --device cuda (the KV transfer "
+       "agents move host memory only, not a GPU KV pool)"},
       {{"--tp-size", "2", "--dp-size", "2", "--enable-dp-attention", "--disaggregation-mode",
         "decode"},
        "not supported yet: --disaggregation-mode with --tp-size > 1: decode (prefill/decode "
