@@ -165,13 +165,6 @@ std::unique_ptr<engine::AsyncEngine> make_engine(
   if (const int world = ep_world_size(cfg.parallel, cfg.moe); world > 1) {
     return make_ep_engine(cfg, world, store, std::move(kv_events));
   }
-  // The transfer agents register host memory only (transfer/transfer_agent.h MemoryKind): a GPU
-  // KV pool handed to them would be read and written as host memory. Refused before the model
-  // loads.
-  WS_CHECK_CODE(kUnimplemented, cfg.disagg.mode == "null" || cfg.device == "cpu",
-                "--disaggregation-mode {} runs on the CPU backend only (--device cpu): the KV "
-                "transfer agents cannot move a GPU KV pool yet",
-                cfg.disagg.mode);
   auto runner = make_model_runner(cfg);
   if (cfg.disagg.mode == "null")
     return std::make_unique<engine::Engine>(cfg.engine, std::move(runner));

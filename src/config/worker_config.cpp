@@ -197,11 +197,6 @@ void enforce_support(const WorkerConfig& c) {
       WS_THROW(kUnimplemented,
                "--disaggregation-transfer-backend {} is not available here; use nixl, ucx or tcp",
                b);
-    // The transfer agents move host memory only (transfer_agent.h MemoryKind); --device auto
-    // that resolves to a GPU is refused by the worker at start (cmd_worker.cpp make_engine).
-    if (c.device == "cuda")
-      unsupported("--disaggregation-mode", c.disagg.mode + " with --device cuda",
-                  "the KV transfer agents move host memory only, not a GPU KV pool");
   }
   // Wide EP (CPU): N ranks = --tp-size N --dp-size N --enable-dp-attention, experts sharded.
   if (p.tp_size > 1 && !(p.enable_dp_attention && p.dp_size == p.tp_size))

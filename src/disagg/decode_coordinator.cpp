@@ -5,6 +5,7 @@
 #include "common/check.h"
 #include "common/logging.h"
 #include "disagg/control.h"
+#include "disagg/kv_agent.h"
 #include "runtime/etcd_http.h"
 
 namespace wideserve::disagg {
@@ -44,15 +45,10 @@ int probe_bootstrap(const std::string& host, int32_t port, double timeout_s) {
 
 DecodeCoordinator::DecodeCoordinator(const DisaggOptions& opts, const engine::KvBufferInfo& kv)
     : opts_(opts), local_(layout_of(kv)) {
-  transfer::AgentOptions ao;
-  ao.name = opts_.agent_name;
-  ao.listen_host = opts_.bind_host;
-  ao.advertise_host = opts_.advertise_host;
-  ao.timeout = std::chrono::milliseconds(static_cast<int64_t>(opts_.transfer_timeout_s * 1e3));
-  agent_ = transfer::make_transfer_agent(opts_.transfer_backend, ao);
-  agent_->register_memory(kv.base, kv.bytes);
-  WS_LOG_INFO("decode disaggregation: transfer {} ({}), KV pool {:.1f} MiB registered",
-              opts_.transfer_backend, agent_->backend(), kv.bytes / 1048576.0);
+  agent_ = make_kv_agent(opts_, kv);
+  WS_LOG_INFO("decode disaggregation: transfer {} ({}), KV pool {:.1f} MiB of {} memory registered",
+              opts_.transfer_backend, agent_->backend(), kv.bytes / 1048576.0,
+              kv.device_copy ? "GPU" : "host");
 }
 
 DecodeCoordinator::~DecodeCoordinator() {

@@ -3,18 +3,13 @@
 #include "common/check.h"
 #include "common/logging.h"
 #include "disagg/control.h"
+#include "disagg/kv_agent.h"
 
 namespace wideserve::disagg {
 
 PrefillCoordinator::PrefillCoordinator(const DisaggOptions& opts, const engine::KvBufferInfo& kv)
     : opts_(opts), local_(layout_of(kv)), control_(ctx_, zmq::socket_type::router) {
-  transfer::AgentOptions ao;
-  ao.name = opts_.agent_name;
-  ao.listen_host = opts_.bind_host;
-  ao.advertise_host = opts_.advertise_host;
-  ao.timeout = std::chrono::milliseconds(static_cast<int64_t>(opts_.transfer_timeout_s * 1e3));
-  agent_ = transfer::make_transfer_agent(opts_.transfer_backend, ao);
-  agent_->register_memory(kv.base, kv.bytes);
+  agent_ = make_kv_agent(opts_, kv);
   control_.set(zmq::sockopt::linger, 0);
   control_.set(zmq::sockopt::router_mandatory, 0);
   try {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -24,6 +25,9 @@ struct KvBufferInfo {
   int64_t elem_bytes = 0;
   int64_t page_size = 0;
   std::string dtype;  // "f32" on the CPU backend
+  // Set when base is GPU memory (the CUDA backend): copies bytes to or from it (either way), so
+  // the KV transfer agent can stage the pool through host memory.
+  std::function<void(void* dst, const void* src, size_t bytes)> device_copy;
 };
 
 // forward_sample's per-row settings (engine::SamplingParams plus the row's random stream).

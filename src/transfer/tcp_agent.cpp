@@ -138,13 +138,25 @@ void TcpAgent::run() {
 }
 
 RegionId TcpAgent::register_memory(void* base, size_t bytes, MemoryKind kind) {
-  WS_CHECK_CODE(kUnimplemented, kind == MemoryKind::kHost,
-                "transfer agent: {} memory is not supported yet", memory_kind_name(kind));
+  WS_CHECK_CODE(kUnimplemented, kind == MemoryKind::kHost || opts_.device_copy,
+                "transfer agent: {} memory needs AgentOptions::device_copy",
+                memory_kind_name(kind));
   WS_CHECK_ARG(base != nullptr && bytes > 0, "register_memory needs a non-empty region");
   std::lock_guard lk(regions_mu_);
   RegionId id = next_region_++;
   regions_.emplace(id, LocalRegion{static_cast<char*>(base), bytes, kind});
   return id;
+}
+
+bool TcpAgent::in_device_region(const void* p, size_t len) const {
+  const uint64_t a = reinterpret_cast<uint64_t>(p);
+  std::lock_guard lk(regions_mu_);
+  for (const auto& [id, r] : regions_) {
+    const uint64_t base = reinterpret_cast<uint64_t>(r.base);
+    if (r.kind == MemoryKind::kCuda && a >= base && len <= r.length && a - base <= r.length - len)
+      return true;
+  }
+  return false;
 }
 
 void TcpAgent::deregister_memory(RegionId region) {
@@ -210,6 +222,29 @@ TransferHandle TcpAgent::write(const std::string& peer, std::span<const WriteOp>
   auto plan = directory_.plan(peer, ops, notify);
   auto t = std::make_unique<TcpTransfer>();
   t->ops = std::move(plan.ops);
+  // Local bytes in GPU memory go out from a host copy made now (the caller keeps them unchanged
+  // until the transfer is done, so an early copy is as good as a late one).
+  size_t staged = 0;
+  std::vector<bool> dev(t->ops.size());
+  for (size_t i = 0; i < t->ops.size(); ++i) {
+    dev[i] = in_device_region(t->ops[i].op.local, t->ops[i].op.length);
+    if (dev[i]) staged += t->ops[i].op.length;
+  }
+  if (staged > 0) {
+    t->staged.resize(staged);
+    size_t off = 0;
+    for (size_t i = 0; i < t->ops.size(); ++i) {
+      if (!dev[i]) continue;
+      WriteOp& op = t->ops[i].op;
+      try {
+        opts_.device_copy(t->staged.data() + off, op.local, op.length);
+      } catch (const std::exception& e) {
+        WS_THROW(kUnavailable, "transfer agent: copy out of GPU memory failed: {}", e.what());
+      }
+      op.local = t->staged.data() + off;
+      off += op.length;
+    }
+  }
   t->id = book_.create();
   t->notify = std::move(notify);
   TransferHandle h{t->id};

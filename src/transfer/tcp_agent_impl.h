@@ -27,7 +27,8 @@ struct TcpTransfer {
   size_t op = 0;    // op being sent
   size_t sent = 0;  // bytes of (header + payload) of that op already sent
   bool cancelled = false;
-  bool started = false;  // some frame of it went out
+  bool started = false;      // some frame of it went out
+  std::vector<char> staged;  // host copies of ops whose local bytes are in kCuda regions
 };
 
 // Outgoing connection to a peer, with the transfers queued for it and those awaiting its ack.
@@ -97,7 +98,10 @@ class TcpAgent final : public AgentBase {
   void start_frame(InConn* c);
   void drive_conn_out(InConn* c);
   void handle_frame(InConn* c);
-  std::string check_bounds(uint64_t addr, uint64_t len);
+  // Empty when [addr, addr + len) is inside a registered region (*device: a kCuda one).
+  std::string check_bounds(uint64_t addr, uint64_t len, bool* device);
+  // Whether [p, p + len) is inside a registered kCuda region.
+  bool in_device_region(const void* p, size_t len) const;
 
   int listen_fd_ = -1;
   std::string host_;

@@ -24,11 +24,14 @@ void TcpAgent::accept_all() {
   }
 }
 
-std::string TcpAgent::check_bounds(uint64_t addr, uint64_t len) {
+std::string TcpAgent::check_bounds(uint64_t addr, uint64_t len, bool* device) {
   std::lock_guard lk(regions_mu_);
   for (const auto& [id, r] : regions_) {
     uint64_t base = reinterpret_cast<uint64_t>(r.base);
-    if (addr >= base && len <= r.length && addr - base <= r.length - len) return {};
+    if (addr >= base && len <= r.length && addr - base <= r.length - len) {
+      *device = r.kind == MemoryKind::kCuda;
+      return {};
+    }
   }
   return fmt::format("[0x{:x}, +{}) is outside every registered region of agent '{}'", addr, len,
                      opts_.name);
@@ -47,7 +50,19 @@ size_t TcpAgent::consume(InConn* c, const char* data, size_t avail) {
   } else {
     size_t n = std::min<uint64_t>(f.remaining, avail);
     if (f.h.type == kData) {
-      if (f.dest) std::memcpy(f.dest + (f.h.c - f.remaining), data, n);
+      if (f.dest && f.device) {
+        try {
+          opts_.device_copy(f.dest + (f.h.c - f.remaining), data, n);
+        } catch (const std::exception& e) {
+          // The transfer fails at its commit with the reason; the connection stays usable.
+          const std::string why = fmt::format("copy into GPU memory failed: {}", e.what());
+          WS_LOG_ERROR("transfer: a write from '{}': {}", c->peer, why);
+          c->rejected.emplace(f.h.a, why);
+          f.dest = nullptr;
+        }
+      } else if (f.dest) {
+        std::memcpy(f.dest + (f.h.c - f.remaining), data, n);
+      }
     } else {
       f.body.append(data, n);
     }
@@ -73,8 +88,9 @@ void TcpAgent::start_frame(InConn* c) {
   f.remaining = f.h.c;
   f.body.clear();
   f.dest = nullptr;
+  f.device = false;
   if (f.h.type == kData) {
-    std::string why = check_bounds(f.h.b, f.h.c);
+    std::string why = check_bounds(f.h.b, f.h.c, &f.device);
     if (why.empty()) {
       f.dest = reinterpret_cast<char*>(f.h.b);
     } else if (!c->rejected.count(f.h.a)) {
@@ -95,8 +111,8 @@ bool TcpAgent::drive_conn_in(InConn* c) {
       c->pos += consume(c, c->stage.data() + c->pos, c->end - c->pos);
     if (c->broken || budget == 0) break;
     ssize_t r;
-    if (f.in_body && f.h.type == kData && f.dest && f.remaining >= kStageBytes) {
-      // Large payloads go straight into the registered memory.
+    if (f.in_body && f.h.type == kData && f.dest && !f.device && f.remaining >= kStageBytes) {
+      // Large payloads go straight into registered host memory (GPU memory: through the stage).
       r = ::recv(c->fd, f.dest + (f.h.c - f.remaining), std::min<uint64_t>(f.remaining, budget), 0);
       if (r > 0) {
         f.remaining -= uint64_t(r);

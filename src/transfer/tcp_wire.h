@@ -66,6 +66,7 @@ struct InFrame {
   std::string body;
   uint64_t remaining = 0;  // body/payload bytes still to read
   char* dest = nullptr;    // payload destination (data frame), or null to discard/collect
+  bool device = false;     // dest is kCuda memory: staged bytes land through device_copy
   bool in_body = false;
 };
 

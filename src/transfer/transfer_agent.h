@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,7 +27,8 @@
 
 namespace wideserve::transfer {
 
-// Where registered memory lives. Only kHost is implemented; kCuda is reserved for GPU KV pools.
+// Where registered memory lives. kCuda (a GPU KV pool): the tcp agent stages it through host memory
+// with AgentOptions::device_copy; the ucx agent registers host memory only.
 enum class MemoryKind { kHost, kCuda };
 
 // Name of a memory kind ("host", "cuda").
@@ -82,6 +84,11 @@ struct AgentOptions {
                                 // e.g. "tcp", "sm,self", "posix,cma,tcp"
   std::string ucx_net_devices;  // ucx: UCX_NET_DEVICES for this agent ("" = default)
   std::chrono::milliseconds timeout{10000};  // a transfer that makes no progress this long fails
+  // tcp: copies `bytes` between host memory and kCuda memory, either way (the CUDA backend passes
+  // cudaMemcpy with cudaMemcpyDefault); needed to register kCuda memory. Called on the thread
+  // that calls write() (outgoing bytes, staged before the transfer starts) and on the agent's
+  // progress thread (incoming bytes, landed before the commit is acknowledged).
+  std::function<void(void* dst, const void* src, size_t bytes)> device_copy;
 };
 
 // Abstract transfer agent; make one with make_transfer_agent().

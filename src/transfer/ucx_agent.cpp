@@ -436,7 +436,9 @@ void UcxAgent::drop_peer(UcxPeer* p, const std::string& reason) {
 
 RegionId UcxAgent::register_memory(void* base, size_t bytes, MemoryKind kind) {
   WS_CHECK_CODE(kUnimplemented, kind == MemoryKind::kHost,
-                "transfer agent: {} memory is not supported yet", memory_kind_name(kind));
+                "transfer agent: the ucx agent registers host memory only, not {} memory (the tcp "
+                "agent stages GPU memory through the host)",
+                memory_kind_name(kind));
   WS_CHECK_ARG(base != nullptr && bytes > 0, "register_memory needs a non-empty region");
   return cmdq_.call([&] {
     ucp_mem_map_params_t mp{};

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 namespace wideserve::transfer {
@@ -409,6 +410,100 @@ TEST(TransferFactory, BackendNames) {
   RegionId r = a->register_memory(buf.data(), buf.size());
   a->deregister_memory(r);
   EXPECT_THROW(a->deregister_memory(r), Error);
+}
+
+// MemoryKind::kCuda on the tcp agent: outgoing bytes of a kCuda region leave from a host copy
+// made by write(), incoming ones land through device_copy (here a counted memcpy standing in for
+// cudaMemcpy; the GPU test runs the real one). Host and "device" regions mix in one transfer.
+TEST(TransferTcp, DeviceRegionsStageThroughDeviceCopy) {
+  std::atomic<size_t> copied{0};
+  auto make = [&](const char* name) {
+    AgentOptions o;
+    o.name = name;
+    o.listen_host = "127.0.0.1";
+    o.device_copy = [&](void* dst, const void* src, size_t n) {
+      std::memcpy(dst, src, n);
+      copied += n;
+    };
+    return make_transfer_agent("tcp", o);
+  };
+  auto a = make("a"), b = make("b");
+  const size_t n = 3 << 20;  // past the receiver's read-ahead stage: several stage refills
+  auto dev_src = random_bytes(n, 1), host_src = random_bytes(4096, 2);
+  std::vector<uint8_t> dev_dst(n + 4096, 0), host_dst(4096, 0);
+  a->register_memory(dev_src.data(), dev_src.size(), MemoryKind::kCuda);
+  a->register_memory(host_src.data(), host_src.size());
+  b->register_memory(dev_dst.data(), dev_dst.size(), MemoryKind::kCuda);
+  b->register_memory(host_dst.data(), host_dst.size());
+  a->add_remote("b", b->metadata());
+  const std::vector<WriteOp> ops = {
+      {dev_src.data(), reinterpret_cast<uint64_t>(dev_dst.data() + 4096), n},
+      {host_src.data(), reinterpret_cast<uint64_t>(host_dst.data()), host_src.size()},
+      {dev_src.data(), reinterpret_cast<uint64_t>(dev_dst.data()), 100}};
+  auto h = a->write("b", ops, "done");
+  TransferStatus st = a->wait(h, 60s);
+  ASSERT_EQ(st.state, TransferState::kDone) << st.error;
+  auto notes = b->wait_notifications(10s);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].message, "done");
+  EXPECT_EQ(0, std::memcmp(dev_dst.data() + 4096, dev_src.data(), n));
+  EXPECT_EQ(0, std::memcmp(dev_dst.data(), dev_src.data(), 100));
+  EXPECT_EQ(host_dst, host_src);
+  // Staged out (n + 100 bytes) and landed in (n + 100): the host op never went through it.
+  EXPECT_EQ(copied.load(), 2 * (n + 100));
+  a->release(h);
+}
+
+// A copy into GPU memory that fails (device_copy throws) fails that transfer with the reason and
+// no notification; the next write over the same connection still lands.
+TEST(TransferTcp, FailedDeviceCopyFailsTheTransfer) {
+  std::atomic<bool> broken{true};
+  AgentOptions o;
+  o.listen_host = "127.0.0.1";
+  o.name = "a";
+  auto a = make_transfer_agent("tcp", o);
+  o.name = "b";
+  o.device_copy = [&](void* dst, const void* src, size_t n) {
+    if (broken) throw std::runtime_error("device lost");
+    std::memcpy(dst, src, n);
+  };
+  auto b = make_transfer_agent("tcp", o);
+  auto src = random_bytes(8192, 3);
+  std::vector<uint8_t> dst(8192, 0);
+  a->register_memory(src.data(), src.size());
+  b->register_memory(dst.data(), dst.size(), MemoryKind::kCuda);
+  a->add_remote("b", b->metadata());
+  const WriteOp op{src.data(), reinterpret_cast<uint64_t>(dst.data()), src.size()};
+  auto h1 = a->write("b", std::span<const WriteOp>(&op, 1), "first");
+  TransferStatus s1 = a->wait(h1, 30s);
+  EXPECT_EQ(s1.state, TransferState::kFailed);
+  EXPECT_NE(s1.error.find("copy into GPU memory failed: device lost"), std::string::npos)
+      << s1.error;
+  EXPECT_TRUE(b->take_notifications().empty());
+  broken = false;
+  auto h2 = a->write("b", std::span<const WriteOp>(&op, 1), "second");
+  TransferStatus s2 = a->wait(h2, 30s);
+  ASSERT_EQ(s2.state, TransferState::kDone) << s2.error;
+  EXPECT_EQ(dst, src);
+  auto notes = b->wait_notifications(10s);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].message, "second");
+}
+
+TEST(TransferUcx, DeviceRegionsAreRefusedWithTheReason) {
+  AgentOptions o;
+  o.name = "u";
+  o.ucx_transports = "tcp";
+  o.device_copy = [](void* d, const void* s, size_t n) { std::memcpy(d, s, n); };
+  auto a = make_transfer_agent("ucx", o);
+  std::vector<uint8_t> buf(64);
+  try {
+    a->register_memory(buf.data(), buf.size(), MemoryKind::kCuda);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnimplemented);
+    EXPECT_NE(std::string(e.what()).find("host memory only"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TransferCore, Base64RoundTrip) {

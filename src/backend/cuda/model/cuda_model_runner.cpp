@@ -54,10 +54,18 @@ class CudaModelRunner : public engine::ModelRunner {
   }
   engine::KvBufferInfo kv_buffer() override {
     const auto& c = model_->config();
-    return {model_->kv_data(),   model_->kv_bytes(),
-            c.num_hidden_layers, model_->slots_per_layer(),
-            c.kv_cache_dim(),    2,
-            model_->page_size(), "bf16"};
+    engine::KvBufferInfo kv{model_->kv_data(),   model_->kv_bytes(),
+                            c.num_hidden_layers, model_->slots_per_layer(),
+                            c.kv_cache_dim(),    2,
+                            model_->page_size(), "bf16"};
+    // The transfer agent's threads copy to or from the pool (cudaMemcpyDefault: either way).
+    int dev = 0;
+    WS_CUDA_CHECK(cudaGetDevice(&dev));
+    kv.device_copy = [dev](void* dst, const void* src, size_t bytes) {
+      WS_CUDA_CHECK(cudaSetDevice(dev));
+      WS_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+    };
+    return kv;
   }
 
  private:
