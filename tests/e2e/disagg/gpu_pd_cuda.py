@@ -30,23 +30,6 @@ LAYOUTS = [  # (label, decode workers, backend, prefill page size, decode page s
 ]
 
 
-def reference(model, prompts):
-    c = u.PdCluster("ref")
-    c.start_frontend()
-    w = c.start(model, "agg", *GPU)
-    c.wait_registered([w])
-    uniq = list({tuple(p): p for p in prompts}.values())
-    res = [u.completion(c, p, MAX_TOKENS) for p in uniq]
-    out = {}
-    for p, (st, ids, err) in zip(uniq, res):
-        if not check(st == 200 and ids, f"reference: aggregated GPU output, {len(p)}-token prompt [{st} {err}]"):
-            raise RuntimeError("no reference")
-        out[tuple(p)] = ids[0]
-    w.kill()
-    c.frontend.kill()
-    return out
-
-
 def run_layout(model, prompts, ref, label, nd, backend, pps, dps):
     t0 = time.time()
     c = u.PdCluster("pd")
@@ -74,9 +57,7 @@ def run_layout(model, prompts, ref, label, nd, backend, pps, dps):
             seq_bad.append(f"len {len(p)}: {st} got {ids} want {ref[tuple(p)]} {err}")
     check(not seq_bad, f"[{label}] {len(prompts)} requests one at a time equal the aggregated GPU "
                        f"output token for token [{seq_bad[:3]}]")
-    ok, st = c.wait_empty(pre + dec, timeout=15)
-    check(ok, f"[{label}] afterwards every worker has running=0 waiting=0 KV usage 0 [{st}]")
-    check(all(p.alive() for p in pre + dec), f"[{label}] every worker is still alive")
+    u.check_drained(c, pre + dec, label)
     logs = [p.log_text() for p in dec]
     check(all("of GPU memory registered" in t for t in logs),
           f"[{label}] each decode worker registered its GPU KV pool with the transfer agent")
@@ -92,7 +73,7 @@ def main():
     model = h.tiny_model_dir()
     prompts = u.prompt_set(CONCURRENT)
     t0 = time.time()
-    ref = reference(model, prompts)
+    ref = u.reference(model, prompts, MAX_TOKENS, *GPU, one_at_a_time=True)
     print(f"reference: {len(ref)} prompts in {time.time() - t0:.1f} s", flush=True)
     for layout in LAYOUTS:
         run_layout(model, prompts, ref, *layout)

@@ -183,15 +183,18 @@ class Background:
         return self.res
 
 
-def reference(model, prompts, max_tokens):
-    """Greedy outputs of an aggregated worker (same model, same engine flags) through the same
-    HTTP path: {tuple(prompt): ids}."""
+def reference(model, prompts, max_tokens, *extra, one_at_a_time=False):
+    """Greedy outputs of an aggregated worker (same model, same engine flags plus `extra`) through
+    the same HTTP path, all at once or one request at a time: {tuple(prompt): ids}."""
     c = PdCluster("ref")
     c.start_frontend()
-    w = c.start(model, "agg")
+    w = c.start(model, "agg", *extra)
     c.wait_registered([w])
     uniq = list({tuple(p): p for p in prompts}.values())
-    res = run_concurrent(lambda p: completion(c, p, max_tokens), [(p,) for p in uniq])
+    if one_at_a_time:
+        res = [completion(c, p, max_tokens) for p in uniq]
+    else:
+        res = run_concurrent(lambda p: completion(c, p, max_tokens), [(p,) for p in uniq])
     out = {}
     for p, (st, ids, err) in zip(uniq, res):
         if not check(st == 200 and ids, f"reference: aggregated output for a {len(p)}-token prompt [{st} {err}]"):
@@ -200,3 +203,10 @@ def reference(model, prompts, max_tokens):
     w.kill()
     c.frontend.kill()
     return out
+
+
+def check_drained(cluster, procs, label):
+    """Every one of `procs` ends with running = waiting = 0 and KV usage 0, and is alive."""
+    ok, st = cluster.wait_empty(procs, timeout=15)
+    check(ok, f"[{label}] afterwards every worker has running=0 waiting=0 KV usage 0 [{st}]")
+    check(all(p.alive() for p in procs), f"[{label}] every worker is still alive")

@@ -61,9 +61,7 @@ def run_layout(model, prompts, ref, label, np_, nd, backend, pps, dps):
             seq_bad.append(f"len {len(p)}: {st} {ids} {err}")
     check(not seq_bad, f"[{label}] sequential streaming requests equal the aggregated output [{seq_bad}]")
 
-    ok, st = c.wait_empty(pre + dec, timeout=15)
-    check(ok, f"[{label}] afterwards every worker has running=0 waiting=0 KV usage 0 [{st}]")
-    check(all(p.alive() for p in pre + dec), f"[{label}] every worker is still alive")
+    u.check_drained(c, pre + dec, label)
     if np_ > 1:
         served = [p.log_text().count("decode engine ") for p in pre]
         check(all(s > 0 for s in served), f"[{label}] every prefill worker had a decode engine connect "
