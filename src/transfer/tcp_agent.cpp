@@ -149,13 +149,9 @@ RegionId TcpAgent::register_memory(void* base, size_t bytes, MemoryKind kind) {
 }
 
 bool TcpAgent::in_device_region(const void* p, size_t len) const {
-  const uint64_t a = reinterpret_cast<uint64_t>(p);
   std::lock_guard lk(regions_mu_);
-  for (const auto& [id, r] : regions_) {
-    const uint64_t base = reinterpret_cast<uint64_t>(r.base);
-    if (r.kind == MemoryKind::kCuda && a >= base && len <= r.length && a - base <= r.length - len)
-      return true;
-  }
+  for (const auto& [id, r] : regions_)
+    if (r.kind == MemoryKind::kCuda && r.holds(reinterpret_cast<uint64_t>(p), len)) return true;
   return false;
 }
 

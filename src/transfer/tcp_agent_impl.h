@@ -66,6 +66,11 @@ struct LocalRegion {
   char* base;
   size_t length;
   MemoryKind kind;
+  // Whether [addr, addr + len) lies inside this region.
+  bool holds(uint64_t addr, uint64_t len) const {
+    const uint64_t b = reinterpret_cast<uint64_t>(base);
+    return addr >= b && len <= length && addr - b <= length - len;
+  }
 };
 
 class TcpAgent final : public AgentBase {

@@ -27,8 +27,7 @@ void TcpAgent::accept_all() {
 std::string TcpAgent::check_bounds(uint64_t addr, uint64_t len, bool* device) {
   std::lock_guard lk(regions_mu_);
   for (const auto& [id, r] : regions_) {
-    uint64_t base = reinterpret_cast<uint64_t>(r.base);
-    if (addr >= base && len <= r.length && addr - base <= r.length - len) {
+    if (r.holds(addr, len)) {
       *device = r.kind == MemoryKind::kCuda;
       return {};
     }
