@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   std::string mla = "default", moe_path = "default", grouped = "default";
   std::string small_m = "default", moe_small = "default", gemv = "default", bgemv = "default";
   std::string fuse = "default", pdl = "default", fuse_qkv = "default", branch = "default",
-              norm_gemv = "default", router_route = "default";
+              norm_gemv = "default", router_route = "default", mla_token = "default";
   int autotune = -1;
   std::string trace;
   app.add_option("--preset", preset, "v2-lite | v3");
@@ -170,6 +170,11 @@ int main(int argc, char** argv) {
   app.add_option("--norm-in-gemv", norm_gemv,
                  "No q LoRA: input RMSNorm made by the q + kv_a GEMV pair: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_option(
+         "--mla-token", mla_token,
+         "One-token steps: the attention core in one clustered launch: default | on | off | 8 | 16 "
+         "(on with that cluster size)")
+      ->check(CLI::IsMember({"default", "on", "off", "8", "16"}));
   app.add_option("--gemm-autotune", autotune,
                  "cuBLASLt candidates timed per plan (-1 = default, <= 1 = heuristic's first)");
   app.add_option("--trace", trace,
@@ -241,11 +246,13 @@ int main(int argc, char** argv) {
   if (branch != "default") o.moe_shared_branch = branch == "on";
   if (norm_gemv != "default") o.norm_in_gemv = norm_gemv == "on";
   if (router_route != "default") o.moe_router_route = router_route == "on";
+  if (mla_token != "default") o.mla_token = mla_token != "off";
+  if (mla_token == "8" || mla_token == "16") o.mla_token_cluster = std::stoi(mla_token);
   std::printf(
       "gemm autotune: %d candidates, fused q_a + kv_a: %s, shared-expert branch: %s, norm in "
-      "GEMV: %s, router + routing in one launch: %s\n",
+      "GEMV: %s, router + routing in one launch: %s, mla token: %s\n",
       o.gemm_autotune, o.fuse_qkv_a ? "on" : "off", o.moe_shared_branch ? "on" : "off",
-      o.norm_in_gemv ? "on" : "off", o.moe_router_route ? "on" : "off");
+      o.norm_in_gemv ? "on" : "off", o.moe_router_route ? "on" : "off", o.mla_token ? "on" : "off");
   std::printf(
       "kernels: mla decode %s, moe path %d, fp8 small-M %s, fp8 gemv %s, bf16 gemv %s, fused "
       "small MoE %s, fused ops %s, pdl %s\n",

@@ -38,7 +38,7 @@ const char* kernel_trace_name(uint32_t kernel) {
                                        "rope_prep", "mla_dec_tma",   "mla_dec_wgmma", "mla_dec_ws",
                                        "mla_fwd",   "mla_combine",   "routing",       "moe_up",
                                        "moe_down",  "moe_down_bf16", "silu_mul",      "embedding",
-                                       "argmax",    "stamp"};
+                                       "argmax",    "stamp",         "mla_token"};
   static_assert(sizeof kNames / sizeof kNames[0] == static_cast<size_t>(TraceKernel::kCount));
   return kernel < static_cast<uint32_t>(TraceKernel::kCount) ? kNames[kernel] : "?";
 }

@@ -31,6 +31,7 @@ enum class TraceKernel : uint32_t {
   kEmbedding,
   kArgmax,
   kStamp,  // kernel_trace_stamp: gridDim.y is its tag
+  kMlaToken,
   kCount
 };
 

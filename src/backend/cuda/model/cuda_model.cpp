@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "backend/cuda/attention/mla.h"
+#include "backend/cuda/attention/mla_token.h"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/gemm/gemm.h"
 #include "backend/cuda/gemm/gemm_gemv.h"
@@ -258,64 +259,94 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
       B.linear(I.blas, L.q, B.xn.get(), T, B.q.get(), st, xq);
       B.linear(I.blas, L.kv_a, B.xn.get(), T, B.kva.get(), st, xq);
     }
-    const LatentPrepParams lp{
-        kv_a, L.kv_a_norm.get(), meta.d_positions, meta.d_slots, cache, I.rope, T, lat, slots,
-        eps,  kv_a_stride};
-    const QueryRopeParams qp{
-        B.q.get(), B.q_abs.get(), meta.d_positions, I.rope, T, nh, qk, nope, row, lat};
-    if (opts_.fuse_ops)
-      launch_mla_rope_prep(lp, qp, st);  // the query tail is disjoint from the absorbed part
-    else
-      launch_latent_prep(lp, st);
-    // Absorbed query: q_nope . W_UK per head, then the roped tail.
-    batched_gemm(I.cublas, false, lat, T, nope, L.kv_b.get(), lat, (nope + vd) * lat, B.q.get(),
-                 nh * qk, qk, B.q_abs.get(), nh * row, row, nh);
-    if (!opts_.fuse_ops) launch_query_rope(qp, st);
-    if (lat == kMlaLatentDim && rd == kMlaRopeDim) {
-      MlaAttentionParams ap;
-      ap.q = B.q_abs.get();
-      ap.kv_cache = cache;
-      ap.page_table = meta.d_page_table;
-      ap.seq_lens = meta.d_seq_lens;
-      ap.token_seq = meta.d_token_seq;
-      ap.token_pos = meta.d_positions;
-      ap.out = B.o_lat.get();
-      ap.num_tokens = T;
-      ap.num_seqs = meta.seqs;
-      ap.num_heads = nh;
-      ap.max_pages_per_seq = meta.max_pages;
-      ap.page_size = opts_.page_size;
-      ap.softmax_scale = static_cast<float>(c.attention_scale());
-      ap.max_seq_len = meta.max_seq_len;
-      ap.workspace_bytes = mla_workspace_bytes(T, nh, meta.max_seq_len);
-      if (graph_ws != nullptr) {
-        // A captured graph keeps this pointer: never the regrowable eager buffer, and the
-        // kernels check the plan's need against the buffer's real size.
-        ap.workspace = graph_ws->bytes() > 0 ? graph_ws->get() : nullptr;
-        ap.workspace_bytes = graph_ws->bytes();
-      } else {
-        ap.workspace = B.mla_workspace(ap.workspace_bytes);
-      }
-      if (meta.decode_only)
-        launch_mla_decode(ap, st, opts_.mla_decode);
+    // One token: its whole attention core (latent and query rope, absorbed query, attention,
+    // W_UV) in one clustered launch, with every weight and cache read issued before its wait.
+    MlaTokenParams tp;
+    tp.q = B.q.get();
+    tp.kv_a = kv_a;
+    tp.kv_a_norm = L.kv_a_norm.get();
+    tp.w_kv_b = L.kv_b.get();
+    tp.rope = I.rope;
+    tp.position = meta.d_positions;
+    tp.slot = meta.d_slots;
+    tp.page_table = meta.d_page_table;
+    tp.seq_len = meta.d_seq_lens;
+    tp.kv_cache = cache;
+    tp.out = B.attn.get();
+    tp.heads = nh;
+    tp.q_stride = qk;
+    tp.nope = nope;
+    tp.v_dim = vd;
+    tp.page_size = opts_.page_size;
+    tp.slots = slots;
+    tp.eps = eps;
+    tp.softmax_scale = static_cast<float>(c.attention_scale());
+    tp.cluster = opts_.mla_token_cluster;
+    const bool token_core = opts_.mla_token && T == 1 && meta.decode_only && lat == kMlaLatentDim &&
+                            mla_token_preferred(nh, meta.max_seq_len) &&
+                            mla_token_unsupported(tp).empty();
+    if (token_core)
+      launch_mla_token(tp, st);
+    else {
+      const LatentPrepParams lp{
+          kv_a, L.kv_a_norm.get(), meta.d_positions, meta.d_slots, cache, I.rope, T, lat, slots,
+          eps,  kv_a_stride};
+      const QueryRopeParams qp{
+          B.q.get(), B.q_abs.get(), meta.d_positions, I.rope, T, nh, qk, nope, row, lat};
+      if (opts_.fuse_ops)
+        launch_mla_rope_prep(lp, qp, st);  // the query tail is disjoint from the absorbed part
       else
-        launch_mla_prefill(ap, st);
-    } else {
-      launch_mla_simple({B.q_abs.get(), cache, meta.d_page_table, meta.d_token_seq,
-                         meta.d_positions, B.o_lat.get(), T, nh, lat, rd, meta.max_pages,
-                         opts_.page_size, static_cast<float>(c.attention_scale())},
-                        st);
+        launch_latent_prep(lp, st);
+      // Absorbed query: q_nope . W_UK per head, then the roped tail.
+      batched_gemm(I.cublas, false, lat, T, nope, L.kv_b.get(), lat, (nope + vd) * lat, B.q.get(),
+                   nh * qk, qk, B.q_abs.get(), nh * row, row, nh);
+      if (!opts_.fuse_ops) launch_query_rope(qp, st);
+      if (lat == kMlaLatentDim && rd == kMlaRopeDim) {
+        MlaAttentionParams ap;
+        ap.q = B.q_abs.get();
+        ap.kv_cache = cache;
+        ap.page_table = meta.d_page_table;
+        ap.seq_lens = meta.d_seq_lens;
+        ap.token_seq = meta.d_token_seq;
+        ap.token_pos = meta.d_positions;
+        ap.out = B.o_lat.get();
+        ap.num_tokens = T;
+        ap.num_seqs = meta.seqs;
+        ap.num_heads = nh;
+        ap.max_pages_per_seq = meta.max_pages;
+        ap.page_size = opts_.page_size;
+        ap.softmax_scale = static_cast<float>(c.attention_scale());
+        ap.max_seq_len = meta.max_seq_len;
+        ap.workspace_bytes = mla_workspace_bytes(T, nh, meta.max_seq_len);
+        if (graph_ws != nullptr) {
+          // A captured graph keeps this pointer: never the regrowable eager buffer, and the
+          // kernels check the plan's need against the buffer's real size.
+          ap.workspace = graph_ws->bytes() > 0 ? graph_ws->get() : nullptr;
+          ap.workspace_bytes = graph_ws->bytes();
+        } else {
+          ap.workspace = B.mla_workspace(ap.workspace_bytes);
+        }
+        if (meta.decode_only)
+          launch_mla_decode(ap, st, opts_.mla_decode);
+        else
+          launch_mla_prefill(ap, st);
+      } else {
+        launch_mla_simple({B.q_abs.get(), cache, meta.d_page_table, meta.d_token_seq,
+                           meta.d_positions, B.o_lat.get(), T, nh, lat, rd, meta.max_pages,
+                           opts_.page_size, static_cast<float>(c.attention_scale())},
+                          st);
+      }
+      // Per-head W_UV on the latent output (one GEMV launch at decode sizes), then o_proj into the
+      // residual stream.
+      const GemvHeadsParams uv{
+          B.o_lat.get(), L.kv_b.get() + nope * lat, B.attn.get(), T, nh, vd, lat, nh * lat, lat,
+          lat,           (nope + vd) * lat,         nh * vd};
+      if (opts_.fuse_ops && I.blas.bf16_gemv() && bf16_gemv_heads_unsupported(uv).empty())
+        launch_bf16_gemv_heads(uv, GemvConfig{}, st);
+      else
+        batched_gemm(I.cublas, true, vd, T, lat, L.kv_b.get() + nope * lat, lat, (nope + vd) * lat,
+                     B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
     }
-    // Per-head W_UV on the latent output (one GEMV launch at decode sizes), then o_proj into the
-    // residual stream.
-    const GemvHeadsParams uv{
-        B.o_lat.get(), L.kv_b.get() + nope * lat, B.attn.get(), T, nh, vd, lat, nh * lat, lat,
-        lat,           (nope + vd) * lat,         nh * vd};
-    if (opts_.fuse_ops && I.blas.bf16_gemv() && bf16_gemv_heads_unsupported(uv).empty())
-      launch_bf16_gemv_heads(uv, GemvConfig{}, st);
-    else
-      batched_gemm(I.cublas, true, vd, T, lat, L.kv_b.get() + nope * lat, lat, (nope + vd) * lat,
-                   B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
     B.linear_residual(I.blas, L.o, B.attn.get(), T, st, false, &pending);
     // --- MLP / MoE ---
     const bool mq = norm_h(L.post_attention_norm.get(), !L.is_moe && L.gate_up.fp8);

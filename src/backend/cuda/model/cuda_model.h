@@ -57,8 +57,11 @@ struct CudaModelOptions {
                                   // the routing (StepBuffers::set_shared_branch)
   bool moe_router_route = true;   // a few tokens: router GEMV + routing in one launch (moe.h)
   int gemm_autotune = kGemmAutotuneDefault;  // cuBLASLt candidates timed per plan (<= 1: off)
-  bool norm_in_gemv = true;  // no q LoRA, BF16, <= 2 tokens: the input RMSNorm made by the
-                             // q + kv_a GEMV pair (bit-identical; gemm_gemv.h GemvRmsNorm)
+  bool norm_in_gemv = true;   // no q LoRA, BF16, <= 2 tokens: the input RMSNorm made by the
+                              // q + kv_a GEMV pair (bit-identical; gemm_gemv.h GemvRmsNorm)
+  bool mla_token = true;      // one-token decode steps: rope prep, absorb, attention and W_UV in
+                              // one clustered launch where mla_token_preferred (mla_token.h)
+  int mla_token_cluster = 0;  // its CTAs per cluster: 8, 16 or 0 (kMlaTokenDefaultCluster)
 };
 
 class CudaModel {

@@ -4,6 +4,7 @@
 // same logits and greedy ids bit for bit as the norm launch, eagerly and through CUDA graphs.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -27,7 +28,7 @@ class CudaDecodeGemvModel : public ::testing::Test {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  static std::unique_ptr<CudaModel> load(bool norm, int64_t graph_bs) {
+  static std::unique_ptr<CudaModel> load(bool norm, int64_t graph_bs, bool mla_token = true) {
     CudaModelOptions o;
     o.page_size = 64;
     o.max_seqs = 8;
@@ -37,6 +38,7 @@ class CudaDecodeGemvModel : public ::testing::Test {
     o.seed = 9;
     o.cuda_graph_max_bs = graph_bs;
     o.norm_in_gemv = norm;
+    o.mla_token = mla_token;
     auto m = CudaModel::load(dir_, o);
     launch_fill_random_bf16(static_cast<__nv_bfloat16*>(m->kv_data()),
                             static_cast<int64_t>(m->kv_bytes() / 2), 13, 1.0f, nullptr);
@@ -86,6 +88,27 @@ TEST_F(CudaDecodeGemvModel, NormInGemvPairIsBitIdentical) {
     EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
         << "graphs up to " << graph_bs;
     EXPECT_EQ(gi, gj) << "graphs up to " << graph_bs;
+  }
+}
+
+// The one-token attention core in one clustered launch (CudaModelOptions::mla_token) against
+// the separate kernels (rope prep, absorb GEMM, MLA decode, W_UV GEMV): the same logits up to
+// summation order (the batch-2 steps run the separate kernels either way), eagerly and through
+// CUDA graphs.
+TEST_F(CudaDecodeGemvModel, MlaTokenMatchesSeparateKernels) {
+  WS_REQUIRE_GPU();
+  for (int64_t graph_bs : {int64_t{0}, int64_t{4}}) {
+    auto on = load(true, graph_bs, true);
+    auto off = load(true, graph_bs, false);
+    std::vector<int32_t> gi, gj;
+    const auto a = logits(*on, &gi), b = logits(*off, &gj);
+    ASSERT_EQ(a.size(), b.size());
+    std::vector<double> ref(b.begin(), b.end());
+    const double rel = test::rel_l2(a, ref);
+    std::printf("[mla-token] graphs up to %ld: logits rel_l2 %.2e, greedy ids %s\n", long(graph_bs),
+                rel, gi == gj ? "equal" : "differ");
+    EXPECT_LT(rel, 1e-2) << "graphs up to " << graph_bs;
+    EXPECT_GT(rel, 0.0) << "the switch changed nothing: the clustered launch did not run";
   }
 }
 

@@ -1,0 +1,493 @@
+// launch_mla_token (mla_token.h). Cluster c holds heads 2c and 2c + 1; CTA r of its C (8 or 16):
+// - Before pdl_wait, only reads nothing earlier in the step writes, by cp.async: W_UK columns
+//   [512 r / C, 512 (r + 1) / C) and W_UV rows [128 r / C, 128 (r + 1) / C) of both heads, then
+//   the first 128 of its cache rows below the position (earlier steps wrote them; their slots
+//   come from the host's page table). The rope angles of the position (host data too).
+// - After it: q_nope and the roped q_pe; the CTA whose rows hold the position makes the token's
+//   latent row (the first cluster's also stores it into the cache); its absorbed-query columns
+//   go to every CTA of the cluster through distributed shared memory; a cluster barrier; the
+//   scores of all its rows, one softmax pass, P.V (128 rows at a time, an online softmax across
+//   such chunks); its partial output and (max, sum) to shared memory; a cluster barrier; every
+//   CTA combines the C partials itself and computes its W_UV rows of both heads.
+// Where a separate kernel rounds to bf16 (roped q_pe, absorbed query, latent row, attention
+// output, W_UV output), this one does too; the latent row is the rope prep kernel's bit for bit.
+#include "backend/cuda/attention/mla_token.h"
+
+#include <cooperative_groups.h>
+#include <cuda_bf16.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/common/cuda_check.h"
+#include "backend/cuda/common/kernel_trace.cuh"
+#include "backend/cuda/common/mbarrier_ptx.cuh"
+#include "backend/cuda/common/mma_ptx.cuh"
+#include "backend/cuda/common/pdl.cuh"
+#include "backend/cuda/common/smem_opt_in.h"
+#include "backend/cuda/common/tma_ptx.cuh"
+#include "backend/cuda/ops/block_sum.cuh"
+
+namespace wideserve::cuda {
+namespace {
+
+namespace cg = cooperative_groups;
+using bf16 = __nv_bfloat16;
+
+constexpr int kHg = 2;  // heads per cluster
+constexpr int kThreads = 256;
+constexpr int kChunk = 128;  // cache rows in shared memory at once
+constexpr int kNope = 128, kV = 128, kLat = 512, kRope = 64, kRow = kLat + kRope;
+constexpr int kRowChunks = kRow / 8;  // 16-byte chunks of a cache row
+constexpr int kRowPad = kRow + 8;     // ring row stride: 1168 bytes, ldmatrix without conflicts
+constexpr float kLog2e = 1.4426950408889634f;
+static_assert(kThreads == kHg * kNope && kThreads * 2 == kLat && kChunk == 16 * kThreads / 32 &&
+              kHg == 2);
+
+template <int kCs>
+struct Smem {
+  static constexpr int kAbsCols = kLat / kCs;  // absorbed-query columns per CTA
+  static constexpr int kUvRows = kV / kCs;     // W_UV rows per CTA and head
+  alignas(16) bf16 uk[kHg][kNope][kAbsCols];
+  alignas(16) bf16 uv[kHg][kUvRows][kLat];
+  alignas(16) bf16 ring[kChunk][kRowPad];
+  alignas(16) bf16 qb[kHg][kRow];  // absorbed query | roped q_pe
+  alignas(16) bf16 cur[kRow];      // the token's own latent row
+  alignas(16) bf16 ob[kHg][kLat];
+  alignas(16) float qn[kHg][kNope];
+  alignas(16) float part[kHg][kLat];  // unnormalised P.V over this CTA's rows (read by the cluster)
+  alignas(16) float ml[kHg][2];       // running max (log2 units) and sum (read by the cluster)
+  alignas(16) float pr[kChunk][kHg];  // scores
+  alignas(16) bf16 pb[kHg][kChunk];   // probabilities (the P.V MMA's B operand)
+  alignas(16) float corr[kHg];
+  alignas(16) int64_t slot[kChunk];
+  alignas(8) uint64_t bar[2];  // weights landed; the chunk's rows landed (one phase per chunk)
+};
+
+__device__ __forceinline__ float bf(bf16 x) {
+  return __bfloat162float(x);
+}
+
+__device__ __forceinline__ void dot8(const uint4& a, const uint4& b, float& acc) {
+  const auto* x = reinterpret_cast<const __nv_bfloat162*>(&a);
+  const auto* y = reinterpret_cast<const __nv_bfloat162*>(&b);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float2 u = __bfloat1622float2(x[k]), v = __bfloat1622float2(y[k]);
+    acc = fmaf(u.x, v.x, acc);
+    acc = fmaf(u.y, v.y, acc);
+  }
+}
+
+__device__ __forceinline__ void stamp(const MlaTokenParams& p, int point) {
+  if (p.stamps != nullptr && threadIdx.x == 0) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    p.stamps[blockIdx.x * kMlaTokenStamps + point] = t;
+    if (point == 0 || point == 11)  // SM cycles too: the clock the CTA ran at
+      p.stamps[blockIdx.x * kMlaTokenStamps + 14 + (point != 0)] = clock64();
+  }
+}
+
+template <int kCs>
+__global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenParams p) {
+  using S = Smem<kCs>;
+  constexpr int kAbsCols = S::kAbsCols, kUvRows = S::kUvRows;
+  KernelTrace kt_(TraceKernel::kMlaToken);
+  extern __shared__ __align__(16) uint8_t smem_raw[];
+  S& s = *reinterpret_cast<S*>(smem_raw);
+  stamp(p, 0);
+  cg::cluster_group cluster = cg::this_cluster();
+  const int rank = static_cast<int>(cluster.block_rank());
+  const int cid = static_cast<int>(blockIdx.x) / kCs;
+  const int64_t h0 = static_cast<int64_t>(cid) * kHg;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int64_t pos = p.position[0], ps = p.page_size;
+  const int64_t len = min(pos + 1, static_cast<int64_t>(p.seq_len[0]));
+  const int64_t r0 = len * rank / kCs, r1 = len * (rank + 1) / kCs;
+  const int64_t cached_end = min(r1, pos);  // rows below it come from the cache
+  const int chunks = static_cast<int>((r1 - r0 + kChunk - 1) / kChunk);
+
+  // ---- Before the wait: W_UK columns by cp.async (many 16-byte pieces, quick to issue), W_UV by
+  // bulk copies, then the first chunk's cache rows, one bulk copy per row by the thread that read
+  // the row's page (the other threads go on to the wait and the query loads meanwhile).
+  const uint32_t bar_w = smem_addr(&s.bar[0]), bar_c = smem_addr(&s.bar[1]);
+  if (tid == 0) {
+    mbar_init(bar_w, 1);
+    mbar_init(bar_c, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+  stamp(p, 1);
+  const int64_t head_stride = static_cast<int64_t>(kNope + kV) * kLat;
+  for (int i = tid; i < kHg * kNope * (kAbsCols / 8); i += kThreads) {
+    const int h = i / (kNope * (kAbsCols / 8)), rem = i % (kNope * (kAbsCols / 8));
+    const int row = rem / (kAbsCols / 8), c = rem % (kAbsCols / 8);
+    cp_async_16(smem_addr(&s.uk[h][row][c * 8]), p.w_kv_b + (h0 + h) * head_stride +
+                                                     static_cast<int64_t>(row) * kLat +
+                                                     rank * kAbsCols + c * 8);
+  }
+  asm volatile("cp.async.commit_group;" ::: "memory");
+  if (tid == 0) mbar_expect_tx(bar_w, kHg * kUvRows * kLat * 2);
+  if (tid < kHg)
+    bulk_load(
+        smem_addr(s.uv[tid][0]),
+        p.w_kv_b + (h0 + tid) * head_stride + static_cast<int64_t>(kNope + rank * kUvRows) * kLat,
+        kUvRows * kLat * 2, bar_w);
+  // Chunk k's slots (a thread per row) and its cached rows, one bulk copy per row; chunk 0 issues
+  // straight from the registers, later chunks go through s.slot (the caller syncs in between).
+  auto row_slot = [&](int k) {
+    const int64_t at = r0 + static_cast<int64_t>(k) * kChunk + tid;
+    return at < cached_end ? static_cast<int64_t>(p.page_table[at / ps]) * ps + at % ps : -1;
+  };
+  auto chunk_rows = [&](int k) {
+    const int64_t t0 = r0 + static_cast<int64_t>(k) * kChunk;
+    return static_cast<int>(max(int64_t{0}, min(int64_t{kChunk}, cached_end - t0)));
+  };
+  auto chunk_slots = [&](int k) {
+    if (tid < kChunk) s.slot[tid] = row_slot(k);
+  };
+  auto load_chunk = [&](int k) {
+    const int rows = chunk_rows(k);
+    if (tid == 0) mbar_expect_tx(bar_c, static_cast<uint32_t>(rows * kRow * 2));
+    if (tid < rows)
+      bulk_load(smem_addr(s.ring[tid]), p.kv_cache + s.slot[tid] * kRow, kRow * 2, bar_c);
+  };
+  // Chunk 0's slots are read now; the copies go out after the wait, once the query's loads are
+  // in flight too (a thread waiting on its page read here would hold the whole CTA back).
+  const int rows0 = chunk_rows(0);
+  // Raw loads only: anything computed from them here would stall the thread before its wait.
+  const int64_t at0 = r0 + tid;
+  const int32_t page0 = tid < rows0 ? p.page_table[at0 / ps] : 0;
+  const bf16 nw0_raw = p.kv_a_norm[tid], nw1_raw = p.kv_a_norm[tid + kThreads];
+  // Rope angles of the position (threads 0 .. 63: head tid / 32, pair tid % 32), as the rope
+  // prep kernel makes them.
+  float rc = 0.f, rs = 0.f;
+  if (tid < kHg * kRope / 2) {
+    sincosf(p.rope.inv_freq[tid % (kRope / 2)] * static_cast<float>(pos), &rs, &rc);
+    rc *= p.rope.attention_factor;
+    rs *= p.rope.attention_factor;
+  }
+  stamp(p, 2);
+
+  kt_.wait();
+  stamp(p, 3);
+  pdl_launch_dependents();
+
+  // ---- q_nope, the roped q_pe, and (the CTA holding the position) the token's latent row: every
+  // load of a thread issued at once (one round trip), the norm weight read before the wait.
+  const bool has_pos = pos >= r0 && pos < r1;
+  float x0 = 0.f, x1 = 0.f, xa = 0.f, xb = 0.f;  // the token's kv_a row (the position's CTA)
+  {
+    const int h = tid / kNope, i = tid % kNope;
+    const bf16* x = p.kv_a;
+    const float qv = bf(p.q[(h0 + h) * p.q_stride + i]);
+    float qa = 0.f, qb2 = 0.f;
+    if (tid < kHg * kRope / 2) {
+      const bf16* qp = p.q + (h0 + tid / (kRope / 2)) * p.q_stride + kNope;
+      qa = bf(qp[2 * (tid % (kRope / 2))]);
+      qb2 = bf(qp[2 * (tid % (kRope / 2)) + 1]);
+    }
+    if (has_pos) {
+      x0 = bf(x[tid]);
+      x1 = bf(x[tid + kThreads]);
+      if (tid < kRope / 2) {
+        xa = bf(x[kLat + 2 * tid]);
+        xb = bf(x[kLat + 2 * tid + 1]);
+      }
+    }
+    if (tid == 0) mbar_expect_tx(bar_c, static_cast<uint32_t>(rows0 * kRow * 2));
+    if (tid < rows0)
+      bulk_load(smem_addr(s.ring[tid]),
+                p.kv_cache + (static_cast<int64_t>(page0) * ps + at0 % ps) * kRow, kRow * 2, bar_c);
+    s.qn[h][i] = qv;
+    if (tid < kHg * kRope / 2) {
+      const int hh = tid / (kRope / 2), j = tid % (kRope / 2);
+      s.qb[hh][kLat + j] = __float2bfloat16(qa * rc - qb2 * rs);
+      s.qb[hh][kLat + kRope / 2 + j] = __float2bfloat16(qb2 * rc + qa * rs);
+    }
+  }
+  asm volatile("cp.async.wait_group 0;" ::: "memory");  // W_UK (the bulk copies may not be)
+  __syncthreads();
+  stamp(p, 4);
+
+  // ---- Absorbed query: column pairs, kThreads / units threads each, sent to the whole cluster.
+  {
+    constexpr int kUnits = kHg * kAbsCols / 2, kPer = kThreads / kUnits, kSpan = kNope / kPer;
+    const int u = tid / kPer, sub = tid % kPer, h = u / (kAbsCols / 2), c2 = u % (kAbsCols / 2);
+    float a0 = 0.f, a1 = 0.f;
+#pragma unroll 8
+    for (int i = sub * kSpan; i < (sub + 1) * kSpan; ++i) {
+      const float2 w = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(s.uk[h][i])[c2]);
+      const float q = s.qn[h][i];
+      a0 = fmaf(q, w.x, a0);
+      a1 = fmaf(q, w.y, a1);
+    }
+#pragma unroll
+    for (int o = 1; o < kPer; o <<= 1) {
+      a0 += __shfl_xor_sync(0xffffffffu, a0, o);
+      a1 += __shfl_xor_sync(0xffffffffu, a1, o);
+    }
+    if (sub == 0) {
+      const __nv_bfloat162 v = __floats2bfloat162_rn(a0, a1);
+#pragma unroll
+      for (int k = 0; k < kCs; ++k)
+        reinterpret_cast<__nv_bfloat162*>(cluster.map_shared_rank(&s, k)->qb[h] +
+                                          rank * kAbsCols)[c2] = v;
+    }
+  }
+  // The cluster barrier is split: arrive once the columns are sent, make the latent row (only the
+  // position's CTA needs it, for its own rows) meanwhile, wait after.
+  asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+  if (has_pos) {
+    // store_latent_norm's and the rope prep's expressions (256 threads, the same sum order).
+    float ss = 0.f;
+    ss += x0 * x0;
+    ss += x1 * x1;
+    const float inv = rsqrtf(block_sum(ss) / static_cast<float>(kLat) + p.eps);
+    s.cur[tid] = __float2bfloat16(bf(__float2bfloat16(x0 * inv)) * bf(nw0_raw));
+    s.cur[tid + kThreads] = __float2bfloat16(bf(__float2bfloat16(x1 * inv)) * bf(nw1_raw));
+    if (tid < kRope / 2) {
+      s.cur[kLat + tid] = __float2bfloat16(xa * rc - xb * rs);
+      s.cur[kLat + kRope / 2 + tid] = __float2bfloat16(xb * rc + xa * rs);
+    }
+  }
+  __syncthreads();
+  if (has_pos && cid == 0 && tid < kRowChunks)
+    reinterpret_cast<uint4*>(p.kv_cache + static_cast<int64_t>(p.slot[0]) * kRow)[tid] =
+        reinterpret_cast<const uint4*>(s.cur)[tid];
+  asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+  stamp(p, 5);
+
+  // ---- Attention over this CTA's rows, kChunk at a time, on the tensor cores: S^T = K Q^T with
+  // 16 rows per warp (Q^T's 8 columns hold the 2 heads, the rest zero), then O^T = V^T P^T with
+  // 64 latent columns per warp. P is rounded to bf16 for the MMA, as the other decode kernels do.
+  const float sl2 = p.softmax_scale * kLog2e;
+  float m_run = -INFINITY, l_run = 0.f;  // warps 0 .. kHg - 1: head `warp`
+  float o[4][4];                         // [m-tile][fragment]: lanes with lane % 4 == 0 hold heads
+#pragma unroll
+  for (int m = 0; m < 4; ++m)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[m][e] = 0.f;
+  const int qn_row = lane >> 2, qk_col = (lane & 3) * 2;
+  for (int k = 0; k < chunks; ++k) {
+    const int64_t t0 = r0 + static_cast<int64_t>(k) * kChunk;
+    const int rows = static_cast<int>(min(static_cast<int64_t>(kChunk), r1 - t0));
+    const int rows16 = (rows + 15) & ~15;
+    if (k > 0) {
+      chunk_slots(k);
+      __syncthreads();
+      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the ring's generic writes
+      load_chunk(k);
+    }
+    mbar_wait(bar_c, k & 1);
+    if (pos >= t0 && pos < t0 + rows && tid < kRowChunks)
+      reinterpret_cast<uint4*>(s.ring[pos - t0])[tid] = reinterpret_cast<const uint4*>(s.cur)[tid];
+    for (int i = rows * kRowChunks + tid; i < rows16 * kRowChunks; i += kThreads)
+      reinterpret_cast<uint4*>(s.ring[i / kRowChunks])[i % kRowChunks] = make_uint4(0, 0, 0, 0);
+    __syncthreads();
+    if (k == 0) stamp(p, 6);
+    {  // Scores of rows [16 warp, 16 warp + 16).
+      const int base = 16 * warp;
+      float c[4] = {0.f, 0.f, 0.f, 0.f}, c2[4] = {0.f, 0.f, 0.f, 0.f};
+      if (base < rows) {
+        const uint32_t a_addr = smem_addr(&s.ring[base + (lane & 15)][(lane >> 4) * 8]);
+#pragma unroll 3
+        for (int kk = 0; kk < kRow / 16; kk += 4) {  // 4 fragments in flight, two chains
+          uint32_t a[4][4], b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#pragma unroll
+          for (int j = 0; j < 4; ++j) ldsm_x4(a[j], a_addr + (kk + j) * 32);
+          if (qn_row < kHg) {
+            const uint32_t* q = reinterpret_cast<const uint32_t*>(&s.qb[qn_row][16 * kk + qk_col]);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) b[j] = q[4 * j];
+          }
+          mma16816(c, a[0], b[0], b[1]);
+          mma16816(c2, a[1], b[2], b[3]);
+          mma16816(c, a[2], b[4], b[5]);
+          mma16816(c2, a[3], b[6], b[7]);
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) c[e] += c2[e];
+      }
+      if ((lane & 3) == 0) {
+        const int r = base + (lane >> 2);
+        s.pr[r][0] = r < rows ? c[0] * sl2 : -INFINITY;
+        s.pr[r][1] = r < rows ? c[1] * sl2 : -INFINITY;
+        s.pr[r + 8][0] = r + 8 < rows ? c[2] * sl2 : -INFINITY;
+        s.pr[r + 8][1] = r + 8 < rows ? c[3] * sl2 : -INFINITY;
+      }
+    }
+    __syncthreads();
+    if (k == 0) stamp(p, 12);
+    if (warp < kHg) {
+      float v[kChunk / 32], mt = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kChunk / 32; ++j) {
+        v[j] = s.pr[lane + 32 * j][warp];
+        mt = fmaxf(mt, v[j]);
+      }
+      for (int off = 16; off > 0; off >>= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, off));
+      const float mn = fmaxf(m_run, mt), c = exp2f(m_run - mn);
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < kChunk / 32; ++j) {
+        const bf16 pv = __float2bfloat16(exp2f(v[j] - mn));
+        sum += bf(pv);
+        s.pb[warp][lane + 32 * j] = pv;
+      }
+      for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+      l_run = l_run * c + sum;
+      m_run = mn;
+      if (lane == 0) s.corr[warp] = c;
+    }
+    __syncthreads();
+    if (k == 0) stamp(p, 13);
+    {  // O^T columns [64 warp, 64 warp + 64), rescaled by the chunk's correction first.
+      const float c0 = s.corr[0], c1 = s.corr[1];
+#pragma unroll
+      for (int m = 0; m < 4; ++m) {
+        o[m][0] *= c0;
+        o[m][1] *= c1;
+        o[m][2] *= c0;
+        o[m][3] *= c1;
+      }
+      const int krow = (lane & 7) + ((lane >> 4) << 3), kcol = ((lane >> 3) & 1) * 8;
+      for (int kk = 0; kk < rows16 / 16; ++kk) {
+        uint32_t b0 = 0, b1 = 0, a[4][4];
+        if (qn_row < kHg) {
+          b0 = *reinterpret_cast<const uint32_t*>(&s.pb[qn_row][16 * kk + qk_col]);
+          b1 = *reinterpret_cast<const uint32_t*>(&s.pb[qn_row][16 * kk + 8 + qk_col]);
+        }
+#pragma unroll
+        for (int m = 0; m < 4; ++m)
+          ldsm_x4_t(a[m], smem_addr(&s.ring[16 * kk + krow][64 * warp + 16 * m + kcol]));
+#pragma unroll
+        for (int m = 0; m < 4; ++m) mma16816(o[m], a[m], b0, b1);
+      }
+    }
+    __syncthreads();  // the ring, s.pr, s.pb and s.slot are free again
+  }
+  stamp(p, 7);
+  if ((lane & 3) == 0) {
+#pragma unroll
+    for (int m = 0; m < 4; ++m) {
+      const int col = 64 * warp + 16 * m + (lane >> 2);
+      s.part[0][col] = o[m][0];
+      s.part[1][col] = o[m][1];
+      s.part[0][col + 8] = o[m][2];
+      s.part[1][col + 8] = o[m][3];
+    }
+  }
+  if (warp < kHg && lane == 0) {
+    s.ml[warp][0] = m_run;
+    s.ml[warp][1] = l_run;
+  }
+  cluster.sync();
+  stamp(p, 8);
+
+  // ---- CTA r combines its slice of columns from every CTA's partials and sends the bf16 result
+  // to every CTA of the cluster.
+  {
+    constexpr int kSlice = kLat / kCs, kPairs = kHg * kSlice / 2;
+    if (tid < kPairs) {
+      const int h = tid / (kSlice / 2), col = rank * kSlice + 2 * (tid % (kSlice / 2));
+      float2 ml[kCs], v[kCs];
+#pragma unroll
+      for (int k = 0; k < kCs; ++k) {
+        const S* peer = cluster.map_shared_rank(&s, k);
+        ml[k] = *reinterpret_cast<const float2*>(peer->ml[h]);
+        v[k] = *reinterpret_cast<const float2*>(&peer->part[h][col]);
+      }
+      float mx = -INFINITY;
+#pragma unroll
+      for (int k = 0; k < kCs; ++k) mx = fmaxf(mx, ml[k].x);
+      float l = 0.f, ox = 0.f, oy = 0.f;
+#pragma unroll
+      for (int k = 0; k < kCs; ++k) {
+        const float w = ml[k].x == -INFINITY ? 0.f : exp2f(ml[k].x - mx);
+        l = fmaf(w, ml[k].y, l);
+        ox = fmaf(w, v[k].x, ox);
+        oy = fmaf(w, v[k].y, oy);
+      }
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const __nv_bfloat162 out = __floats2bfloat162_rn(ox * inv, oy * inv);
+#pragma unroll
+      for (int k = 0; k < kCs; ++k)
+        *reinterpret_cast<__nv_bfloat162*>(&cluster.map_shared_rank(&s, k)->ob[h][col]) = out;
+    }
+  }
+  cluster.sync();       // every slice in every CTA; no shared-memory access crosses CTAs after this
+  mbar_wait(bar_w, 0);  // W_UV
+  stamp(p, 9);
+
+  // ---- W_UV rows of both heads: kThreads / (kHg kUvRows) threads per row.
+  {
+    constexpr int kOut = kHg * kUvRows, kPer = kThreads / kOut, kSteps = (kLat / 8) / kPer;
+    const int o = tid / kPer, part = tid % kPer, h = o / kUvRows, v = o % kUvRows;
+    const uint4* w = reinterpret_cast<const uint4*>(s.uv[h][v]);
+    const uint4* x = reinterpret_cast<const uint4*>(s.ob[h]);
+    float a = 0.f;
+#pragma unroll
+    for (int m = 0; m < kSteps; ++m) dot8(w[part + kPer * m], x[part + kPer * m], a);
+#pragma unroll
+    for (int off = 1; off < kPer; off <<= 1) a += __shfl_xor_sync(0xffffffffu, a, off);
+    if (part == 0) p.out[(h0 + h) * kV + rank * kUvRows + v] = __float2bfloat16(a);
+  }
+  stamp(p, 10);
+  stamp(p, 11);
+}
+
+bool aligned16(const void* ptr) {
+  return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0;
+}
+
+template <int kCs>
+void launch(const MlaTokenParams& p, cudaStream_t stream) {
+  static SmemOptIn opt_in;
+  opt_in.once([] {
+    const void* k = reinterpret_cast<const void*>(mla_token_kernel<kCs>);
+    WS_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(sizeof(Smem<kCs>))));
+    if (kCs > 8)
+      WS_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+  });
+  launch_pdl_clusters(mla_token_kernel<kCs>, dim3(static_cast<unsigned>(p.heads / kHg * kCs)),
+                      dim3(kThreads), kCs, sizeof(Smem<kCs>), stream, p);
+}
+
+}  // namespace
+
+std::string mla_token_unsupported(const MlaTokenParams& p) {
+  if (!p.q || !p.kv_a || !p.kv_a_norm || !p.w_kv_b || !p.rope.inv_freq || !p.position || !p.slot ||
+      !p.page_table || !p.seq_len || !p.kv_cache || !p.out)
+    return "a null pointer";
+  if (p.nope != kNope || p.v_dim != kV || p.rope.rope_dim != kRope)
+    return "needs nope 128, v 128 and rope 64, got nope " + std::to_string(p.nope) + ", v " +
+           std::to_string(p.v_dim) + ", rope " + std::to_string(p.rope.rope_dim);
+  if (p.heads <= 0 || p.heads % kHg != 0)
+    return "needs an even head count, got " + std::to_string(p.heads);
+  if (p.q_stride < kNope + kRope) return "q_stride " + std::to_string(p.q_stride) + " < 192";
+  if (p.page_size <= 0 || p.slots <= 0) return "needs pages and slots";
+  if (!aligned16(p.kv_cache) || !aligned16(p.w_kv_b))
+    return "kv_cache and w_kv_b must be 16-byte aligned";
+  if (p.cluster != 0 && p.cluster != 8 && p.cluster != 16)
+    return "cluster must be 0 (default), 8 or 16, got " + std::to_string(p.cluster);
+  return {};
+}
+
+bool mla_token_preferred(int64_t heads, int64_t max_seq_len) {
+  return heads <= 32 && max_seq_len <= 2048;
+}
+
+void launch_mla_token(const MlaTokenParams& p, cudaStream_t stream) {
+  const std::string why = mla_token_unsupported(p);
+  WS_CUDA_REQUIRE(why.empty(), "mla_token: " + why);
+  if ((p.cluster == 0 ? kMlaTokenDefaultCluster : p.cluster) == 16)
+    launch<16>(p, stream);
+  else
+    launch<8>(p, stream);
+}
+
+}  // namespace wideserve::cuda
