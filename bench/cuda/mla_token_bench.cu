@@ -60,7 +60,10 @@ int main(int argc, char** argv) {
         t[l * used + pos / page] * static_cast<int32_t>(page) + static_cast<int32_t>(pos % page);
   dslots.upload(slot_of);
   meta.upload(m);
-  const int grid = static_cast<int>(heads / 2 * (cluster == 16 ? 16 : kMlaTokenDefaultCluster));
+  MlaTokenParams shape;
+  shape.heads = heads;
+  shape.cluster = cluster;
+  const int grid = mla_token_grid(shape);
   DeviceBuffer<unsigned long long> stamps(layers * grid * kMlaTokenStamps);
   for (int64_t l = 0; l < layers; ++l) {
     MlaTokenParams& p = ps[l];
@@ -121,32 +124,10 @@ int main(int argc, char** argv) {
       ms[ms.size() / 2] * 1e3 / layers);
   WS_CUDA_CHECK(cudaGraphLaunch(traced, st));
   WS_CUDA_CHECK(cudaStreamSynchronize(st));
+  // Layers 1 .. L-2: the first has no predecessor in the graph, the last no successor.
   const auto s = stamps.download();
-  static const char* const kNames[14] = {
-      "entry",         "slots",          "preloads issued", "wait returned",  "q, latent, W",
-      "absorb + sync", "chunk 0 landed", "attention done",  "partials sync",  "combine",
-      "W_UV done",     "exit",           "chunk 0 scores",  "chunk 0 softmax"};
-  std::vector<double> mean(kMlaTokenStamps, 0), mx(kMlaTokenStamps, 0);
-  double cycles = 0, ns = 0;
-  int64_t n = 0;
-  for (int64_t l = 1; l + 1 < layers; ++l) {
-    const unsigned long long* L = s.data() + l * grid * kMlaTokenStamps;
-    unsigned long long base = ~0ull;
-    for (int c = 0; c < grid; ++c) base = std::min(base, L[c * kMlaTokenStamps]);
-    for (int c = 0; c < grid; ++c) {
-      cycles += double(L[c * kMlaTokenStamps + 15] - L[c * kMlaTokenStamps + 14]);
-      ns += double(L[c * kMlaTokenStamps + 11] - L[c * kMlaTokenStamps]);
-    }
-    for (int c = 0; c < grid; ++c)
-      for (int k = 0; k < 14; ++k) {
-        const double us = (double(L[c * kMlaTokenStamps + k]) - double(base)) / 1e3;
-        mean[k] += us;
-        mx[k] = std::max(mx[k], us);
-      }
-    n += grid;
-  }
-  std::printf("| stamp | mean us | max us |\n|---|---|---|\n");
-  for (int k = 0; k < 14; ++k) std::printf("| %s | %.2f | %.2f |\n", kNames[k], mean[k] / n, mx[k]);
-  std::printf("SM clock over the CTAs' lives: %.0f MHz\n", cycles / ns * 1e3);
+  std::vector<unsigned long long> mid(s.begin() + grid * kMlaTokenStamps,
+                                      s.end() - grid * kMlaTokenStamps);
+  std::printf("%s", mla_token_stamp_report(mid, layers - 2, grid).c_str());
   return 0;
 }

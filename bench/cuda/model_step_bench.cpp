@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "backend/cuda/attention/mla_token.h"
+#include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/common/kernel_trace.h"
 #include "backend/cuda/model/cuda_model.h"
@@ -130,6 +132,7 @@ int main(int argc, char** argv) {
               norm_gemv = "default", router_route = "default", mla_token = "default";
   int autotune = -1;
   std::string trace;
+  bool token_stamps = false;
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
@@ -175,6 +178,9 @@ int main(int argc, char** argv) {
          "One-token steps: the attention core in one clustered launch: default | on | off | 8 | 16 "
          "(on with that cluster size)")
       ->check(CLI::IsMember({"default", "on", "off", "8", "16"}));
+  app.add_flag(
+      "--mla-token-stamps", token_stamps,
+      "Batch 1: print the clustered attention core's phase stamps (mla_token.h) of one step");
   app.add_option("--gemm-autotune", autotune,
                  "cuBLASLt candidates timed per plan (-1 = default, <= 1 = heuristic's first)");
   app.add_option("--trace", trace,
@@ -263,6 +269,13 @@ int main(int argc, char** argv) {
       static_cast<int>(o.moe_path), o.fp8_small_m ? "on" : "off", o.fp8_gemv ? "on" : "off",
       o.bf16_gemv ? "on" : "off", o.moe_small ? "on" : "off", o.fuse_ops ? "on" : "off",
       o.pdl ? "on" : "off");
+  // Room for 128 layers of 256 CTAs (more than any preset).
+  cuda::DeviceBuffer<unsigned long long> stamps(token_stamps ? 128 * 256 * cuda::kMlaTokenStamps
+                                                             : 0);
+  if (token_stamps) {
+    WS_CUDA_CHECK(cudaMemset(stamps.get(), 0, stamps.size() * sizeof(unsigned long long)));
+    o.mla_token_stamps = stamps.get();
+  }
   auto m = cuda::CudaModel::load(dir, o);
   const auto& c = m->config();
   // Random latent cache: the decode steps read real-looking values.
@@ -306,6 +319,20 @@ int main(int argc, char** argv) {
       const double t0 = now();
       m->forward_greedy(in, &ids);
       t.push_back(now() - t0);
+    }
+    if (token_stamps && B == 1) {  // the last step's stamps, every layer but the first and last
+      WS_CUDA_CHECK(cudaDeviceSynchronize());
+      cuda::MlaTokenParams shape;
+      shape.heads = c.num_attention_heads;
+      shape.cluster = o.mla_token_cluster;
+      const int grid = cuda::mla_token_grid(shape);
+      const auto all = stamps.download();
+      const int64_t L = c.num_hidden_layers;
+      std::vector<unsigned long long> mid(all.begin() + grid * cuda::kMlaTokenStamps,
+                                          all.begin() + (L - 1) * grid * cuda::kMlaTokenStamps);
+      std::printf("\nmla_token phases in the step (layers 1 .. %lld):\n%s\n",
+                  static_cast<long long>(L - 2),
+                  cuda::mla_token_stamp_report(mid, L - 2, grid).c_str());
     }
     if (!trace.empty()) {
       cuda::kernel_trace_start();

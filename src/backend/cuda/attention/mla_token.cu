@@ -16,9 +16,12 @@
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "backend/cuda/common/cuda_check.h"
 #include "backend/cuda/common/kernel_trace.cuh"
@@ -37,20 +40,22 @@ using bf16 = __nv_bfloat16;
 
 constexpr int kHg = 2;  // heads per cluster
 constexpr int kThreads = 256;
-constexpr int kChunk = 128;  // cache rows in shared memory at once
+constexpr int kChunk = 144;  // cache rows in shared memory at once (a split of 1024 + 1 fits)
 constexpr int kNope = 128, kV = 128, kLat = 512, kRope = 64, kRow = kLat + kRope;
 constexpr int kRowChunks = kRow / 8;  // 16-byte chunks of a cache row
 constexpr int kRowPad = kRow + 8;     // ring row stride: 1168 bytes, ldmatrix without conflicts
 constexpr float kLog2e = 1.4426950408889634f;
-static_assert(kThreads == kHg * kNope && kThreads * 2 == kLat && kChunk == 16 * kThreads / 32 &&
-              kHg == 2);
+static_assert(kThreads == kHg * kNope && kThreads * 2 == kLat && kChunk % 16 == 0 && kHg == 2);
 
 template <int kCs>
 struct Smem {
   static constexpr int kAbsCols = kLat / kCs;  // absorbed-query columns per CTA
   static constexpr int kUvRows = kV / kCs;     // W_UV rows per CTA and head
-  alignas(16) bf16 uk[kHg][kNope][kAbsCols];
-  alignas(16) bf16 uv[kHg][kUvRows][kLat];
+  static_assert(kNope * kAbsCols == kUvRows * kLat);
+  // W_UK's columns [h][row][col] until the absorbed query is made, then W_UV's rows [h][v][lat].
+  alignas(16) bf16 w[kHg][kNope * kAbsCols];
+  __device__ bf16* uk(int h, int row) { return w[h] + row * kAbsCols; }
+  __device__ bf16* uv(int h, int v) { return w[h] + v * kLat; }
   alignas(16) bf16 ring[kChunk][kRowPad];
   alignas(16) bf16 qb[kHg][kRow];  // absorbed query | roped q_pe
   alignas(16) bf16 cur[kRow];      // the token's own latent row
@@ -124,17 +129,11 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
   for (int i = tid; i < kHg * kNope * (kAbsCols / 8); i += kThreads) {
     const int h = i / (kNope * (kAbsCols / 8)), rem = i % (kNope * (kAbsCols / 8));
     const int row = rem / (kAbsCols / 8), c = rem % (kAbsCols / 8);
-    cp_async_16(smem_addr(&s.uk[h][row][c * 8]), p.w_kv_b + (h0 + h) * head_stride +
+    cp_async_16(smem_addr(s.uk(h, row) + c * 8), p.w_kv_b + (h0 + h) * head_stride +
                                                      static_cast<int64_t>(row) * kLat +
                                                      rank * kAbsCols + c * 8);
   }
   asm volatile("cp.async.commit_group;" ::: "memory");
-  if (tid == 0) mbar_expect_tx(bar_w, kHg * kUvRows * kLat * 2);
-  if (tid < kHg)
-    bulk_load(
-        smem_addr(s.uv[tid][0]),
-        p.w_kv_b + (h0 + tid) * head_stride + static_cast<int64_t>(kNope + rank * kUvRows) * kLat,
-        kUvRows * kLat * 2, bar_w);
   // Chunk k's slots (a thread per row) and its cached rows, one bulk copy per row; chunk 0 issues
   // straight from the registers, later chunks go through s.slot (the caller syncs in between).
   auto row_slot = [&](int k) {
@@ -173,7 +172,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
 
   kt_.wait();
   stamp(p, 3);
-  pdl_launch_dependents();
 
   // ---- q_nope, the roped q_pe, and (the CTA holding the position) the token's latent row: every
   // load of a thread issued at once (one round trip), the norm weight read before the wait.
@@ -219,7 +217,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
     float a0 = 0.f, a1 = 0.f;
 #pragma unroll 8
     for (int i = sub * kSpan; i < (sub + 1) * kSpan; ++i) {
-      const float2 w = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(s.uk[h][i])[c2]);
+      const float2 w = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(s.uk(h, i))[c2]);
       const float q = s.qn[h][i];
       a0 = fmaf(q, w.x, a0);
       a1 = fmaf(q, w.y, a1);
@@ -253,12 +251,25 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
       s.cur[kLat + kRope / 2 + tid] = __float2bfloat16(xb * rc + xa * rs);
     }
   }
-  __syncthreads();
+  __syncthreads();  // every read of W_UK done: W_UV takes its place, landing during the attention
+  if (tid == 0) {
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    mbar_expect_tx(bar_w, kHg * kUvRows * kLat * 2);
+  }
+  if (tid < kHg)
+    bulk_load(
+        smem_addr(s.uv(tid, 0)),
+        p.w_kv_b + (h0 + tid) * head_stride + static_cast<int64_t>(kNope + rank * kUvRows) * kLat,
+        kUvRows * kLat * 2, bar_w);
   if (has_pos && cid == 0 && tid < kRowChunks)
     reinterpret_cast<uint4*>(p.kv_cache + static_cast<int64_t>(p.slot[0]) * kRow)[tid] =
         reinterpret_cast<const uint4*>(s.cur)[tid];
   asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
   stamp(p, 5);
+  // The next kernel (o_proj's GEMV) streams its weights from here on; earlier, its 8 MB would
+  // share HBM with this kernel's own weight and cache reads on the critical path (V2-Lite batch
+  // 1 on an H200: 1.862 ms against 1.889-1.907 released right after the wait).
+  pdl_launch_dependents();
 
   // ---- Attention over this CTA's rows, kChunk at a time, on the tensor cores: S^T = K Q^T with
   // 16 rows per warp (Q^T's 8 columns hold the 2 heads, the rest zero), then O^T = V^T P^T with
@@ -288,54 +299,51 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
       reinterpret_cast<uint4*>(s.ring[i / kRowChunks])[i % kRowChunks] = make_uint4(0, 0, 0, 0);
     __syncthreads();
     if (k == 0) stamp(p, 6);
-    {  // Scores of rows [16 warp, 16 warp + 16).
-      const int base = 16 * warp;
+    // Scores of rows [16 tile, 16 tile + 16), tiles warp, warp + 8, ...
+    for (int base = 16 * warp; base < rows16; base += 16 * (kThreads / 32)) {
       float c[4] = {0.f, 0.f, 0.f, 0.f}, c2[4] = {0.f, 0.f, 0.f, 0.f};
-      if (base < rows) {
-        const uint32_t a_addr = smem_addr(&s.ring[base + (lane & 15)][(lane >> 4) * 8]);
+      const uint32_t a_addr = smem_addr(&s.ring[base + (lane & 15)][(lane >> 4) * 8]);
 #pragma unroll 3
-        for (int kk = 0; kk < kRow / 16; kk += 4) {  // 4 fragments in flight, two chains
-          uint32_t a[4][4], b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int kk = 0; kk < kRow / 16; kk += 4) {  // 4 fragments in flight, two chains
+        uint32_t a[4][4], b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 #pragma unroll
-          for (int j = 0; j < 4; ++j) ldsm_x4(a[j], a_addr + (kk + j) * 32);
-          if (qn_row < kHg) {
-            const uint32_t* q = reinterpret_cast<const uint32_t*>(&s.qb[qn_row][16 * kk + qk_col]);
+        for (int j = 0; j < 4; ++j) ldsm_x4(a[j], a_addr + (kk + j) * 32);
+        if (qn_row < kHg) {
+          const uint32_t* q = reinterpret_cast<const uint32_t*>(&s.qb[qn_row][16 * kk + qk_col]);
 #pragma unroll
-            for (int j = 0; j < 8; ++j) b[j] = q[4 * j];
-          }
-          mma16816(c, a[0], b[0], b[1]);
-          mma16816(c2, a[1], b[2], b[3]);
-          mma16816(c, a[2], b[4], b[5]);
-          mma16816(c2, a[3], b[6], b[7]);
+          for (int j = 0; j < 8; ++j) b[j] = q[4 * j];
         }
-#pragma unroll
-        for (int e = 0; e < 4; ++e) c[e] += c2[e];
+        mma16816(c, a[0], b[0], b[1]);
+        mma16816(c2, a[1], b[2], b[3]);
+        mma16816(c, a[2], b[4], b[5]);
+        mma16816(c2, a[3], b[6], b[7]);
       }
       if ((lane & 3) == 0) {
         const int r = base + (lane >> 2);
-        s.pr[r][0] = r < rows ? c[0] * sl2 : -INFINITY;
-        s.pr[r][1] = r < rows ? c[1] * sl2 : -INFINITY;
-        s.pr[r + 8][0] = r + 8 < rows ? c[2] * sl2 : -INFINITY;
-        s.pr[r + 8][1] = r + 8 < rows ? c[3] * sl2 : -INFINITY;
+        s.pr[r][0] = r < rows ? (c[0] + c2[0]) * sl2 : -INFINITY;
+        s.pr[r][1] = r < rows ? (c[1] + c2[1]) * sl2 : -INFINITY;
+        s.pr[r + 8][0] = r + 8 < rows ? (c[2] + c2[2]) * sl2 : -INFINITY;
+        s.pr[r + 8][1] = r + 8 < rows ? (c[3] + c2[3]) * sl2 : -INFINITY;
       }
     }
     __syncthreads();
     if (k == 0) stamp(p, 12);
     if (warp < kHg) {
-      float v[kChunk / 32], mt = -INFINITY;
+      constexpr int kPer = (kChunk + 31) / 32;
+      float v[kPer], mt = -INFINITY;
 #pragma unroll
-      for (int j = 0; j < kChunk / 32; ++j) {
-        v[j] = s.pr[lane + 32 * j][warp];
+      for (int j = 0; j < kPer; ++j) {
+        v[j] = lane + 32 * j < rows16 ? s.pr[lane + 32 * j][warp] : -INFINITY;
         mt = fmaxf(mt, v[j]);
       }
       for (int off = 16; off > 0; off >>= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, off));
       const float mn = fmaxf(m_run, mt), c = exp2f(m_run - mn);
       float sum = 0.f;
 #pragma unroll
-      for (int j = 0; j < kChunk / 32; ++j) {
+      for (int j = 0; j < kPer; ++j) {
         const bf16 pv = __float2bfloat16(exp2f(v[j] - mn));
         sum += bf(pv);
-        s.pb[warp][lane + 32 * j] = pv;
+        if (lane + 32 * j < rows16) s.pb[warp][lane + 32 * j] = pv;
       }
       for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
       l_run = l_run * c + sum;
@@ -426,7 +434,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
   {
     constexpr int kOut = kHg * kUvRows, kPer = kThreads / kOut, kSteps = (kLat / 8) / kPer;
     const int o = tid / kPer, part = tid % kPer, h = o / kUvRows, v = o % kUvRows;
-    const uint4* w = reinterpret_cast<const uint4*>(s.uv[h][v]);
+    const uint4* w = reinterpret_cast<const uint4*>(s.uv(h, v));
     const uint4* x = reinterpret_cast<const uint4*>(s.ob[h]);
     float a = 0.f;
 #pragma unroll
@@ -443,18 +451,37 @@ bool aligned16(const void* ptr) {
   return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0;
 }
 
+// Dynamic shared memory of a launch: all an SM can give one CTA, more than Smem needs, so that
+// no CTA of another kernel shares the SM (o_proj's GEMV CTAs, released early, would otherwise
+// stream their weights through the L1 of some of these SMs and slow their shared-memory reads:
+// V2-Lite batch 1 on an H200, 1.862 ms against 1.911-1.926).
+template <int kCs>
+size_t exclusive_smem() {
+  int device = 0, optin = 0;
+  WS_CUDA_CHECK(cudaGetDevice(&device));
+  WS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  cudaFuncAttributes fa{};
+  WS_CUDA_CHECK(cudaFuncGetAttributes(&fa, mla_token_kernel<kCs>));
+  const size_t all = static_cast<size_t>(optin) - fa.sharedSizeBytes;
+  WS_CUDA_REQUIRE(all >= sizeof(Smem<kCs>), "mla_token: the device's shared memory per block (" +
+                                                std::to_string(optin) + " bytes) is too small");
+  return all;
+}
+
 template <int kCs>
 void launch(const MlaTokenParams& p, cudaStream_t stream) {
   static SmemOptIn opt_in;
+  static size_t smem = 0;
   opt_in.once([] {
+    smem = exclusive_smem<kCs>();
     const void* k = reinterpret_cast<const void*>(mla_token_kernel<kCs>);
     WS_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(sizeof(Smem<kCs>))));
+                                       static_cast<int>(smem)));
     if (kCs > 8)
       WS_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
   });
   launch_pdl_clusters(mla_token_kernel<kCs>, dim3(static_cast<unsigned>(p.heads / kHg * kCs)),
-                      dim3(kThreads), kCs, sizeof(Smem<kCs>), stream, p);
+                      dim3(kThreads), kCs, smem, stream, p);
 }
 
 }  // namespace
@@ -479,6 +506,50 @@ std::string mla_token_unsupported(const MlaTokenParams& p) {
 
 bool mla_token_preferred(int64_t heads, int64_t max_seq_len) {
   return heads <= 32 && max_seq_len <= 2048;
+}
+
+int mla_token_grid(const MlaTokenParams& p) {
+  const int cs = (p.cluster == 0 ? kMlaTokenDefaultCluster : p.cluster) == 16 ? 16 : 8;
+  return static_cast<int>(p.heads / kHg) * cs;
+}
+
+std::string mla_token_stamp_report(const std::vector<unsigned long long>& st, int64_t launches,
+                                   int grid) {
+  static const char* const kNames[kMlaTokenStamps - 2] = {
+      "entry",          "page reads issued", "preloads issued", "wait returned",
+      "q, W_UK",        "absorb + sync",     "chunk 0 landed",  "attention done",
+      "partials sync",  "combine + sync",    "W_UV done",       "exit",
+      "chunk 0 scores", "chunk 0 softmax"};
+  constexpr int kTimes = kMlaTokenStamps - 2;
+  std::vector<double> mean(kTimes, 0), mx(kTimes, 0);
+  double cycles = 0, ns = 0;
+  int64_t n = 0;
+  for (int64_t l = 0; l < launches; ++l) {
+    const unsigned long long* L = st.data() + l * grid * kMlaTokenStamps;
+    unsigned long long base = ~0ull;
+    for (int c = 0; c < grid; ++c) base = std::min(base, L[c * kMlaTokenStamps]);
+    if (base == 0) continue;  // a launch that did not run (or a layer without it)
+    for (int c = 0; c < grid; ++c) {
+      const unsigned long long* C = L + c * kMlaTokenStamps;
+      cycles += static_cast<double>(C[kTimes + 1] - C[kTimes]);
+      ns += static_cast<double>(C[11] - C[0]);
+      for (int k = 0; k < kTimes; ++k) {
+        const double us = (static_cast<double>(C[k]) - static_cast<double>(base)) / 1e3;
+        mean[k] += us;
+        mx[k] = std::max(mx[k], us);
+      }
+    }
+    n += grid;
+  }
+  if (n == 0) return "no stamps\n";
+  std::string out = "| stamp | mean us | max us |\n|---|---|---|\n";
+  char line[128];
+  for (int k = 0; k < kTimes; ++k) {
+    std::snprintf(line, sizeof line, "| %s | %.2f | %.2f |\n", kNames[k], mean[k] / n, mx[k]);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "SM clock over the CTAs' lives: %.0f MHz\n", cycles / ns * 1e3);
+  return out + line;
 }
 
 void launch_mla_token(const MlaTokenParams& p, cudaStream_t stream) {

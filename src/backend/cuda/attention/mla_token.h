@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "backend/cuda/ops/ops.h"
 
@@ -47,7 +48,16 @@ std::string mla_token_unsupported(const MlaTokenParams& p);
 // whose context is at most max_seq_len (each cluster reads the whole context).
 bool mla_token_preferred(int64_t heads, int64_t max_seq_len);
 
-// The token's attention core, one PDL launch of heads / 2 clusters of 8 CTAs.
+// The token's attention core, one PDL launch of heads / 2 clusters of 8 or 16 CTAs.
 void launch_mla_token(const MlaTokenParams& p, cudaStream_t stream);
+
+// CTAs of launch_mla_token for these params (the stamps buffer holds this many rows per launch).
+int mla_token_grid(const MlaTokenParams& p);
+
+// Markdown table of the phase stamps of `launches` launches of `grid` CTAs each (stamps as
+// downloaded, [launch][grid][kMlaTokenStamps]): mean and max over CTAs, us from each launch's
+// first entry; launches with no stamps are skipped; the SM clock from the cycle stamps.
+std::string mla_token_stamp_report(const std::vector<unsigned long long>& stamps, int64_t launches,
+                                   int grid);
 
 }  // namespace wideserve::cuda

@@ -282,6 +282,8 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
     tp.eps = eps;
     tp.softmax_scale = static_cast<float>(c.attention_scale());
     tp.cluster = opts_.mla_token_cluster;
+    if (opts_.mla_token_stamps != nullptr)
+      tp.stamps = opts_.mla_token_stamps + l * mla_token_grid(tp) * kMlaTokenStamps;
     const bool token_core = opts_.mla_token && T == 1 && meta.decode_only && lat == kMlaLatentDim &&
                             mla_token_preferred(nh, meta.max_seq_len) &&
                             mla_token_unsupported(tp).empty();

@@ -62,6 +62,8 @@ struct CudaModelOptions {
   bool mla_token = true;      // one-token decode steps: rope prep, absorb, attention and W_UV in
                               // one clustered launch where mla_token_preferred (mla_token.h)
   int mla_token_cluster = 0;  // its CTAs per cluster: 8, 16 or 0 (kMlaTokenDefaultCluster)
+  // Diagnostics (benchmarks): launch_mla_token's phase stamps, [layers][grid][kMlaTokenStamps].
+  unsigned long long* mla_token_stamps = nullptr;
 };
 
 class CudaModel {
