@@ -66,6 +66,7 @@ struct Smem {
   alignas(16) float pr[kChunk][kHg];  // scores
   alignas(16) bf16 pb[kHg][kChunk];   // probabilities (the P.V MMA's B operand)
   alignas(16) float corr[kHg];
+  alignas(16) float pcur[kHg];  // probability of the token's own row (0 where it is not here)
   alignas(16) int64_t slot[kChunk];
   alignas(8) uint64_t bar[2];  // weights landed; the chunk's rows landed (one phase per chunk)
 };
@@ -112,7 +113,11 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
   const int64_t len = min(pos + 1, static_cast<int64_t>(p.seq_len[0]));
   const int64_t r0 = len * rank / kCs, r1 = len * (rank + 1) / kCs;
   const int64_t cached_end = min(r1, pos);  // rows below it come from the cache
-  const int chunks = static_cast<int>((r1 - r0 + kChunk - 1) / kChunk);
+  const bool has_pos = pos >= r0 && pos < r1;
+  // Chunks of cached rows; the token's own row (the last of the position's CTA) joins the last
+  // chunk from s.cur as one extra score, so 1024 + 1 rows split 8 ways take 8 MMA tiles each.
+  const int64_t n_cached = max(int64_t{0}, cached_end - r0);
+  const int chunks = max(static_cast<int>((n_cached + kChunk - 1) / kChunk), has_pos ? 1 : 0);
 
   // ---- Before the wait: W_UK columns by cp.async (many 16-byte pieces, quick to issue), W_UV by
   // bulk copies, then the first chunk's cache rows, one bulk copy per row by the thread that read
@@ -160,22 +165,22 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
   const int64_t at0 = r0 + tid;
   const int32_t page0 = tid < rows0 ? p.page_table[at0 / ps] : 0;
   const bf16 nw0_raw = p.kv_a_norm[tid], nw1_raw = p.kv_a_norm[tid + kThreads];
-  // Rope angles of the position (threads 0 .. 63: head tid / 32, pair tid % 32), as the rope
-  // prep kernel makes them.
-  float rc = 0.f, rs = 0.f;
-  if (tid < kHg * kRope / 2) {
-    sincosf(p.rope.inv_freq[tid % (kRope / 2)] * static_cast<float>(pos), &rs, &rc);
-    rc *= p.rope.attention_factor;
-    rs *= p.rope.attention_factor;
-  }
+  const float inv_freq = tid < kHg * kRope / 2 ? p.rope.inv_freq[tid % (kRope / 2)] : 0.f;
   stamp(p, 2);
 
   kt_.wait();
   stamp(p, 3);
+  // Rope angles of the position (threads 0 .. 63: head tid / 32, pair tid % 32), as the rope
+  // prep kernel makes them; after the wait so that no thread stalls on inv_freq before it.
+  float rc = 0.f, rs = 0.f;
+  if (tid < kHg * kRope / 2) {
+    sincosf(inv_freq * static_cast<float>(pos), &rs, &rc);
+    rc *= p.rope.attention_factor;
+    rs *= p.rope.attention_factor;
+  }
 
   // ---- q_nope, the roped q_pe, and (the CTA holding the position) the token's latent row: every
   // load of a thread issued at once (one round trip), the norm weight read before the wait.
-  const bool has_pos = pos >= r0 && pos < r1;
   float x0 = 0.f, x1 = 0.f, xa = 0.f, xb = 0.f;  // the token's kv_a row (the position's CTA)
   {
     const int h = tid / kNope, i = tid % kNope;
@@ -283,9 +288,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
     for (int e = 0; e < 4; ++e) o[m][e] = 0.f;
   const int qn_row = lane >> 2, qk_col = (lane & 3) * 2;
   for (int k = 0; k < chunks; ++k) {
-    const int64_t t0 = r0 + static_cast<int64_t>(k) * kChunk;
-    const int rows = static_cast<int>(min(static_cast<int64_t>(kChunk), r1 - t0));
+    const int rows = chunk_rows(k);  // cached rows of this chunk
     const int rows16 = (rows + 15) & ~15;
+    const bool extra = has_pos && k == chunks - 1;  // the token's own row joins this chunk
     if (k > 0) {
       chunk_slots(k);
       __syncthreads();
@@ -293,8 +298,6 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
       load_chunk(k);
     }
     mbar_wait(bar_c, k & 1);
-    if (pos >= t0 && pos < t0 + rows && tid < kRowChunks)
-      reinterpret_cast<uint4*>(s.ring[pos - t0])[tid] = reinterpret_cast<const uint4*>(s.cur)[tid];
     for (int i = rows * kRowChunks + tid; i < rows16 * kRowChunks; i += kThreads)
       reinterpret_cast<uint4*>(s.ring[i / kRowChunks])[i % kRowChunks] = make_uint4(0, 0, 0, 0);
     __syncthreads();
@@ -336,6 +339,22 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
         v[j] = lane + 32 * j < rows16 ? s.pr[lane + 32 * j][warp] : -INFINITY;
         mt = fmaxf(mt, v[j]);
       }
+      float sc = -INFINITY;  // the token's own row
+      if (extra) {
+        const __nv_bfloat162* q = reinterpret_cast<const __nv_bfloat162*>(s.qb[warp]);
+        const __nv_bfloat162* x = reinterpret_cast<const __nv_bfloat162*>(s.cur);
+        float d = 0.f;
+#pragma unroll
+        for (int j = 0; j < kRow / 64; ++j) {
+          const float2 a = __bfloat1622float2(q[lane + 32 * j]),
+                       b = __bfloat1622float2(x[lane + 32 * j]);
+          d = fmaf(a.x, b.x, d);
+          d = fmaf(a.y, b.y, d);
+        }
+        for (int off = 16; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+        sc = d * sl2;
+        mt = fmaxf(mt, sc);
+      }
       for (int off = 16; off > 0; off >>= 1) mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, off));
       const float mn = fmaxf(m_run, mt), c = exp2f(m_run - mn);
       float sum = 0.f;
@@ -346,9 +365,14 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
         if (lane + 32 * j < rows16) s.pb[warp][lane + 32 * j] = pv;
       }
       for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+      const float pcur = bf(__float2bfloat16(exp2f(sc - mn)));  // 0 without the row
+      sum += pcur;
       l_run = l_run * c + sum;
       m_run = mn;
-      if (lane == 0) s.corr[warp] = c;
+      if (lane == 0) {
+        s.corr[warp] = c;
+        s.pcur[warp] = pcur;
+      }
     }
     __syncthreads();
     if (k == 0) stamp(p, 13);
@@ -373,6 +397,18 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
           ldsm_x4_t(a[m], smem_addr(&s.ring[16 * kk + krow][64 * warp + 16 * m + kcol]));
 #pragma unroll
         for (int m = 0; m < 4; ++m) mma16816(o[m], a[m], b0, b1);
+      }
+      if (extra && (lane & 3) == 0) {
+        const float p0 = s.pcur[0], p1 = s.pcur[1];
+#pragma unroll
+        for (int m = 0; m < 4; ++m) {
+          const int col = 64 * warp + 16 * m + (lane >> 2);
+          const float v0 = bf(s.cur[col]), v8 = bf(s.cur[col + 8]);
+          o[m][0] = fmaf(p0, v0, o[m][0]);
+          o[m][1] = fmaf(p1, v0, o[m][1]);
+          o[m][2] = fmaf(p0, v8, o[m][2]);
+          o[m][3] = fmaf(p1, v8, o[m][3]);
+        }
       }
     }
     __syncthreads();  // the ring, s.pr, s.pb and s.slot are free again
