@@ -1,16 +1,22 @@
-// launch_mla_token (mla_token.h). Cluster c holds heads 2c and 2c + 1; CTA r of its C (8 or 16):
-// - Before pdl_wait, only reads nothing earlier in the step writes, by cp.async: W_UK columns
-//   [512 r / C, 512 (r + 1) / C) and W_UV rows [128 r / C, 128 (r + 1) / C) of both heads, then
-//   the first 128 of its cache rows below the position (earlier steps wrote them; their slots
-//   come from the host's page table). The rope angles of the position (host data too).
-// - After it: q_nope and the roped q_pe; the CTA whose rows hold the position makes the token's
-//   latent row (the first cluster's also stores it into the cache); its absorbed-query columns
-//   go to every CTA of the cluster through distributed shared memory; a cluster barrier; the
-//   scores of all its rows, one softmax pass, P.V (128 rows at a time, an online softmax across
-//   such chunks); its partial output and (max, sum) to shared memory; a cluster barrier; every
-//   CTA combines the C partials itself and computes its W_UV rows of both heads.
+// launch_mla_token (mla_token.h). Cluster c holds heads 2c and 2c + 1; CTA r of its C (8, or 16
+// non-portable) owns 1/C of the absorbed query's columns, of the sequence's rows and of W_UV's
+// rows. docs/cuda_mla.md, "One token in one launch", has the design and the measurements.
+// - Before pdl_wait, only what no kernel of the step writes: W_UK's columns by cp.async, the
+//   page-table entries of its first chunk of rows, the norm weight and inv_freq (raw loads: a
+//   value used here would stall the thread before its wait).
+// - After it: the first chunk's cache rows by one bulk copy per row into a padded ring; q_nope,
+//   the roped q_pe; its absorbed-query columns, sent to every CTA of the cluster through
+//   distributed shared memory; a split cluster barrier, with the token's latent row made in
+//   between by the CTA holding the position (cluster 0's also stores it into the cache) and W_UV
+//   copied into W_UK's place; the next kernel released; per chunk of up to 144 cached rows, the
+//   scores S^T = K Q^T and O^T = V^T P^T on mma.sync (16 rows or 64 latent columns per warp) with
+//   an online softmax, the token's own row as one extra score; its partial output and (max, sum)
+//   to shared memory; a cluster barrier; each CTA combines its 1/C of the columns from every
+//   CTA's partials and sends the bf16 result to the whole cluster; a cluster barrier; W_UV rows.
+// - Launched with all of an SM's shared memory, so no other kernel's CTA shares its SMs.
 // Where a separate kernel rounds to bf16 (roped q_pe, absorbed query, latent row, attention
-// output, W_UV output), this one does too; the latent row is the rope prep kernel's bit for bit.
+// output, W_UV output), this one does too, and P is bf16 for the MMA as in the decode kernels;
+// the latent row is the rope prep kernel's bit for bit.
 #include "backend/cuda/attention/mla_token.h"
 
 #include <cooperative_groups.h>
