@@ -13,12 +13,7 @@ step gpu_tests 300 backend_cuda_tests
 grep -E "FAILED|Failure|mla-token|tests ran|PASSED" "$out/gpu_tests.log" | head -20
 decode_tables
 v2="--preset v2-lite --reps 30 --prefills 1 --cuda-graph-max-bs 256 --batches 1,2"
-for r in 1 2; do
-  for m in on off; do
-    step m${m}_$r 100 model_step_bench $v2 --mla-token $m
-    echo "$m/$r: $(grep -E "^\| [12] \| 1024" "$out/m${m}_$r.log" | tr '\n' ' ')"
-  done
-done
+decode_ab 2 "on=model_step_bench $v2 --mla-token on" "off=model_step_bench $v2 --mla-token off"
 step stamps 100 model_step_bench --preset v2-lite --reps 30 --prefills 1 --cuda-graph-max-bs 256 \
   --batches 1 --mla-token-stamps
 grep -E "^\| [a-zA-Z]|MHz" "$out/stamps.log" | head -20

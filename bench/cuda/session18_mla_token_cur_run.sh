@@ -12,11 +12,6 @@ step gpu_tests 200 backend_cuda_tests
 unset GTEST_FILTER
 grep -E "FAILED|Failure|PASSED|mla-token" "$out/gpu_tests.log" | head -20
 v2="--preset v2-lite --reps 30 --prefills 1 --cuda-graph-max-bs 256 --batches 1,2"
-for r in 1 2; do
-  for b in prev_model_step_bench model_step_bench; do
-    step ${b}_$r 100 $b $v2
-    echo "$b/$r: $(grep -E "^\| [12] \| 1024" "$out/${b}_$r.log" | tr '\n' ' ')"
-  done
-done
+decode_ab 2 "prev=prev_model_step_bench $v2" "new=model_step_bench $v2"
 step stamps 100 model_step_bench $v2 --mla-token-stamps
 grep -E "^\| [a-zA-Z]|MHz" "$out/stamps.log" | head -20
