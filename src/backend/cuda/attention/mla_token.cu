@@ -120,14 +120,17 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
   const int64_t r0 = len * rank / kCs, r1 = len * (rank + 1) / kCs;
   const int64_t cached_end = min(r1, pos);  // rows below it come from the cache
   const bool has_pos = pos >= r0 && pos < r1;
+  // The CTA that makes the token's latent row: the one whose rows hold it, or the last when the
+  // token does not see itself (seq_len <= position); cluster 0's stores it into the cache.
+  const bool makes_row = has_pos || (rank == kCs - 1 && pos >= len);
   // Chunks of cached rows; the token's own row (the last of the position's CTA) joins the last
   // chunk from s.cur as one extra score, so 1024 + 1 rows split 8 ways take 8 MMA tiles each.
   const int64_t n_cached = max(int64_t{0}, cached_end - r0);
   const int chunks = max(static_cast<int>((n_cached + kChunk - 1) / kChunk), has_pos ? 1 : 0);
 
-  // ---- Before the wait: W_UK columns by cp.async (many 16-byte pieces, quick to issue), W_UV by
-  // bulk copies, then the first chunk's cache rows, one bulk copy per row by the thread that read
-  // the row's page (the other threads go on to the wait and the query loads meanwhile).
+  // ---- Before the wait: W_UK columns by cp.async (many 16-byte pieces, quick to issue), then raw
+  // loads of what the first steps after it need (page-table entries of the first chunk, the norm
+  // weight, inv_freq).
   const uint32_t bar_w = smem_addr(&s.bar[0]), bar_c = smem_addr(&s.bar[1]);
   if (tid == 0) {
     mbar_init(bar_w, 1);
@@ -187,7 +190,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
 
   // ---- q_nope, the roped q_pe, and (the CTA holding the position) the token's latent row: every
   // load of a thread issued at once (one round trip), the norm weight read before the wait.
-  float x0 = 0.f, x1 = 0.f, xa = 0.f, xb = 0.f;  // the token's kv_a row (the position's CTA)
+  float x0 = 0.f, x1 = 0.f, xa = 0.f, xb = 0.f;  // the token's kv_a row (makes_row)
   {
     const int h = tid / kNope, i = tid % kNope;
     const bf16* x = p.kv_a;
@@ -198,7 +201,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
       qa = bf(qp[2 * (tid % (kRope / 2))]);
       qb2 = bf(qp[2 * (tid % (kRope / 2)) + 1]);
     }
-    if (has_pos) {
+    if (makes_row) {
       x0 = bf(x[tid]);
       x1 = bf(x[tid + kThreads]);
       if (tid < kRope / 2) {
@@ -249,7 +252,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
   // The cluster barrier is split: arrive once the columns are sent, make the latent row (only the
   // position's CTA needs it, for its own rows) meanwhile, wait after.
   asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
-  if (has_pos) {
+  if (makes_row) {
     // store_latent_norm's and the rope prep's expressions (256 threads, the same sum order).
     float ss = 0.f;
     ss += x0 * x0;
@@ -272,7 +275,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
         smem_addr(s.uv(tid, 0)),
         p.w_kv_b + (h0 + tid) * head_stride + static_cast<int64_t>(kNope + rank * kUvRows) * kLat,
         kUvRows * kLat * 2, bar_w);
-  if (has_pos && cid == 0 && tid < kRowChunks)
+  if (makes_row && cid == 0 && tid < kRowChunks)
     reinterpret_cast<uint4*>(p.kv_cache + static_cast<int64_t>(p.slot[0]) * kRow)[tid] =
         reinterpret_cast<const uint4*>(s.cur)[tid];
   asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");

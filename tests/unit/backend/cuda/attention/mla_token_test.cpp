@@ -30,6 +30,7 @@ struct Case {
   int64_t heads, page_size, position;
   uint64_t seed;
   int cluster = 8;
+  int64_t seq_len = 0;  // 0: position + 1 (the token sees itself)
 };
 
 // Bf16 copies of v on the device; v itself rounded to the bf16 values.
@@ -51,8 +52,9 @@ std::vector<float> to_float(const std::vector<__nv_bfloat16>& b) {
 }
 
 void run_case(const Case& c) {
-  const int64_t H = c.heads, ps = c.page_size, pos = c.position, len = pos + 1;
-  const int64_t used = (len + ps - 1) / ps, pages = used + 5, slots = pages * ps;
+  const int64_t H = c.heads, ps = c.page_size, pos = c.position;
+  const int64_t len = c.seq_len > 0 ? c.seq_len : pos + 1;
+  const int64_t used = (pos + ps) / ps, pages = used + 5, slots = pages * ps;
   std::mt19937_64 g(c.seed);
   std::vector<int32_t> perm(pages);
   std::iota(perm.begin(), perm.end(), 0);
@@ -80,7 +82,8 @@ void run_case(const Case& c) {
   for (int64_t i = 0; i < kRope / 2; ++i) in.inv_freq[i] = std::pow(10000.f, -2.f * i / kRope);
   // Rows the token must not read: its own slot (made from kv_a) and every slot of unused pages.
   std::vector<bool> seen(slots, false);
-  for (int64_t p = 0; p < pos; ++p) seen[int64_t{table[p / ps]} * ps + p % ps] = true;
+  for (int64_t p = 0; p < std::min(pos, len); ++p)
+    seen[int64_t{table[p / ps]} * ps + p % ps] = true;
   for (int64_t s = 0; s < slots; ++s)
     if (!seen[s]) std::fill_n(in.kv_cache.begin() + s * kRow, kRow, NAN);
 
@@ -171,7 +174,8 @@ TEST(MlaToken, MatchesReferenceAcrossPositionsPagesAndHeads) {
                                          {16, 16, 700, 0},
                                          {16, 64, 1023, 0},
                                          {32, 64, 1500, 0},
-                                         {16, 32, 2999, 0}}) {
+                                         {16, 32, 2999, 0},
+                                         {16, 64, 300, 0, 8, 250}}) {  // sees 250 rows, not itself
     for (int cluster : {8, 16}) {
       Case k = c;
       k.seed = seed += 10;
