@@ -1,8 +1,9 @@
 // launch_mla_token (one decode token's attention core in one clustered launch) against its
 // float64 CPU reference, and its cache row against launch_mla_rope_prep's bit for bit: head
-// counts 16 and 32, page sizes 1 / 16 / 64, positions from 0 (the token alone) through fewer
-// rows than CTAs to more rows than the ring holds, NaN in every cache row the token must not
-// read (its own slot and every slot outside its pages), eager and replayed from a graph.
+// counts 16 and 32, page sizes 1 / 16 / 32 / 64, clusters of 8 and 16, positions from 0 (the
+// token alone) through fewer rows than CTAs to more rows than the ring holds, a token that does
+// not see itself (seq_len <= position), NaN in every cache row the token must not read (its own
+// slot and every slot outside its pages), eager and replayed from a graph.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
