@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -32,6 +33,22 @@ inline double rel_l2(const std::vector<float>& out, const std::vector<double>& r
     den += ref[i] * ref[i];
   }
   return std::sqrt(num / (den > 0 ? den : 1.0));
+}
+
+// Host bf16 conversions: round to nearest, and back.
+inline std::vector<__nv_bfloat16> to_bf16(const std::vector<float>& v) {
+  std::vector<__nv_bfloat16> o(v.size());
+  for (size_t i = 0; i < v.size(); ++i) o[i] = __float2bfloat16(v[i]);
+  return o;
+}
+inline std::vector<float> from_bf16(const std::vector<__nv_bfloat16>& v) {
+  std::vector<float> o(v.size());
+  for (size_t i = 0; i < v.size(); ++i) o[i] = __bfloat162float(v[i]);
+  return o;
+}
+// Values exactly representable in bf16 (so references see what the GPU sees).
+inline std::vector<float> round_bf16(const std::vector<float>& v) {
+  return from_bf16(to_bf16(v));
 }
 
 // n normal(0, scale) floats from a fresh seed per call site.

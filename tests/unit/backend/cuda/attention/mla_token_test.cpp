@@ -36,20 +36,10 @@ struct Case {
 
 // Bf16 copies of v on the device; v itself rounded to the bf16 values.
 DeviceBuffer<__nv_bfloat16> upload_bf16(std::vector<float>& v) {
-  std::vector<__nv_bfloat16> b(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    b[i] = __float2bfloat16(v[i]);
-    v[i] = __bfloat162float(b[i]);
-  }
+  v = test::round_bf16(v);
   DeviceBuffer<__nv_bfloat16> d(v.size());
-  d.upload(b);
+  d.upload(test::to_bf16(v));
   return d;
-}
-
-std::vector<float> to_float(const std::vector<__nv_bfloat16>& b) {
-  std::vector<float> f(b.size());
-  for (size_t i = 0; i < b.size(); ++i) f[i] = __bfloat162float(b[i]);
-  return f;
 }
 
 void run_case(const Case& c) {
@@ -129,7 +119,7 @@ void run_case(const Case& c) {
   std::vector<double> ref;
   std::vector<float> ref_row;
   mla_token_ref(in, ref, ref_row);
-  const auto out = to_float(dout.download());
+  const auto out = test::from_bf16(dout.download());
   const double rel = test::rel_l2(out, ref);
   EXPECT_LT(rel, 5e-3) << "heads " << H << " page " << ps << " pos " << pos;
 

@@ -1,5 +1,5 @@
-// Helpers of the MoE GPU tests: host bf16/fp8 conversions, poisoned device buffers, host FP8
-// quantization with the kernels' rule, random expert ids and an align runner.
+// Helpers of the MoE GPU tests: host fp8 conversions (bf16 ones: gpu_test_util.h), poisoned device
+// buffers, host FP8 quantization with the kernels' rule, random expert ids and an align runner.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/cuda/common/device_buffer.h"
+#include "backend/cuda/gpu_test_util.h"
 #include "backend/cuda/moe/moe.h"
 #include "backend/cuda/moe/moe_ref.h"
 
@@ -29,21 +30,6 @@ inline void PrintTo(MoePath p, std::ostream* os) {
 }  // namespace wideserve::cuda
 
 namespace wideserve::test {
-
-inline std::vector<__nv_bfloat16> to_bf16(const std::vector<float>& v) {
-  std::vector<__nv_bfloat16> o(v.size());
-  for (size_t i = 0; i < v.size(); ++i) o[i] = __float2bfloat16(v[i]);
-  return o;
-}
-inline std::vector<float> from_bf16(const std::vector<__nv_bfloat16>& v) {
-  std::vector<float> o(v.size());
-  for (size_t i = 0; i < v.size(); ++i) o[i] = __bfloat162float(v[i]);
-  return o;
-}
-// Values exactly representable in bf16 (so references see what the GPU sees).
-inline std::vector<float> round_bf16(const std::vector<float>& v) {
-  return from_bf16(to_bf16(v));
-}
 
 inline float fp8_to_float(__nv_fp8_e4m3 q) {
   return static_cast<float>(q);
