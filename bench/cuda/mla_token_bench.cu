@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("--page-size", page);
   app.add_option("--reps", reps);
   app.add_option("--cluster", cluster, "CTAs per cluster: 8 or 16 (0 = default)");
+  bool row_copies = false;
+  app.add_flag("--row-copies", row_copies, "cache rows by one bulk copy per row, not boxes");
   CLI11_PARSE(app, argc, argv);
   constexpr int64_t kRow = 576;
   cudaStream_t st;
@@ -86,6 +88,7 @@ int main(int argc, char** argv) {
     p.slots = slots;
     p.softmax_scale = 0.07f;
     p.cluster = cluster;
+    p.row_copies = row_copies;
   }
   auto capture = [&](bool traced) {
     cudaGraph_t g;

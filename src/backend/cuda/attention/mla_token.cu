@@ -4,8 +4,10 @@
 // - Before pdl_wait, only what no kernel of the step writes: W_UK's columns by cp.async, the
 //   page-table entries of its first chunk of rows, the norm weight and inv_freq (raw loads: a
 //   value used here would stall the thread before its wait).
-// - After it: the first chunk's cache rows by one bulk copy per row into a padded ring; q_nope,
-//   the roped q_pe; its absorbed-query columns, sent to every CTA of the cluster through
+// - After it: the first chunk's cache rows, by tensor-map boxes of 16 rows into a ring swizzled
+//   by 128 bytes where page_size % 16 == 0 (row slices then start at multiples of 16), else by
+//   one bulk copy per row into a padded ring; q_nope, the roped q_pe; its absorbed-query
+//   columns, sent to every CTA of the cluster through
 //   distributed shared memory; a split cluster barrier, with the token's latent row made in
 //   between by the CTA holding the position (cluster 0's also stores it into the cache) and W_UV
 //   copied into W_UK's place; the next kernel released; per chunk of up to 144 cached rows, the
@@ -35,6 +37,7 @@
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/smem_opt_in.h"
+#include "backend/cuda/common/tensor_map.h"
 #include "backend/cuda/common/tma_ptx.cuh"
 #include "backend/cuda/ops/block_sum.cuh"
 
@@ -50,11 +53,17 @@ constexpr int kChunk = 144;  // cache rows in shared memory at once (a split of 
 constexpr int kNope = 128, kV = 128, kLat = 512, kRope = 64, kRow = kLat + kRope;
 constexpr int kRowChunks = kRow / 8;  // 16-byte chunks of a cache row
 constexpr int kRowPad = kRow + 8;     // ring row stride: 1168 bytes, ldmatrix without conflicts
+constexpr int kGroups = kRow / 64;    // 128-byte column groups of a row (the TMA ring's layout)
+constexpr int kBox = 16;              // cache rows per TMA box
 constexpr float kLog2e = 1.4426950408889634f;
 static_assert(kThreads == kHg * kNope && kThreads * 2 == kLat && kChunk % 16 == 0 && kHg == 2);
 
-template <int kCs>
+// kTma: the ring holds [column group][row][128 bytes] with the 128-byte swizzle, filled by
+// tensor-map boxes of kBox rows; else [row][kRowPad], one bulk copy per row.
+template <int kCs, bool kTma>
 struct Smem {
+  static constexpr int kRingBytes = kTma ? kGroups * kChunk * 128 : kChunk * kRowPad * 2;
+  alignas(1024) uint8_t ring[kRingBytes];      // first: the base is 1024-byte aligned
   static constexpr int kAbsCols = kLat / kCs;  // absorbed-query columns per CTA
   static constexpr int kUvRows = kV / kCs;     // W_UV rows per CTA and head
   static_assert(kNope * kAbsCols == kUvRows * kLat);
@@ -62,7 +71,6 @@ struct Smem {
   alignas(16) bf16 w[kHg][kNope * kAbsCols];
   __device__ bf16* uk(int h, int row) { return w[h] + row * kAbsCols; }
   __device__ bf16* uv(int h, int v) { return w[h] + v * kLat; }
-  alignas(16) bf16 ring[kChunk][kRowPad];
   alignas(16) bf16 qb[kHg][kRow];  // absorbed query | roped q_pe
   alignas(16) bf16 cur[kRow];      // the token's own latent row
   alignas(16) bf16 ob[kHg][kLat];
@@ -76,6 +84,15 @@ struct Smem {
   alignas(16) int64_t slot[kChunk];
   alignas(8) uint64_t bar[2];  // weights landed; the chunk's rows landed (one phase per chunk)
 };
+
+// Shared address of element c (a multiple of 8) of ring row r.
+template <bool kTma>
+__device__ __forceinline__ uint32_t ring_at(uint32_t ring, int r, int c) {
+  if constexpr (kTma)
+    return ring + (c / 64) * (kChunk * 128) + r * 128 + ((((c % 64) / 8) ^ (r & 7)) << 4);
+  else
+    return ring + (r * kRowPad + c) * 2;
+}
 
 __device__ __forceinline__ float bf(bf16 x) {
   return __bfloat162float(x);
@@ -98,17 +115,29 @@ __device__ __forceinline__ void stamp(const MlaTokenParams& p, int point) {
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
     p.stamps[blockIdx.x * kMlaTokenStamps + point] = t;
     if (point == 0 || point == 11)  // SM cycles too: the clock the CTA ran at
-      p.stamps[blockIdx.x * kMlaTokenStamps + 14 + (point != 0)] = clock64();
+      p.stamps[blockIdx.x * kMlaTokenStamps + kMlaTokenStamps - 2 + (point != 0)] = clock64();
   }
 }
 
-template <int kCs>
-__global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenParams p) {
-  using S = Smem<kCs>;
+// A stamp taken once `dep` (a loaded value) has arrived: the asm reads it.
+__device__ __forceinline__ void stamp_after(const MlaTokenParams& p, int point, uint32_t dep) {
+  if (p.stamps != nullptr && threadIdx.x == 0) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t) : "r"(dep));
+    p.stamps[blockIdx.x * kMlaTokenStamps + point] = t;
+  }
+}
+
+template <int kCs, bool kTma>
+__global__ void __launch_bounds__(kThreads, 1)
+    mla_token_kernel(const MlaTokenParams p, const __grid_constant__ CUtensorMap kv_map) {
+  using S = Smem<kCs, kTma>;
   constexpr int kAbsCols = S::kAbsCols, kUvRows = S::kUvRows;
   KernelTrace kt_(TraceKernel::kMlaToken);
   extern __shared__ __align__(16) uint8_t smem_raw[];
-  S& s = *reinterpret_cast<S*>(smem_raw);
+  // 1024-byte aligned (the swizzle's atoms); every CTA of the cluster has the same offset.
+  S& s = *reinterpret_cast<S*>(smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023));
+  const uint32_t ring = smem_addr(s.ring);
   stamp(p, 0);
   cg::cluster_group cluster = cg::this_cluster();
   const int rank = static_cast<int>(cluster.block_rank());
@@ -117,7 +146,12 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int64_t pos = p.position[0], ps = p.page_size;
   const int64_t len = min(pos + 1, static_cast<int64_t>(p.seq_len[0]));
-  const int64_t r0 = len * rank / kCs, r1 = len * (rank + 1) / kCs;
+  // Row slices; the TMA ring's start at multiples of kBox, so that boxes stay inside pages.
+  auto cut = [&](int r) {
+    const int64_t b = len * r / kCs;
+    return kTma && r < kCs ? b / kBox * kBox : b;
+  };
+  const int64_t r0 = cut(rank), r1 = cut(rank + 1);
   const int64_t cached_end = min(r1, pos);  // rows below it come from the cache
   const bool has_pos = pos >= r0 && pos < r1;
   // The CTA that makes the token's latent row: the one whose rows hold it, or the last when the
@@ -161,24 +195,51 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
   auto chunk_slots = [&](int k) {
     if (tid < kChunk) s.slot[tid] = row_slot(k);
   };
+  // The TMA ring: box b of chunk k (rows 16 b ..) into every column group, thread i issuing
+  // group i % kGroups of box i / kGroups from its page id.
+  auto box_page = [&](int k, int i) {
+    const int64_t at = r0 + static_cast<int64_t>(k) * kChunk + kBox * (i / kGroups);
+    return p.page_table[at / ps];
+  };
+  auto load_boxes = [&](int k, int32_t page) {
+    const int boxes = (chunk_rows(k) + kBox - 1) / kBox;
+    if (tid == 0) mbar_expect_tx(bar_c, static_cast<uint32_t>(boxes * kBox * kRow * 2));
+    if (tid < boxes * kGroups) {
+      const int b = tid / kGroups, g = tid % kGroups;
+      const int64_t at = r0 + static_cast<int64_t>(k) * kChunk + kBox * b;
+      tma_load_2d(ring + g * (kChunk * 128) + b * kBox * 128, &kv_map, g * 64,
+                  static_cast<int>(static_cast<int64_t>(page) * ps + at % ps), bar_c);
+    }
+  };
   auto load_chunk = [&](int k) {
-    const int rows = chunk_rows(k);
-    if (tid == 0) mbar_expect_tx(bar_c, static_cast<uint32_t>(rows * kRow * 2));
-    if (tid < rows)
-      bulk_load(smem_addr(s.ring[tid]), p.kv_cache + s.slot[tid] * kRow, kRow * 2, bar_c);
+    if constexpr (kTma) {
+      const int boxes = (chunk_rows(k) + kBox - 1) / kBox;
+      load_boxes(k, tid < boxes * kGroups ? box_page(k, tid) : 0);
+    } else {
+      const int rows = chunk_rows(k);
+      if (tid == 0) mbar_expect_tx(bar_c, static_cast<uint32_t>(rows * kRow * 2));
+      if (tid < rows)
+        bulk_load(ring_at<kTma>(ring, tid, 0), p.kv_cache + s.slot[tid] * kRow, kRow * 2, bar_c);
+    }
   };
   // Chunk 0's slots are read now; the copies go out after the wait, once the query's loads are
   // in flight too (a thread waiting on its page read here would hold the whole CTA back).
   const int rows0 = chunk_rows(0);
   // Raw loads only: anything computed from them here would stall the thread before its wait.
   const int64_t at0 = r0 + tid;
-  const int32_t page0 = tid < rows0 ? p.page_table[at0 / ps] : 0;
+  const int32_t page0 = kTma ? (tid < kGroups * ((rows0 + kBox - 1) / kBox) ? box_page(0, tid) : 0)
+                             : (tid < rows0 ? p.page_table[at0 / ps] : 0);
+  if (kTma && tid == 0) tma_prefetch_map(&kv_map);
   const bf16 nw0_raw = p.kv_a_norm[tid], nw1_raw = p.kv_a_norm[tid + kThreads];
   const float inv_freq = tid < kHg * kRope / 2 ? p.rope.inv_freq[tid % (kRope / 2)] : 0.f;
   stamp(p, 2);
 
   kt_.wait();
   stamp(p, 3);
+  // Whether the loads issued before the wait are in (each stamp waits for its value).
+  stamp_after(p, 21, static_cast<uint32_t>(__bfloat16_as_ushort(nw0_raw)));
+  stamp_after(p, 20, __float_as_uint(inv_freq));
+  stamp_after(p, 18, static_cast<uint32_t>(page0));
   // Rope angles of the position (threads 0 .. 63: head tid / 32, pair tid % 32), as the rope
   // prep kernel makes them; after the wait so that no thread stalls on inv_freq before it.
   float rc = 0.f, rs = 0.f;
@@ -209,10 +270,17 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
         xb = bf(x[kLat + 2 * tid + 1]);
       }
     }
-    if (tid == 0) mbar_expect_tx(bar_c, static_cast<uint32_t>(rows0 * kRow * 2));
-    if (tid < rows0)
-      bulk_load(smem_addr(s.ring[tid]),
-                p.kv_cache + (static_cast<int64_t>(page0) * ps + at0 % ps) * kRow, kRow * 2, bar_c);
+    stamp_after(p, 19, __float_as_uint(qv));
+    if constexpr (kTma) {
+      load_boxes(0, page0);
+    } else {
+      if (tid == 0) mbar_expect_tx(bar_c, static_cast<uint32_t>(rows0 * kRow * 2));
+      if (tid < rows0)
+        bulk_load(ring_at<kTma>(ring, tid, 0),
+                  p.kv_cache + (static_cast<int64_t>(page0) * ps + at0 % ps) * kRow, kRow * 2,
+                  bar_c);
+    }
+    stamp(p, 14);
     s.qn[h][i] = qv;
     if (tid < kHg * kRope / 2) {
       const int hh = tid / (kRope / 2), j = tid % (kRope / 2);
@@ -220,7 +288,9 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
       s.qb[hh][kLat + kRope / 2 + j] = __float2bfloat16(qb2 * rc + qa * rs);
     }
   }
+  stamp(p, 15);
   asm volatile("cp.async.wait_group 0;" ::: "memory");  // W_UK (the bulk copies may not be)
+  stamp(p, 16);
   __syncthreads();
   stamp(p, 4);
 
@@ -265,6 +335,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
       s.cur[kLat + kRope / 2 + tid] = __float2bfloat16(xb * rc + xa * rs);
     }
   }
+  stamp(p, 17);
   __syncthreads();  // every read of W_UK done: W_UV takes its place, landing during the attention
   if (tid == 0) {
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
@@ -296,39 +367,54 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
 #pragma unroll
     for (int e = 0; e < 4; ++e) o[m][e] = 0.f;
   const int qn_row = lane >> 2, qk_col = (lane & 3) * 2;
+  // The scores' B fragments (the query, the same for every tile and chunk) in registers: V2-Lite
+  // batch 1 on an H200, 1.843-1.858 ms per step against 1.857-1.867 read from shared memory.
+  uint32_t qf[kRow / 16][2];
+#pragma unroll
+  for (int kk = 0; kk < kRow / 16; ++kk) {
+    const uint32_t* q = reinterpret_cast<const uint32_t*>(&s.qb[qn_row < kHg ? qn_row : 0][0]);
+    qf[kk][0] = qn_row < kHg ? q[(16 * kk + qk_col) / 2] : 0u;
+    qf[kk][1] = qn_row < kHg ? q[(16 * kk + 8 + qk_col) / 2] : 0u;
+  }
   for (int k = 0; k < chunks; ++k) {
     const int rows = chunk_rows(k);  // cached rows of this chunk
     const int rows16 = (rows + 15) & ~15;
     const bool extra = has_pos && k == chunks - 1;  // the token's own row joins this chunk
     if (k > 0) {
-      chunk_slots(k);
+      if (!kTma) chunk_slots(k);
       __syncthreads();
       asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the ring's generic writes
       load_chunk(k);
     }
     mbar_wait(bar_c, k & 1);
-    for (int i = rows * kRowChunks + tid; i < rows16 * kRowChunks; i += kThreads)
-      reinterpret_cast<uint4*>(s.ring[i / kRowChunks])[i % kRowChunks] = make_uint4(0, 0, 0, 0);
+    // Rows past the chunk's cached ones (a box's tail, or 16-row padding) read as zero.
+    if constexpr (kTma) {
+      for (int i = tid; i < (rows16 - rows) * kGroups * 8; i += kThreads) {
+        const int r = rows + i / (kGroups * 8), g = (i / 8) % kGroups;
+        reinterpret_cast<uint4*>(s.ring + g * (kChunk * 128) + r * 128)[i % 8] =
+            make_uint4(0, 0, 0, 0);
+      }
+    } else {
+      for (int i = rows * kRowChunks + tid; i < rows16 * kRowChunks; i += kThreads)
+        reinterpret_cast<uint4*>(s.ring + (i / kRowChunks) * kRowPad * 2)[i % kRowChunks] =
+            make_uint4(0, 0, 0, 0);
+    }
     __syncthreads();
     if (k == 0) stamp(p, 6);
     // Scores of rows [16 tile, 16 tile + 16), tiles warp, warp + 8, ...
     for (int base = 16 * warp; base < rows16; base += 16 * (kThreads / 32)) {
       float c[4] = {0.f, 0.f, 0.f, 0.f}, c2[4] = {0.f, 0.f, 0.f, 0.f};
-      const uint32_t a_addr = smem_addr(&s.ring[base + (lane & 15)][(lane >> 4) * 8]);
-#pragma unroll 3
+      const int a_row = base + (lane & 15), a_col = (lane >> 4) * 8;
+#pragma unroll
       for (int kk = 0; kk < kRow / 16; kk += 4) {  // 4 fragments in flight, two chains
-        uint32_t a[4][4], b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        uint32_t a[4][4];
 #pragma unroll
-        for (int j = 0; j < 4; ++j) ldsm_x4(a[j], a_addr + (kk + j) * 32);
-        if (qn_row < kHg) {
-          const uint32_t* q = reinterpret_cast<const uint32_t*>(&s.qb[qn_row][16 * kk + qk_col]);
-#pragma unroll
-          for (int j = 0; j < 8; ++j) b[j] = q[4 * j];
-        }
-        mma16816(c, a[0], b[0], b[1]);
-        mma16816(c2, a[1], b[2], b[3]);
-        mma16816(c, a[2], b[4], b[5]);
-        mma16816(c2, a[3], b[6], b[7]);
+        for (int j = 0; j < 4; ++j)
+          ldsm_x4(a[j], ring_at<kTma>(ring, a_row, a_col + 16 * (kk + j)));
+        mma16816(c, a[0], qf[kk][0], qf[kk][1]);
+        mma16816(c2, a[1], qf[kk + 1][0], qf[kk + 1][1]);
+        mma16816(c, a[2], qf[kk + 2][0], qf[kk + 2][1]);
+        mma16816(c2, a[3], qf[kk + 3][0], qf[kk + 3][1]);
       }
       if ((lane & 3) == 0) {
         const int r = base + (lane >> 2);
@@ -403,7 +489,7 @@ __global__ void __launch_bounds__(kThreads, 1) mla_token_kernel(const MlaTokenPa
         }
 #pragma unroll
         for (int m = 0; m < 4; ++m)
-          ldsm_x4_t(a[m], smem_addr(&s.ring[16 * kk + krow][64 * warp + 16 * m + kcol]));
+          ldsm_x4_t(a[m], ring_at<kTma>(ring, 16 * kk + krow, 64 * warp + 16 * m + kcol));
 #pragma unroll
         for (int m = 0; m < 4; ++m) mma16816(o[m], a[m], b0, b1);
       }
@@ -500,33 +586,44 @@ bool aligned16(const void* ptr) {
 // no CTA of another kernel shares the SM (o_proj's GEMV CTAs, released early, would otherwise
 // stream their weights through the L1 of some of these SMs and slow their shared-memory reads:
 // V2-Lite batch 1 on an H200, 1.862 ms against 1.911-1.926).
-template <int kCs>
+template <int kCs, bool kTma>
 size_t exclusive_smem() {
   int device = 0, optin = 0;
   WS_CUDA_CHECK(cudaGetDevice(&device));
   WS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   cudaFuncAttributes fa{};
-  WS_CUDA_CHECK(cudaFuncGetAttributes(&fa, mla_token_kernel<kCs>));
+  WS_CUDA_CHECK(cudaFuncGetAttributes(&fa, mla_token_kernel<kCs, kTma>));
   const size_t all = static_cast<size_t>(optin) - fa.sharedSizeBytes;
-  WS_CUDA_REQUIRE(all >= sizeof(Smem<kCs>), "mla_token: the device's shared memory per block (" +
-                                                std::to_string(optin) + " bytes) is too small");
+  WS_CUDA_REQUIRE(all >= sizeof(Smem<kCs, kTma>) + 1024,
+                  "mla_token: the device's shared memory per block (" + std::to_string(optin) +
+                      " bytes) is too small");
   return all;
 }
 
-template <int kCs>
+template <int kCs, bool kTma>
 void launch(const MlaTokenParams& p, cudaStream_t stream) {
   static SmemOptIn opt_in;
   static size_t smem = 0;
   opt_in.once([] {
-    smem = exclusive_smem<kCs>();
-    const void* k = reinterpret_cast<const void*>(mla_token_kernel<kCs>);
+    smem = exclusive_smem<kCs, kTma>();
+    const void* k = reinterpret_cast<const void*>(mla_token_kernel<kCs, kTma>);
     WS_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(smem)));
     if (kCs > 8)
       WS_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
   });
-  launch_pdl_clusters(mla_token_kernel<kCs>, dim3(static_cast<unsigned>(p.heads / kHg * kCs)),
-                      dim3(kThreads), kCs, smem, stream, p);
+  // The cache as [slots][576] in boxes of 64 columns x kBox rows (unused by the row copies).
+  CUtensorMap map{};
+  if (kTma)
+    map = make_tensor_map_bf16_sw128(p.kv_cache, kRow, static_cast<uint64_t>(p.slots), kRow * 2, 64,
+                                     kBox);
+  launch_pdl_clusters(mla_token_kernel<kCs, kTma>, dim3(static_cast<unsigned>(p.heads / kHg * kCs)),
+                      dim3(kThreads), kCs, smem, stream, p, map);
+}
+
+// Whether p's cache rows go by tensor-map boxes: pages of whole boxes, slot ids in int32.
+bool use_tma(const MlaTokenParams& p) {
+  return !p.row_copies && p.page_size % kBox == 0 && p.slots < (int64_t{1} << 31);
 }
 
 }  // namespace
@@ -561,10 +658,12 @@ int mla_token_grid(const MlaTokenParams& p) {
 std::string mla_token_stamp_report(const std::vector<unsigned long long>& st, int64_t launches,
                                    int grid) {
   static const char* const kNames[kMlaTokenStamps - 2] = {
-      "entry",          "page reads issued", "preloads issued", "wait returned",
-      "q, W_UK",        "absorb + sync",     "chunk 0 landed",  "attention done",
-      "partials sync",  "combine + sync",    "W_UV done",       "exit",
-      "chunk 0 scores", "chunk 0 softmax"};
+      "entry", "page reads issued", "preloads issued", "wait returned", "q, W_UK", "absorb + sync",
+      "chunk 0 landed", "attention done", "partials sync", "combine + sync", "W_UV done", "exit",
+      "chunk 0 scores", "chunk 0 softmax",
+      // thread 0 alone
+      "0: row copies issued", "0: q stored", "0: own W_UK landed", "0: absorbed, latent row made",
+      "0: page id arrived", "0: q arrived", "0: inv_freq arrived", "0: norm weight arrived"};
   constexpr int kTimes = kMlaTokenStamps - 2;
   std::vector<double> mean(kTimes, 0), mx(kTimes, 0);
   double cycles = 0, ns = 0;
@@ -600,10 +699,11 @@ std::string mla_token_stamp_report(const std::vector<unsigned long long>& st, in
 void launch_mla_token(const MlaTokenParams& p, cudaStream_t stream) {
   const std::string why = mla_token_unsupported(p);
   WS_CUDA_REQUIRE(why.empty(), "mla_token: " + why);
-  if ((p.cluster == 0 ? kMlaTokenDefaultCluster : p.cluster) == 16)
-    launch<16>(p, stream);
+  const bool c16 = (p.cluster == 0 ? kMlaTokenDefaultCluster : p.cluster) == 16;
+  if (use_tma(p))
+    c16 ? launch<16, true>(p, stream) : launch<8, true>(p, stream);
   else
-    launch<8>(p, stream);
+    c16 ? launch<16, false>(p, stream) : launch<8, false>(p, stream);
 }
 
 }  // namespace wideserve::cuda

@@ -34,11 +34,14 @@ struct MlaTokenParams {
   int64_t heads = 0, q_stride = 0, nope = 0, v_dim = 0, page_size = 0, slots = 0;
   float eps = 1e-6f, softmax_scale = 1.f;
   int cluster = 0;  // CTAs per cluster: 8, 16 (non-portable), 0 = kMlaTokenDefaultCluster
+  // Cache rows by one bulk copy per row even where page_size % 16 == 0 (which otherwise takes
+  // tensor-map boxes of 16 rows into a swizzled ring).
+  bool row_copies = false;
   // Diagnostics (benchmarks): [grid][kMlaTokenStamps] %globaltimer ns per CTA at its phase
   // boundaries (mla_token.cu names them); null in the model.
   unsigned long long* stamps = nullptr;
 };
-inline constexpr int kMlaTokenStamps = 16;  // 14 times, then clock64 at entry and exit
+inline constexpr int kMlaTokenStamps = 24;  // 22 times, then clock64 at entry and exit
 inline constexpr int kMlaTokenDefaultCluster = 8;
 
 // Empty when launch_mla_token takes these shapes and pointers, else why not.

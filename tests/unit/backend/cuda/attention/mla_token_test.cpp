@@ -3,7 +3,8 @@
 // counts 16 and 32, page sizes 1 / 16 / 32 / 64, clusters of 8 and 16, positions from 0 (the
 // token alone) through fewer rows than CTAs to more rows than the ring holds, a token that does
 // not see itself (seq_len <= position), NaN in every cache row the token must not read (its own
-// slot and every slot outside its pages), eager and replayed from a graph.
+// slot and every slot outside its pages), eager and replayed from a graph; cache rows by
+// tensor-map boxes (pages of 16 rows and more) and by one copy per row.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
@@ -32,6 +33,7 @@ struct Case {
   uint64_t seed;
   int cluster = 8;
   int64_t seq_len = 0;  // 0: position + 1 (the token sees itself)
+  bool row_copies = false;
 };
 
 // Bf16 copies of v on the device; v itself rounded to the bf16 values.
@@ -110,6 +112,7 @@ void run_case(const Case& c) {
   p.eps = in.eps;
   p.softmax_scale = in.softmax_scale;
   p.cluster = c.cluster;
+  p.row_copies = c.row_copies;
   ASSERT_EQ(mla_token_unsupported(p), "");
   cudaStream_t st;
   WS_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
@@ -167,13 +170,15 @@ TEST(MlaToken, MatchesReferenceAcrossPositionsPagesAndHeads) {
                                          {32, 64, 1500, 0},
                                          {16, 32, 2999, 0},
                                          {16, 64, 300, 0, 8, 250}}) {  // sees 250 rows, not itself
-    for (int cluster : {8, 16}) {
-      Case k = c;
-      k.seed = seed += 10;
-      k.cluster = cluster;
-      SCOPED_TRACE("cluster " + std::to_string(cluster));
-      run_case(k);
-    }
+    for (int cluster : {8, 16})
+      for (bool rows : {false, true}) {
+        Case k = c;
+        k.seed = seed += 10;
+        k.cluster = cluster;
+        k.row_copies = rows;
+        SCOPED_TRACE("cluster " + std::to_string(cluster) + (rows ? ", row copies" : ""));
+        run_case(k);
+      }
   }
 }
 
