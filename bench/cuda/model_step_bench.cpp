@@ -132,7 +132,8 @@ int main(int argc, char** argv) {
               norm_gemv = "default", router_route = "default", mla_token = "default";
   int autotune = -1;
   std::string trace;
-  bool token_stamps = false;
+  bool token_stamps = false, token_row_copies = false;
+  std::string o_early = "default";
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
@@ -178,6 +179,11 @@ int main(int argc, char** argv) {
          "One-token steps: the attention core in one clustered launch: default | on | off | 8 | 16 "
          "(on with that cluster size)")
       ->check(CLI::IsMember({"default", "on", "off", "8", "16"}));
+  app.add_option("--o-early", o_early,
+                 "With the one launch: o_proj's GEMV reads h before its wait: default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
+  app.add_flag("--mla-token-row-copies", token_row_copies,
+               "The one launch: cache rows by one bulk copy per row, not tensor-map boxes");
   app.add_flag(
       "--mla-token-stamps", token_stamps,
       "Batch 1: print the clustered attention core's phase stamps (mla_token.h) of one step");
@@ -254,6 +260,8 @@ int main(int argc, char** argv) {
   if (router_route != "default") o.moe_router_route = router_route == "on";
   if (mla_token != "default") o.mla_token = mla_token != "off";
   if (mla_token == "8" || mla_token == "16") o.mla_token_cluster = std::stoi(mla_token);
+  o.mla_token_row_copies = token_row_copies;
+  if (o_early != "default") o.o_proj_early_residual = o_early == "on";
   std::printf(
       "gemm autotune: %d candidates, fused q_a + kv_a: %s, shared-expert branch: %s, norm in "
       "GEMV: %s, router + routing in one launch: %s, mla token: %s\n",

@@ -56,6 +56,7 @@ struct GemvArgs {
   const float* norm_src;
   const __nv_bfloat16* norm_w;
   float norm_eps;
+  bool y_early;  // GemvConfig::y_early: thread i's finish item's fp32 y read before the wait
 };
 
 // x row r of a GEMV = bf16(bf16(src[r] * inv) * w) into smem row r (stride xstride bytes), with
@@ -129,6 +130,13 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
   // Weights are constant: the first batch is in flight before waiting for the kernel that
   // writes x (programmatic dependent launch, common/pdl.cuh).
   if (has_rows) load_batch(kb0);
+  // The finish loop below gives thread i item i (the launcher checks that one pass covers them).
+  float y_old = 0.f;
+  if (a.y_early && threadIdx.x < rg_per_cta * m * 8) {
+    const int i = threadIdx.x, lrg = i / (m * 8), token = (i / 8) % m, r = i % 8;
+    const int grow = (blockIdx.x * rg_per_cta + lrg) * 8 + r;
+    if (grow < a.n) y_old = __ldcg(static_cast<const float*>(a.y) + token * a.y_ld + grow);
+  }
   kt_.wait();
   pdl_launch_dependents();
   if (!kFp8 && a.norm_w != nullptr) {
@@ -192,7 +200,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
       a.residual[at] += __bfloat162float(__float2bfloat16(sum));
     } else if (a.y_f32) {
       float* out = static_cast<float*>(y) + at;
-      *out = a.beta != 0.f ? sum + a.beta * *out : sum;
+      *out = a.beta != 0.f ? sum + a.beta * (a.y_early ? y_old : *out) : sum;
     } else {
       __nv_bfloat16* out = static_cast<__nv_bfloat16*>(y) + at;
       if (a.beta != 0.f) sum += a.beta * __bfloat162float(*out);
@@ -210,7 +218,8 @@ size_t smem_bytes(int64_t m, int64_t row_bytes) {
 }
 
 template <bool kFp8>
-void launch(GemvArgs a, int warps_k, cudaStream_t stream) {
+void launch(GemvArgs a, const GemvConfig& cfg, cudaStream_t stream) {
+  const int warps_k = cfg.warps_k;
   static SmemOptIn smem_opt_in;
   smem_opt_in.raise({reinterpret_cast<const void*>(gemv_kernel<kFp8>)}, static_cast<int>(kMaxSmem));
   int device = 0, sms = 0;
@@ -221,6 +230,11 @@ void launch(GemvArgs a, int warps_k, cudaStream_t stream) {
   a.warps_k = warps_k != 0 ? warps_k : plan_gemv_warps_k(a.n, a.k, sms);
   const int64_t grid = ceil_div(a.n, int64_t{8} * (kWarps / a.warps_k));
   const size_t smem = smem_bytes(a.m, int64_t{a.k} * (kFp8 ? 1 : 2));
+  a.y_early = cfg.y_early;
+  if (a.y_early)
+    WS_CUDA_REQUIRE(!kFp8 && a.y_f32 && a.beta != 0.f && a.w2 == nullptr && a.rows_per_head == 0 &&
+                        a.norm_w == nullptr && (kWarps / a.warps_k) * a.m * 8 <= kThreads,
+                    "GEMV y_early: a single BF16 matrix with an fp32 y, beta != 0 and m <= 4");
   launch_pdl(gemv_kernel<kFp8>, dim3(static_cast<unsigned>(grid)), dim3(kThreads), smem, stream, a);
 }
 
@@ -285,7 +299,7 @@ void launch_fp8_gemv(const GemmFp8BlockParams& p, const GemvConfig& cfg, cudaStr
   a.ws_ld = static_cast<int>(p.w_scale_ld != 0 ? p.w_scale_ld : p.k / 128);
   a.beta = p.beta;
   a.residual = p.residual;
-  launch<true>(a, cfg.warps_k, stream);
+  launch<true>(a, cfg, stream);
 }
 
 std::string bf16_gemv_unsupported(const GemmBf16Params& p) {
@@ -316,7 +330,7 @@ void launch_bf16_gemv(const GemmBf16Params& p, const GemvConfig& cfg, cudaStream
   a.k = static_cast<int>(p.k);
   a.y_f32 = p.y_f32;
   a.beta = p.beta;
-  launch<false>(a, cfg.warps_k, stream);
+  launch<false>(a, cfg, stream);
 }
 
 std::string bf16_gemv_heads_unsupported(const GemvHeadsParams& p) {
@@ -353,7 +367,7 @@ void launch_bf16_gemv_heads(const GemvHeadsParams& p, const GemvConfig& cfg, cud
   a.n = static_cast<int>(p.heads * p.rows);
   a.k = static_cast<int>(p.k);
   a.rows_per_head = static_cast<int>(p.rows);
-  launch<false>(a, cfg.warps_k, stream);
+  launch<false>(a, cfg, stream);
 }
 
 std::string bf16_gemv_pair_unsupported(const GemmBf16Params& a, const GemmBf16Params& b) {
@@ -400,7 +414,7 @@ GemvArgs pair_args(const GemmBf16Params& p, const GemmBf16Params& q, const GemvC
 
 void launch_bf16_gemv_pair(const GemmBf16Params& p, const GemmBf16Params& q, const GemvConfig& cfg,
                            cudaStream_t stream) {
-  launch<false>(pair_args(p, q, cfg), cfg.warps_k, stream);
+  launch<false>(pair_args(p, q, cfg), cfg, stream);
 }
 
 std::string gemv_rms_norm_unsupported(const GemvRmsNorm& n, int64_t k) {
@@ -425,7 +439,7 @@ void launch_bf16_gemv_pair_normed(const GemmBf16Params& p, const GemmBf16Params&
   a.norm_src = norm.src;
   a.norm_w = norm.w;
   a.norm_eps = norm.eps;
-  launch<false>(a, cfg.warps_k, stream);
+  launch<false>(a, cfg, stream);
 }
 
 }  // namespace wideserve::cuda

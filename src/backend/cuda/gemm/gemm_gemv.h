@@ -22,6 +22,10 @@ inline constexpr int64_t kBf16GemvMaxM = 4;
 // Warps of a CTA along k (1, 2, 4 or 8; the CTA covers 8 * 8 / warps_k weight rows); 0 = by shape.
 struct GemvConfig {
   int warps_k = 0;
+  // BF16 GEMV with an fp32 y and beta != 0, one matrix, m <= 4: y's old value is final before the
+  // launch (its writer is at least two launches back, or the launch is not programmatic), so it
+  // is read before the wait instead of after the dot products (one L2 round trip off the tail).
+  bool y_early = false;
 };
 // The split for a shape: the fewest k slices that give every SM ~12 warps of rows (at most 8;
 // the fastest k split at the V3 decode shapes on the H200).

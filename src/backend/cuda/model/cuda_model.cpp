@@ -282,6 +282,7 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
     tp.eps = eps;
     tp.softmax_scale = static_cast<float>(c.attention_scale());
     tp.cluster = opts_.mla_token_cluster;
+    tp.row_copies = opts_.mla_token_row_copies;
     if (opts_.mla_token_stamps != nullptr)
       tp.stamps = opts_.mla_token_stamps + l * mla_token_grid(tp) * kMlaTokenStamps;
     const bool token_core = opts_.mla_token && T == 1 && meta.decode_only && lat == kMlaLatentDim &&
@@ -349,7 +350,20 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
         batched_gemm(I.cublas, true, vd, T, lat, L.kv_b.get() + nope * lat, lat, (nope + vd) * lat,
                      B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
     }
-    B.linear_residual(I.blas, L.o, B.attn.get(), T, st, false, &pending);
+    // o_proj into h. After the one launch, h's last writer is three launches back (before the
+    // q/kv GEMV and the launch itself), so the GEMV reads h's old rows before its wait.
+    GemmBf16Params og{B.attn.get(), L.o.w.get(), B.h.get(), T, L.o.out, L.o.in};
+    og.y_f32 = true;  // as linear_residual's BF16 path: h += attn o_proj^T
+    og.beta = 1.f;
+    if (token_core && opts_.o_proj_early_residual && !L.o.fp8 && I.blas.bf16_gemv() &&
+        bf16_gemv_preferred(T, L.o.out, L.o.in) && bf16_gemv_unsupported(og).empty()) {
+      GemvConfig gc;
+      gc.y_early = true;
+      launch_bf16_gemv(og, gc, st);
+      pending = nullptr;
+    } else {
+      B.linear_residual(I.blas, L.o, B.attn.get(), T, st, false, &pending);
+    }
     // --- MLP / MoE ---
     const bool mq = norm_h(L.post_attention_norm.get(), !L.is_moe && L.gate_up.fp8);
     if (!L.is_moe) {

@@ -62,6 +62,9 @@ struct CudaModelOptions {
   bool mla_token = true;      // one-token decode steps: rope prep, absorb, attention and W_UV in
                               // one clustered launch where mla_token_preferred (mla_token.h)
   int mla_token_cluster = 0;  // its CTAs per cluster: 8, 16 or 0 (kMlaTokenDefaultCluster)
+  bool mla_token_row_copies = false;  // MlaTokenParams::row_copies
+  bool o_proj_early_residual = true;  // with the one launch: o_proj's GEMV reads h before its
+                                      // wait (GemvConfig::y_early)
   // Diagnostics (benchmarks): launch_mla_token's phase stamps, [layers][grid][kMlaTokenStamps].
   unsigned long long* mla_token_stamps = nullptr;
 };

@@ -224,6 +224,29 @@ TEST(GemmBf16, GemvAtFewRows) {
     }
     EXPECT_LT(std::sqrt(num / den), 8e-3) << "warps_k=" << wk;
   }
+  // y's old value read before the wait (GemvConfig::y_early): the bits of the plain GEMV.
+  for (int64_t m : {1, 4}) {
+    DeviceBuffer<__nv_bfloat16> x(m * 2048), w(2048 * 2048);
+    DeviceBuffer<float> y0(m * 2048), y1(m * 2048);
+    gemm_testing::fill_uniform_bf16(x.get(), x.size(), seed++, -1.f, 1.f, nullptr);
+    gemm_testing::fill_uniform_bf16(w.get(), w.size(), seed++, -1.f, 1.f, nullptr);
+    std::vector<float> h(m * 2048);
+    for (size_t i = 0; i < h.size(); ++i) h[i] = 0.01f * static_cast<float>(i % 977) - 3.f;
+    y0.upload(h);
+    y1.upload(h);
+    GemmBf16Params p{x.get(), w.get(), y0.get(), m, 2048, 2048};
+    p.y_f32 = true;
+    p.beta = 1.f;
+    launch_bf16_gemv(p, GemvConfig{}, nullptr);
+    GemvConfig early;
+    early.y_early = true;
+    p.y = y1.get();
+    launch_bf16_gemv(p, early, nullptr);
+    const auto a = y0.download(), b = y1.download();
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << "m=" << m;
+    p.beta = 0.f;  // nothing to read early
+    EXPECT_THROW(launch_bf16_gemv(p, early, nullptr), std::exception);
+  }
   GemmBf16Params bad{nullptr, nullptr, nullptr, 5, 64, 128};
   EXPECT_NE("", bf16_gemv_unsupported(bad));
   WS_CUDA_CHECK(cudaDeviceSynchronize());
