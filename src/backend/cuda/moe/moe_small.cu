@@ -87,6 +87,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_down_kernel(const MoeSmallParams p, int units, int rows) {
   KernelTrace kt_(TraceKernel::kMoeSmallDown);
+  const CombineEarly early =
+      combine_early(p, blockIdx.y, static_cast<int64_t>(blockIdx.x) * rows, rows);
   kt_.wait();
   pdl_launch_dependents();
   extern __shared__ float4 smem4[];
@@ -146,7 +148,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         if (i0 + h < items) part[i0 + h] = ok[h] ? d[h] : 0.f;
   }
   __syncthreads();
-  combine_rows(p, t, units, part, n0, rows);
+  combine_rows(p, t, units, part, n0, rows, early);
 }
 
 // ---- FP8 weights: tensor-core GEMV steps (mma_e4m3_chunk64) ----
@@ -266,6 +268,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_down_fp8_kernel(const MoeSmallParams p, int units) {
   KernelTrace kt_(TraceKernel::kMoeSmallDown);
+  const CombineEarly early = combine_early(
+      p, blockIdx.y, static_cast<int64_t>(blockIdx.x) * 8 * kFp8DownGroups, 8 * kFp8DownGroups);
   kt_.wait();
   pdl_launch_dependents();
   extern __shared__ __align__(16) uint8_t smem8[];
@@ -307,7 +311,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (g == 0) store_item_dots<2>(part, i0, items, units, t4, ok, acc);
   }
   __syncthreads();
-  combine_rows(p, t, units, part, n0, kRows);
+  combine_rows(p, t, units, part, n0, kRows, early);
 }
 
 size_t up_smem(const MoeSmallParams& p) {

@@ -50,8 +50,11 @@ struct MoeSmallParams {
   // The shared MLP's output computed elsewhere (bf16 [T, H], num_shared = 0), added in its place
   // (a graph branch computes it while the router and routing run); null: none or the units above.
   const __nv_bfloat16* shared_out = nullptr;
-  float* act = nullptr;       // scratch: moe_small_act_floats(T, k, num_shared, I) floats
-  float* residual = nullptr;  // [T, H] fp32 residual stream, added into
+  float* act = nullptr;  // scratch: moe_small_act_floats(T, k, num_shared, I) floats
+  // [T, H] fp32 residual stream, added into. The down launch reads it before its wait: it must
+  // be final when that launch starts (written two or more launches back on the stream, as the
+  // model's o_proj and norm are).
+  float* residual = nullptr;
 };
 
 size_t moe_small_act_floats(int64_t tokens, int64_t top_k, int64_t num_shared, int64_t inter);

@@ -210,9 +210,28 @@ __device__ __forceinline__ void store_item_dots(float* part, int i0, int items, 
 
 // Row n0 + rl of the output, rl < rows: combine as launch_moe_combine does (sum_j w_j *
 // bf16(y_j) + bf16(shared), rounded to bf16) from part[rl][units], added to the residual.
+// What combine_rows adds to, read by thread rl < rows before the down launch's wait: the
+// residual row is final when the launch starts (its writers, o_proj or a norm, are three or more
+// launches back on the stream), so its L2 round trip leaves the launch's tail. The shared
+// output is not: in a captured graph the branch that makes it may still run when the launch
+// starts (a read before the wait changed greedy tokens on the H200), so it is read after.
+struct CombineEarly {
+  float residual = 0.f;
+};
+__device__ __forceinline__ CombineEarly combine_early(const MoeSmallParams& p, int t, int64_t n0,
+                                                      int rows) {
+  CombineEarly c;
+  const int64_t n = n0 + threadIdx.x;
+  if (static_cast<int>(threadIdx.x) < rows && n < p.hidden)
+    c.residual = __ldcg(p.residual + t * p.hidden + n);
+  return c;
+}
+
 __device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int units,
-                                             const float* part, int64_t n0, int rows) {
+                                             const float* part, int64_t n0, int rows,
+                                             const CombineEarly& early) {
   const int64_t H = p.hidden, K = p.top_k;
+  static_assert(kThreads >= 16, "one pass: thread rl holds row rl's early values");
   for (int rl = threadIdx.x; rl < rows; rl += kThreads) {
     const int64_t n = n0 + rl;
     if (n >= H) continue;
@@ -229,7 +248,7 @@ __device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int
     } else if (p.shared_out != nullptr) {
       s += __bfloat162float(p.shared_out[t * H + n]);
     }
-    p.residual[t * H + n] += bf16r(s);
+    p.residual[t * H + n] = early.residual + bf16r(s);
   }
 }
 

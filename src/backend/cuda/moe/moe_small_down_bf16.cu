@@ -134,6 +134,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     item_rows(first);
     if (any) load_blocks<kIpw, kB, 4>(w, 0, static_cast<int>(kb), wv);
   }
+  const CombineEarly early = combine_early(p, t, n0, rows);
   kt_.wait();
   pdl_launch_dependents();
   stage_bf16(p.act + static_cast<int64_t>(t) * units * I, units, static_cast<int>(I), live,
@@ -150,7 +151,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (g == 0) store_item_dots<kIpw>(part, i0, items, units, t4, ok, acc);
   }
   __syncthreads();
-  combine_rows(p, t, units, part, n0, rows);
+  combine_rows(p, t, units, part, n0, rows, early);
 }
 
 }  // namespace
