@@ -350,8 +350,8 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
         batched_gemm(I.cublas, true, vd, T, lat, L.kv_b.get() + nope * lat, lat, (nope + vd) * lat,
                      B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
     }
-    // o_proj into h. After the one launch, h's last writer is three launches back (before the
-    // q/kv GEMV and the launch itself), so the GEMV reads h's old rows before its wait.
+    // o_proj into h. After the one launch, h's last writer comes before the q/kv GEMV (two or
+    // more launches back), so the GEMV reads h's old rows before its wait.
     GemmBf16Params og{B.attn.get(), L.o.w.get(), B.h.get(), T, L.o.out, L.o.in};
     og.y_f32 = true;  // as linear_residual's BF16 path: h += attn o_proj^T
     og.beta = 1.f;

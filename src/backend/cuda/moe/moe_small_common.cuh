@@ -208,13 +208,11 @@ __device__ __forceinline__ void store_item_dots(float* part, int i0, int items, 
   }
 }
 
-// Row n0 + rl of the output, rl < rows: combine as launch_moe_combine does (sum_j w_j *
-// bf16(y_j) + bf16(shared), rounded to bf16) from part[rl][units], added to the residual.
 // What combine_rows adds to, read by thread rl < rows before the down launch's wait: the
 // residual row is final when the launch starts (its writers, o_proj or a norm, are three or more
 // launches back on the stream), so its L2 round trip leaves the launch's tail. The shared
-// output is not: in a captured graph the branch that makes it may still run when the launch
-// starts (a read before the wait changed greedy tokens on the H200), so it is read after.
+// output (a joined branch's) is read after the wait: read before it, it changed greedy tokens in
+// two GPU tests on the H200, so the branch is not always done when the launch starts.
 struct CombineEarly {
   float residual = 0.f;
 };
@@ -227,11 +225,15 @@ __device__ __forceinline__ CombineEarly combine_early(const MoeSmallParams& p, i
   return c;
 }
 
+// Row n0 + rl of the output, rl < rows: combine as launch_moe_combine does (sum_j w_j *
+// bf16(y_j) + bf16(shared), rounded to bf16) from part[rl][units], added to the residual row
+// combine_early read.
 __device__ __forceinline__ void combine_rows(const MoeSmallParams& p, int t, int units,
                                              const float* part, int64_t n0, int rows,
                                              const CombineEarly& early) {
   const int64_t H = p.hidden, K = p.top_k;
-  static_assert(kThreads >= 16, "one pass: thread rl holds row rl's early values");
+  // One pass: thread rl holds row rl's early value (the launches have at most 32 rows a CTA).
+  static_assert(kThreads >= 32);
   for (int rl = threadIdx.x; rl < rows; rl += kThreads) {
     const int64_t n = n0 + rl;
     if (n >= H) continue;
