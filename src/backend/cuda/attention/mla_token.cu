@@ -197,24 +197,24 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
   // The TMA ring: box b of chunk k (rows 16 b ..) into every column group, thread i issuing
   // group i % kGroups of box i / kGroups from its page id.
-  auto box_page = [&](int k, int i) {
-    const int64_t at = r0 + static_cast<int64_t>(k) * kChunk + kBox * (i / kGroups);
-    return p.page_table[at / ps];
+  auto chunk_boxes = [&](int k) { return (chunk_rows(k) + kBox - 1) / kBox; };
+  auto box_at = [&](int k, int b) { return r0 + static_cast<int64_t>(k) * kChunk + kBox * b; };
+  // This thread's page id (threads below the chunk's boxes x kGroups) and its copy from it.
+  auto box_page = [&](int k) {
+    return tid < chunk_boxes(k) * kGroups ? p.page_table[box_at(k, tid / kGroups) / ps] : 0;
   };
   auto load_boxes = [&](int k, int32_t page) {
-    const int boxes = (chunk_rows(k) + kBox - 1) / kBox;
+    const int boxes = chunk_boxes(k);
     if (tid == 0) mbar_expect_tx(bar_c, static_cast<uint32_t>(boxes * kBox * kRow * 2));
     if (tid < boxes * kGroups) {
       const int b = tid / kGroups, g = tid % kGroups;
-      const int64_t at = r0 + static_cast<int64_t>(k) * kChunk + kBox * b;
       tma_load_2d(ring + g * (kChunk * 128) + b * kBox * 128, &kv_map, g * 64,
-                  static_cast<int>(static_cast<int64_t>(page) * ps + at % ps), bar_c);
+                  static_cast<int>(static_cast<int64_t>(page) * ps + box_at(k, b) % ps), bar_c);
     }
   };
   auto load_chunk = [&](int k) {
     if constexpr (kTma) {
-      const int boxes = (chunk_rows(k) + kBox - 1) / kBox;
-      load_boxes(k, tid < boxes * kGroups ? box_page(k, tid) : 0);
+      load_boxes(k, box_page(k));
     } else {
       const int rows = chunk_rows(k);
       if (tid == 0) mbar_expect_tx(bar_c, static_cast<uint32_t>(rows * kRow * 2));
@@ -227,8 +227,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int rows0 = chunk_rows(0);
   // Raw loads only: anything computed from them here would stall the thread before its wait.
   const int64_t at0 = r0 + tid;
-  const int32_t page0 = kTma ? (tid < kGroups * ((rows0 + kBox - 1) / kBox) ? box_page(0, tid) : 0)
-                             : (tid < rows0 ? p.page_table[at0 / ps] : 0);
+  const int32_t page0 = kTma ? box_page(0) : (tid < rows0 ? p.page_table[at0 / ps] : 0);
   if (kTma && tid == 0) tma_prefetch_map(&kv_map);
   const bf16 nw0_raw = p.kv_a_norm[tid], nw1_raw = p.kv_a_norm[tid + kThreads];
   const float inv_freq = tid < kHg * kRope / 2 ? p.rope.inv_freq[tid % (kRope / 2)] : 0.f;
