@@ -99,6 +99,9 @@ struct GemmBf16Params {
   int64_t ldx = 0, ldw = 0, ldy = 0;  // 0 = packed (k, k, n)
   bool y_f32 = false;                 // fp32 output (router logits, lm head)
   float beta = 0.f;                   // y = x w^T + beta * y (beta=1: fused residual add)
+  // fp32 y, beta != 0: y's old value is final before this launch starts (written two or more
+  // launches back), so the GEMV path reads it before its wait (GemvConfig::y_early).
+  bool y_final = false;
 };
 // y = x w^T (+ beta y); BF16 inputs, fp32 accumulation. m == 0 is a no-op. cuBLASLt, or the
 // BF16 GEMV kernel (gemm_gemv.h) where bf16_gemv_preferred and its checks pass.

@@ -58,7 +58,9 @@ void gemm_bf16(BlasContext& ctx, const GemmBf16Params& p, cudaStream_t stream) {
   WS_CUDA_REQUIRE(p.x != nullptr && p.w != nullptr && p.y != nullptr, "gemm_bf16: null pointer");
   ctx.impl().last_bf16_gemv = false;
   if (ctx.bf16_gemv() && bf16_gemv_preferred(p.m, p.n, p.k) && bf16_gemv_unsupported(p).empty()) {
-    launch_bf16_gemv(p, GemvConfig{}, stream);
+    GemvConfig cfg;
+    cfg.y_early = p.y_final && p.y_f32 && p.beta != 0.f;
+    launch_bf16_gemv(p, cfg, stream);
     ctx.impl().last_bf16_gemv = true;
     return;
   }

@@ -351,19 +351,9 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
                      B.o_lat.get(), nh * lat, lat, B.attn.get(), nh * vd, vd, nh);
     }
     // o_proj into h. After the one launch, h's last writer comes before the q/kv GEMV (two or
-    // more launches back), so the GEMV reads h's old rows before its wait.
-    GemmBf16Params og{B.attn.get(), L.o.w.get(), B.h.get(), T, L.o.out, L.o.in};
-    og.y_f32 = true;  // as linear_residual's BF16 path: h += attn o_proj^T
-    og.beta = 1.f;
-    if (token_core && opts_.o_proj_early_residual && !L.o.fp8 && I.blas.bf16_gemv() &&
-        bf16_gemv_preferred(T, L.o.out, L.o.in) && bf16_gemv_unsupported(og).empty()) {
-      GemvConfig gc;
-      gc.y_early = true;
-      launch_bf16_gemv(og, gc, st);
-      pending = nullptr;
-    } else {
-      B.linear_residual(I.blas, L.o, B.attn.get(), T, st, false, &pending);
-    }
+    // more launches back), so a BF16 GEMV reads h's old rows before its wait.
+    B.linear_residual(I.blas, L.o, B.attn.get(), T, st, false, &pending,
+                      token_core && opts_.o_proj_early_residual);
     // --- MLP / MoE ---
     const bool mq = norm_h(L.post_attention_norm.get(), !L.is_moe && L.gate_up.fp8);
     if (!L.is_moe) {

@@ -266,7 +266,8 @@ bool StepBuffers::norm(RmsNormParams p, bool quantize, cudaStream_t st) {
 }
 
 void StepBuffers::linear_residual(BlasContext& blas, const DevLinear& l, const bf16* x, int64_t m,
-                                  cudaStream_t st, bool x_quantized, const bf16** deferred) {
+                                  cudaStream_t st, bool x_quantized, const bf16** deferred,
+                                  bool h_final) {
   if (deferred != nullptr) *deferred = nullptr;
   if (m == 0) return;
   if (l.fp8) {
@@ -285,6 +286,7 @@ void StepBuffers::linear_residual(BlasContext& blas, const DevLinear& l, const b
   GemmBf16Params g{x, l.w.get(), h.get(), m, l.out, l.in};
   g.y_f32 = true;
   g.beta = 1.f;
+  g.y_final = h_final;
   gemm_bf16(blas, g, st);
 }
 

@@ -62,9 +62,11 @@ class StepBuffers {
   // h += x W^T into the fp32 residual stream. With deferred set and fuse_ops on, an FP8 linear
   // leaves its bf16 result in *deferred instead, for the next norm of h to add (RmsNormParams::
   // add: one launch and one pass over h fewer); *deferred is null when the add was made here.
+  // h_final: h's writer is two or more launches back (a BF16 GEMV then reads h before its wait,
+  // GemmBf16Params::y_final).
   void linear_residual(BlasContext& blas, const DevLinear& l, const __nv_bfloat16* x, int64_t m,
                        cudaStream_t st, bool x_quantized = false,
-                       const __nv_bfloat16** deferred = nullptr);
+                       const __nv_bfloat16** deferred = nullptr, bool h_final = false);
   // SwiGLU MLP; out == null adds into the residual stream (deferred as in linear_residual).
   void mlp(BlasContext& blas, const DevLinear& gate_up, const DevLinear& down,
            const __nv_bfloat16* x, int64_t m, __nv_bfloat16* out, cudaStream_t st,
