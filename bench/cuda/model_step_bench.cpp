@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
               norm_gemv = "default", router_route = "default", mla_token = "default";
   int autotune = -1;
   std::string trace;
-  bool token_stamps = false, token_row_copies = false;
+  bool token_stamps = false, token_row_copies = false, step_events = false;
   std::string o_early = "default";
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
@@ -187,6 +187,9 @@ int main(int argc, char** argv) {
   app.add_flag(
       "--mla-token-stamps", token_stamps,
       "Batch 1: print the clustered attention core's phase stamps (mla_token.h) of one step");
+  app.add_flag("--step-events", step_events,
+               "Also print the device's span of each step (events around its staging and work, "
+               "not the ids' copy back): the rest of the step time is the host's");
   app.add_option("--gemm-autotune", autotune,
                  "cuBLASLt candidates timed per plan (-1 = default, <= 1 = heuristic's first)");
   app.add_option("--trace", trace,
@@ -285,6 +288,7 @@ int main(int argc, char** argv) {
     o.mla_token_stamps = stamps.get();
   }
   auto m = cuda::CudaModel::load(dir, o);
+  if (step_events) m->set_step_timing(true);
   const auto& c = m->config();
   // Random latent cache: the decode steps read real-looking values.
   cuda::launch_fill_random_bf16(static_cast<__nv_bfloat16*>(m->kv_data()),
@@ -322,12 +326,16 @@ int main(int argc, char** argv) {
     }
     std::vector<int32_t> ids;
     for (int i = 0; i < 3; ++i) m->forward_greedy(in, &ids);
-    std::vector<double> t;
+    std::vector<double> t, dev;
     for (int64_t i = 0; i < reps; ++i) {
       const double t0 = now();
       m->forward_greedy(in, &ids);
       t.push_back(now() - t0);
+      if (step_events) dev.push_back(m->last_step_device_ms());
     }
+    if (step_events)
+      std::printf("batch %lld: device span %.3f ms (median), step %.3f ms\n",
+                  static_cast<long long>(B), median(dev), median(t) * 1e3);
     if (token_stamps && B == 1) {  // the last step's stamps, every layer but the first and last
       WS_CUDA_CHECK(cudaDeviceSynchronize());
       cuda::MlaTokenParams shape;

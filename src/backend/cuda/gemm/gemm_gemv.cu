@@ -95,7 +95,9 @@ __device__ __forceinline__ void stage_rms_rows(const GemvArgs& a, uint8_t* smem,
   }
 }
 
-template <bool kFp8>
+// kTail (BF16, k % 128 != 0): the last 128-wide k block is partial; its missing 64-byte chunks
+// load as zeros in w and x (a separate instantiation, so full blocks pay no compare).
+template <bool kFp8, bool kTail = false>
 __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
   KernelTrace kt_(kFp8 ? TraceKernel::kGemvFp8 : TraceKernel::kGemv);
   constexpr int kElem = kFp8 ? 1 : 2;
@@ -117,15 +119,17 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
                                      (min(row0 + g, a.n1 - 1) - head * a.rows_per_head) * a.w_ld +
                                      t * 16;
   const int kb0 = a.kb * ks / wk, kb1 = a.kb * (ks + 1) / wk;
+  const int nch = row_bytes / 64;  // 64-byte chunks of a row (kTail: not a multiple of kChunks)
   uint4 wv[kBatch][kChunks];
   auto load_batch = [&](int b0) {
 #pragma unroll
     for (int u = 0; u < kBatch; ++u)
 #pragma unroll
       for (int h = 0; h < kChunks; ++h)
-        wv[u][h] = b0 + u < kb1 ? __ldg(reinterpret_cast<const uint4*>(
-                                      wrow + static_cast<int64_t>((b0 + u) * kChunks + h) * 64))
-                                : make_uint4(0, 0, 0, 0);
+        wv[u][h] = b0 + u < kb1 && (!kTail || (b0 + u) * kChunks + h < nch)
+                       ? __ldg(reinterpret_cast<const uint4*>(
+                             wrow + static_cast<int64_t>((b0 + u) * kChunks + h) * 64))
+                       : make_uint4(0, 0, 0, 0);
   };
   // Weights are constant: the first batch is in flight before waiting for the kernel that
   // writes x (programmatic dependent launch, common/pdl.cuh).
@@ -164,8 +168,9 @@ __global__ void __launch_bounds__(kThreads, 2) gemv_kernel(const GemvArgs a) {
         float cb[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
         for (int h = 0; h < kChunks; ++h) {
-          const uint4 xv = g < m ? *reinterpret_cast<const uint4*>(xrow + (blk * kChunks + h) * 64)
-                                 : make_uint4(0, 0, 0, 0);
+          const uint4 xv = g < m && (!kTail || blk * kChunks + h < nch)
+                               ? *reinterpret_cast<const uint4*>(xrow + (blk * kChunks + h) * 64)
+                               : make_uint4(0, 0, 0, 0);
           if constexpr (kFp8)
             mma_e4m3_chunk64(cb, xv, wv[u][h]);
           else
@@ -221,12 +226,14 @@ template <bool kFp8>
 void launch(GemvArgs a, const GemvConfig& cfg, cudaStream_t stream) {
   const int warps_k = cfg.warps_k;
   static SmemOptIn smem_opt_in;
-  smem_opt_in.raise({reinterpret_cast<const void*>(gemv_kernel<kFp8>)}, static_cast<int>(kMaxSmem));
+  smem_opt_in.raise({reinterpret_cast<const void*>(gemv_kernel<kFp8>),
+                     reinterpret_cast<const void*>(gemv_kernel<false, true>)},
+                    static_cast<int>(kMaxSmem));
   int device = 0, sms = 0;
   WS_CUDA_CHECK(cudaGetDevice(&device));
   WS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   if (a.w2 == nullptr) a.n1 = a.n;
-  a.kb = a.k / 128;
+  a.kb = static_cast<int>(ceil_div(a.k, 128));
   a.warps_k = warps_k != 0 ? warps_k : plan_gemv_warps_k(a.n, a.k, sms);
   const int64_t grid = ceil_div(a.n, int64_t{8} * (kWarps / a.warps_k));
   const size_t smem = smem_bytes(a.m, int64_t{a.k} * (kFp8 ? 1 : 2));
@@ -235,7 +242,12 @@ void launch(GemvArgs a, const GemvConfig& cfg, cudaStream_t stream) {
     WS_CUDA_REQUIRE(!kFp8 && a.y_f32 && a.beta != 0.f && a.w2 == nullptr && a.rows_per_head == 0 &&
                         a.norm_w == nullptr && (kWarps / a.warps_k) * a.m * 8 <= kThreads,
                     "GEMV y_early: a single BF16 matrix with an fp32 y, beta != 0 and m <= 4");
-  launch_pdl(gemv_kernel<kFp8>, dim3(static_cast<unsigned>(grid)), dim3(kThreads), smem, stream, a);
+  if (!kFp8 && a.k % 128 != 0)
+    launch_pdl(gemv_kernel<false, true>, dim3(static_cast<unsigned>(grid)), dim3(kThreads), smem,
+               stream, a);
+  else
+    launch_pdl(gemv_kernel<kFp8>, dim3(static_cast<unsigned>(grid)), dim3(kThreads), smem, stream,
+               a);
 }
 
 bool valid_warps_k(int v) {
@@ -243,11 +255,13 @@ bool valid_warps_k(int v) {
 }
 
 // The checks both element types share ("" = fine).
-std::string shape_problem(int64_t m, int64_t n, int64_t k, int64_t max_m, int64_t elem) {
+// k_align: 128 for FP8 (its scales are per 128-wide block), 32 for BF16 (one 64-byte chunk).
+std::string shape_problem(int64_t m, int64_t n, int64_t k, int64_t max_m, int64_t elem,
+                          int64_t k_align) {
   if (m < 1 || m > max_m) return "m=" + std::to_string(m) + " outside 1.." + std::to_string(max_m);
-  if (n < 1 || k < 128 || k % 128 != 0 || n > (int64_t{1} << 30) || k > (int64_t{1} << 24))
+  if (n < 1 || k < 128 || k % k_align != 0 || n > (int64_t{1} << 30) || k > (int64_t{1} << 24))
     return "shape n=" + std::to_string(n) + " k=" + std::to_string(k) +
-           " (want k a positive multiple of 128)";
+           " (want k >= 128, a multiple of " + std::to_string(k_align) + ")";
   if (smem_bytes(m, k * elem) > kMaxSmem)
     return "x rows of " + std::to_string(m) + " x " + std::to_string(k * elem) +
            " bytes exceed shared memory";
@@ -268,7 +282,7 @@ int plan_gemv_warps_k(int64_t n, int64_t k, int sm_count) {
 }
 
 std::string fp8_gemv_unsupported(const GemmFp8BlockParams& p) {
-  std::string why = shape_problem(p.m, p.n, p.k, kFp8GemvMaxM, 1);
+  std::string why = shape_problem(p.m, p.n, p.k, kFp8GemvMaxM, 1, 128);
   if (!why.empty()) return why;
   if (p.x == nullptr || p.x_scale == nullptr || p.w == nullptr || p.w_scale == nullptr ||
       p.y == nullptr)
@@ -303,7 +317,7 @@ void launch_fp8_gemv(const GemmFp8BlockParams& p, const GemvConfig& cfg, cudaStr
 }
 
 std::string bf16_gemv_unsupported(const GemmBf16Params& p) {
-  std::string why = shape_problem(p.m, p.n, p.k, kBf16GemvMaxM, 2);
+  std::string why = shape_problem(p.m, p.n, p.k, kBf16GemvMaxM, 2, 32);
   if (!why.empty()) return why;
   if (p.x == nullptr || p.w == nullptr || p.y == nullptr) return "null pointer";
   const int64_t ldx = p.ldx != 0 ? p.ldx : p.k, ldw = p.ldw != 0 ? p.ldw : p.k;
@@ -334,7 +348,7 @@ void launch_bf16_gemv(const GemmBf16Params& p, const GemvConfig& cfg, cudaStream
 }
 
 std::string bf16_gemv_heads_unsupported(const GemvHeadsParams& p) {
-  std::string why = shape_problem(p.m, p.heads * p.rows, p.k, kBf16GemvMaxM, 2);
+  std::string why = shape_problem(p.m, p.heads * p.rows, p.k, kBf16GemvMaxM, 2, 32);
   if (!why.empty()) return why;
   if (p.x == nullptr || p.w == nullptr || p.y == nullptr) return "null pointer";
   if (p.heads < 1 || p.rows < 64 || p.rows % 64 != 0)

@@ -2,8 +2,8 @@
 // (1 <= m <= 4). Weights go from global memory straight into MMA B fragments (one 16-byte load
 // per lane feeds two MMAs), with no shared-memory ring and no block barriers in the main loop, so
 // a warp keeps 16 loads in flight and the read runs near HBM rate. Operand contracts as
-// GemmFp8BlockParams / GemmBf16Params; both need k % 128 == 0 and 16-byte aligned rows. Design and
-// numbers: docs/cuda_gemm.md "FP8 GEMV" and "BF16 GEMV".
+// GemmFp8BlockParams / GemmBf16Params; 16-byte aligned rows, k % 128 == 0 (BF16: k % 32 == 0).
+// Design and numbers: docs/cuda_gemm.md "FP8 GEMV" and "BF16 GEMV".
 #pragma once
 
 #include <cuda_bf16.h>
@@ -38,7 +38,8 @@ std::string fp8_gemv_unsupported(const GemmFp8BlockParams& p);
 // empty or cfg.warps_k is not 0, 1, 2, 4 or 8.
 void launch_fp8_gemv(const GemmFp8BlockParams& p, const GemvConfig& cfg, cudaStream_t stream);
 
-// The same for BF16 (m <= 4; x/w row strides multiples of 8 elements; y bf16 or fp32, any ldy).
+// The same for BF16 (m <= 4; k a multiple of 32, not of 128 (a partial last k block is read as
+// zeros past k); x/w row strides multiples of 8 elements; y bf16 or fp32, any ldy).
 std::string bf16_gemv_unsupported(const GemmBf16Params& p);
 void launch_bf16_gemv(const GemmBf16Params& p, const GemvConfig& cfg, cudaStream_t stream);
 

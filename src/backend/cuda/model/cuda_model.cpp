@@ -68,7 +68,10 @@ struct CudaModel::Impl {
   std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs;  // (batch, context) buckets
   DeviceBuffer<uint8_t> graph_ws;   // MLA split workspace of captured graphs (never regrown)
   DeviceBuffer<uint8_t> argmax_ws;  // launch_argmax's split rows (zeroed once, left reusable)
+  cudaEvent_t step_events[2] = {nullptr, nullptr};  // set_step_timing: around forward_greedy's work
   ~Impl() {
+    for (cudaEvent_t e : step_events)
+      if (e) cudaEventDestroy(e);
     for (auto& [k, g] : graphs) cudaGraphExecDestroy(g);
     if (cublas) cublasDestroy(cublas);
     if (stream) cudaStreamDestroy(stream);
@@ -480,6 +483,7 @@ void CudaModel::forward(std::span<const model::SequenceInput> seqs, std::vector<
 void CudaModel::forward_greedy(std::span<const model::SequenceInput> seqs,
                                std::vector<int32_t>* ids) {
   Impl& I = *impl_;
+  if (I.step_events[0]) WS_CUDA_CHECK(cudaEventRecord(I.step_events[0], I.stream));
   int64_t m = 0;
   if (graph_step(seqs)) {
     m = static_cast<int64_t>(seqs.size());
@@ -487,11 +491,31 @@ void CudaModel::forward_greedy(std::span<const model::SequenceInput> seqs,
     m = run(seqs);
     head_greedy(m);
   }
-  ids->resize(m);
+  if (I.step_events[1]) WS_CUDA_CHECK(cudaEventRecord(I.step_events[1], I.stream));
   if (m > 0)
-    WS_CUDA_CHECK(cudaMemcpyAsync(ids->data(), I.buf.ids.get(), m * sizeof(int32_t),
+    WS_CUDA_CHECK(cudaMemcpyAsync(I.buf.host_ids(), I.buf.ids.get(), m * sizeof(int32_t),
                                   cudaMemcpyDeviceToHost, I.stream));
   WS_CUDA_CHECK(cudaStreamSynchronize(I.stream));
+  ids->assign(I.buf.host_ids(), I.buf.host_ids() + m);
+}
+
+void CudaModel::set_step_timing(bool on) {
+  Impl& I = *impl_;
+  for (cudaEvent_t& e : I.step_events) {
+    if (on && !e) WS_CUDA_CHECK(cudaEventCreate(&e));
+    if (!on && e) {
+      cudaEventDestroy(e);
+      e = nullptr;
+    }
+  }
+}
+
+double CudaModel::last_step_device_ms() const {
+  const Impl& I = *impl_;
+  WS_CHECK(I.step_events[0] != nullptr, "set_step_timing(true) first");
+  float ms = 0.f;
+  WS_CUDA_CHECK(cudaEventElapsedTime(&ms, I.step_events[0], I.step_events[1]));
+  return ms;
 }
 
 void CudaModel::forward_sample(std::span<const model::SequenceInput> seqs, const SampleInputs& in,

@@ -95,6 +95,10 @@ class CudaModel {
   void forward(std::span<const model::SequenceInput> seqs, std::vector<float>* logits);
   // One step returning the greedy token of each logits row (argmax on the device).
   void forward_greedy(std::span<const model::SequenceInput> seqs, std::vector<int32_t>* ids);
+  // Benchmarks: events on the stream around forward_greedy's staging, step and head (not the ids'
+  // copy back and the host's wait for it); last_step_device_ms reads the last step's span.
+  void set_step_timing(bool on);
+  double last_step_device_ms() const;
   // One step, then launch_sample over its logits rows (one SamplingRowParams per row; never
   // inside a CUDA graph): ids per row (-1: nothing drawable) and, when asked, raw logprobs.
   void forward_sample(std::span<const model::SequenceInput> seqs, const SampleInputs& in,

@@ -30,6 +30,7 @@ DeviceBuffer<T> alloc(int64_t n, size_t* bytes) {
 
 StepBuffers::~StepBuffers() {
   if (host_meta_) cudaFreeHost(host_meta_);
+  if (host_ids_) cudaFreeHost(host_ids_);
   if (fork_) cudaEventDestroy(fork_);
   if (join_) cudaEventDestroy(join_);
 }
@@ -105,6 +106,7 @@ void StepBuffers::allocate(const model::ModelConfig& c, const CudaModelOptions& 
   }
   meta_cap_ = 6 * T + 2 * o.max_seqs + std::max(o.max_seqs, T) * max_pages_;
   WS_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_meta_), meta_cap_ * 4));
+  WS_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_ids_), ids.size() * 4));
   meta_ = alloc<int32_t>(meta_cap_, &bytes);
 }
 
@@ -216,10 +218,10 @@ StepMeta StepBuffers::stage_padded(const model::ModelConfig& c,
     std::copy(sq.pages.begin(), sq.pages.end(), table + s * P);
     used = std::max(used, np);
   }
-  // Rows of the table are P wide; only the used columns are copied.
-  WS_CUDA_CHECK(cudaMemcpyAsync(meta_.get(), host_meta_, 6 * Bp * 4, cudaMemcpyHostToDevice, st));
-  WS_CUDA_CHECK(cudaMemcpy2DAsync(meta_.get() + 6 * Bp, P * 4, table, P * 4, used * 4, Bp,
-                                  cudaMemcpyHostToDevice, st));
+  // One copy up to the last row's used columns: each copy costs a few microseconds of latency,
+  // more than the unused columns of the rows before it (at most (Bp - 1) x P ints) take.
+  WS_CUDA_CHECK(cudaMemcpyAsync(meta_.get(), host_meta_, (6 * Bp + (Bp - 1) * P + used) * 4,
+                                cudaMemcpyHostToDevice, st));
   StepMeta m;
   m.tokens = m.seqs = m.logit_rows = Bp;
   m.max_pages = P;

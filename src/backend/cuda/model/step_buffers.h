@@ -51,6 +51,8 @@ class StepBuffers {
                         int64_t page_size, int64_t num_pages, int64_t bucket, int32_t dummy_page,
                         cudaStream_t st);
   int64_t max_pages() const { return max_pages_; }
+  // Pinned host copy of `ids` (a device-to-host copy into pageable memory is staged and slower).
+  int32_t* host_ids() const { return host_ids_; }
 
   // y[m, out] = x W^T (bf16 out), FP8 linears quantize x first, unless x_quantized says the last
   // norm(..., quantize = true) already left x's FP8 copy in the quantization buffers.
@@ -110,6 +112,7 @@ class StepBuffers {
   DeviceBuffer<__nv_fp8_e4m3> sorted_q_, act_sorted_q_;
   // Metadata staging.
   int32_t* host_meta_ = nullptr;
+  int32_t* host_ids_ = nullptr;
   DeviceBuffer<int32_t> meta_;
   int64_t meta_cap_ = 0;
 };

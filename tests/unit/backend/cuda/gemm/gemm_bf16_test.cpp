@@ -198,8 +198,8 @@ TEST(GemmBf16, GemvAtFewRows) {
       check(ctx, c, seed++, 1);
     }
   check(ctx, Bf16Case{5, 576, 2048}, seed++, 0);
-  check(ctx, Bf16Case{1, 3072, 2048}, seed++, 0);   // wide n: cuBLASLt won on the H200
-  check(ctx, Bf16Case{1, 2048, 10944}, seed++, 0);  // k % 128 != 0
+  check(ctx, Bf16Case{1, 3072, 2048}, seed++, 0);      // wide n: cuBLASLt won on the H200
+  check(ctx, Bf16Case{1, 576, 2048 + 16}, seed++, 0);  // k % 32 != 0: cuBLASLt
   check(ctx, Bf16Case{1, 576, 2000}, seed++, 0);
   check(ctx, Bf16Case{2, 96, 256, 0, 0, 0, false, 0.f, 1}, seed++, 0);  // 2-byte aligned x
   check(ctx, Bf16Case{1, 129280, 2048, 0, 0, 0, true}, seed++, 0);      // LM head: cuBLASLt
@@ -249,6 +249,67 @@ TEST(GemmBf16, GemvAtFewRows) {
   }
   GemmBf16Params bad{nullptr, nullptr, nullptr, 5, 64, 128};
   EXPECT_NE("", bf16_gemv_unsupported(bad));
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// k % 128 != 0 (V2-Lite's dense down projection, k = 10944): the GEMV's last k block is partial
+// and its missing chunks count as zeros; k % 32 is what it needs.
+TEST(GemmBf16, GemvPartialLastKBlock) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  uint64_t seed = 560;
+  for (int64_t m : {1, 2, 4})
+    for (Bf16Case c : {Bf16Case{m, 2048, 10944}, Bf16Case{m, 200, 160}, Bf16Case{m, 72, 4064},
+                       Bf16Case{m, 64, 224, 256, 232}}) {
+      check(ctx, c, seed++, 1);
+      c.y_f32 = true;
+      c.beta = 1.f;
+      check(ctx, c, seed++, 1);
+    }
+  WS_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+// Outputs wider than gemm_bf16 gives the GEMV (the LM head, a dense gate_up), launched directly:
+// within rounding of cuBLASLt's. (Measured in the model and not used there: V2-Lite batch 1
+// equal, V3's LM head slower; docs/perf.md, session 20.)
+TEST(GemmBf16, GemvWideOutputs) {
+  WS_REQUIRE_GPU();
+  BlasContext ctx;
+  ctx.set_bf16_gemv(false);
+  uint64_t seed = 580;
+  for (auto [m, n, k, f32] : {std::tuple<int64_t, int64_t, int64_t, bool>{1, 129280, 2048, true},
+                              {2, 21888, 2048, false},
+                              {1, 4104, 384, true}}) {
+    DeviceBuffer<__nv_bfloat16> x(m * k), w(n * k);
+    DeviceBuffer<float> y(m * n), yc(m * n);
+    gemm_testing::fill_uniform_bf16(x.get(), x.size(), seed++, -1.f, 1.f, nullptr);
+    gemm_testing::fill_uniform_bf16(w.get(), w.size(), seed++, -1.f, 1.f, nullptr);
+    GemmBf16Params p{x.get(), w.get(), y.get(), m, n, k};
+    p.y_f32 = f32;
+    ASSERT_EQ("", bf16_gemv_unsupported(p));
+    launch_bf16_gemv(p, GemvConfig{}, nullptr);
+    GemmBf16Params q = p;
+    q.y = yc.get();
+    gemm_bf16(ctx, q, nullptr);
+    auto values = [&](DeviceBuffer<float>& b) {
+      std::vector<double> v;
+      if (f32) {
+        for (float f : b.download()) v.push_back(f);
+      } else {
+        std::vector<__nv_bfloat16> h(m * n);
+        WS_CUDA_CHECK(cudaMemcpy(h.data(), b.get(), h.size() * 2, cudaMemcpyDeviceToHost));
+        for (auto e : h) v.push_back(__bfloat162float(e));
+      }
+      return v;
+    };
+    const auto a = values(y), r = values(yc);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      num += (a[i] - r[i]) * (a[i] - r[i]);
+      den += r[i] * r[i];
+    }
+    EXPECT_LT(std::sqrt(num / den), f32 ? 1e-4 : 8e-3) << "m=" << m << " n=" << n << " k=" << k;
+  }
   WS_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
