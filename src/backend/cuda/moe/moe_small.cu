@@ -33,17 +33,21 @@ namespace {
 
 // ---- BF16 weights: CUDA-core warp dots ----
 
-// Grid (ceil(I / kUpRows), T * units). act[t, u, j] = silu(bf16(gate_j)) * bf16(up_j).
+// Grid (ceil(I / kUpRows), T * units). act[t, u, j] = silu(bf16(gate_j)) * bf16(up_j). A
+// token's shared units come first in the grid (y = t * units + s: s < num_shared is shared slice
+// s, else routed slot s - num_shared), so their CTAs are resident first: they depend on nothing
+// the launch before this one (the routing) writes (x comes from the norm, two or more launches
+// back), so they run whole before the wait, while the routing leaves HBM idle.
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_up_kernel(const MoeSmallParams p, int units) {
   KernelTrace kt_(TraceKernel::kMoeSmallUp);
   extern __shared__ float4 xs[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int t = blockIdx.y / units, u = blockIdx.y % units;
+  const int t = blockIdx.y / units, s_ = blockIdx.y % units, ns = units - p.top_k;
+  const int u = s_ < ns ? static_cast<int>(p.top_k) + s_ : s_ - ns;
   const int64_t H = p.hidden, I = p.inter;
   const bool shared = u >= p.top_k;
-  // A routed unit's expert comes from the routing kernel; a shared unit's weights are known
-  // before it, so their first loads go out before waiting (common/pdl.cuh).
+  // A routed unit's expert comes from the routing kernel.
   if (!shared) kt_.wait();
   int64_t e = 0;
   if (!unit_of(p, t, u, &e).valid) return;  // remote expert: the down kernel skips it too
@@ -66,7 +70,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   // The weights' first batch is in flight while x is staged.
   uint4 wv[4][NI];
   if (j0 < I) warp_dots_load<NI, 4>(w, nch, lane, wv);
-  if (shared) kt_.wait();
   pdl_launch_dependents();
   // Few loads per thread while the weights hold registers.
   stage_rows<__nv_bfloat16, 2>(p.x + t * H, 1, static_cast<int>(H), 1u, xs, 0, threadIdx.x);

@@ -27,7 +27,9 @@ constexpr int64_t kMoeSmallMaxTokens = 8;
 constexpr int64_t kMoeSmallModelTokens = 2;
 
 struct MoeSmallParams {
-  const __nv_bfloat16* x;     // [T, H] normalised hidden states
+  // [T, H] normalised hidden states. Final when the up launch starts (written two or more
+  // launches back on the stream, as the model's norm is): its shared units read it unwaited.
+  const __nv_bfloat16* x;
   const int32_t* topk_ids;    // [T, k] global expert ids (outside the local range: skipped)
   const float* topk_weights;  // [T, k]
   int64_t num_tokens = 0, top_k = 0, hidden = 0, inter = 0;
