@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   int autotune = -1;
   std::string trace;
   bool token_stamps = false, token_row_copies = false, step_events = false;
-  std::string o_early = "default";
+  std::string o_early = "default", norm_inside = "default";
   app.add_option("--preset", preset, "v2-lite | v3");
   app.add_option("--layers", layers, "Decoder layers (0 = preset's)");
   app.add_flag("--fp8", fp8, "FP8 block-scaled weights where shapes allow");
@@ -179,6 +179,10 @@ int main(int argc, char** argv) {
          "One-token steps: the attention core in one clustered launch: default | on | off | 8 | 16 "
          "(on with that cluster size)")
       ->check(CLI::IsMember({"default", "on", "off", "8", "16"}));
+  app.add_option("--moe-norm-inside", norm_inside,
+                 "One token: the post-attention norm made by the router and up launches (shared "
+                 "experts as units): default | on | off")
+      ->check(CLI::IsMember({"default", "on", "off"}));
   app.add_option("--o-early", o_early,
                  "With the one launch: o_proj's GEMV reads h before its wait: default | on | off")
       ->check(CLI::IsMember({"default", "on", "off"}));
@@ -265,6 +269,7 @@ int main(int argc, char** argv) {
   if (mla_token == "8" || mla_token == "16") o.mla_token_cluster = std::stoi(mla_token);
   o.mla_token_row_copies = token_row_copies;
   if (o_early != "default") o.o_proj_early_residual = o_early == "on";
+  if (norm_inside != "default") o.moe_norm_inside = norm_inside == "on";
   std::printf(
       "gemm autotune: %d candidates, fused q_a + kv_a: %s, shared-expert branch: %s, norm in "
       "GEMV: %s, router + routing in one launch: %s, mla token: %s\n",

@@ -18,7 +18,7 @@
 #include "backend/cuda/common/mma_ptx.cuh"
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/common/smem_opt_in.h"
-#include "backend/cuda/ops/block_sum.cuh"
+#include "backend/cuda/ops/rms_row.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -59,39 +59,16 @@ struct GemvArgs {
   bool y_early;  // GemvConfig::y_early: thread i's finish item's fp32 y read before the wait
 };
 
-// x row r of a GEMV = bf16(bf16(src[r] * inv) * w) into smem row r (stride xstride bytes), with
-// launch_rms_norm's arithmetic: at k <= 2048 its vector kernel gives thread c chunk c alone, so the
-// per-thread sums, the block sum and every rounding match bit for bit.
+// x row r of a GEMV = RMSNorm(src[r]) * w into smem row r (stride xstride bytes), with
+// launch_rms_norm's arithmetic (ops/rms_row.cuh: bit for bit at k <= 8 * kThreads).
 __device__ __forceinline__ void stage_rms_rows(const GemvArgs& a, uint8_t* smem, int xstride) {
   const int c = threadIdx.x, nch = a.k / 8;
-  const uint4 wv =
-      c < nch ? __ldg(reinterpret_cast<const uint4*>(a.norm_w) + c) : make_uint4(0, 0, 0, 0);
-  const auto* w = reinterpret_cast<const __nv_bfloat16*>(&wv);
+  const uint4 wv = rms_weight_chunk(a.norm_w, c, nch);
   for (int r = 0; r < a.m; ++r) {
     float v[8];
-    float ss = 0.f;
-    if (c < nch) {
-      const float4* x4 =
-          reinterpret_cast<const float4*>(a.norm_src + static_cast<int64_t>(r) * a.k);
-      const float4 x0 = x4[2 * c], x1 = x4[2 * c + 1];
-      v[0] = x0.x, v[1] = x0.y, v[2] = x0.z, v[3] = x0.w;
-      v[4] = x1.x, v[5] = x1.y, v[6] = x1.z, v[7] = x1.w;
-    } else {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) v[i] = 0.f;
-    }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) ss += v[i] * v[i];
-    const float inv = rsqrtf(block_sum(ss) / static_cast<float>(a.k) + a.norm_eps);
-    if (c < nch) {
-      __align__(16) __nv_bfloat16 o[8];
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const float n = __bfloat162float(__float2bfloat16(v[i] * inv));
-        o[i] = __float2bfloat16(n * __bfloat162float(w[i]));
-      }
-      *reinterpret_cast<uint4*>(smem + r * xstride + c * 16) = *reinterpret_cast<uint4*>(o);
-    }
+    rms_load_chunk(a.norm_src + static_cast<int64_t>(r) * a.k, c, nch, v);
+    const uint4 o = rms_norm_chunk(v, wv, a.k, a.norm_eps);
+    if (c < nch) *reinterpret_cast<uint4*>(smem + r * xstride + c * 16) = o;
   }
 }
 

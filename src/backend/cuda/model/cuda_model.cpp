@@ -358,6 +358,13 @@ void CudaModel::layers(const StepMeta& meta, const DeviceBuffer<uint8_t>* graph_
     B.linear_residual(I.blas, L.o, B.attn.get(), T, st, false, &pending,
                       token_core && opts_.o_proj_early_residual);
     // --- MLP / MoE ---
+    if (L.is_moe && opts_.moe_norm_inside && pending == nullptr) {
+      // The post-attention norm goes to StepBuffers::moe, which lets its launches make it at
+      // one token (one launch fewer in the chain) or launches it.
+      const GemvRmsNorm post{B.h.get(), L.post_attention_norm.get(), eps};
+      B.moe(I.blas, c, L, B.xn.get(), T, st, &post);
+      continue;
+    }
     const bool mq = norm_h(L.post_attention_norm.get(), !L.is_moe && L.gate_up.fp8);
     if (!L.is_moe) {
       B.mlp(I.blas, L.gate_up, L.down, B.xn.get(), T, nullptr, st, mq, &pending);

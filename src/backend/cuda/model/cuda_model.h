@@ -65,6 +65,9 @@ struct CudaModelOptions {
   bool mla_token_row_copies = false;  // MlaTokenParams::row_copies
   bool o_proj_early_residual = true;  // with the one launch: o_proj's GEMV reads h before its
                                       // wait (GemvConfig::y_early)
+  // One token, BF16 experts: the post-attention RMSNorm made by the router + routing launch and
+  // the fused up launch themselves (bit-identical), the shared experts as units of the up launch.
+  bool moe_norm_inside = true;
   // Diagnostics (benchmarks): launch_mla_token's phase stamps, [layers][grid][kMlaTokenStamps].
   unsigned long long* mla_token_stamps = nullptr;
 };

@@ -316,8 +316,8 @@ void StepBuffers::mlp(BlasContext& blas, const DevLinear& gate_up, const DevLine
     linear(blas, down, act.get(), m, out, st, quantized);
 }
 
-void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevLayer& L,
-                      const bf16* x, int64_t m, cudaStream_t st) {
+void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevLayer& L, bf16* x,
+                      int64_t m, cudaStream_t st, const GemvRmsNorm* norm) {
   const int64_t H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
                 I = c.moe_intermediate_size, R = m * K;
   const DevExperts& X = L.experts;
@@ -349,29 +349,6 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
     sp.act = small_act_.get();
     sp.residual = h.get();
   }
-  // The shared MLP must be stored like the experts and be whole slices of width I.
-  const bool fused = small &&
-                     (!L.has_shared || (L.gate_up.fp8 == X.fp8 && L.down.fp8 == X.fp8 &&
-                                        sp.num_shared * I * 2 == L.gate_up.out &&
-                                        sp.num_shared <= c.n_shared_experts)) &&
-                     moe_small_unsupported(sp).empty();
-  if (L.has_shared && !fused) mlp(blas, L.gate_up, L.down, x, m, shared_out_.get(), st);
-  // The shared experts need only x: on the branch they run while the router, routing and the
-  // routed up launch do (those few launches leave most of the GPU idle); the down launch adds
-  // their bf16 output as the grouped path's combine does. (As units, the up launch runs the
-  // shared ones first and unwaited; at one BF16 token that measured equal to the branch on the
-  // H200, at two 0.1 ms slower: docs/perf.md, session 20.)
-  const bool branch = fused && L.has_shared && branch_stream_ != nullptr;
-  if (branch) {
-    sp.num_shared = 0;
-    sp.shared_gate_up = sp.shared_down = nullptr;
-    sp.shared_gate_up_scale = sp.shared_down_scale = nullptr;
-    sp.shared_out = shared_out_.get();
-    WS_CUDA_CHECK(cudaEventRecord(fork_, st));
-    WS_CUDA_CHECK(cudaStreamWaitEvent(branch_stream_, fork_));
-    mlp(*branch_blas_, L.gate_up, L.down, x, m, shared_out_.get(), branch_stream_);
-    WS_CUDA_CHECK(cudaEventRecord(join_, branch_stream_));
-  }
   MoeRoutingParams rp;
   rp.logits = router_logits_.get();
   rp.bias = L.router_bias.size() > 0 ? L.router_bias.get() : nullptr;
@@ -388,10 +365,54 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
   rp.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
   rp.topk_ids = topk_ids_.get();
   rp.topk_weights = topk_w_.get();
+  // The shared MLP must be stored like the experts and be whole slices of width I.
+  const bool fused = small &&
+                     (!L.has_shared || (L.gate_up.fp8 == X.fp8 && L.down.fp8 == X.fp8 &&
+                                        sp.num_shared * I * 2 == L.gate_up.out &&
+                                        sp.num_shared <= c.n_shared_experts)) &&
+                     moe_small_unsupported(sp).empty();
+  MoeRouterRouteInputs ri{x, L.router.get(), H, router_logits_.get()};
+  const bool router_route = router_route_ && moe_path_ == MoePath::kAuto &&
+                            moe_router_route_preferred(E, H) &&
+                            moe_router_route_unsupported(rp, ri).empty();
+  // One token, BF16 experts: the router + routing and up launches normalise h themselves.
+  bool norm_inside = false;
+  if (norm != nullptr && fused && m == 1 && !X.fp8 && router_route) {
+    MoeSmallParams q = sp;
+    q.x_norm_src = norm->src;
+    q.x_norm_w = norm->w;
+    q.x_norm_eps = norm->eps;
+    MoeRouterRouteInputs r = ri;
+    r.norm_src = norm->src;
+    r.norm_w = norm->w;
+    r.norm_eps = norm->eps;
+    norm_inside = moe_small_unsupported(q).empty() && moe_router_route_unsupported(rp, r).empty();
+    if (norm_inside) {
+      sp = q;
+      ri = r;
+    }
+  }
+  if (norm != nullptr && !norm_inside)
+    launch_rms_norm({nullptr, norm->src, nullptr, norm->w, x, m, H, H, H, norm->eps}, st);
+  if (L.has_shared && !fused) mlp(blas, L.gate_up, L.down, x, m, shared_out_.get(), st);
+  // The shared experts need only x: on the branch they run while the router, routing and the
+  // routed up launch do (those few launches leave most of the GPU idle); the down launch adds
+  // their bf16 output as the grouped path's combine does. (As units, the up launch runs the
+  // shared ones first and unwaited; at one BF16 token that measured equal to the branch on the
+  // H200, at two 0.1 ms slower: docs/perf.md, session 20.)
+  const bool branch = fused && L.has_shared && branch_stream_ != nullptr && !norm_inside;
+  if (branch) {
+    sp.num_shared = 0;
+    sp.shared_gate_up = sp.shared_down = nullptr;
+    sp.shared_gate_up_scale = sp.shared_down_scale = nullptr;
+    sp.shared_out = shared_out_.get();
+    WS_CUDA_CHECK(cudaEventRecord(fork_, st));
+    WS_CUDA_CHECK(cudaStreamWaitEvent(branch_stream_, fork_));
+    mlp(*branch_blas_, L.gate_up, L.down, x, m, shared_out_.get(), branch_stream_);
+    WS_CUDA_CHECK(cudaEventRecord(join_, branch_stream_));
+  }
   // A few tokens: the router GEMV and the routing in one launch (moe.h), else the two.
-  const MoeRouterRouteInputs ri{x, L.router.get(), H, router_logits_.get()};
-  if (router_route_ && moe_path_ == MoePath::kAuto && moe_router_route_preferred(E, H) &&
-      moe_router_route_unsupported(rp, ri).empty()) {
+  if (router_route) {
     launch_moe_router_route(rp, ri, st);
   } else {
     GemmBf16Params g{x, L.router.get(), router_logits_.get(), m, E, H};

@@ -12,6 +12,7 @@
 
 #include "backend/cuda/common/device_buffer.h"
 #include "backend/cuda/gemm/gemm.h"
+#include "backend/cuda/gemm/gemm_gemv.h"
 #include "backend/cuda/model/cuda_weights.h"
 #include "backend/cuda/moe/moe.h"
 #include "backend/cuda/ops/ops.h"
@@ -74,8 +75,12 @@ class StepBuffers {
            const __nv_bfloat16* x, int64_t m, __nv_bfloat16* out, cudaStream_t st,
            bool x_quantized = false, const __nv_bfloat16** deferred = nullptr);
   // Routed (+ shared) experts of one layer, added into the residual stream.
-  void moe(BlasContext& blas, const model::ModelConfig& c, const DevLayer& L,
-           const __nv_bfloat16* x, int64_t m, cudaStream_t st);
+  // norm (optional): x is to be RMSNorm(norm->src) * norm->w. At one token with BF16 experts the
+  // router + routing launch and the up launch make it themselves (the shared experts then run as
+  // units of the up launch, not on the branch: no norm launch between o_proj and the router);
+  // elsewhere a norm launch writes it into x first.
+  void moe(BlasContext& blas, const model::ModelConfig& c, const DevLayer& L, __nv_bfloat16* x,
+           int64_t m, cudaStream_t st, const GemvRmsNorm* norm = nullptr);
   // MLA split-KV workspace of at least `bytes` (grown outside graph capture).
   void* mla_workspace(size_t bytes);
   // Lets moe() run a small step's shared experts on `stream` (with its own BLAS context, whose

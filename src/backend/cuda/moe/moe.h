@@ -72,6 +72,11 @@ struct MoeRouterRouteInputs {
   const __nv_bfloat16* w;
   int64_t hidden;
   float* logits;  // [T, E] out: the router logits as well (for the tests and the trace)
+  // Optional: x made in the launch as RMSNorm of these fp32 rows [T, hidden] times norm_w, with
+  // launch_rms_norm's arithmetic (bit for bit; hidden <= 2048), instead of read (x ignored).
+  const float* norm_src = nullptr;
+  const __nv_bfloat16* norm_w = nullptr;
+  float norm_eps = 0.f;
 };
 // Why it cannot run ("" = it can): the rank path's limits, > 256 experts or > 8 tokens, hidden
 // not a multiple of 8 or too wide for shared memory, null or unaligned pointers.

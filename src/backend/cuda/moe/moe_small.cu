@@ -27,6 +27,7 @@
 #include "backend/cuda/common/smem_opt_in.h"
 #include "backend/cuda/gemm/fp8_quant.cuh"
 #include "backend/cuda/moe/moe_small_common.cuh"
+#include "backend/cuda/ops/rms_row.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -71,8 +72,27 @@ __global__ void __launch_bounds__(kThreads, 2)
   uint4 wv[4][NI];
   if (j0 < I) warp_dots_load<NI, 4>(w, nch, lane, wv);
   pdl_launch_dependents();
-  // Few loads per thread while the weights hold registers.
-  stage_rows<__nv_bfloat16, 2>(p.x + t * H, 1, static_cast<int>(H), 1u, xs, 0, threadIdx.x);
+  if (p.x_norm_src != nullptr) {
+    // x = RMSNorm(residual row t) * w, thread c chunk c (H <= 8 * kThreads), as floats in the
+    // swizzled slots stage_rows fills.
+    const int c = threadIdx.x, nc = static_cast<int>(H / 8);
+    float v[8];
+    rms_load_chunk(p.x_norm_src + t * H, c, nc, v);
+    const uint4 o =
+        rms_norm_chunk(v, rms_weight_chunk(p.x_norm_w, c, nc), static_cast<int>(H), p.x_norm_eps);
+    if (c < nc) {
+      const uint32_t q[4] = {o.x, o.y, o.z, o.w};
+      xs[swz(2 * c)] =
+          make_float4(__uint_as_float(q[0] << 16), __uint_as_float(q[0] & 0xffff0000u),
+                      __uint_as_float(q[1] << 16), __uint_as_float(q[1] & 0xffff0000u));
+      xs[swz(2 * c + 1)] =
+          make_float4(__uint_as_float(q[2] << 16), __uint_as_float(q[2] & 0xffff0000u),
+                      __uint_as_float(q[3] << 16), __uint_as_float(q[3] & 0xffff0000u));
+    }
+  } else {
+    // Few loads per thread while the weights hold registers.
+    stage_rows<__nv_bfloat16, 2>(p.x + t * H, 1, static_cast<int>(H), 1u, xs, 0, threadIdx.x);
+  }
   __syncthreads();
   if (j0 >= I) return;  // warp-uniform
   float d[NI];
@@ -369,9 +389,13 @@ std::string moe_small_unsupported(const MoeSmallParams& p) {
   if (up_smem(p) > kMaxSmem || down_smem(p) > kMaxSmem)
     return "shared memory: hidden=" + std::to_string(p.hidden) + ", " + std::to_string(units) +
            " units x inter=" + std::to_string(p.inter);
+  if (p.x_norm_src != nullptr && (p.fp8 || p.x_norm_w == nullptr || p.hidden / 8 > kThreads ||
+                                  !aligned16(p.x_norm_src) || !aligned16(p.x_norm_w)))
+    return "x by RMSNorm: BF16, hidden <= " + std::to_string(8 * kThreads) +
+           ", aligned rows and weights";
   const bool ptrs =
-      p.x && p.topk_ids && p.topk_weights && p.gate_up && p.down && p.act && p.residual &&
-      (!p.fp8 || (p.gate_up_scale && p.down_scale)) &&
+      (p.x || p.x_norm_src) && p.topk_ids && p.topk_weights && p.gate_up && p.down && p.act &&
+      p.residual && (!p.fp8 || (p.gate_up_scale && p.down_scale)) &&
       (p.num_shared == 0 || (p.shared_gate_up && p.shared_down &&
                              (!p.fp8 || (p.shared_gate_up_scale && p.shared_down_scale))));
   if (!ptrs) return "null pointer";

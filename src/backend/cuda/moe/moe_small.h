@@ -30,6 +30,12 @@ struct MoeSmallParams {
   // [T, H] normalised hidden states. Final when the up launch starts (written two or more
   // launches back on the stream, as the model's norm is): its shared units read it unwaited.
   const __nv_bfloat16* x;
+  // Optional (BF16, H <= 2048): the up launch makes x itself as RMSNorm of these fp32 rows [T, H]
+  // times x_norm_w, with launch_rms_norm's arithmetic (bit for bit); x is then not read. The rows
+  // must be final when the up launch starts, as x otherwise.
+  const float* x_norm_src = nullptr;
+  const __nv_bfloat16* x_norm_w = nullptr;
+  float x_norm_eps = 0.f;
   const int32_t* topk_ids;    // [T, k] global expert ids (outside the local range: skipped)
   const float* topk_weights;  // [T, k]
   int64_t num_tokens = 0, top_k = 0, hidden = 0, inter = 0;

@@ -14,6 +14,7 @@
 #include "backend/cuda/common/pdl.cuh"
 #include "backend/cuda/moe/moe.h"
 #include "backend/cuda/moe/routing_common.cuh"
+#include "backend/cuda/ops/rms_row.cuh"
 
 namespace wideserve::cuda {
 namespace {
@@ -132,6 +133,10 @@ struct RouterRouteArgs {
   const __nv_bfloat16* w;  // [E, H]
   float* logits;           // [T, E] out
   int hidden;
+  // MoeRouterRouteInputs::norm_src / norm_w / norm_eps: x made from these rows.
+  const float* norm_src;
+  const __nv_bfloat16* norm_w;
+  float norm_eps;
 };
 
 // Dot of 8 bf16 weights with 8 bf16 inputs, in fp32, into acc (in element order).
@@ -179,10 +184,19 @@ __global__ void __launch_bounds__(kRrThreads) moe_router_route_kernel(const Rout
   const float bias = (p.bias != nullptr && p.topk_method == 2 && crank == 0 && threadIdx.x < E)
                          ? __ldg(p.bias + threadIdx.x)
                          : 0.f;
+  const uint4 nw =
+      a.norm_src != nullptr ? rms_weight_chunk(a.norm_w, threadIdx.x, nch) : make_uint4(0, 0, 0, 0);
   kt_.wait();
   pdl_launch_dependents();
-  for (int c = threadIdx.x; c < nch; c += kRrThreads)
-    s_x[c] = *reinterpret_cast<const uint4*>(a.x + t * H + 8 * static_cast<int64_t>(c));
+  if (a.norm_src != nullptr) {  // x = RMSNorm(row t) * w, thread c chunk c (nch <= kRrThreads)
+    float v[8];
+    rms_load_chunk(a.norm_src + t * H, threadIdx.x, nch, v);
+    const uint4 o = rms_norm_chunk(v, nw, H, a.norm_eps);
+    if (static_cast<int>(threadIdx.x) < nch) s_x[threadIdx.x] = o;
+  } else {
+    for (int c = threadIdx.x; c < nch; c += kRrThreads)
+      s_x[c] = *reinterpret_cast<const uint4*>(a.x + t * H + 8 * static_cast<int64_t>(c));
+  }
   __syncthreads();
   float* leader_logit = cluster.map_shared_rank(s_logit, 0);
   for (; e < E; e += stride) {
@@ -230,8 +244,13 @@ std::string moe_router_route_unsupported(const MoeRoutingParams& p,
   if (p.num_tokens > kMoeRoutingRankTokens)
     return "num_tokens " + std::to_string(p.num_tokens) + " > " +
            std::to_string(kMoeRoutingRankTokens);
-  if (in.x == nullptr || in.w == nullptr || in.logits == nullptr || p.topk_ids == nullptr ||
-      p.topk_weights == nullptr)
+  if (in.norm_src != nullptr && (in.norm_w == nullptr || in.hidden / 8 > kRrThreads ||
+                                 reinterpret_cast<uintptr_t>(in.norm_src) % 16 != 0 ||
+                                 reinterpret_cast<uintptr_t>(in.norm_w) % 16 != 0))
+    return "the norm takes hidden <= " + std::to_string(8 * kRrThreads) +
+           " with 16-byte aligned rows and weights";
+  if ((in.x == nullptr && in.norm_src == nullptr) || in.w == nullptr || in.logits == nullptr ||
+      p.topk_ids == nullptr || p.topk_weights == nullptr)
     return "null pointer";
   if (in.hidden < 8 || in.hidden % 8 != 0 ||
       router_route_smem(p.num_experts, in.hidden) > 48 * 1024)
@@ -248,7 +267,9 @@ void launch_moe_router_route(const MoeRoutingParams& p, const MoeRouterRouteInpu
   const std::string why = moe_router_route_unsupported(p, in);
   WS_CUDA_REQUIRE(why.empty(), "moe router + routing: " + why);
   if (p.num_tokens == 0) return;
-  RouterRouteArgs a{p, {}, in.x, in.w, in.logits, static_cast<int>(in.hidden)};
+  RouterRouteArgs a{p,           {},        in.x,
+                    in.w,        in.logits, static_cast<int>(in.hidden),
+                    in.norm_src, in.norm_w, in.norm_eps};
   small_layout(p, &a.lay);
   launch_pdl_clusters(moe_router_route_kernel,
                       dim3(kRrCluster, static_cast<unsigned>(p.num_tokens)), dim3(kRrThreads),

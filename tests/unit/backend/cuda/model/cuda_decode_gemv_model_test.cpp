@@ -28,7 +28,8 @@ class CudaDecodeGemvModel : public ::testing::Test {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  static std::unique_ptr<CudaModel> load(bool norm, int64_t graph_bs, bool mla_token = true) {
+  static std::unique_ptr<CudaModel> load(bool norm, int64_t graph_bs, bool mla_token = true,
+                                         bool norm_inside = true, bool shared_branch = true) {
     CudaModelOptions o;
     o.page_size = 64;
     o.max_seqs = 8;
@@ -39,6 +40,8 @@ class CudaDecodeGemvModel : public ::testing::Test {
     o.cuda_graph_max_bs = graph_bs;
     o.norm_in_gemv = norm;
     o.mla_token = mla_token;
+    o.moe_norm_inside = norm_inside;
+    o.moe_shared_branch = shared_branch;
     auto m = CudaModel::load(dir_, o);
     launch_fill_random_bf16(static_cast<__nv_bfloat16*>(m->kv_data()),
                             static_cast<int64_t>(m->kv_bytes() / 2), 13, 1.0f, nullptr);
@@ -109,6 +112,29 @@ TEST_F(CudaDecodeGemvModel, MlaTokenMatchesSeparateKernels) {
                 rel, gi == gj ? "equal" : "differ");
     EXPECT_LT(rel, 1e-2) << "graphs up to " << graph_bs;
     EXPECT_GT(rel, 0.0) << "the switch changed nothing: the clustered launch did not run";
+  }
+}
+
+// The post-attention norm made by the router + routing and up launches at one token
+// (CudaModelOptions::moe_norm_inside) against the norm launch, both with the shared experts as
+// units: the same logits and greedy ids bit for bit, eagerly and through CUDA graphs; and against
+// the default branch path (shared experts by cuBLASLt) within summation order.
+TEST_F(CudaDecodeGemvModel, MoeNormInsideIsBitIdentical) {
+  WS_REQUIRE_GPU();
+  for (int64_t graph_bs : {int64_t{0}, int64_t{4}}) {
+    auto on = load(true, graph_bs, true, true, false);
+    auto off = load(true, graph_bs, true, false, false);
+    auto branch = load(true, graph_bs, true, false, true);
+    std::vector<int32_t> gi, gj, gk;
+    const auto a = logits(*on, &gi), b = logits(*off, &gj), r = logits(*branch, &gk);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)))
+        << "graphs up to " << graph_bs;
+    EXPECT_EQ(gi, gj) << "graphs up to " << graph_bs;
+    const double rel = test::rel_l2(a, std::vector<double>(r.begin(), r.end()));
+    std::printf("[norm-inside] graphs up to %ld: against the branch rel_l2 %.2e, ids %s\n",
+                long(graph_bs), rel, gi == gk ? "equal" : "differ");
+    EXPECT_LT(rel, 1e-2) << "graphs up to " << graph_bs;
   }
 }
 

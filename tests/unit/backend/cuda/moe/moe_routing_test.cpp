@@ -22,6 +22,7 @@
 #include "../gpu_test_util.h"
 #include "backend/cuda/moe/moe.h"
 #include "backend/cuda/moe/moe_ref.h"
+#include "backend/cuda/ops/ops.h"
 #include "moe/router.h"
 #include "moe_test_util.h"
 
@@ -264,6 +265,33 @@ TEST_P(CudaMoeRoutingConfigs, RouterAndRoutingInOneLaunch) {
       EXPECT_EQ(d_ids.download(), rank.ids) << at;
       const std::vector<float> got = d_wt.download();
       EXPECT_EQ(0, std::memcmp(got.data(), rank.w.data(), got.size() * sizeof(float))) << at;
+      if (H > 2048) continue;
+      // x made in the launch from fp32 rows (MoeRouterRouteInputs::norm_src): the bits of a norm
+      // launch followed by the launch on its output.
+      const auto d_h = upload(randn(T * H, gen(), 2.0f));
+      const auto d_nw = upload(to_bf16(round_bf16(randn(H, gen(), 0.3f))));
+      auto d_xn = poisoned<__nv_bfloat16>(T * H);
+      const float eps = 1e-6f;
+      cuda::launch_rms_norm({nullptr, d_h.get(), nullptr, d_nw.get(), d_xn.get(), T, H, H, H, eps},
+                            nullptr);
+      cuda::launch_moe_router_route(p, {d_xn.get(), d_w.get(), H, d_logits.get()}, nullptr);
+      WS_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto lg0 = d_logits.download();
+      const auto ids0 = d_ids.download();
+      const auto wt0 = d_wt.download();
+      cuda::MoeRouterRouteInputs nin{nullptr, d_w.get(), H, d_logits.get()};
+      nin.norm_src = d_h.get();
+      nin.norm_w = d_nw.get();
+      nin.norm_eps = eps;
+      ASSERT_EQ("", cuda::moe_router_route_unsupported(p, nin)) << at;
+      WS_CUDA_CHECK(cudaMemset(d_logits.get(), 0xff, d_logits.bytes()));
+      cuda::launch_moe_router_route(p, nin, nullptr);
+      WS_CUDA_CHECK(cudaDeviceSynchronize());
+      const auto lg1 = d_logits.download();
+      const auto wt1 = d_wt.download();
+      EXPECT_EQ(0, std::memcmp(lg0.data(), lg1.data(), lg0.size() * sizeof(float))) << at;
+      EXPECT_EQ(ids0, d_ids.download()) << at;
+      EXPECT_EQ(0, std::memcmp(wt0.data(), wt1.data(), wt0.size() * sizeof(float))) << at;
     }
   }
 }

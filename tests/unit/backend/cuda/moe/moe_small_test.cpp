@@ -13,6 +13,7 @@
 #include "../gpu_test_util.h"
 #include "backend/cuda/moe/moe_ref.h"
 #include "backend/cuda/moe/moe_small.h"
+#include "backend/cuda/ops/ops.h"
 #include "moe_test_util.h"
 
 namespace wideserve::test {
@@ -162,6 +163,41 @@ void check(const Shape& s) {
   run();
   WS_CUDA_CHECK(cudaStreamSynchronize(st));
   const auto eager = d_res.download();
+  if (!s.fp8 && H <= 2048) {
+    // x made by the up launch from fp32 rows (MoeSmallParams::x_norm_src): the bits of a norm
+    // launch whose output is x.
+    const auto d_h = upload(randn(T * H, 77, 2.0f));
+    const auto d_nw = upload(to_bf16(round_bf16(randn(H, 78, 0.3f))));
+    auto d_xn = poisoned<__nv_bfloat16>(T * H);
+    const float eps = 1e-6f;
+    cuda::launch_rms_norm({nullptr, d_h.get(), nullptr, d_nw.get(), d_xn.get(), T, H, H, H, eps},
+                          st);
+    cuda::MoeSmallParams q = p;
+    q.x = d_xn.get();
+    std::vector<float> outs[2];
+    for (int with_norm = 0; with_norm < 2; ++with_norm) {
+      if (with_norm) {
+        q.x = nullptr;
+        q.x_norm_src = d_h.get();
+        q.x_norm_w = d_nw.get();
+        q.x_norm_eps = eps;
+        ASSERT_EQ("", cuda::moe_small_unsupported(q)) << s.name;
+      }
+      WS_CUDA_CHECK(
+          cudaMemcpyAsync(d_res.get(), d_res0.get(), d_res.bytes(), cudaMemcpyDeviceToDevice, st));
+      if (s.given_shared) {
+        cuda::launch_moe_small_up(q, st);
+        cuda::launch_moe_small_down(q, st);
+      } else {
+        cuda::launch_moe_small(q, st);
+      }
+      WS_CUDA_CHECK(cudaStreamSynchronize(st));
+      outs[with_norm] = d_res.download();
+    }
+    EXPECT_EQ(0, std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(float)))
+        << s.name << ": x made by the up launch differs from the norm launch's";
+    WS_CUDA_CHECK(cudaMemcpy(d_res.get(), d_res0.get(), d_res.bytes(), cudaMemcpyDeviceToDevice));
+  }
   {
     CapturedGraph graph(st, [&] {
       WS_CUDA_CHECK(
