@@ -397,9 +397,9 @@ void StepBuffers::moe(BlasContext& blas, const model::ModelConfig& c, const DevL
   if (L.has_shared && !fused) mlp(blas, L.gate_up, L.down, x, m, shared_out_.get(), st);
   // The shared experts need only x: on the branch they run while the router, routing and the
   // routed up launch do (those few launches leave most of the GPU idle); the down launch adds
-  // their bf16 output as the grouped path's combine does. (As units, the up launch runs the
-  // shared ones first and unwaited; at one BF16 token that measured equal to the branch on the
-  // H200, at two 0.1 ms slower: docs/perf.md, session 20.)
+  // their bf16 output as the grouped path's combine does. With the norm inside (one BF16 token)
+  // they are units of the up launch instead, which runs them first and unwaited; with a norm
+  // launch units only tie with the branch at one token and lose at two (docs/perf.md, session 20).
   const bool branch = fused && L.has_shared && branch_stream_ != nullptr && !norm_inside;
   if (branch) {
     sp.num_shared = 0;
