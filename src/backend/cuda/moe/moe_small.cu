@@ -38,7 +38,8 @@ namespace {
 // token's shared units come first in the grid (y = t * units + s: s < num_shared is shared slice
 // s, else routed slot s - num_shared), so their CTAs are resident first: they depend on nothing
 // the launch before this one (the routing) writes (x comes from the norm, two or more launches
-// back), so they run whole before the wait, while the routing leaves HBM idle.
+// back), so they run whole before the wait, while the routing leaves HBM idle. The routed CTAs
+// (top_k >= 1 per token) all wait, so the grid still completes after the routing's.
 __global__ void __launch_bounds__(kThreads, 2)
     moe_small_up_kernel(const MoeSmallParams p, int units) {
   KernelTrace kt_(TraceKernel::kMoeSmallUp);
