@@ -409,12 +409,7 @@ void launch_bf16_gemv_pair(const GemmBf16Params& p, const GemmBf16Params& q, con
 }
 
 std::string gemv_rms_norm_unsupported(const GemvRmsNorm& n, int64_t k) {
-  if (n.src == nullptr || n.w == nullptr) return "null pointer";
-  if (!aligned16(n.src) || !aligned16(n.w)) return "norm rows must be 16-byte aligned";
-  if (k % 8 != 0 || k / 8 > kThreads)
-    return "k=" + std::to_string(k) +
-           " (the fused norm takes k <= " + std::to_string(8 * kThreads) + ", a multiple of 8)";
-  return {};
+  return rms_row_unsupported(n.src, n.w, k, kThreads);
 }
 
 void launch_bf16_gemv_pair_normed(const GemmBf16Params& p, const GemmBf16Params& q,

@@ -82,13 +82,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     const uint4 o =
         rms_norm_chunk(v, rms_weight_chunk(p.x_norm_w, c, nc), static_cast<int>(H), p.x_norm_eps);
     if (c < nc) {
-      const uint32_t q[4] = {o.x, o.y, o.z, o.w};
-      xs[swz(2 * c)] =
-          make_float4(__uint_as_float(q[0] << 16), __uint_as_float(q[0] & 0xffff0000u),
-                      __uint_as_float(q[1] << 16), __uint_as_float(q[1] & 0xffff0000u));
-      xs[swz(2 * c + 1)] =
-          make_float4(__uint_as_float(q[2] << 16), __uint_as_float(q[2] & 0xffff0000u),
-                      __uint_as_float(q[3] << 16), __uint_as_float(q[3] & 0xffff0000u));
+      xs[swz(2 * c)] = bf16x4_to_float4(make_uint2(o.x, o.y));
+      xs[swz(2 * c + 1)] = bf16x4_to_float4(make_uint2(o.z, o.w));
     }
   } else {
     // Few loads per thread while the weights hold registers.
@@ -390,10 +385,11 @@ std::string moe_small_unsupported(const MoeSmallParams& p) {
   if (up_smem(p) > kMaxSmem || down_smem(p) > kMaxSmem)
     return "shared memory: hidden=" + std::to_string(p.hidden) + ", " + std::to_string(units) +
            " units x inter=" + std::to_string(p.inter);
-  if (p.x_norm_src != nullptr && (p.fp8 || p.x_norm_w == nullptr || p.hidden / 8 > kThreads ||
-                                  !aligned16(p.x_norm_src) || !aligned16(p.x_norm_w)))
-    return "x by RMSNorm: BF16, hidden <= " + std::to_string(8 * kThreads) +
-           ", aligned rows and weights";
+  if (p.x_norm_src != nullptr) {
+    if (p.fp8) return "x by RMSNorm: BF16 weights only";
+    const std::string why = rms_row_unsupported(p.x_norm_src, p.x_norm_w, p.hidden, kThreads);
+    if (!why.empty()) return "x by RMSNorm: " + why;
+  }
   const bool ptrs =
       (p.x || p.x_norm_src) && p.topk_ids && p.topk_weights && p.gate_up && p.down && p.act &&
       p.residual && (!p.fp8 || (p.gate_up_scale && p.down_scale)) &&

@@ -99,13 +99,17 @@ __device__ __forceinline__ void warp_dots(const uint4* const (&w)[NI], const flo
   for (int i = 0; i < NI; ++i) out[i] = warp_sum(acc[i]);
 }
 
+// Four packed bf16 as floats (unpacked by shifts).
+__device__ __forceinline__ float4 bf16x4_to_float4(uint2 raw) {
+  return make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u),
+                     __uint_as_float(raw.y << 16), __uint_as_float(raw.y & 0xffff0000u));
+}
+
 // Four consecutive values as floats: bf16 (unpacked by shifts) or fp32.
 template <typename Src>
 __device__ __forceinline__ float4 load4f(const Src* at) {
   if constexpr (sizeof(Src) == 2) {
-    const uint2 raw = *reinterpret_cast<const uint2*>(at);
-    return make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u),
-                       __uint_as_float(raw.y << 16), __uint_as_float(raw.y & 0xffff0000u));
+    return bf16x4_to_float4(*reinterpret_cast<const uint2*>(at));
   } else {
     return *reinterpret_cast<const float4*>(at);
   }

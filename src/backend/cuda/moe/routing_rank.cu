@@ -244,11 +244,10 @@ std::string moe_router_route_unsupported(const MoeRoutingParams& p,
   if (p.num_tokens > kMoeRoutingRankTokens)
     return "num_tokens " + std::to_string(p.num_tokens) + " > " +
            std::to_string(kMoeRoutingRankTokens);
-  if (in.norm_src != nullptr && (in.norm_w == nullptr || in.hidden / 8 > kRrThreads ||
-                                 reinterpret_cast<uintptr_t>(in.norm_src) % 16 != 0 ||
-                                 reinterpret_cast<uintptr_t>(in.norm_w) % 16 != 0))
-    return "the norm takes hidden <= " + std::to_string(8 * kRrThreads) +
-           " with 16-byte aligned rows and weights";
+  if (in.norm_src != nullptr) {
+    const std::string why = rms_row_unsupported(in.norm_src, in.norm_w, in.hidden, kRrThreads);
+    if (!why.empty()) return "x by RMSNorm: " + why;
+  }
   if ((in.x == nullptr && in.norm_src == nullptr) || in.w == nullptr || in.logits == nullptr ||
       p.topk_ids == nullptr || p.topk_weights == nullptr)
     return "null pointer";

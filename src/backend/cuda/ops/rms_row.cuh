@@ -8,10 +8,25 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <string>
 
 #include "backend/cuda/ops/block_sum.cuh"
 
 namespace wideserve::cuda {
+
+// Why a kernel of `threads` threads cannot normalise rows of `dim` fp32 values from src with w
+// this way ("" = it can): null or unaligned pointers, dim not a multiple of 8, or more chunks than
+// threads (each thread takes one chunk, as launch_rms_norm's vector kernel does).
+inline std::string rms_row_unsupported(const float* src, const __nv_bfloat16* w, int64_t dim,
+                                       int threads) {
+  if (src == nullptr || w == nullptr) return "null pointer";
+  if (reinterpret_cast<uintptr_t>(src) % 16 != 0 || reinterpret_cast<uintptr_t>(w) % 16 != 0)
+    return "norm rows and weights must be 16-byte aligned";
+  if (dim % 8 != 0 || dim / 8 > threads)
+    return "width " + std::to_string(dim) + " (the norm takes <= " + std::to_string(8 * threads) +
+           ", a multiple of 8)";
+  return {};
+}
 
 // Thread c's chunk c of an fp32 row (zeros past nch chunks). kCg: through L2 only.
 template <bool kCg = false>
